@@ -1,0 +1,10 @@
+"""cawire: a pure-Python implementation of EPICS Channel Access.
+
+The package namespace re-exports the sans-I/O core.  Each core module defines
+``__all__``; the star-imports below are the only ones in the package.
+"""
+from ._constants import *  # noqa: F401,F403
+from ._enums import *  # noqa: F401,F403
+from ._status import *  # noqa: F401,F403
+from ._exceptions import *  # noqa: F401,F403
+from ._timestamp import *  # noqa: F401,F403

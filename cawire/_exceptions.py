@@ -1,0 +1,112 @@
+"""The exception family of cawire.
+
+Every error the library raises on purpose is a ``CaprotoError`` (the upstream
+name, kept so that code written against caproto catches ours).  The split that
+matters most is who is at fault: ``RemoteProtocolError`` for bad bytes or
+commands from the peer (the caller closes that circuit), and
+``LocalProtocolError`` for our own misuse of the protocol.  Several classes
+also derive from the matching builtin so that ``except ValueError`` etc. keep
+working.
+"""
+
+__all__ = (
+    'CaprotoError', 'ProtocolError', 'LocalProtocolError',
+    'RemoteProtocolError', 'ValidationError', 'CaprotoKeyError',
+    'CaprotoValueError', 'CaprotoTypeError', 'CaprotoRuntimeError',
+    'CaprotoNotImplementedError', 'CaprotoAttributeError',
+    'CaprotoConversionError', 'CaprotoNetworkError', 'CaprotoTimeoutError',
+    'ErrorResponseReceived', 'DisconnectedError', 'ContextDisconnectedError',
+    'PermissionDenied',
+)
+
+
+class CaprotoError(Exception):
+    """Base class of every error raised deliberately by cawire."""
+
+
+class ProtocolError(CaprotoError):
+    """The Channel Access protocol was violated (by us or by the peer)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We tried to do something the protocol or the current state forbids."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes or a command that violate the protocol."""
+
+
+class ValidationError(CaprotoError):
+    """A value failed validation (e.g. a server-side write check)."""
+
+
+class CaprotoKeyError(KeyError, CaprotoError):
+    pass
+
+
+class CaprotoValueError(ValueError, CaprotoError):
+    pass
+
+
+class CaprotoTypeError(TypeError, CaprotoError):
+    pass
+
+
+class CaprotoRuntimeError(RuntimeError, CaprotoError):
+    pass
+
+
+class CaprotoNotImplementedError(NotImplementedError, CaprotoError):
+    pass
+
+
+class CaprotoAttributeError(AttributeError, CaprotoError):
+    pass
+
+
+class CaprotoConversionError(CaprotoValueError):
+    """A value cannot be converted to the requested data type."""
+
+
+class CaprotoNetworkError(OSError, CaprotoError):
+    pass
+
+
+class CaprotoTimeoutError(TimeoutError, CaprotoError):
+    pass
+
+
+class ErrorResponseReceived(CaprotoError):
+    """The server answered a request with an error or a failed status.
+
+    Parameters
+    ----------
+    message : str
+        Human readable explanation.
+    response : object, optional
+        The command that carried the failure (an ``ErrorResponse``, or a
+        ``ReadNotifyResponse``/``WriteNotifyResponse`` with a failed status).
+    """
+
+    def __init__(self, message='', response=None):
+        super().__init__(message)
+        self.response = response
+
+
+class DisconnectedError(CaprotoError):
+    """The circuit or channel a request was waiting on went away."""
+
+
+class ContextDisconnectedError(CaprotoRuntimeError):
+    """The client context was disconnected (closed)."""
+
+    def __init__(self, message='context disconnected'):
+        super().__init__(message)
+
+
+class PermissionDenied(ErrorResponseReceived):
+    """Access rights forbid the request (ECA_NORDACCESS / ECA_NOWTACCESS).
+
+    The client raises this locally, without a round trip, when the channel's
+    access rights already say the request cannot succeed.
+    """
