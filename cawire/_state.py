@@ -1,0 +1,400 @@
+"""Who may say what, and when: the Channel Access state machines as tables.
+
+Channel Access has two coupled state machines: one per TCP circuit (the
+VERSION handshake) and one per channel on that circuit (create, use, clear).
+As in h11, each machine tracks the state of *both* parties (the client's view
+of its own progress and the server's), and each party has a table
+``state -> {command class -> new state}``.  Every command that crosses the
+circuit, in either direction, is run through both parties' tables; a command
+missing from a table is illegal in that state.  Who is to blame depends on who
+sent it: our own illegal command raises :class:`LocalProtocolError`, the
+peer's raises :class:`RemoteProtocolError`.
+
+The tables encode what real peers do, not an idealised protocol
+(ca-protocol.md 3 and 7):
+
+* libca writes VERSION, CLIENT_NAME, HOST_NAME and CREATE_CHAN in one go,
+  without waiting for the server's VERSION; RSRV sends its VERSION at accept,
+  so the server's VERSION may be processed before or after the client's.
+* ACCESS_RIGHTS precedes the CREATE_CHAN reply.
+* Replies still in flight are legal after the client asked to clear the
+  channel (MUST_CLOSE), and the CLEAR_CHANNEL reply closes it.
+* SERVER_DISCONN takes a connected channel to DISCONNECTED and CREATE_CH_FAIL
+  takes a channel being created to FAILED; for a client both mean "search
+  for it again".
+* ERROR responses are legal in every live state.
+
+The tables are written with class *names* so that this module does not
+import ``_commands`` (which imports the direction constants from here); they
+are resolved to classes on first use.  Subscription updates never walk these
+tables: the circuit routes them with one dict lookup (see ``_circuit``).
+"""
+from __future__ import annotations
+
+import enum
+import importlib
+
+from ._exceptions import LocalProtocolError, RemoteProtocolError
+
+__all__ = (
+    'Role', 'Direction', 'States', 'CLIENT', 'SERVER', 'REQUEST', 'RESPONSE',
+    'SEND_VERSION_REQUEST', 'AWAIT_VERSION_RESPONSE', 'SEND_VERSION_RESPONSE',
+    'SEND_CREATE_CHAN_REQUEST', 'AWAIT_CREATE_CHAN_RESPONSE',
+    'SEND_CREATE_CHAN_RESPONSE', 'CONNECTED', 'MUST_CLOSE', 'CLOSED', 'IDLE',
+    'FAILED', 'DISCONNECTED', 'CircuitState', 'ChannelState',
+    'get_exception',
+)
+
+
+class _QualifiedReprEnum(enum.Enum):
+    # Reprs like ``States.CONNECTED``: short, and still say what they are.
+    def __repr__(self):
+        return f'{type(self).__name__}.{self.name}'
+
+    __str__ = __repr__
+
+
+class Role(_QualifiedReprEnum):
+    """The party we play on a circuit or broadcaster."""
+    CLIENT = 'CLIENT'
+    SERVER = 'SERVER'
+
+    @property
+    def peer(self) -> 'Role':
+        """The other party."""
+        return SERVER if self is CLIENT else CLIENT
+
+
+class Direction(_QualifiedReprEnum):
+    """REQUEST travels client to server, RESPONSE server to client."""
+    REQUEST = 'REQUEST'
+    RESPONSE = 'RESPONSE'
+
+
+class States(_QualifiedReprEnum):
+    """States of circuits and channels (caproto's names)."""
+    SEND_SEARCH_REQUEST = 'SEND_SEARCH_REQUEST'
+    AWAIT_SEARCH_RESPONSE = 'AWAIT_SEARCH_RESPONSE'
+    SEND_SEARCH_RESPONSE = 'SEND_SEARCH_RESPONSE'
+    SEND_VERSION_REQUEST = 'SEND_VERSION_REQUEST'
+    AWAIT_VERSION_RESPONSE = 'AWAIT_VERSION_RESPONSE'
+    SEND_VERSION_RESPONSE = 'SEND_VERSION_RESPONSE'
+    SEND_CREATE_CHAN_REQUEST = 'SEND_CREATE_CHAN_REQUEST'
+    AWAIT_CREATE_CHAN_RESPONSE = 'AWAIT_CREATE_CHAN_RESPONSE'
+    SEND_CREATE_CHAN_RESPONSE = 'SEND_CREATE_CHAN_RESPONSE'
+    CONNECTED = 'CONNECTED'
+    MUST_CLOSE = 'MUST_CLOSE'
+    CLOSED = 'CLOSED'
+    IDLE = 'IDLE'
+    FAILED = 'FAILED'
+    DISCONNECTED = 'DISCONNECTED'
+
+
+CLIENT = Role.CLIENT
+SERVER = Role.SERVER
+REQUEST = Direction.REQUEST
+RESPONSE = Direction.RESPONSE
+
+SEND_VERSION_REQUEST = States.SEND_VERSION_REQUEST
+AWAIT_VERSION_RESPONSE = States.AWAIT_VERSION_RESPONSE
+SEND_VERSION_RESPONSE = States.SEND_VERSION_RESPONSE
+SEND_CREATE_CHAN_REQUEST = States.SEND_CREATE_CHAN_REQUEST
+AWAIT_CREATE_CHAN_RESPONSE = States.AWAIT_CREATE_CHAN_RESPONSE
+SEND_CREATE_CHAN_RESPONSE = States.SEND_CREATE_CHAN_RESPONSE
+CONNECTED = States.CONNECTED
+MUST_CLOSE = States.MUST_CLOSE
+CLOSED = States.CLOSED
+IDLE = States.IDLE
+FAILED = States.FAILED
+DISCONNECTED = States.DISCONNECTED
+
+
+# --------------------------------------------------------------------------
+# Circuit tables.  Circuit-level commands are those that name no channel.
+
+# Legal on an established circuit, whoever is talking.  SEARCH/NOT_FOUND go
+# over TCP to name servers (4.12); EVENTS_OFF/ON are flow control; READ_SYNC
+# is the pre-4.3 echo.
+_CIRCUIT_TRAFFIC = (
+    'ClientNameRequest', 'HostNameRequest', 'EchoRequest', 'EchoResponse',
+    'EventsOffRequest', 'EventsOnRequest', 'ReadSyncRequest',
+    'SearchRequest', 'SearchResponse', 'NotFoundResponse', 'ErrorResponse',
+)
+
+
+def _same(state, names):
+    return {name: state for name in names}
+
+
+_CIRCUIT_TABLE_NAMES = {
+    CLIENT: {
+        SEND_VERSION_REQUEST: {
+            'VersionRequest': AWAIT_VERSION_RESPONSE,
+            # RSRV sends its VERSION at accept; it may be processed before
+            # our own VERSION went out.
+            'VersionResponse': SEND_VERSION_REQUEST,
+            'ErrorResponse': SEND_VERSION_REQUEST,
+        },
+        AWAIT_VERSION_RESPONSE: {
+            'VersionResponse': CONNECTED,
+            # libca does not wait for the server's VERSION before naming
+            # itself, echoing or searching.
+            **_same(AWAIT_VERSION_RESPONSE, _CIRCUIT_TRAFFIC),
+        },
+        CONNECTED: {
+            # A second VERSION (e.g. a name-server search datagram replayed
+            # verbatim on TCP starts with one) is harmless.
+            'VersionRequest': CONNECTED,
+            'VersionResponse': CONNECTED,
+            **_same(CONNECTED, _CIRCUIT_TRAFFIC),
+        },
+        DISCONNECTED: {},
+    },
+    SERVER: {
+        IDLE: {
+            'VersionRequest': SEND_VERSION_RESPONSE,
+            'VersionResponse': CONNECTED,
+            'ErrorResponse': IDLE,
+        },
+        SEND_VERSION_RESPONSE: {
+            'VersionResponse': CONNECTED,
+            **_same(SEND_VERSION_RESPONSE, _CIRCUIT_TRAFFIC),
+        },
+        CONNECTED: {
+            'VersionRequest': CONNECTED,
+            'VersionResponse': CONNECTED,
+            **_same(CONNECTED, _CIRCUIT_TRAFFIC),
+        },
+        DISCONNECTED: {},
+    },
+}
+
+# When the server's VERSION was processed before ours, the client party is
+# left waiting for a response that has already come: (client state, server
+# state) -> (client state, server state).
+_CIRCUIT_STATE_TRIGGERED = {
+    (AWAIT_VERSION_RESPONSE, CONNECTED): (CONNECTED, CONNECTED),
+}
+
+# --------------------------------------------------------------------------
+# Channel tables.
+
+# Requests and replies about a connected channel.
+_CHANNEL_TRAFFIC = (
+    'AccessRightsResponse',
+    'ReadRequest', 'ReadResponse', 'ReadNotifyRequest', 'ReadNotifyResponse',
+    'WriteRequest', 'WriteNotifyRequest', 'WriteNotifyResponse',
+    'EventAddRequest', 'EventAddResponse',
+    'EventCancelRequest', 'EventCancelResponse',
+    'ErrorResponse',
+)
+# What the server may still send after the client asked to clear.
+_IN_FLIGHT_REPLIES = (
+    'AccessRightsResponse', 'ReadResponse', 'ReadNotifyResponse',
+    'WriteNotifyResponse', 'EventAddResponse', 'EventCancelResponse',
+    'ErrorResponse',
+)
+
+_CONNECTED_CHANNEL = {
+    **_same(CONNECTED, _CHANNEL_TRAFFIC),
+    'ClearChannelRequest': MUST_CLOSE,
+    'ServerDisconnResponse': DISCONNECTED,
+}
+_CLOSING_CHANNEL = {
+    **_same(MUST_CLOSE, _IN_FLIGHT_REPLIES),
+    'ClearChannelResponse': CLOSED,
+    # The server dropped it first; we wanted it gone anyway.
+    'ServerDisconnResponse': CLOSED,
+}
+
+_CHANNEL_TABLE_NAMES = {
+    CLIENT: {
+        SEND_CREATE_CHAN_REQUEST: {
+            'CreateChanRequest': AWAIT_CREATE_CHAN_RESPONSE,
+        },
+        AWAIT_CREATE_CHAN_RESPONSE: {
+            'AccessRightsResponse': AWAIT_CREATE_CHAN_RESPONSE,
+            'ErrorResponse': AWAIT_CREATE_CHAN_RESPONSE,
+            'CreateChanResponse': CONNECTED,
+            'CreateChFailResponse': FAILED,
+            # A gateway may withdraw a channel before confirming it.
+            'ServerDisconnResponse': DISCONNECTED,
+        },
+        CONNECTED: _CONNECTED_CHANNEL,
+        MUST_CLOSE: _CLOSING_CHANNEL,
+        CLOSED: {},
+        FAILED: {},
+        DISCONNECTED: {},
+    },
+    SERVER: {
+        IDLE: {
+            'CreateChanRequest': SEND_CREATE_CHAN_RESPONSE,
+        },
+        SEND_CREATE_CHAN_RESPONSE: {
+            'AccessRightsResponse': SEND_CREATE_CHAN_RESPONSE,
+            'ErrorResponse': SEND_CREATE_CHAN_RESPONSE,
+            'CreateChanResponse': CONNECTED,
+            'CreateChFailResponse': FAILED,
+            'ServerDisconnResponse': DISCONNECTED,
+        },
+        CONNECTED: _CONNECTED_CHANNEL,
+        MUST_CLOSE: _CLOSING_CHANNEL,
+        CLOSED: {},
+        FAILED: {},
+        DISCONNECTED: {},
+    },
+}
+
+#: Channel states in which the channel is finished with this circuit.
+TERMINAL_CHANNEL_STATES = frozenset((CLOSED, FAILED, DISCONNECTED))
+
+# When the circuit dies: channel state -> new state (for both parties).
+_CHANNEL_STATE_ON_CIRCUIT_LOSS = {
+    MUST_CLOSE: CLOSED,
+    CLOSED: CLOSED,
+    FAILED: FAILED,
+}
+
+_INITIAL_CIRCUIT_STATES = {CLIENT: SEND_VERSION_REQUEST, SERVER: IDLE}
+_INITIAL_CHANNEL_STATES = {CLIENT: SEND_CREATE_CHAN_REQUEST, SERVER: IDLE}
+
+
+def _resolve(table_names):
+    commands = importlib.import_module('cawire._commands')
+    return {
+        role: {state: {getattr(commands, name): new
+                       for name, new in transitions.items()}
+               for state, transitions in per_state.items()}
+        for role, per_state in table_names.items()
+    }
+
+
+_resolved: dict[str, dict] = {}
+
+
+def circuit_transitions() -> dict:
+    """The circuit table keyed by role, state and command class."""
+    table = _resolved.get('circuit')
+    if table is None:
+        table = _resolved['circuit'] = _resolve(_CIRCUIT_TABLE_NAMES)
+    return table
+
+
+def channel_transitions() -> dict:
+    """The channel table keyed by role, state and command class."""
+    table = _resolved.get('channel')
+    if table is None:
+        table = _resolved['channel'] = _resolve(_CHANNEL_TABLE_NAMES)
+    return table
+
+
+def get_exception(our_role: Role, command) -> type:
+    """The error class for an illegal ``command`` (instance or class).
+
+    The party that sent it is at fault: requests come from the client,
+    responses from the server.  Ours -> LocalProtocolError, the peer's ->
+    RemoteProtocolError.
+    """
+    sender = CLIENT if command.DIRECTION is REQUEST else SERVER
+    return LocalProtocolError if sender is our_role else RemoteProtocolError
+
+
+class _PartyStates:
+    # The state of each party, indexable by role like caproto's
+    # ``circuit.states[CLIENT]``.
+    __slots__ = ('states', '_table')
+
+    def __getitem__(self, role: Role) -> States:
+        return self.states[role]
+
+    def __repr__(self):
+        return (f'<{type(self).__name__} client={self.states[CLIENT]!r} '
+                f'server={self.states[SERVER]!r}>')
+
+    def _advance(self, sender: Role, our_role: Role, command_type) -> bool:
+        """Run ``command_type`` through both tables; return True on change.
+
+        Nothing changes unless both parties accept the command.
+        """
+        states = self.states
+        client_state = states[CLIENT]
+        server_state = states[SERVER]
+        try:
+            new_client = self._table[CLIENT][client_state][command_type]
+            new_server = self._table[SERVER][server_state][command_type]
+        except KeyError:
+            error = (LocalProtocolError if sender is our_role
+                     else RemoteProtocolError)
+            raise error(
+                f'{command_type.__name__} is not allowed on a '
+                f'{self._what} in state client={client_state!r} '
+                f'server={server_state!r}') from None
+        states[CLIENT] = new_client
+        states[SERVER] = new_server
+        return new_client is not client_state or new_server is not server_state
+
+
+class CircuitState(_PartyStates):
+    """Handshake state of one circuit, for both parties."""
+    __slots__ = ()
+    _what = 'circuit'
+
+    def __init__(self):
+        self.states = dict(_INITIAL_CIRCUIT_STATES)
+        self._table = circuit_transitions()
+
+    def process_command_type(self, sender: Role, our_role: Role,
+                             command_type) -> None:
+        """Apply a circuit-level command sent by ``sender``.
+
+        Raises
+        ------
+        LocalProtocolError, RemoteProtocolError
+            If the command is illegal now (blame per ``sender``).
+        """
+        if self._advance(sender, our_role, command_type):
+            triggered = _CIRCUIT_STATE_TRIGGERED.get(
+                (self.states[CLIENT], self.states[SERVER]))
+            if triggered is not None:
+                self.states[CLIENT], self.states[SERVER] = triggered
+
+    def disconnect(self) -> None:
+        """Mark the circuit as gone (both parties)."""
+        self.states[CLIENT] = self.states[SERVER] = DISCONNECTED
+
+    @property
+    def client_may_send_requests(self) -> bool:
+        """True once the client sent its VERSION and the circuit is alive."""
+        return self.states[CLIENT] in (AWAIT_VERSION_RESPONSE, CONNECTED)
+
+
+class ChannelState(_PartyStates):
+    """Lifecycle of one channel on one circuit, for both parties."""
+    __slots__ = ()
+    _what = 'channel'
+
+    def __init__(self):
+        self.states = dict(_INITIAL_CHANNEL_STATES)
+        self._table = channel_transitions()
+
+    def process_command_type(self, sender: Role, our_role: Role,
+                             command_type) -> bool:
+        """Apply a channel command sent by ``sender``; True if state changed.
+
+        Raises
+        ------
+        LocalProtocolError, RemoteProtocolError
+            If the command is illegal now (blame per ``sender``).
+        """
+        return self._advance(sender, our_role, command_type)
+
+    def circuit_lost(self) -> None:
+        """The circuit died: every non-terminal state becomes DISCONNECTED."""
+        for role in (CLIENT, SERVER):
+            self.states[role] = _CHANNEL_STATE_ON_CIRCUIT_LOSS.get(
+                self.states[role], DISCONNECTED)
+
+    @property
+    def terminal(self) -> bool:
+        """True when the channel is finished with its circuit."""
+        return self.states[CLIENT] in TERMINAL_CHANNEL_STATES
