@@ -315,7 +315,7 @@ class SoftIoc(_Process):
         self.timeout = timeout
         self._db_file: tempfile._TemporaryFileWrapper | None = None
         if isinstance(db, os.PathLike) or ('\n' not in db and os.path.exists(db)):
-            self.db_path = Path(db)
+            self.db_path = Path(db).resolve()
         else:
             self._db_file = tempfile.NamedTemporaryFile(
                 mode='w', prefix='cawire-', suffix='.db')
@@ -328,7 +328,8 @@ class SoftIoc(_Process):
         if macros:
             self.argv += ['-m', macros]
         if asg_file is not None:
-            self.argv += ['-a', str(asg_file)]
+            # softIoc resolves relative .acf paths against its own cwd.
+            self.argv += ['-a', str(Path(asg_file).resolve())]
         self.argv += ['-d', str(self.db_path)]
         self.start()
 
@@ -411,6 +412,19 @@ class Repeater(_Process):
         return f'<Repeater port={self.port} pid={self.pid}>'
 
 
+def _require_repeater(env: Mapping[str, str]) -> None:
+    # A libca process that finds its repeater port free spawns a caRepeater
+    # that outlives the test run; refuse instead of leaking one.
+    port = int(env.get('EPICS_CA_REPEATER_PORT', '5065'))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(('', port))
+        except OSError:
+            return
+    raise RuntimeError(f'no repeater on port {port}: start one (Repeater({port})'
+                       ' or the `repeater` fixture) before running libca tools')
+
+
 def run_tool(name: str, *args: str, env: Mapping[str, str] | None = None,
              timeout: float = 10.0) -> subprocess.CompletedProcess:
     """Run an EPICS command-line tool (caget, caput, cainfo...) to completion.
@@ -430,8 +444,15 @@ def run_tool(name: str, *args: str, env: Mapping[str, str] | None = None,
     -------
     subprocess.CompletedProcess
         With text ``stdout`` and ``stderr``; the return code is not checked.
+
+    Raises
+    ------
+    RuntimeError
+        If no repeater listens on the environment's repeater port (libca would
+        spawn one that outlives the test).
     """
     env = epics_env(base=env) if env is not None else epics_env()
+    _require_repeater(env)
     return subprocess.run([str(epics_bin_dir() / name), *map(str, args)],
                           env=env, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout)
@@ -483,6 +504,8 @@ def pyepics_run(code: str | Callable, *args, env: Mapping[str, str] | None = Non
     PyepicsError
         If the subprocess exits non-zero or prints no result (the message
         holds its output).
+    RuntimeError
+        If no repeater listens on the environment's repeater port.
     """
     if callable(code):
         source = textwrap.dedent(inspect.getsource(code))
@@ -493,6 +516,7 @@ def pyepics_run(code: str | Callable, *args, env: Mapping[str, str] | None = Non
               f'\nprint({RESULT_MARKER!r} + json.dumps(result, default=_jsonable),'
               f' flush=True)\n')
     env = epics_env(base=env) if env is not None else epics_env()
+    _require_repeater(env)
     completed = subprocess.run(
         [sys.executable, '-c', script, json.dumps(list(args))], env=env,
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,100 @@
+"""Session-wide fixtures: loopback CA ports, a caRepeater, the test softIoc.
+
+The whole session runs with EPICS_CA_* / EPICS_CAS_* pointing at two fresh
+loopback ports (so parallel runs never collide and nothing leaves 127.0.0.1),
+and with a real caRepeater on the repeater port from the start: otherwise the
+first libca user (caget, pyepics) would spawn one that outlives the run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import pytest
+
+from cawire.testing import epics
+
+DB_DIR = Path(__file__).parent / 'db'
+TEST_DB = DB_DIR / 'test.db'
+TEST_ACF = DB_DIR / 'test.acf'
+TEST_PREFIX = 'TST:'
+
+
+@dataclasses.dataclass(frozen=True)
+class CaEnv:
+    """Ports of the session and the environment for subprocesses."""
+
+    server_port: int
+    repeater_port: int
+    env: dict  # full environment for EPICS tools / pyepics subprocesses
+
+
+@pytest.fixture(scope='session', autouse=True)
+def ca_env():
+    """Free server/repeater ports; os.environ holds the loopback EPICS
+    settings for the whole session and is restored afterwards."""
+    server_port, repeater_port = epics.free_port(), epics.free_port()
+    with epics.applied_environ(epics.epics_settings(server_port, repeater_port)):
+        yield CaEnv(server_port, repeater_port,
+                    epics.epics_env(server_port, repeater_port))
+
+
+@pytest.fixture(scope='session')
+def ca_ports(ca_env):
+    """Alias of ``ca_env`` (the name used in docs/architecture.md)."""
+    return ca_env
+
+
+@pytest.fixture(scope='session', autouse=True)
+def repeater(ca_env):
+    """A real caRepeater on the session's repeater port, started before any
+    test can touch libca."""
+    with epics.Repeater(ca_env.repeater_port) as running:
+        yield running
+
+
+@pytest.fixture(scope='session')
+def softioc(ca_env, repeater):
+    """softIoc serving tests/db/test.db (prefix TST:) with tests/db/test.acf
+    on the session's server port."""
+    with epics.SoftIoc(TEST_DB, ca_env.server_port, ca_env.repeater_port,
+                       macros={'P': TEST_PREFIX}, asg_file=TEST_ACF) as ioc:
+        yield ioc
+
+
+@pytest.fixture(scope='session')
+def pyepics_run(ca_env, repeater):
+    """``pyepics_run(code_or_function, *args, env=None, timeout=30)``: run a
+    snippet under pyepics in a subprocess (session env by default) and return
+    its JSON result; see cawire.testing.epics.pyepics_run."""
+    return functools.partial(epics.pyepics_run, env=ca_env.env)
+
+
+@pytest.fixture(scope='session')
+def run_tool(ca_env, repeater):
+    """``run_tool('caget', *args, env=None, timeout=10)`` with the session env."""
+    def run(name, *args, env=None, timeout=10.0):
+        return epics.run_tool(name, *args, env=env if env is not None else ca_env.env,
+                              timeout=timeout)
+    return run
+
+
+@pytest.fixture
+def isolated_ioc(ca_env, repeater):
+    """Factory for extra softIocs with their own server port (for tests that
+    restart or kill an IOC); each is stopped at the end of the test."""
+    started = []
+
+    def start(db=TEST_DB, **kwargs):
+        kwargs.setdefault('repeater_port', ca_env.repeater_port)
+        kwargs.setdefault('macros', {'P': TEST_PREFIX})
+        kwargs.setdefault('asg_file', TEST_ACF)
+        ioc = epics.SoftIoc(db, **kwargs)
+        started.append(ioc)
+        return ioc
+
+    yield start
+    for ioc in started:
+        ioc.close()
+
