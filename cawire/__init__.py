@@ -8,3 +8,6 @@ from ._enums import *  # noqa: F401,F403
 from ._status import *  # noqa: F401,F403
 from ._exceptions import *  # noqa: F401,F403
 from ._timestamp import *  # noqa: F401,F403
+from ._dbr import *  # noqa: F401,F403
+from ._backend import *  # noqa: F401,F403
+from ._payload import *  # noqa: F401,F403

@@ -1,0 +1,207 @@
+"""Value backends: how numeric DBR values become Python arrays and back.
+
+Two backends exist.  'numpy' (the default when numpy imports) decodes a
+payload into a read-only big-endian ``ndarray`` *view* of the received
+memory: no copy, constant time in the array size.  'array' uses the stdlib
+``array.array``, which has no big-endian mode, so decoding byteswaps into a
+new array (one copy).  Strings are not handled here: every backend gives
+lists of ``bytes`` for them (see ``_payload``).
+
+``select_backend(name)`` switches the process-wide backend; modules that
+precompute per-type tables register a listener to rebuild them.
+"""
+import array
+import sys
+
+from ._enums import ChannelType
+from ._exceptions import CaprotoValueError
+
+try:
+    import numpy
+except ImportError:  # pragma: no cover - numpy is a runtime dependency
+    numpy = None
+
+# ``backend`` itself is not star-exported: a copy imported elsewhere would go
+# stale after select_backend(); use get_backend() or _backend.backend.
+__all__ = ('Backend', 'get_backend', 'select_backend', 'available_backends',
+           'register_backend_listener', 'NUMERIC_DTYPES')
+
+#: Wire (big-endian) numpy dtype strings of the numeric base types.
+NUMERIC_DTYPES = {
+    ChannelType.INT: '>i2',
+    ChannelType.FLOAT: '>f4',
+    ChannelType.ENUM: '>u2',
+    ChannelType.CHAR: 'u1',
+    ChannelType.LONG: '>i4',
+    ChannelType.DOUBLE: '>f8',
+}
+
+_LITTLE_ENDIAN_HOST = sys.byteorder == 'little'
+
+
+class Backend:
+    """A value backend.
+
+    Attributes
+    ----------
+    name : str
+    array_types : tuple of type
+        Array types this backend produces (for ``isinstance`` checks).
+    type_map : dict
+        ChannelType (numeric base type) -> numpy dtype or array typecode.
+    """
+
+    name = None
+    array_types = ()
+    type_map = {}
+
+    def decoder(self, native):
+        """A function ``(payload, offset, count) -> array`` for a base type."""
+        raise NotImplementedError
+
+    def encode(self, native, values):
+        """Big-endian wire bytes of ``values`` (a sequence) of a base type.
+
+        Raises
+        ------
+        CaprotoValueError
+            A value cannot be represented in the wire type.
+        """
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f'<Backend {self.name!r}>'
+
+
+class _NumpyBackend(Backend):
+    name = 'numpy'
+
+    def __init__(self):
+        self.array_types = (numpy.ndarray,)
+        self.type_map = {t: numpy.dtype(code)
+                         for t, code in NUMERIC_DTYPES.items()}
+
+    def decoder(self, native):
+        dtype = self.type_map[native]
+        frombuffer = numpy.frombuffer
+
+        def decode(payload, offset, count):
+            return frombuffer(payload, dtype, count, offset)
+        return decode
+
+    def encode(self, native, values):
+        dtype = self.type_map[native]
+        try:
+            arr = numpy.asarray(values)
+            if arr.dtype == dtype:
+                # The caller's own array: copy so later edits do not change
+                # what we send.
+                return arr.tobytes()
+            if arr.dtype.kind in 'USO' and native != ChannelType.CHAR:
+                arr = arr.astype(numpy.float64)
+            # A fresh array: hand out its memory without another copy (as
+            # bytes: a memoryview cannot cast a non-native format).
+            converted = numpy.ascontiguousarray(arr.astype(dtype).reshape(-1))
+            return memoryview(converted.view(numpy.uint8))
+        except (ValueError, TypeError, OverflowError) as ex:
+            raise CaprotoValueError(
+                f'cannot convert {values!r:.80} to {native.name}: {ex}'
+            ) from ex
+
+
+# array.array typecodes with the item size the wire needs.
+def _typecode(candidates, size):
+    for code in candidates:
+        if array.array(code).itemsize == size:
+            return code
+    raise ImportError(f'no array typecode of {size} bytes')  # pragma: no cover
+
+
+class _ArrayBackend(Backend):
+    name = 'array'
+    array_types = (array.array,)
+
+    def __init__(self):
+        self.type_map = {
+            ChannelType.INT: _typecode('h', 2),
+            ChannelType.FLOAT: _typecode('f', 4),
+            ChannelType.ENUM: _typecode('H', 2),
+            ChannelType.CHAR: 'B',
+            ChannelType.LONG: _typecode('il', 4),
+            ChannelType.DOUBLE: _typecode('d', 8),
+        }
+
+    def decoder(self, native):
+        typecode = self.type_map[native]
+        itemsize = array.array(typecode).itemsize
+        swap = _LITTLE_ENDIAN_HOST and itemsize > 1
+
+        def decode(payload, offset, count):
+            arr = array.array(typecode)
+            arr.frombytes(payload[offset:offset + count * itemsize])
+            if swap:
+                arr.byteswap()
+            return arr
+        return decode
+
+    def encode(self, native, values):
+        typecode = self.type_map[native]
+        convert = float if typecode in 'fd' else int
+        try:
+            if isinstance(values, array.array) and values.typecode == typecode:
+                arr = array.array(typecode, values)
+            else:
+                arr = array.array(typecode, [convert(v) for v in values])
+        except (ValueError, TypeError, OverflowError) as ex:
+            raise CaprotoValueError(
+                f'cannot convert {values!r:.80} to {native.name}: {ex}'
+            ) from ex
+        if _LITTLE_ENDIAN_HOST and arr.itemsize > 1:
+            arr.byteswap()
+        return arr.tobytes()
+
+
+_BACKENDS = {'array': _ArrayBackend()}
+if numpy is not None:
+    _BACKENDS['numpy'] = _NumpyBackend()
+
+#: The backend in use (numpy when available).
+backend = _BACKENDS['numpy' if numpy is not None else 'array']
+_listeners = []
+
+
+def get_backend() -> Backend:
+    """The backend currently in use."""
+    return backend
+
+
+def available_backends() -> tuple:
+    """Names of the backends that can be selected."""
+    return tuple(sorted(_BACKENDS))
+
+
+def register_backend_listener(callback) -> None:
+    """Call ``callback(backend)`` now and whenever the backend changes."""
+    _listeners.append(callback)
+    callback(backend)
+
+
+def select_backend(name: str) -> Backend:
+    """Make ``name`` ('numpy' or 'array') the process-wide value backend.
+
+    Raises
+    ------
+    CaprotoValueError
+        Unknown or unavailable backend.
+    """
+    global backend
+    try:
+        selected = _BACKENDS[name]
+    except KeyError:
+        raise CaprotoValueError(
+            f'unknown backend {name!r}; available: {available_backends()}'
+        ) from None
+    backend = selected
+    for callback in _listeners:
+        callback(selected)
+    return selected

@@ -1,0 +1,380 @@
+"""DBR metadata structures and the size tables of every DBR type.
+
+A DBR payload is *metadata* (alarm status, timestamp, limits, enum strings...)
+followed by the value array.  This module describes the metadata part only:
+one big-endian ctypes structure per type 7..38, laid out byte for byte as
+``db_access.h`` (RISC pads included), so that ``ctypes.sizeof(DBR_X)`` is the
+value's offset in the payload.  Values are decoded by ``_payload``.
+
+Decoding a structure is ``DBR_X.from_buffer_copy(payload)``: one small copy,
+no per-field work.  Everything expensive (enum conversion, text decoding,
+timestamps as floats or datetimes) happens in properties, only when read.
+Fields a peer fills with garbage (pads, out-of-range alarm codes, ``no_str``
+beyond 16) never make a property raise.
+"""
+import ctypes
+
+from ._constants import (MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE,
+                         MAX_STRING_SIZE, MAX_UNITS_SIZE, PAYLOAD_ALIGNMENT)
+from ._enums import AlarmSeverity, AlarmStatus, ChannelType
+from ._exceptions import CaprotoValueError
+from ._timestamp import EPICS_EPOCH, TimeStamp
+
+__all__ = (
+    'DbrTypeBase', 'DBR_TYPES', 'DBR_SIZE', 'VALUE_SIZE', 'VALUE_OFFSET',
+    'payload_size', 'padded',
+    'DBR_STS_STRING', 'DBR_STS_INT', 'DBR_STS_FLOAT', 'DBR_STS_ENUM',
+    'DBR_STS_CHAR', 'DBR_STS_LONG', 'DBR_STS_DOUBLE',
+    'DBR_TIME_STRING', 'DBR_TIME_INT', 'DBR_TIME_FLOAT', 'DBR_TIME_ENUM',
+    'DBR_TIME_CHAR', 'DBR_TIME_LONG', 'DBR_TIME_DOUBLE',
+    'DBR_GR_STRING', 'DBR_GR_INT', 'DBR_GR_FLOAT', 'DBR_GR_ENUM',
+    'DBR_GR_CHAR', 'DBR_GR_LONG', 'DBR_GR_DOUBLE',
+    'DBR_CTRL_STRING', 'DBR_CTRL_INT', 'DBR_CTRL_FLOAT', 'DBR_CTRL_ENUM',
+    'DBR_CTRL_CHAR', 'DBR_CTRL_LONG', 'DBR_CTRL_DOUBLE',
+    'DBR_STSACK_STRING',
+)
+
+# ---------------------------------------------------------------------------
+# Size tables (ca-protocol.md 5.4), indexed by type id 0..38.
+
+#: ``dbr_size[T]``: bytes of a one-element payload (metadata + one value).
+DBR_SIZE = [40, 2, 4, 2, 1, 4, 8,
+            44, 6, 8, 6, 6, 8, 16,
+            52, 16, 16, 16, 16, 16, 24,
+            44, 26, 44, 424, 20, 40, 72,
+            44, 30, 52, 424, 22, 48, 88,
+            2, 2, 48, 40]
+#: Bytes of one value element.
+VALUE_SIZE = [40, 2, 4, 2, 1, 4, 8] * 5 + [2, 2, 40, 40]
+#: Offset of the first value element in the payload (= metadata size).
+VALUE_OFFSET = [size - value_size
+                for size, value_size in zip(DBR_SIZE, VALUE_SIZE)]
+
+
+def payload_size(data_type: int, data_count: int) -> int:
+    """Unpadded payload length of ``data_count`` elements of ``data_type``.
+
+    ``dbr_size + (count - 1) * value_size``; for count 0, the metadata alone.
+    """
+    return VALUE_OFFSET[data_type] + data_count * VALUE_SIZE[data_type]
+
+
+def padded(n: int) -> int:
+    """``n`` rounded up to the payload alignment (8)."""
+    return (n + PAYLOAD_ALIGNMENT - 1) & ~(PAYLOAD_ALIGNMENT - 1)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the properties.
+
+_ALARM_STATUS = tuple(AlarmStatus)
+_ALARM_SEVERITY = tuple(AlarmSeverity)
+_DEFAULT_ENCODING = 'latin-1'
+
+
+def _as_enum(table, value):
+    # A peer may send any u16; unknown codes are returned as plain ints.
+    if 0 <= value < len(table):
+        return table[value]
+    return value
+
+
+def _to_bytes(value, encoding, size, what):
+    if isinstance(value, str):
+        value = value.encode(encoding)
+    elif not isinstance(value, (bytes, bytearray)):
+        raise CaprotoValueError(f'{what} must be str or bytes, got {value!r}')
+    # RSRV truncates units/enum strings to the field size, keeping the NUL.
+    return bytes(value[:size - 1])
+
+
+def _text(raw: bytes, encoding: str) -> str:
+    return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
+
+
+class DbrTypeBase(ctypes.BigEndianStructure):
+    """Base of every DBR metadata structure.
+
+    ``info_fields`` lists what ``repr`` and ``to_dict`` show.  The text
+    encoding used by ``units`` and ``enum_strings`` is the class default
+    ('latin-1') unless ``_encoding`` is set on the instance (``decode`` does so
+    when asked for another encoding).
+    """
+
+    _pack_ = 1
+    _fields_ = []
+    DBR_ID = None
+    info_fields = ()
+    _encoding = _DEFAULT_ENCODING
+
+    def to_dict(self) -> dict:
+        """The ``info_fields`` as a dict."""
+        return {name: getattr(self, name) for name in self.info_fields}
+
+    def __repr__(self):
+        args = ', '.join(f'{name}={value!r}'
+                         for name, value in self.to_dict().items())
+        return f'{type(self).__name__}({args})'
+
+
+class _StatusMixin:
+    # ctypes fields are ``_status``/``_severity``; these properties give the
+    # enum members (or the raw int for codes that are not in the enum).
+    @property
+    def status(self):
+        return _as_enum(_ALARM_STATUS, self._status)
+
+    @status.setter
+    def status(self, value):
+        self._status = int(value)
+
+    @property
+    def severity(self):
+        return _as_enum(_ALARM_SEVERITY, self._severity)
+
+    @severity.setter
+    def severity(self, value):
+        self._severity = int(value)
+
+
+class _TimeMixin(_StatusMixin):
+    # ``stamp`` is an embedded TimeStamp sharing this structure's memory.
+    @property
+    def secondsSinceEpoch(self) -> int:
+        return self.stamp.secondsSinceEpoch
+
+    @secondsSinceEpoch.setter
+    def secondsSinceEpoch(self, value):
+        self.stamp.secondsSinceEpoch = value
+
+    @property
+    def nanoSeconds(self) -> int:
+        return self.stamp.nanoSeconds
+
+    @nanoSeconds.setter
+    def nanoSeconds(self, value):
+        self.stamp.nanoSeconds = value
+
+    @property
+    def timestamp(self) -> float:
+        """POSIX time (float seconds) of the value."""
+        stamp = self.stamp
+        return stamp.secondsSinceEpoch + EPICS_EPOCH + stamp.nanoSeconds * 1e-9
+
+    @timestamp.setter
+    def timestamp(self, value):
+        stamp = TimeStamp.from_flexible_value(value)
+        self.stamp.secondsSinceEpoch = stamp.secondsSinceEpoch
+        self.stamp.nanoSeconds = stamp.nanoSeconds
+
+
+class _UnitsMixin:
+    @property
+    def units(self) -> str:
+        """Engineering units, decoded with the structure's encoding."""
+        return _text(self._units, self._encoding)
+
+    @units.setter
+    def units(self, value):
+        self._units = _to_bytes(value, self._encoding, MAX_UNITS_SIZE,
+                                'units')
+
+    @property
+    def units_raw(self) -> bytes:
+        """Engineering units as received (bytes up to the first NUL)."""
+        return self._units.split(b'\x00', 1)[0]
+
+
+_ENUM_TABLE_SIZE = MAX_ENUM_STATES * MAX_ENUM_STRING_SIZE
+
+
+class _EnumStringsMixin(_StatusMixin):
+    @property
+    def enum_strings_raw(self) -> tuple:
+        """The ``no_str`` enum strings as bytes (``no_str`` clamped to 0..16)."""
+        count = min(max(self.no_str, 0), MAX_ENUM_STATES)
+        table = ctypes.string_at(ctypes.addressof(self.strs), _ENUM_TABLE_SIZE)
+        size = MAX_ENUM_STRING_SIZE
+        return tuple(table[i * size:(i + 1) * size].split(b'\x00', 1)[0]
+                     for i in range(count))
+
+    @property
+    def enum_strings(self) -> tuple:
+        """The ``no_str`` enum strings, decoded with the structure's encoding."""
+        encoding = self._encoding
+        return tuple(raw.decode(encoding, 'replace')
+                     for raw in self.enum_strings_raw)
+
+    @enum_strings.setter
+    def enum_strings(self, values):
+        values = list(values)
+        if len(values) > MAX_ENUM_STATES:
+            raise CaprotoValueError(
+                f'at most {MAX_ENUM_STATES} enum strings fit in a DBR, '
+                f'got {len(values)}')
+        encoded = [_to_bytes(v, self._encoding, MAX_ENUM_STRING_SIZE,
+                             'enum string') for v in values]
+        ctypes.memset(ctypes.addressof(self.strs), 0, _ENUM_TABLE_SIZE)
+        for slot, raw in zip(self.strs, encoded):
+            slot.value = raw
+        self.no_str = len(encoded)
+
+
+# ---------------------------------------------------------------------------
+# Field lists.  Names follow caproto (and db_access.h for the pads).
+
+_STATUS_FIELDS = [('_status', ctypes.c_int16), ('_severity', ctypes.c_int16)]
+_TIME_FIELDS = _STATUS_FIELDS + [('stamp', TimeStamp)]
+_LIMIT_NAMES = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
+                'upper_warning_limit', 'lower_warning_limit',
+                'lower_alarm_limit')
+_CTRL_NAMES = ('upper_ctrl_limit', 'lower_ctrl_limit')
+_UNITS_FIELD = [('_units', ctypes.c_char * MAX_UNITS_SIZE)]
+_ENUM_FIELDS = _STATUS_FIELDS + [
+    ('no_str', ctypes.c_int16),
+    ('strs', (ctypes.c_char * MAX_ENUM_STRING_SIZE) * MAX_ENUM_STATES)]
+
+_STATUS_INFO = ('status', 'severity')
+_TIME_INFO = _STATUS_INFO + ('timestamp',)
+
+
+def _limits(ctype, ctrl):
+    names = _LIMIT_NAMES + (_CTRL_NAMES if ctrl else ())
+    return [(name, ctype) for name in names]
+
+
+def _pad(name, size):
+    return [(name, ctypes.c_uint8 * size)] if size > 1 else [
+        (name, ctypes.c_uint8)]
+
+
+def _graphic_fields(base, ctrl):
+    """Fields of GR_<base> (ctrl=False) or CTRL_<base> (ctrl=True)."""
+    if base in ('FLOAT', 'DOUBLE'):
+        ctype = ctypes.c_float if base == 'FLOAT' else ctypes.c_double
+        return (_STATUS_FIELDS + [('precision', ctypes.c_int16)] +
+                _pad('RISC_pad0', 2) + _UNITS_FIELD + _limits(ctype, ctrl))
+    if base == 'CHAR':
+        return (_STATUS_FIELDS + _UNITS_FIELD +
+                _limits(ctypes.c_uint8, ctrl) + _pad('RISC_pad', 1))
+    ctype = ctypes.c_int16 if base == 'INT' else ctypes.c_int32
+    return _STATUS_FIELDS + _UNITS_FIELD + _limits(ctype, ctrl)
+
+
+def _graphic_info(base, ctrl):
+    info = _STATUS_INFO + _LIMIT_NAMES + (_CTRL_NAMES if ctrl else ())
+    if base in ('FLOAT', 'DOUBLE'):
+        info += ('precision',)
+    return info + ('units',)
+
+
+def _make(name, bases, fields, info):
+    data_type = ChannelType[name[len('DBR_'):]]
+    namespace = {'_pack_': 1, '_fields_': fields, 'DBR_ID': data_type,
+                 'info_fields': info, '__module__': __name__,
+                 '__qualname__': name,
+                 '__doc__': (f'Metadata of a {name} payload '
+                             f'({VALUE_OFFSET[data_type]} bytes).')}
+    cls = type(name, bases + (DbrTypeBase,), namespace)
+    assert ctypes.sizeof(cls) == VALUE_OFFSET[data_type], name
+    return cls
+
+
+_STATUS_BASES = (_StatusMixin,)
+_TIME_BASES = (_TimeMixin,)
+_GRAPHIC_BASES = (_StatusMixin, _UnitsMixin)
+
+DBR_STS_STRING = _make('DBR_STS_STRING', _STATUS_BASES, _STATUS_FIELDS,
+                       _STATUS_INFO)
+DBR_STS_INT = _make('DBR_STS_INT', _STATUS_BASES, _STATUS_FIELDS,
+                    _STATUS_INFO)
+DBR_STS_FLOAT = _make('DBR_STS_FLOAT', _STATUS_BASES, _STATUS_FIELDS,
+                      _STATUS_INFO)
+DBR_STS_ENUM = _make('DBR_STS_ENUM', _STATUS_BASES, _STATUS_FIELDS,
+                     _STATUS_INFO)
+DBR_STS_CHAR = _make('DBR_STS_CHAR', _STATUS_BASES,
+                     _STATUS_FIELDS + _pad('RISC_pad', 1), _STATUS_INFO)
+DBR_STS_LONG = _make('DBR_STS_LONG', _STATUS_BASES, _STATUS_FIELDS,
+                     _STATUS_INFO)
+DBR_STS_DOUBLE = _make('DBR_STS_DOUBLE', _STATUS_BASES,
+                       _STATUS_FIELDS + [('RISC_pad', ctypes.c_int32)],
+                       _STATUS_INFO)
+
+DBR_TIME_STRING = _make('DBR_TIME_STRING', _TIME_BASES, _TIME_FIELDS,
+                        _TIME_INFO)
+DBR_TIME_INT = _make('DBR_TIME_INT', _TIME_BASES,
+                     _TIME_FIELDS + [('RISC_pad', ctypes.c_int16)], _TIME_INFO)
+DBR_TIME_FLOAT = _make('DBR_TIME_FLOAT', _TIME_BASES, _TIME_FIELDS,
+                       _TIME_INFO)
+DBR_TIME_ENUM = _make('DBR_TIME_ENUM', _TIME_BASES,
+                      _TIME_FIELDS + [('RISC_pad', ctypes.c_int16)],
+                      _TIME_INFO)
+DBR_TIME_CHAR = _make('DBR_TIME_CHAR', _TIME_BASES,
+                      _TIME_FIELDS + [('RISC_pad0', ctypes.c_int16),
+                                      ('RISC_pad1', ctypes.c_uint8)],
+                      _TIME_INFO)
+DBR_TIME_LONG = _make('DBR_TIME_LONG', _TIME_BASES, _TIME_FIELDS, _TIME_INFO)
+DBR_TIME_DOUBLE = _make('DBR_TIME_DOUBLE', _TIME_BASES,
+                        _TIME_FIELDS + [('RISC_pad', ctypes.c_int32)],
+                        _TIME_INFO)
+
+# GR_STRING and CTRL_STRING have the STS layout (db_access.h defines no
+# graphic/control information for strings).
+DBR_GR_STRING = _make('DBR_GR_STRING', _STATUS_BASES, _STATUS_FIELDS,
+                      _STATUS_INFO)
+DBR_GR_INT = _make('DBR_GR_INT', _GRAPHIC_BASES,
+                   _graphic_fields('INT', False), _graphic_info('INT', False))
+DBR_GR_FLOAT = _make('DBR_GR_FLOAT', _GRAPHIC_BASES,
+                     _graphic_fields('FLOAT', False),
+                     _graphic_info('FLOAT', False))
+DBR_GR_ENUM = _make('DBR_GR_ENUM', (_EnumStringsMixin,), _ENUM_FIELDS,
+                    _STATUS_INFO + ('enum_strings',))
+DBR_GR_CHAR = _make('DBR_GR_CHAR', _GRAPHIC_BASES,
+                    _graphic_fields('CHAR', False),
+                    _graphic_info('CHAR', False))
+DBR_GR_LONG = _make('DBR_GR_LONG', _GRAPHIC_BASES,
+                    _graphic_fields('LONG', False),
+                    _graphic_info('LONG', False))
+DBR_GR_DOUBLE = _make('DBR_GR_DOUBLE', _GRAPHIC_BASES,
+                      _graphic_fields('DOUBLE', False),
+                      _graphic_info('DOUBLE', False))
+
+DBR_CTRL_STRING = _make('DBR_CTRL_STRING', _STATUS_BASES, _STATUS_FIELDS,
+                        _STATUS_INFO)
+DBR_CTRL_INT = _make('DBR_CTRL_INT', _GRAPHIC_BASES,
+                     _graphic_fields('INT', True), _graphic_info('INT', True))
+DBR_CTRL_FLOAT = _make('DBR_CTRL_FLOAT', _GRAPHIC_BASES,
+                       _graphic_fields('FLOAT', True),
+                       _graphic_info('FLOAT', True))
+DBR_CTRL_ENUM = _make('DBR_CTRL_ENUM', (_EnumStringsMixin,), _ENUM_FIELDS,
+                      _STATUS_INFO + ('enum_strings',))
+DBR_CTRL_CHAR = _make('DBR_CTRL_CHAR', _GRAPHIC_BASES,
+                      _graphic_fields('CHAR', True),
+                      _graphic_info('CHAR', True))
+DBR_CTRL_LONG = _make('DBR_CTRL_LONG', _GRAPHIC_BASES,
+                      _graphic_fields('LONG', True),
+                      _graphic_info('LONG', True))
+DBR_CTRL_DOUBLE = _make('DBR_CTRL_DOUBLE', _GRAPHIC_BASES,
+                        _graphic_fields('DOUBLE', True),
+                        _graphic_info('DOUBLE', True))
+
+DBR_STSACK_STRING = _make('DBR_STSACK_STRING', _STATUS_BASES,
+                          _STATUS_FIELDS + [('ackt', ctypes.c_uint16),
+                                            ('acks', ctypes.c_uint16)],
+                          _STATUS_INFO + ('ackt', 'acks'))
+
+#: ``DBR_TYPES[ChannelType]``: the metadata class, or None for types that
+#: carry values only (0..6, PUT_ACKT, PUT_ACKS, CLASS_NAME).
+DBR_TYPES = {ChannelType(t): None for t in range(39)}
+DBR_TYPES.update({cls.DBR_ID: cls for cls in (
+    DBR_STS_STRING, DBR_STS_INT, DBR_STS_FLOAT, DBR_STS_ENUM, DBR_STS_CHAR,
+    DBR_STS_LONG, DBR_STS_DOUBLE,
+    DBR_TIME_STRING, DBR_TIME_INT, DBR_TIME_FLOAT, DBR_TIME_ENUM,
+    DBR_TIME_CHAR, DBR_TIME_LONG, DBR_TIME_DOUBLE,
+    DBR_GR_STRING, DBR_GR_INT, DBR_GR_FLOAT, DBR_GR_ENUM, DBR_GR_CHAR,
+    DBR_GR_LONG, DBR_GR_DOUBLE,
+    DBR_CTRL_STRING, DBR_CTRL_INT, DBR_CTRL_FLOAT, DBR_CTRL_ENUM,
+    DBR_CTRL_CHAR, DBR_CTRL_LONG, DBR_CTRL_DOUBLE,
+    DBR_STSACK_STRING)})
+
+assert MAX_STRING_SIZE == VALUE_SIZE[ChannelType.STRING]

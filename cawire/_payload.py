@@ -1,0 +1,321 @@
+"""Encode and decode DBR payloads (metadata + values).
+
+This is on the hot path of a client parsing monitor updates, so ``decode`` is
+a table lookup, a length check, one ``from_buffer_copy`` of the (small)
+metadata and one ``numpy.frombuffer`` *view* of the values: nothing is
+computed per call that could be computed once per type.  The tables are
+rebuilt when the value backend changes (``_backend.select_backend``).
+
+String-valued types (STRING and its STS/TIME/GR/CTRL forms, STSACK_STRING,
+CLASS_NAME) decode to a list of ``bytes``, one per 40-byte element, cut at the
+first NUL (bytes after it are garbage on the wire).  Turning them into text is
+the caller's choice of encoding: see ``decode_strings``.
+"""
+from collections.abc import Iterable
+
+from ._backend import register_backend_listener
+from ._constants import MAX_STRING_SIZE
+from ._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, DbrTypeBase
+from ._enums import ChannelType, native_type
+from ._exceptions import (CaprotoTypeError, CaprotoValueError,
+                          RemoteProtocolError)
+
+__all__ = ('decode', 'encode', 'decode_strings', 'char_array_to_str',
+           'min_payload_size', 'STRING_VALUED_TYPES')
+
+_DEFAULT_ENCODING = 'latin-1'
+
+#: Types whose values are 40-byte strings.
+STRING_VALUED_TYPES = frozenset(
+    t for t in ChannelType if native_type(t) == ChannelType.STRING)
+
+# Value kinds.
+_STRING, _CHAR, _NUMERIC = 'string', 'char', 'numeric'
+
+# data_type -> (value_offset, value_size, metadata class or None,
+#               values decoder or None for strings, value kind, value base type)
+_TABLE = {}
+
+
+def _value_base(data_type):
+    # PUT_ACKT/PUT_ACKS are u16 values: decode as ENUM.
+    return native_type(data_type)
+
+
+def _build_tables(backend):
+    table = {}
+    for data_type in ChannelType:
+        base = _value_base(data_type)
+        if base == ChannelType.STRING:
+            kind, decoder = _STRING, None
+        else:
+            kind = _CHAR if base == ChannelType.CHAR else _NUMERIC
+            decoder = backend.decoder(base)
+        entry = (VALUE_OFFSET[data_type], VALUE_SIZE[data_type],
+                 DBR_TYPES[data_type], decoder, kind, base)
+        table[data_type] = entry
+        table[int(data_type)] = entry
+    global _BACKEND
+    _BACKEND = backend
+    _TABLE.clear()
+    _TABLE.update(table)
+
+
+_BACKEND = None
+register_backend_listener(_build_tables)
+
+
+def min_payload_size(data_type: int, data_count: int) -> int:
+    """Fewest payload bytes ``decode`` accepts for this type and count.
+
+    Normally ``value_offset + count * value_size``; a single string may be
+    shorter (libca writes a scalar DBR_STRING as strlen+1 bytes).
+
+    Raises
+    ------
+    RemoteProtocolError
+        Not a DBR type id (0..38), or a negative count.
+    """
+    try:
+        offset, size, _, _, kind, _ = _TABLE[data_type]
+    except (KeyError, TypeError):
+        raise RemoteProtocolError(
+            f'invalid DBR type {data_type!r} (valid: 0..38)') from None
+    if data_count < 0:
+        raise RemoteProtocolError(f'negative element count {data_count}')
+    if kind is _STRING and data_count == 1:
+        return offset
+    return offset + data_count * size
+
+
+def decode(data_type, data_count, payload, *, encoding=_DEFAULT_ENCODING):
+    """Decode a DBR payload into ``(metadata, data)``.
+
+    Parameters
+    ----------
+    data_type : int or ChannelType
+        DBR type id 0..38 (the header's data_type).
+    data_count : int
+        Number of elements (the header's data_count).
+    payload : bytes, bytearray or memoryview of bytes
+        The payload; it may be longer than needed (padding is ignored).
+    encoding : str, optional
+        Encoding of ``units`` and ``enum_strings`` in the metadata.
+
+    Returns
+    -------
+    metadata : DbrTypeBase subclass instance or None
+        A copy of the metadata part (None for types without one).
+    data : numpy.ndarray, array.array or list of bytes
+        Numeric values as a read-only big-endian view of ``payload`` (numpy
+        backend; the 'array' backend returns a native-order copy); string
+        types give a list of bytes.  ``data`` keeps ``payload`` alive.
+
+    Raises
+    ------
+    RemoteProtocolError
+        Unknown type, negative count, or a payload too short for the count.
+    """
+    try:
+        offset, size, md_cls, decoder, kind, _ = _TABLE[data_type]
+    except (KeyError, TypeError):
+        raise RemoteProtocolError(
+            f'invalid DBR type {data_type!r} (valid: 0..38)') from None
+    needed = offset + data_count * size
+    available = len(payload)
+    if available < needed or data_count < 0:
+        if not (kind is _STRING and data_count == 1 and available >= offset):
+            raise RemoteProtocolError(
+                f'payload of {available} bytes is too short for '
+                f'{data_count} element(s) of {ChannelType(data_type).name} '
+                f'({needed} bytes needed)' if data_count >= 0 else
+                f'negative element count {data_count}')
+    if md_cls is None:
+        metadata = None
+    else:
+        metadata = md_cls.from_buffer_copy(payload)
+        if encoding != _DEFAULT_ENCODING:
+            metadata._encoding = encoding
+    if decoder is not None:
+        return metadata, decoder(payload, offset, data_count)
+    return metadata, _decode_strings(payload, offset, data_count)
+
+
+def _decode_strings(payload, offset, count):
+    end = offset + count * MAX_STRING_SIZE
+    raw = bytes(payload[offset:end])
+    if count == 1:
+        return [raw[:MAX_STRING_SIZE].split(b'\x00', 1)[0]]
+    return [raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
+            for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
+
+
+def decode_strings(values, encoding=_DEFAULT_ENCODING) -> list:
+    """Decode a list of ``bytes`` (a string-type ``data``) to ``str``.
+
+    Undecodable bytes are replaced (U+FFFD) rather than raising: the bytes
+    come from a peer.
+    """
+    return [value.decode(encoding, 'replace') for value in values]
+
+
+def char_array_to_str(values, encoding=_DEFAULT_ENCODING) -> str:
+    """Text of a DBR_CHAR array holding a long string (cut at the first NUL)."""
+    raw = bytes(values)
+    return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+def _metadata_bytes(data_type, md_cls, metadata):
+    if md_cls is None:
+        if metadata is None or (isinstance(metadata, (bytes, bytearray))
+                                and not metadata):
+            return b''
+        raise CaprotoValueError(
+            f'{ChannelType(data_type).name} carries no metadata, '
+            f'got {metadata!r:.80}')
+    if metadata is None:
+        return bytes(VALUE_OFFSET[data_type])
+    if isinstance(metadata, md_cls):
+        return _zero_pads(md_cls, bytes(metadata))
+    if isinstance(metadata, DbrTypeBase):
+        raise CaprotoTypeError(
+            f'{ChannelType(data_type).name} needs {md_cls.__name__} '
+            f'metadata, got {type(metadata).__name__}')
+    if isinstance(metadata, (bytes, bytearray, memoryview)):
+        metadata = bytes(metadata)
+        if len(metadata) != VALUE_OFFSET[data_type]:
+            raise CaprotoValueError(
+                f'{ChannelType(data_type).name} metadata is '
+                f'{VALUE_OFFSET[data_type]} bytes, got {len(metadata)}')
+        return metadata
+    try:
+        if isinstance(metadata, dict):
+            instance = md_cls(**metadata)
+        else:
+            instance = md_cls(*metadata)
+    except (TypeError, ValueError, AttributeError) as ex:
+        raise CaprotoValueError(
+            f'cannot build {md_cls.__name__} from {metadata!r:.80}: {ex}'
+        ) from ex
+    return bytes(instance)
+
+
+def _pad_ranges(md_cls):
+    return tuple((getattr(md_cls, name).offset, getattr(md_cls, name).size)
+                 for name, _ in md_cls._fields_ if 'pad' in name)
+
+
+_PAD_RANGES = {cls: _pad_ranges(cls)
+               for cls in DBR_TYPES.values() if cls is not None}
+
+
+def _zero_pads(md_cls, raw):
+    # A structure decoded from the wire may hold RSRV's pad garbage; we send
+    # zeros.
+    ranges = _PAD_RANGES[md_cls]
+    if not ranges:
+        return raw
+    raw = bytearray(raw)
+    for offset, size in ranges:
+        raw[offset:offset + size] = bytes(size)
+    return bytes(raw)
+
+
+def _as_sequence(data):
+    # One element for scalars and text; elements of anything iterable.
+    if isinstance(data, (str, bytes, bytearray)) or not isinstance(
+            data, Iterable):
+        return [data]
+    if hasattr(data, 'ndim') and hasattr(data, 'ravel'):
+        if data.ndim == 0:
+            return [data.item()]
+        return data.ravel()
+    return data
+
+
+def _encode_string_element(value, encoding):
+    if isinstance(value, str):
+        raw = value.encode(encoding)
+    elif isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+    elif isinstance(value, (int, float)):
+        raw = str(value).encode(encoding)
+    else:
+        raise CaprotoTypeError(
+            f'cannot send {value!r:.80} as a CA string (need str or bytes)')
+    if len(raw) >= MAX_STRING_SIZE:
+        raise CaprotoValueError(
+            f'string of {len(raw)} bytes does not fit a CA string element '
+            f'(at most {MAX_STRING_SIZE - 1} bytes + NUL): {raw[:50]!r}...')
+    return raw
+
+
+def _encode_strings(data, encoding, short_string):
+    elements = [_encode_string_element(value, encoding)
+                for value in _as_sequence(data)]
+    if short_string and len(elements) == 1:
+        return elements[0] + b'\x00', 1
+    return (b''.join(e.ljust(MAX_STRING_SIZE, b'\x00') for e in elements),
+            len(elements))
+
+
+def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
+           short_string=False):
+    """Encode values (and metadata) of ``data_type`` for the wire.
+
+    Parameters
+    ----------
+    data_type : int or ChannelType
+        DBR type id 0..38.
+    data : scalar, str, bytes, sequence, numpy array, array.array or None
+        The values.  Numbers are cast to the big-endian wire type; text is
+        encoded with ``encoding``.  For CHAR types, ``bytes`` are sent as is
+        and a ``str`` is sent encoded plus a terminating NUL (as
+        ``caput -S``).  None sends no elements.
+    metadata : DbrTypeBase instance, bytes, tuple, dict or None
+        Metadata of compound types; None sends zeroed metadata.  Pad fields
+        are always sent as zeros.
+    encoding : str, optional
+        Encoding of ``str`` values.
+    short_string : bool, optional
+        Send a single string as strlen+1 bytes (libca's form of a scalar
+        DBR_STRING write) instead of a full 40-byte element.
+
+    Returns
+    -------
+    buffers : tuple
+        ``(metadata_bytes, values_bytes)``, unpadded.
+    data_count : int
+        Number of elements encoded.
+
+    Raises
+    ------
+    CaprotoValueError
+        Unknown type, a string too long for its 40-byte element, a value not
+        representable in the wire type, or metadata of the wrong size.
+    CaprotoTypeError
+        A value or metadata of an unusable type.
+    """
+    try:
+        _, size, md_cls, _, kind, base = _TABLE[data_type]
+    except (KeyError, TypeError):
+        raise CaprotoValueError(
+            f'invalid DBR type {data_type!r} (valid: 0..38)') from None
+    md_bytes = _metadata_bytes(data_type, md_cls, metadata)
+    if data is None:
+        return (md_bytes, b''), 0
+    if kind is _STRING:
+        values, count = _encode_strings(data, encoding, short_string)
+        return (md_bytes, values), count
+    if kind is _CHAR:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            values = bytes(data)
+            return (md_bytes, values), len(values)
+        if isinstance(data, str):
+            values = data.encode(encoding) + b'\x00'
+            return (md_bytes, values), len(values)
+    values = _BACKEND.encode(base, _as_sequence(data))
+    return (md_bytes, values), len(values) // size
