@@ -1,0 +1,136 @@
+"""Channel lifecycle commands: create, access rights, failure, clear,
+server-side disconnect.
+
+A channel is claimed by name with CREATE_CHAN (client id ``cid``); the
+server answers ACCESS_RIGHTS then CREATE_CHAN with its id ``sid`` and the
+native type/count, or CREATE_CH_FAIL.  CLEAR_CHANNEL releases it (echoed),
+SERVER_DISCONN tells the client the server dropped it.
+"""
+from __future__ import annotations
+
+from ._commands_base import Message, NamedMessage, channel_type, encode_name, u32
+from ._enums import AccessRights
+from ._state import REQUEST, RESPONSE
+
+__all__ = (
+    'CreateChanRequest', 'CreateChanResponse', 'CreateChFailResponse',
+    'AccessRightsResponse', 'ClearChannelRequest', 'ClearChannelResponse',
+    'ServerDisconnResponse',
+)
+
+
+class CreateChanRequest(NamedMessage):
+    """CREATE_CHAN (18) from a client: claim channel ``name`` as ``cid``.
+
+    ``version`` is the client's minor protocol version (parameter2).
+    """
+
+    __slots__ = ()
+    ID = 18
+    DIRECTION = REQUEST
+    _REPR_FIELDS = ('name', 'cid', 'version')
+
+    def __init__(self, name, cid, version):
+        self._init_fields(0, 0, u32(cid, 'cid'), version,
+                          (b'', encode_name(name, 'PV name')))
+
+    cid = property(lambda self: self._h[4])
+    version = property(lambda self: self._h[5])
+
+
+class CreateChanResponse(Message):
+    """CREATE_CHAN (18) from a server: channel ``cid`` is now ``sid``, with
+    this native type (0..6) and element count."""
+
+    __slots__ = ()
+    ID = 18
+    DIRECTION = RESPONSE
+    _REPR_FIELDS = ('data_type', 'data_count', 'cid', 'sid')
+
+    def __init__(self, data_type, data_count, cid, sid):
+        self._init_fields(data_type, data_count, u32(cid, 'cid'),
+                          u32(sid, 'sid'))
+
+    data_type = property(lambda self: channel_type(self._h[2]))
+    data_count = property(lambda self: self._h[3])
+    cid = property(lambda self: self._h[4])
+    sid = property(lambda self: self._h[5])
+
+
+class CreateChFailResponse(Message):
+    """CREATE_CH_FAIL (26): the server cannot create channel ``cid``."""
+
+    __slots__ = ()
+    ID = 26
+    DIRECTION = RESPONSE
+    _REPR_FIELDS = ('cid',)
+
+    def __init__(self, cid):
+        self._init_fields(0, 0, u32(cid, 'cid'), 0)
+
+    cid = property(lambda self: self._h[4])
+
+
+class AccessRightsResponse(Message):
+    """ACCESS_RIGHTS (22): the client's rights on channel ``cid``."""
+
+    __slots__ = ()
+    ID = 22
+    DIRECTION = RESPONSE
+    _REPR_FIELDS = ('cid', 'access_rights')
+
+    def __init__(self, cid, access_rights):
+        self._init_fields(0, 0, u32(cid, 'cid'),
+                          u32(access_rights, 'access_rights'))
+
+    cid = property(lambda self: self._h[4])
+
+    @property
+    def access_rights(self) -> AccessRights:
+        # Only the two defined bits; anything else a peer sets is noise.
+        return AccessRights(self._h[5] & 3)
+
+
+class ClearChannelRequest(Message):
+    """CLEAR_CHANNEL (12) from a client: release channel ``sid``/``cid``."""
+
+    __slots__ = ()
+    ID = 12
+    DIRECTION = REQUEST
+    _REPR_FIELDS = ('sid', 'cid')
+
+    def __init__(self, sid, cid):
+        self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
+
+    sid = property(lambda self: self._h[4])
+    cid = property(lambda self: self._h[5])
+
+
+class ClearChannelResponse(Message):
+    """CLEAR_CHANNEL (12) echoed by the server."""
+
+    __slots__ = ()
+    ID = 12
+    DIRECTION = RESPONSE
+    _REPR_FIELDS = ('sid', 'cid')
+
+    def __init__(self, sid, cid):
+        self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
+
+    sid = property(lambda self: self._h[4])
+    cid = property(lambda self: self._h[5])
+
+
+class ServerDisconnResponse(Message):
+    """SERVER_DISCONN (27): the server dropped channel ``cid`` (gateways,
+    PCAS; RSRV never sends it).  The client searches for it again."""
+
+    __slots__ = ()
+    ID = 27
+    DIRECTION = RESPONSE
+    _REPR_FIELDS = ('cid',)
+
+    def __init__(self, cid):
+        self._init_fields(0, 0, u32(cid, 'cid'), 0)
+
+    cid = property(lambda self: self._h[4])

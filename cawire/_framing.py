@@ -1,0 +1,197 @@
+"""Message framing: TCP stream reassembly and UDP datagram parsing.
+
+``parse_stream`` turns the bytes a circuit has received so far into command
+objects.  It is the receive hot path of every client and server, so it is
+written for speed and for safety against a hostile peer:
+
+* zero copy: each payload is a ``memoryview`` slice of the caller's buffer
+  (the caller keeps the buffer alive and unmodified while the commands are
+  in use, and drops the consumed prefix itself);
+* headers are unpacked with one ``struct.unpack_from`` at an offset, never
+  through ctypes, and commands are built by a per-role dispatch table;
+* a declared payload size is only compared with what is buffered, so a
+  lying 4 GB size allocates nothing: the caller is told how many bytes the
+  message needs and can apply its own limit (``max_payload``).
+"""
+from __future__ import annotations
+
+from ._commands import COMMANDS
+from ._constants import MAX_UDP_RECV
+from ._exceptions import RemoteProtocolError
+from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, EXTENDED_STRUCT,
+                       HEADER_SIZE, HEADER_STRUCT)
+from ._state import CLIENT, SERVER
+
+__all__ = ('parse_stream', 'read_datagram', 'serialize')
+
+_unpack_header = HEADER_STRUCT.unpack_from
+_unpack_extension = EXTENDED_STRUCT.unpack_from
+
+
+def _build_dispatch() -> dict:
+    """role -> {command id: from_wire constructor}."""
+    tables = {CLIENT: {}, SERVER: {}}
+    for (role, command_id), cls in COMMANDS.items():
+        tables[role][command_id] = cls.from_wire
+    return tables
+
+
+_DISPATCH = _build_dispatch()
+
+
+def _byte_view(buf) -> memoryview:
+    view = memoryview(buf)
+    if view.format != 'B' or view.ndim != 1:
+        view = view.cast('B')
+    return view
+
+
+def _unknown_command(role, fields) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f'received command id {fields[0]}, which a {role.name.lower()} never '
+        'receives (not a Channel Access peer, or a corrupted stream); '
+        f'header fields {fields}')
+
+
+def _misaligned(fields) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f'payload size {fields[1]} is not a multiple of 8 (misaligned '
+        f'message); header fields {fields}')
+
+
+def _too_large(fields, max_payload) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f'payload size {fields[1]} exceeds the limit of {max_payload} bytes; '
+        f'header fields {fields}')
+
+
+def parse_stream(buf, role, *, max_payload=None):
+    """Parse the whole messages at the start of a TCP receive buffer.
+
+    Parameters
+    ----------
+    buf : bytes, bytearray or memoryview
+        Received bytes, starting at a message boundary.  Payloads of the
+        returned commands are views on it: do not modify the consumed part
+        while they are in use (replace a bytearray instead of deleting from
+        it, or copy what you keep).
+    role : Role
+        Our role (CLIENT parses responses, SERVER requests).
+    max_payload : int, optional
+        Largest acceptable payload; a larger declared size is an error
+        (raised as soon as the header is seen, before waiting for data).
+
+    Returns
+    -------
+    commands : list
+        Commands parsed, in order.
+    consumed : int
+        Bytes of ``buf`` used by ``commands``.
+    needed : int
+        0 if ``consumed == len(buf)``; otherwise the total length (header
+        and payload) of the next, incomplete message if its header is
+        complete, else the header length needed (16 or 24).
+
+    Raises
+    ------
+    RemoteProtocolError
+        Misaligned payload size, command id ``role`` never receives,
+        payload over ``max_payload``, payload too short for its declared
+        DBR type and count, or other malformed content.  The exception
+        carries ``commands`` and ``consumed`` for the messages before the
+        bad one.
+    """
+    table = _DISPATCH[role]
+    get_constructor = table.get
+    view = _byte_view(buf)
+    end_of_data = len(view)
+    commands = []
+    append = commands.append
+    offset = 0
+    needed = 0
+    try:
+        while True:
+            remaining = end_of_data - offset
+            if remaining < HEADER_SIZE:
+                if remaining:
+                    needed = HEADER_SIZE
+                break
+            fields = _unpack_header(view, offset)
+            payload_size = fields[1]
+            if payload_size == EXTENDED_MARKER:
+                if remaining < EXTENDED_HEADER_SIZE:
+                    needed = EXTENDED_HEADER_SIZE
+                    break
+                payload_size, count = _unpack_extension(view,
+                                                        offset + HEADER_SIZE)
+                fields = (fields[0], payload_size, fields[2], count,
+                          fields[4], fields[5])
+                start = offset + EXTENDED_HEADER_SIZE
+            else:
+                start = offset + HEADER_SIZE
+            constructor = get_constructor(fields[0])
+            if constructor is None:
+                raise _unknown_command(role, fields)
+            if payload_size & 7:
+                raise _misaligned(fields)
+            if max_payload is not None and payload_size > max_payload:
+                raise _too_large(fields, max_payload)
+            stop = start + payload_size
+            if stop > end_of_data:
+                needed = stop - offset
+                break
+            append(constructor(fields, view[start:stop]))
+            offset = stop
+    except RemoteProtocolError as exc:
+        exc.commands = commands
+        exc.consumed = offset
+        raise
+    return commands, offset, needed
+
+
+def read_datagram(data, address, role):
+    """Parse one UDP datagram into commands.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The datagram (payload views refer to it).
+    address : (str, int)
+        Its source; stored as each command's ``sender_address``.
+    role : Role
+        Our role.
+
+    Returns
+    -------
+    list
+        The commands; empty for an empty datagram (which is how libca
+        registers with a repeater).
+
+    Raises
+    ------
+    RemoteProtocolError
+        As :func:`parse_stream`, and for a datagram that ends inside a
+        message (truncated).
+    """
+    commands, consumed, needed = parse_stream(data, role,
+                                              max_payload=MAX_UDP_RECV)
+    if needed:
+        exc = RemoteProtocolError(
+            f'datagram from {address} is truncated: {len(data) - consumed} '
+            f'trailing bytes, the next message needs {needed}')
+        exc.commands = commands
+        exc.consumed = consumed
+        raise exc
+    for command in commands:
+        command._sender_address = address
+    return commands
+
+
+def serialize(*commands) -> list:
+    """Wire buffers of ``commands`` (headers, payloads, zero pads), ready
+    for ``socket.sendmsg``; array payloads are not copied."""
+    buffers = []
+    extend = buffers.extend
+    for command in commands:
+        extend(command.iter_buffers())
+    return buffers
