@@ -1,0 +1,434 @@
+"""When to (re)send each UDP name search: libca's search timers, clock-injected.
+
+libca (searchTimer.cpp, udpiiu.cpp; ca-protocol.md 6.2) keeps N timers; timer
+``i`` has period ``2**i * RTTE`` where RTTE is a smoothed estimate of the
+search round-trip time (0.032 s to start with, and on a LAN forever, since
+samples are clamped to >= 0.032 s).  A new name joins timer 0.  When a timer
+fires it moves the names it sent last time that got no reply up one timer,
+then sends its pending names and rearms.  So an unanswered name is retried
+after 0.032, 0.064, 0.128 ... s until the slowest timer (about 262 s with the
+default EPICS_CA_MAX_SEARCH_PERIOD of 300 s).
+
+This module is that algorithm with the clock passed in (``now``) and the
+network left out: :meth:`SearchSchedule.poll` says which names to put in which
+datagram (and with which datagram sequence number), :meth:`answered` reports a
+reply, :meth:`next_deadline` says when to call ``poll`` again.  One deliberate
+difference from libca, which runs every timer forever: here a timer with
+nothing to do is idle, and it fires at once when names are moved into it.
+That gives the exact doubling libca shows on the wire, and the first search
+of a new name goes out immediately instead of at the next 32 ms tick.
+
+Also here, as in libca:
+
+* frames-per-try congestion control: a timer sends at most ``frames_per_try``
+  datagrams per firing; it doubles (up to a threshold, then grows by
+  ``1/frames``) after a pass in which every search was answered, and falls to
+  1 (threshold halved) after a pass with losses; max 64.
+* a timer whose every search of the last pass was answered, with names still
+  waiting, fires again immediately.
+* "boost": timers slower than the beacon-anomaly timer (the first with a
+  period >= 5 s: index 8, ~8.2 s) that got a reply move their waiting names
+  down to it; :meth:`boost` does the same for every slow timer (a beacon
+  anomaly: a server appeared or a network came back).
+* the disconnect governor: names whose circuit died (or got CREATE_CH_FAIL /
+  SERVER_DISCONN) wait for the governor, a free-running 10 s timer started
+  with the schedule, and then rejoin timer 0 -- so 0 to 10 s later, exactly
+  as libca (its governor also free-runs from context creation).
+
+:meth:`retry_now` (caproto's behaviour on every ``get_pvs``) sends every
+unanswered name again at once, restarting its back-off.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable
+from typing import NamedTuple
+
+from ._constants import HEADER_SIZE, MAX_UDP_SEND
+
+__all__ = ('SearchSchedule', 'SearchDatagram', 'search_message_size',
+           'MIN_ROUND_TRIP_ESTIMATE', 'MAX_ROUND_TRIP_ESTIMATE',
+           'DISCONNECT_GOVERNOR_PERIOD', 'BEACON_ANOMALY_SEARCH_PERIOD')
+
+#: libca minRoundTripEstimate / maxRoundTripEstimate (seconds).
+MIN_ROUND_TRIP_ESTIMATE = 0.032
+MAX_ROUND_TRIP_ESTIMATE = 30.0
+#: libca disconnectGovernorPeriod.
+DISCONNECT_GOVERNOR_PERIOD = 10.0
+#: libca beaconAnomalySearchPeriod: boosted names go to the first timer whose
+#: period is at least this long.
+BEACON_ANOMALY_SEARCH_PERIOD = 5.0
+#: EPICS_CA_MAX_SEARCH_PERIOD is never taken below this (libca).
+MAX_SEARCH_PERIOD_LOWER_LIMIT = 60.0
+MAX_FRAMES_PER_TRY = 64
+#: Bytes of SEARCH messages one datagram holds after its VERSION header.
+DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
+
+_U32 = 0x1_0000_0000
+
+
+def search_message_size(name: str | bytes, encoding: str = 'latin-1') -> int:
+    """Bytes a SEARCH message for ``name`` takes in a datagram.
+
+    Header plus the NUL-terminated name padded to a multiple of 8.
+    """
+    if isinstance(name, str):
+        name = name.encode(encoding)
+    return HEADER_SIZE + ((len(name) + 1 + 7) & ~7)
+
+
+class SearchDatagram(NamedTuple):
+    """Names to send in one datagram, led by VERSION with this sequence."""
+    sequence: int
+    keys: list
+
+
+class _Timer:
+    __slots__ = ('index', 'requests', 'awaiting', 'deadline', 'attempts',
+                 'responses', 'frames_per_try', 'congestion_threshold',
+                 'time_at_last_send', 'first_sequence', 'last_sequence',
+                 'boost_possible')
+
+    def __init__(self, index: int, boost_possible: bool):
+        self.index = index
+        # Waiting to be sent (insertion-ordered; value = message size).
+        self.requests: dict = {}
+        # Sent at the last firing, no reply yet.
+        self.awaiting: dict = {}
+        self.deadline: float | None = None
+        self.attempts = 0
+        self.responses = 0
+        self.frames_per_try = 1.0
+        self.congestion_threshold = math.inf
+        self.time_at_last_send: float | None = None
+        self.first_sequence = 0
+        self.last_sequence = -1
+        self.boost_possible = boost_possible
+
+    def sequence_in_window(self, sequence: int) -> bool:
+        span = (self.last_sequence - self.first_sequence) % _U32
+        return (sequence - self.first_sequence) % _U32 <= span
+
+
+class SearchSchedule:
+    """libca's search retry timers for one client context.
+
+    Parameters
+    ----------
+    now : float
+        Current time (any monotonic clock, seconds); the disconnect governor
+        ticks every 10 s from here.
+    max_search_period : float
+        EPICS_CA_MAX_SEARCH_PERIOD (values below 60 are raised to 60); sets
+        the number of timers and caps their periods.
+    first_sequence : int
+        Sequence number of the first datagram (u32, wraps).
+    datagram_capacity : int
+        Bytes of SEARCH messages per datagram (1008: 1024 minus the VERSION
+        header, as libca).
+
+    Notes
+    -----
+    Keys are usually PV names; any hashable works if ``size`` is given to
+    :meth:`add`.  A key is in at most one place: a timer, the disconnect
+    governor, or nowhere (answered or cancelled).
+    """
+
+    def __init__(self, now: float = 0.0, *, max_search_period: float = 300.0,
+                 first_sequence: int = 1,
+                 datagram_capacity: int = DATAGRAM_PAYLOAD_CAPACITY):
+        self.max_search_period = max(float(max_search_period),
+                                     MAX_SEARCH_PERIOD_LOWER_LIMIT)
+        self.timer_count = int(1.0 + math.log2(
+            self.max_search_period / MIN_ROUND_TRIP_ESTIMATE))
+        anomaly_index = int(math.log2(
+            BEACON_ANOMALY_SEARCH_PERIOD / MIN_ROUND_TRIP_ESTIMATE) + 1.0)
+        self.beacon_anomaly_index = min(anomaly_index, self.timer_count - 1)
+        self._timers = [_Timer(i, i > self.beacon_anomaly_index)
+                        for i in range(self.timer_count)]
+        self.rtt_mean = MIN_ROUND_TRIP_ESTIMATE
+        self.rtt_deviation = 0.0
+        self._next_sequence = first_sequence % _U32
+        self._capacity = datagram_capacity
+        # key -> timer index, or None while in the disconnect governor.
+        self._where: dict[Hashable, int | None] = {}
+        self._sizes: dict[Hashable, int] = {}
+        self._governed: dict[Hashable, None] = {}
+        self._governor_epoch = now
+
+    # ------------------------------------------------------------------
+    # Introspection
+
+    @property
+    def round_trip_estimate(self) -> float:
+        """RTTE = mean + 4 x deviation, clamped to [0.032, 30] s."""
+        rtte = self.rtt_mean + 4.0 * self.rtt_deviation
+        return min(max(rtte, MIN_ROUND_TRIP_ESTIMATE),
+                   MAX_ROUND_TRIP_ESTIMATE)
+
+    def period(self, index: int) -> float:
+        """Period of timer ``index`` now: 2**index x RTTE, capped."""
+        return min((1 << index) * self.round_trip_estimate,
+                   self.max_search_period)
+
+    def timer_of(self, key: Hashable) -> int | None:
+        """Index of the timer holding ``key`` (None: governor or unknown)."""
+        return self._where.get(key)
+
+    def frames_per_try(self, index: int) -> float:
+        return self._timers[index].frames_per_try
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    @property
+    def unanswered(self) -> list:
+        """Every key still being searched for (governor included)."""
+        return list(self._where)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`poll` next has work, or None if nothing is pending."""
+        deadlines = [t.deadline for t in self._timers
+                     if t.deadline is not None]
+        if self._governed:
+            deadlines.append(self._governor_epoch + DISCONNECT_GOVERNOR_PERIOD)
+        return min(deadlines) if deadlines else None
+
+    # ------------------------------------------------------------------
+    # Input
+
+    def add(self, key: Hashable, now: float, size: int | None = None) -> None:
+        """Start searching for ``key`` (timer 0, sent at the next poll).
+
+        ``size`` is the SEARCH message's length in bytes; by default computed
+        from ``key`` as a PV name.  Adding a key already being searched for
+        restarts its back-off.
+        """
+        if size is None:
+            size = search_message_size(key)
+        if size > self._capacity:
+            raise ValueError(f'search for {key!r} ({size} bytes) does not '
+                             f'fit in a datagram ({self._capacity} bytes)')
+        self._remove(key)
+        self._sizes[key] = size
+        self._install(key, 0, now)
+
+    def answered(self, key: Hashable, now: float,
+                 sequence: int | None = None) -> bool:
+        """A search reply for ``key`` arrived; stop searching for it.
+
+        Parameters
+        ----------
+        sequence : int, optional
+            Sequence number of the VERSION leading the reply datagram; None
+            if the reply had none (pre-4.11 server).  Only replies to the
+            timer's last send update the round-trip estimate.
+
+        Returns
+        -------
+        bool
+            False if ``key`` was not being searched for (a duplicate or late
+            reply).
+        """
+        if key not in self._where:
+            return False
+        index = self._where[key]
+        self._remove(key)
+        if index is None:
+            return True
+        timer = self._timers[index]
+        if timer.time_at_last_send is None:
+            return True
+        if sequence is not None and not timer.sequence_in_window(sequence):
+            return True
+        self._update_round_trip(now - timer.time_at_last_send)
+        timer.responses += 1
+        if timer.responses == timer.attempts and timer.requests:
+            # Everything we sent was answered: send the rest right away.
+            timer.deadline = now
+        return True
+
+    def cancel(self, keys: Iterable[Hashable]) -> None:
+        """Stop searching for ``keys`` (unknown keys are ignored)."""
+        for key in keys:
+            self._remove(key)
+
+    def disconnected(self, key: Hashable, now: float,
+                     size: int | None = None) -> None:
+        """``key``'s channel lost its server: search again via the governor.
+
+        It rejoins timer 0 at the governor's next 10 s tick.
+        """
+        if size is None:
+            size = self._sizes.get(key)
+            if size is None:
+                size = search_message_size(key)
+        self._remove(key)
+        if not self._governed:
+            self._governor_epoch = self._governor_tick_at_or_before(now)
+        self._sizes[key] = size
+        self._where[key] = None
+        self._governed[key] = None
+
+    def retry_now(self, now: float) -> None:
+        """Send every unanswered name again at once (restarting back-off)."""
+        keys = list(self._where)
+        for key in keys:
+            self._detach(key)
+        for key in keys:
+            self._install(key, 0, now)
+
+    def boost(self, now: float) -> None:
+        """Beacon anomaly: pull names from slow timers to the anomaly timer.
+
+        Names in timers slower than the beacon-anomaly index (~8.2 s) move
+        there, so they are searched within about 8 s.
+        """
+        target = self.beacon_anomaly_index
+        for timer in self._timers[target + 1:]:
+            self._move_all(timer, target, now)
+
+    # ------------------------------------------------------------------
+    # Output
+
+    def poll(self, now: float) -> list[SearchDatagram]:
+        """Fire every due timer; return the datagrams to send now."""
+        datagrams: list[SearchDatagram] = []
+        if (self._governed and
+                self._governor_epoch + DISCONNECT_GOVERNOR_PERIOD <= now):
+            self._governor_epoch = self._governor_tick_at_or_before(now)
+            for key in list(self._governed):
+                del self._governed[key]
+                del self._where[key]
+                self._install(key, 0, now)
+        # Firing one timer can make another due (names moved into an idle
+        # timer); each timer can only become due again that way, and names
+        # only move upwards, so this settles within a few passes.
+        for _ in range(4 * self.timer_count):
+            due = [t for t in self._timers
+                   if t.deadline is not None and t.deadline <= now]
+            if not due:
+                break
+            for timer in due:
+                datagrams.extend(self._fire(timer, now))
+        return datagrams
+
+    # ------------------------------------------------------------------
+    # Internals
+
+    def _governor_tick_at_or_before(self, now: float) -> float:
+        # The governor free-runs: it ticks at epoch + k * 10 s.
+        periods = math.floor((now - self._governor_epoch)
+                             / DISCONNECT_GOVERNOR_PERIOD)
+        return self._governor_epoch + periods * DISCONNECT_GOVERNOR_PERIOD
+
+    def _update_round_trip(self, measured: float) -> None:
+        measured = min(max(measured, MIN_ROUND_TRIP_ESTIMATE),
+                       MAX_ROUND_TRIP_ESTIMATE)
+        error = measured - self.rtt_mean
+        self.rtt_mean += 0.125 * error
+        self.rtt_deviation += 0.25 * (abs(error) - self.rtt_deviation)
+
+    def _install(self, key, index: int, now: float) -> None:
+        timer = self._timers[index]
+        timer.requests[key] = self._sizes[key]
+        self._where[key] = index
+        if timer.deadline is None:
+            timer.deadline = now
+
+    def _remove(self, key) -> None:
+        self._detach(key)
+        self._sizes.pop(key, None)
+
+    def _detach(self, key) -> None:
+        # Take ``key`` out of its timer or the governor; keep its size.
+        if key not in self._where:
+            return
+        index = self._where.pop(key)
+        if index is None:
+            del self._governed[key]
+        else:
+            timer = self._timers[index]
+            timer.requests.pop(key, None)
+            timer.awaiting.pop(key, None)
+            if not timer.requests and not timer.awaiting:
+                # Nothing left to send or to wait for; the pass's attempt
+                # and response counts are kept for the next firing.
+                timer.deadline = None
+
+    def _move_all(self, timer: _Timer, target: int, now: float) -> None:
+        for key in list(timer.awaiting):
+            if timer.attempts > 0:
+                timer.attempts -= 1
+            del timer.awaiting[key]
+            self._install(key, target, now)
+        for key in list(timer.requests):
+            del timer.requests[key]
+            self._install(key, target, now)
+        timer.deadline = None
+
+    def _fire(self, timer: _Timer, now: float) -> list[SearchDatagram]:
+        last = self.timer_count - 1
+        up = min(timer.index + 1, last)
+        # Names sent last time that got no reply move to the slower timer.
+        for key in list(timer.awaiting):
+            del timer.awaiting[key]
+            self._install(key, up, now)
+        timer.time_at_last_send = now
+        if timer.responses and timer.boost_possible:
+            for key in list(timer.requests):
+                del timer.requests[key]
+                self._install(key, self.beacon_anomaly_index, now)
+        if timer.attempts:
+            self._adjust_frames(timer)
+        timer.attempts = timer.responses = 0
+        timer.first_sequence = self._next_sequence
+        datagrams = self._pack(timer)
+        timer.last_sequence = (self._next_sequence - 1) % _U32
+        if timer.requests or timer.awaiting:
+            timer.deadline = now + self.period(timer.index)
+        else:
+            timer.deadline = None
+        return datagrams
+
+    @staticmethod
+    def _adjust_frames(timer: _Timer) -> None:
+        if timer.responses == timer.attempts:
+            if timer.frames_per_try < MAX_FRAMES_PER_TRY:
+                if timer.frames_per_try < timer.congestion_threshold:
+                    timer.frames_per_try = min(2 * timer.frames_per_try,
+                                               timer.congestion_threshold)
+                else:
+                    timer.frames_per_try += 1.0 / timer.frames_per_try
+        else:
+            timer.congestion_threshold = timer.frames_per_try / 2.0
+            timer.frames_per_try = 1.0
+
+    def _pack(self, timer: _Timer) -> list[SearchDatagram]:
+        # Fill datagrams in order, at most frames_per_try of them, as
+        # libca's send loop does.
+        datagrams: list[SearchDatagram] = []
+        current: list = []
+        used = 0
+        for key, size in list(timer.requests.items()):
+            if used + size > self._capacity:
+                datagrams.append(self._seal(current))
+                current, used = [], 0
+                if len(datagrams) >= timer.frames_per_try:
+                    break
+            current.append(key)
+            used += size
+            del timer.requests[key]
+            timer.awaiting[key] = size
+            timer.attempts += 1
+        if current:
+            datagrams.append(self._seal(current))
+        return datagrams
+
+    def _seal(self, keys: list) -> SearchDatagram:
+        datagram = SearchDatagram(self._next_sequence, keys)
+        self._next_sequence = (self._next_sequence + 1) % _U32
+        return datagram
