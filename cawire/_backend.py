@@ -97,8 +97,10 @@ class _NumpyBackend(Backend):
                 # The caller's own array: copy so later edits do not change
                 # what we send.
                 return arr.tobytes()
-            if arr.dtype.kind in 'USO' and native != ChannelType.CHAR:
+            if arr.dtype.kind in 'USO':
                 arr = arr.astype(numpy.float64)
+            if dtype.kind in 'iu' and arr.size:
+                self._check_integer_range(arr, dtype, native)
             # A fresh array: hand out its memory without another copy (as
             # bytes: a memoryview cannot cast a non-native format).
             converted = numpy.ascontiguousarray(arr.astype(dtype).reshape(-1))
@@ -107,6 +109,23 @@ class _NumpyBackend(Backend):
             raise CaprotoValueError(
                 f'cannot convert {values!r:.80} to {native.name}: {ex}'
             ) from ex
+
+    @staticmethod
+    def _check_integer_range(arr, dtype, native):
+        # numpy casts wrap around silently (70000 -> 4464 as int16); a value
+        # the wire type cannot hold is the caller's error, as it is for the
+        # 'array' backend.
+        if arr.dtype.kind == 'b':
+            return
+        info = numpy.iinfo(dtype)
+        if arr.dtype.kind == 'f' and not numpy.isfinite(arr).all():
+            raise CaprotoValueError(
+                f'cannot send non-finite values as {native.name}')
+        low, high = arr.min(), arr.max()
+        if low < info.min or high > info.max:
+            raise CaprotoValueError(
+                f'values [{low}, {high}] out of range for {native.name} '
+                f'[{info.min}, {info.max}]')
 
 
 # array.array typecodes with the item size the wire needs.

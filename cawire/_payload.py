@@ -193,6 +193,13 @@ def _metadata_bytes(data_type, md_cls, metadata):
         return metadata
     try:
         if isinstance(metadata, dict):
+            # ctypes would silently store a misspelled keyword as a plain
+            # attribute.
+            unknown = [key for key in metadata
+                       if key.startswith('_') or not hasattr(md_cls, key)]
+            if unknown:
+                raise CaprotoValueError(
+                    f'{md_cls.__name__} has no field(s) {unknown}')
             instance = md_cls(**metadata)
         else:
             instance = md_cls(*metadata)
