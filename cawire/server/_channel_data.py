@@ -1,0 +1,705 @@
+"""Typed PV values held by the server: ChannelData and its subclasses.
+
+A ChannelData owns one PV's value, timestamp, alarm and metadata (units,
+precision, limits, enum strings) and knows who is subscribed to it. The
+server asks it for wire payloads (:meth:`ChannelData.encode_read`), which are
+cached per (request type, count) until the value or metadata changes, so a
+change seen by a hundred subscribers with the same request type is encoded
+once.
+
+User code changes values with ``await channel.write(value)``; writes from CA
+clients go through :meth:`ChannelData.write_from_dbr`. Both run the
+``verify_value`` hook (where pvproperty putters live) before committing. A
+channel whose hooks are the defaults can be read and written synchronously by
+the server (no task per request): see ``has_async_read``/``has_async_write``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._enums import (AccessRights, AlarmSeverity, AlarmStatus, ChannelType,
+                      SubscriptionType)
+from .._exceptions import CaprotoConversionError, CaprotoValueError
+from . import _wire
+from ._conversion import (NATIVE_NUMPY_DTYPES, as_text_list, convert_values,
+                          to_native_array)
+
+__all__ = ('ChannelAlarm', 'ChannelData', 'ChannelDouble', 'ChannelFloat',
+           'ChannelInteger', 'ChannelShort', 'ChannelEnum', 'ChannelChar',
+           'ChannelByte', 'ChannelString', 'ChannelNumeric')
+
+logger = logging.getLogger('cawire.server.data')
+
+_VALUE_CHANGE = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG
+_LIMIT_NAMES = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
+                'upper_warning_limit', 'lower_warning_limit',
+                'lower_alarm_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')
+
+
+class ChannelAlarm:
+    """Alarm status and severity, shareable by several channels.
+
+    Parameters
+    ----------
+    status : AlarmStatus or int
+    severity : AlarmSeverity or int
+    must_acknowledge_transient : bool
+    severity_to_acknowledge : AlarmSeverity or int
+    alarm_string : str
+    """
+
+    def __init__(self, *, status=0, severity=0,
+                 must_acknowledge_transient: bool = True,
+                 severity_to_acknowledge=0, alarm_string: str = ''):
+        self._status = AlarmStatus(status)
+        self._severity = AlarmSeverity(severity)
+        self.must_acknowledge_transient = bool(must_acknowledge_transient)
+        self.severity_to_acknowledge = AlarmSeverity(severity_to_acknowledge)
+        self.alarm_string = alarm_string
+        self._channels: list[ChannelData] = []
+
+    def __repr__(self) -> str:
+        return (f'<ChannelAlarm(status={self._status.name}, '
+                f'severity={self._severity.name})>')
+
+    @property
+    def status(self) -> AlarmStatus:
+        return self._status
+
+    @property
+    def severity(self) -> AlarmSeverity:
+        return self._severity
+
+    def connect(self, channel: 'ChannelData') -> None:
+        """Attach a channel so it is notified of alarm changes."""
+        if channel not in self._channels:
+            self._channels.append(channel)
+
+    def disconnect(self, channel: 'ChannelData') -> None:
+        if channel in self._channels:
+            self._channels.remove(channel)
+
+    def _set(self, status, severity) -> bool:
+        status = self._status if status is None else AlarmStatus(status)
+        severity = self._severity if severity is None else AlarmSeverity(severity)
+        changed = (status, severity) != (self._status, self._severity)
+        self._status, self._severity = status, severity
+        return changed
+
+    def _publish(self) -> None:
+        for channel in list(self._channels):
+            channel._alarm_changed()
+
+    async def write(self, *, status=None, severity=None,
+                    must_acknowledge_transient=None,
+                    severity_to_acknowledge=None, alarm_string=None) -> None:
+        """Change the alarm and notify subscribers (DBE_ALARM) if it changed."""
+        if must_acknowledge_transient is not None:
+            self.must_acknowledge_transient = bool(must_acknowledge_transient)
+        if severity_to_acknowledge is not None:
+            self.severity_to_acknowledge = AlarmSeverity(severity_to_acknowledge)
+        if alarm_string is not None:
+            self.alarm_string = alarm_string
+        if self._set(status, severity):
+            self._publish()
+
+
+class ChannelData:
+    """One PV served by the server.
+
+    Parameters
+    ----------
+    value : object
+        Initial value.
+    alarm : ChannelAlarm, optional
+        Shared alarm; a private one by default.
+    timestamp : float, optional
+        POSIX time of the value (now by default).
+    max_length : int, optional
+        Maximum element count (the native count sent to clients).
+    string_encoding : str
+        Encoding of text on the wire.
+    reported_record_type : str
+        Answer to DBR_CLASS_NAME reads.
+    read_only : bool
+        Refuse writes from CA clients (ACCESS_RIGHTS read only).
+    """
+
+    #: Native base type on the wire (set by each subclass).
+    data_type: ChannelType = ChannelType.DOUBLE
+    #: Python value used when none is given.
+    default_value: object = 0
+
+    def __init__(self, *, value=None, alarm: ChannelAlarm | None = None,
+                 timestamp: float | None = None, max_length: int | None = None,
+                 string_encoding: str = 'latin-1',
+                 reported_record_type: str = 'cawire', read_only: bool = False):
+        self.string_encoding = string_encoding
+        self.reported_record_type = reported_record_type
+        self.read_only = bool(read_only)
+        self._alarm = alarm if alarm is not None else ChannelAlarm()
+        self._alarm.connect(self)
+        self.timestamp = time.time() if timestamp is None else float(timestamp)
+        self._subscriptions: dict = {}
+        self._payload_cache: dict = {}
+        if value is None:
+            value = self.default_value
+        self.max_length = self._initial_max_length(value, max_length)
+        self._value, self._elements = self._normalize(value)
+        cls = type(self)
+        self.has_async_write = cls.verify_value is not ChannelData.verify_value
+        self.has_async_read = cls.read is not ChannelData.read
+
+    # ----------------------------------------------------------------- values
+    def _initial_max_length(self, value, max_length) -> int:
+        if max_length is not None:
+            return max(int(max_length), 1)
+        if isinstance(value, (str, bytes)) or not isinstance(
+                value, (Sequence, np.ndarray)):
+            return 1
+        return max(len(value), 1)
+
+    @property
+    def is_array(self) -> bool:
+        return self.max_length > 1
+
+    @property
+    def value(self):
+        """The current value (scalar for max_length 1, else an array/list)."""
+        return self._value
+
+    @property
+    def alarm(self) -> ChannelAlarm:
+        return self._alarm
+
+    @alarm.setter
+    def alarm(self, alarm: ChannelAlarm) -> None:
+        self._alarm.disconnect(self)
+        self._alarm = alarm
+        alarm.connect(self)
+        self._alarm_changed()
+
+    @property
+    def status(self) -> AlarmStatus:
+        return self._alarm.status
+
+    @property
+    def severity(self) -> AlarmSeverity:
+        return self._alarm.severity
+
+    def __len__(self) -> int:
+        return len(self._elements)
+
+    def __repr__(self) -> str:
+        value = self._value
+        if self.is_array:
+            value = f'<{len(self._elements)} elements>'
+        return f'<{type(self).__name__}(value={value!r}, alarm={self._alarm})>'
+
+    def _normalize(self, value):
+        """Return (user value, wire elements) or raise CaprotoValueError."""
+        raise NotImplementedError  # every subclass defines its own
+
+    def _elements_to_value(self, elements):
+        """Turn converted wire elements into a user value for ``write``."""
+        if self.is_array:
+            return elements
+        return elements[0] if len(elements) else self.default_value
+
+    def check_access(self, hostname: str, username: str) -> AccessRights:
+        """Access rights of a client; override for per-client policies."""
+        if self.read_only:
+            return AccessRights.READ
+        return AccessRights.READ | AccessRights.WRITE
+
+    # ------------------------------------------------------------------ hooks
+    async def verify_value(self, value):
+        """Hook run before a write is committed; return the value to store.
+
+        Raise an exception to refuse the write (a CA client sees ECA_PUTFAIL).
+        """
+        return value
+
+    async def read(self, data_type):
+        """Hook run before a CA read is answered (e.g. to refresh the value)."""
+
+    # ----------------------------------------------------------------- writes
+    async def write(self, value, *, timestamp: float | None = None,
+                    status=None, severity=None, verify_value: bool = True,
+                    flags: int = 0, **metadata) -> None:
+        """Set the value (and optionally alarm/metadata) and notify subscribers.
+
+        Parameters
+        ----------
+        value : object
+            New value, in any form the channel type accepts.
+        timestamp : float, optional
+            POSIX time of the value; now by default.
+        status, severity : optional
+            New alarm status/severity (otherwise computed from the alarm
+            limits for numeric channels, else unchanged).
+        verify_value : bool
+            Run the ``verify_value`` hook (pvproperty putter) first.
+        flags : int
+            Extra DBE bits to post with this change.
+        **metadata
+            Metadata fields to update at the same time (units, limits...).
+        """
+        if verify_value:
+            modified = await self.verify_value(value)
+            if modified is not None:
+                value = modified
+        self.commit(value, timestamp=timestamp, status=status,
+                    severity=severity, flags=flags, **metadata)
+
+    def commit(self, value, *, timestamp: float | None = None, status=None,
+               severity=None, flags: int = 0, **metadata) -> None:
+        """Store a value without hooks (synchronous) and notify subscribers."""
+        user_value, elements = self._normalize(value)
+        property_changed = self._update_metadata(metadata) if metadata else False
+        self._value, self._elements = user_value, elements
+        self.timestamp = time.time() if timestamp is None else float(timestamp)
+        if status is None and severity is None:
+            status, severity = self._alarm_from_limits(elements)
+        alarm_changed = self._alarm._set(status, severity)
+        events = _VALUE_CHANGE | int(flags)
+        if alarm_changed:
+            events |= SubscriptionType.DBE_ALARM
+        if property_changed:
+            events |= SubscriptionType.DBE_PROPERTY
+        self._payload_cache.clear()
+        if alarm_changed:
+            for other in self._alarm._channels:
+                if other is not self:
+                    other._alarm_changed()
+        self.publish(events)
+
+    async def write_metadata(self, publish: bool = True, **metadata) -> None:
+        """Update metadata fields (units, precision, limits, enum_strings...)."""
+        changed = self._update_metadata(metadata)
+        self._payload_cache.clear()
+        if changed and publish:
+            self.publish(SubscriptionType.DBE_PROPERTY)
+
+    def _update_metadata(self, metadata: dict) -> bool:
+        if metadata:
+            raise CaprotoValueError(
+                f'{type(self).__name__} has no metadata {sorted(metadata)}')
+        return False
+
+    def _alarm_from_limits(self, elements):
+        return None, None
+
+    def _alarm_changed(self) -> None:
+        self._payload_cache.clear()
+        self.publish(SubscriptionType.DBE_ALARM)
+
+    def values_from_wire(self, data, data_type: ChannelType):
+        """Convert client data (decoded payload) to a value for ``write``.
+
+        Raises
+        ------
+        CaprotoConversionError
+            When the data cannot be converted to this channel's type.
+        """
+        base = ChannelType(data_type)
+        if base == ChannelType.STRING:
+            data = as_text_list(data, self.string_encoding)
+        converted = convert_values(
+            data, base, self.data_type, **self._conversion_options())
+        return self._elements_to_value(converted)
+
+    async def write_from_dbr(self, data, data_type: ChannelType,
+                             metadata=None) -> None:
+        """Apply a CA client's write (runs hooks; raises to refuse it)."""
+        await self.write(self.values_from_wire(data, data_type))
+
+    # ------------------------------------------------------------------ reads
+    def _conversion_options(self) -> dict:
+        return {'encoding': self.string_encoding}
+
+    def _metadata_fields(self) -> dict:
+        """Fields of the GR/CTRL structures (units, limits...)."""
+        return {}
+
+    def elements_as(self, base_type: ChannelType):
+        """Current elements converted to ``base_type`` (list or array)."""
+        return convert_values(self._elements, self.data_type, base_type,
+                              **self._conversion_options())
+
+    def encode_read(self, data_type: int, count: int):
+        """Wire payload for a read/subscription update of this channel.
+
+        Parameters
+        ----------
+        data_type : int
+            Requested DBR type (0..38).
+        count : int
+            Requested element count; 0 means the current length.
+
+        Returns
+        -------
+        (bytes, int)
+            The padded payload and the element count it carries.
+
+        Raises
+        ------
+        CaprotoConversionError
+            If the value cannot be presented as the requested type.
+        """
+        key = (data_type, count)
+        cached = self._payload_cache.get(key)
+        if cached is None:
+            cached = _wire.encode_channel(self, data_type, count)
+            self._payload_cache[key] = cached
+        return cached
+
+    # ----------------------------------------------------------- subscribers
+    def add_subscription(self, subscription) -> None:
+        self._subscriptions[id(subscription)] = subscription
+
+    def remove_subscription(self, subscription) -> None:
+        self._subscriptions.pop(id(subscription), None)
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    def publish(self, events: int) -> None:
+        """Send an update to every subscription whose mask matches ``events``."""
+        if not self._subscriptions:
+            return
+        for subscription in list(self._subscriptions.values()):
+            if subscription.mask & events:
+                subscription.post(self)
+
+
+def _finite_pair(upper, lower) -> bool:
+    # A limit pair that is unset (0/0) or NaN does not raise alarms, as
+    # EPICS display tools and records treat 0/0 as "not configured".
+    if upper is None or lower is None:
+        return False
+    if isinstance(upper, float) and math.isnan(upper):
+        return False
+    if isinstance(lower, float) and math.isnan(lower):
+        return False
+    return not (upper == 0 and lower == 0)
+
+
+class ChannelNumeric(ChannelData):
+    """Numeric channel with units, limits and alarm limits.
+
+    Alarm limits set the alarm when a value is written: at or beyond
+    ``upper_alarm_limit``/``lower_alarm_limit`` HIHI/LOLO MAJOR, at or beyond
+    the warning limits HIGH/LOW MINOR, otherwise NO_ALARM. A pair left at
+    0/0 is not checked. Writes outside a configured control range
+    (``lower_ctrl_limit`` < ``upper_ctrl_limit``) are refused.
+    """
+
+    default_value = 0
+
+    def __init__(self, *, value=None, units: str = '',
+                 upper_disp_limit=0, lower_disp_limit=0,
+                 upper_alarm_limit=0, upper_warning_limit=0,
+                 lower_warning_limit=0, lower_alarm_limit=0,
+                 upper_ctrl_limit=0, lower_ctrl_limit=0,
+                 value_atol: float = 0.0, log_atol: float = 0.0, **kwargs):
+        self.units = units
+        self.upper_disp_limit = upper_disp_limit
+        self.lower_disp_limit = lower_disp_limit
+        self.upper_alarm_limit = upper_alarm_limit
+        self.upper_warning_limit = upper_warning_limit
+        self.lower_warning_limit = lower_warning_limit
+        self.lower_alarm_limit = lower_alarm_limit
+        self.upper_ctrl_limit = upper_ctrl_limit
+        self.lower_ctrl_limit = lower_ctrl_limit
+        self.value_atol = value_atol
+        self.log_atol = log_atol
+        if not hasattr(self, 'precision'):
+            self.precision = 0
+        super().__init__(value=value, **kwargs)
+        status, severity = self._alarm_from_limits(self._elements)
+        self._alarm._set(status, severity)
+
+    def _normalize(self, value):
+        if isinstance(value, (str, bytes)):
+            try:
+                value = convert_values(as_text_list(value, self.string_encoding),
+                                       ChannelType.STRING, self.data_type)
+            except CaprotoConversionError as exc:
+                raise CaprotoValueError(str(exc)) from None
+        try:
+            elements = to_native_array(value, self.data_type)
+        except (TypeError, ValueError) as exc:
+            raise CaprotoValueError(
+                f'{value!r} is not a valid {self.data_type.name} value: '
+                f'{exc}') from None
+        if elements.ndim != 1:
+            elements = elements.reshape(-1)
+        if len(elements) > self.max_length:
+            raise CaprotoValueError(
+                f'{len(elements)} elements exceed max_length {self.max_length}')
+        if _finite_pair(self.upper_ctrl_limit, self.lower_ctrl_limit) and \
+                self.upper_ctrl_limit > self.lower_ctrl_limit and len(elements):
+            low, high = elements.min(), elements.max()
+            if low < self.lower_ctrl_limit or high > self.upper_ctrl_limit:
+                raise CaprotoValueError(
+                    f'value outside the control limits '
+                    f'[{self.lower_ctrl_limit}, {self.upper_ctrl_limit}]')
+        if elements.base is not None:
+            # Never keep a view: it would pin the client's receive buffer.
+            elements = elements.copy()
+        if self.is_array:
+            return elements, elements
+        if len(elements) != 1:
+            raise CaprotoValueError(f'{value!r} is not a scalar')
+        return elements[0].item(), elements
+
+    def _alarm_from_limits(self, elements):
+        has_alarm = _finite_pair(self.upper_alarm_limit, self.lower_alarm_limit)
+        has_warning = _finite_pair(self.upper_warning_limit,
+                                   self.lower_warning_limit)
+        if not (has_alarm or has_warning) or not len(elements):
+            return None, None
+        value = elements[0]
+        if has_alarm and value >= self.upper_alarm_limit:
+            return AlarmStatus.HIHI, AlarmSeverity.MAJOR_ALARM
+        if has_alarm and value <= self.lower_alarm_limit:
+            return AlarmStatus.LOLO, AlarmSeverity.MAJOR_ALARM
+        if has_warning and value >= self.upper_warning_limit:
+            return AlarmStatus.HIGH, AlarmSeverity.MINOR_ALARM
+        if has_warning and value <= self.lower_warning_limit:
+            return AlarmStatus.LOW, AlarmSeverity.MINOR_ALARM
+        return AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+
+    def _update_metadata(self, metadata: dict) -> bool:
+        allowed = set(_LIMIT_NAMES) | {'units', 'precision'}
+        unknown = set(metadata) - allowed
+        if unknown:
+            raise CaprotoValueError(f'unknown metadata {sorted(unknown)}')
+        changed = False
+        for name, new in metadata.items():
+            if new is not None and getattr(self, name) != new:
+                setattr(self, name, new)
+                changed = True
+        return changed
+
+    def _conversion_options(self) -> dict:
+        return {'encoding': self.string_encoding, 'precision': self.precision}
+
+    def _metadata_fields(self) -> dict:
+        fields = {name: getattr(self, name) for name in _LIMIT_NAMES}
+        fields['units'] = self.units
+        fields['precision'] = self.precision
+        return fields
+
+
+class ChannelDouble(ChannelNumeric):
+    """DOUBLE channel (``precision`` sets the DBR_STRING formatting)."""
+
+    data_type = ChannelType.DOUBLE
+    default_value = 0.0
+
+    def __init__(self, *, precision: int = 0, **kwargs):
+        self.precision = precision
+        super().__init__(**kwargs)
+
+
+class ChannelFloat(ChannelDouble):
+    """FLOAT (32-bit) channel."""
+
+    data_type = ChannelType.FLOAT
+
+
+class ChannelInteger(ChannelNumeric):
+    """LONG (32-bit signed) channel."""
+
+    data_type = ChannelType.LONG
+
+
+class ChannelShort(ChannelNumeric):
+    """SHORT (16-bit signed; ChannelType.INT) channel."""
+
+    data_type = ChannelType.INT
+
+
+class ChannelByte(ChannelNumeric):
+    """CHAR channel holding raw bytes (value is ``bytes``)."""
+
+    data_type = ChannelType.CHAR
+    default_value = b''
+
+    def _initial_max_length(self, value, max_length) -> int:
+        if max_length is not None:
+            return max(int(max_length), 1)
+        return max(len(value), 1) if isinstance(value, bytes) else 1
+
+    def _normalize(self, value):
+        if isinstance(value, str):
+            value = value.encode(self.string_encoding)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raw = bytes(value)
+            if len(raw) > self.max_length:
+                raise CaprotoValueError(
+                    f'{len(raw)} bytes exceed max_length {self.max_length}')
+            return raw, np.frombuffer(raw, dtype=np.uint8)
+        _, elements = super()._normalize(value)
+        elements = np.atleast_1d(elements)
+        return bytes(elements), elements
+
+    def _elements_to_value(self, elements):
+        return bytes(np.asarray(elements, dtype=np.uint8))
+
+
+class ChannelChar(ChannelData):
+    """A long string served as a CHAR array (value is ``str``).
+
+    The wire elements are the encoded text plus a terminating NUL, so a
+    count-0 read returns the text length + 1 (as an EPICS ``$`` field).
+    DBR_STRING reads give the text (cut to 39 bytes on the wire).
+    """
+
+    data_type = ChannelType.CHAR
+    default_value = ''
+
+    def __init__(self, *, value=None, max_length=None, report_as_string=True,
+                 **kwargs):
+        self.report_as_string = bool(report_as_string)
+        if max_length is None:
+            text = value if isinstance(value, str) else ''
+            max_length = max(len(text.encode(kwargs.get(
+                'string_encoding', 'latin-1'), errors='replace')) + 1, 40)
+        super().__init__(value=value, max_length=max_length, **kwargs)
+
+    def _normalize(self, value):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raw = bytes(value)
+            end = raw.find(b'\0')
+            value = (raw if end < 0 else raw[:end]).decode(
+                self.string_encoding, errors='replace')
+        elif isinstance(value, np.ndarray):
+            return self._normalize(bytes(value.astype(np.uint8)))
+        if not isinstance(value, str):
+            raise CaprotoValueError(f'{value!r} is not text')
+        raw = value.encode(self.string_encoding, errors='replace') + b'\0'
+        if len(raw) > self.max_length:
+            raise CaprotoValueError(
+                f'{len(raw)} bytes (with the NUL) exceed max_length '
+                f'{self.max_length}')
+        return value, np.frombuffer(raw, dtype=np.uint8)
+
+    def _elements_to_value(self, elements):
+        if isinstance(elements, list):  # converted from a STRING write
+            return elements[0] if elements else ''
+        return bytes(np.asarray(elements, dtype=np.uint8))
+
+    def _conversion_options(self) -> dict:
+        return {'encoding': self.string_encoding,
+                'char_as_text': self.report_as_string}
+
+
+class ChannelString(ChannelData):
+    """STRING channel (40-byte strings; value is ``str`` or a list of str)."""
+
+    data_type = ChannelType.STRING
+    default_value = ''
+
+    def _normalize(self, value):
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        items = as_text_list(value, self.string_encoding)
+        if len(items) > self.max_length:
+            raise CaprotoValueError(
+                f'{len(items)} strings exceed max_length {self.max_length}')
+        if self.is_array:
+            return items, items
+        if len(items) != 1:
+            raise CaprotoValueError(f'{value!r} is not a single string')
+        return items[0], items
+
+    def _elements_to_value(self, elements):
+        if self.is_array:
+            return list(elements)
+        return elements[0] if elements else ''
+
+
+class ChannelEnum(ChannelData):
+    """ENUM channel; the value is the state string.
+
+    Writes accept a state string or an index into ``enum_strings``.
+    """
+
+    data_type = ChannelType.ENUM
+
+    def __init__(self, *, enum_strings: Sequence[str] = (), value=None,
+                 **kwargs):
+        self.enum_strings = tuple(str(item) for item in enum_strings)
+        if value is None:
+            value = self.enum_strings[0] if self.enum_strings else 0
+        super().__init__(value=value, **kwargs)
+
+    def _state_index(self, value) -> int:
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, str):
+            if value in self.enum_strings:
+                return self.enum_strings.index(value)
+            raise CaprotoValueError(
+                f'{value!r} is not one of {self.enum_strings}')
+        try:
+            index = int(value)
+        except (TypeError, ValueError):
+            raise CaprotoValueError(f'{value!r} is not an enum state') from None
+        if not 0 <= index < max(len(self.enum_strings), 1):
+            raise CaprotoValueError(
+                f'state {index} out of range (0..{len(self.enum_strings) - 1})')
+        return index
+
+    def _normalize(self, value):
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise CaprotoValueError(f'{value!r} is not a single state')
+            value = value[0]
+        index = self._state_index(value)
+        text = (self.enum_strings[index] if index < len(self.enum_strings)
+                else str(index))
+        return text, np.array([index], dtype=NATIVE_NUMPY_DTYPES[ChannelType.ENUM])
+
+    def _elements_to_value(self, elements):
+        if isinstance(elements, list):
+            return elements[0] if elements else ''
+        return int(elements[0]) if len(elements) else 0
+
+    def values_from_wire(self, data, data_type: ChannelType):
+        if ChannelType(data_type) == ChannelType.STRING:
+            texts = as_text_list(data, self.string_encoding)
+            text = texts[0] if texts else ''
+            if text in self.enum_strings:
+                return text
+        return super().values_from_wire(data, data_type)
+
+    def _conversion_options(self) -> dict:
+        return {'encoding': self.string_encoding,
+                'enum_strings': self.enum_strings}
+
+    def _update_metadata(self, metadata: dict) -> bool:
+        unknown = set(metadata) - {'enum_strings'}
+        if unknown:
+            raise CaprotoValueError(f'unknown metadata {sorted(unknown)}')
+        strings = metadata.get('enum_strings')
+        if strings is None:
+            return False
+        strings = tuple(str(item) for item in strings)
+        changed = strings != self.enum_strings
+        self.enum_strings = strings
+        return changed
+
+    def _metadata_fields(self) -> dict:
+        return {'enum_strings': self.enum_strings}

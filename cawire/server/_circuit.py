@@ -1,0 +1,573 @@
+"""One client's TCP connection (a virtual circuit) on the server.
+
+The circuit is an asyncio ``Protocol``: received bytes are framed by the
+core (``cawire._framing.parse_stream``) and each request is answered at once
+when the channel has no async hooks (no task per request: this is the hot
+path), or from a task when a putter/getter must run.  Replies produced while
+handling one chunk of input are written with a single transport write.
+
+Fairness and bounded memory:
+
+* when the transport's buffer passes its high-water mark (the client is not
+  reading), the circuit stops reading its socket and stops processing the
+  rest of the input it already has, so a client cannot make the server
+  queue replies without bound; monitor updates for it are held in an
+  :class:`~cawire.server._subscriptions.UpdateQueue` (latest per
+  subscription) until it drains;
+* EVENTS_OFF holds updates the same way; EVENTS_ON releases them;
+* a protocol error from the peer closes this circuit only, with the reason
+  logged (and an ERROR message sent first when there is a request to blame).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from .. import _commands as cmds
+from .._constants import (CA_MINIMUM_SUPPORTED_VERSION,
+                          DEFAULT_PROTOCOL_VERSION, DO_REPLY, MAX_PRIORITY)
+from .._enums import AccessRights
+from .._exceptions import CaprotoError, RemoteProtocolError
+from .._framing import parse_stream
+from .._headers import pack_header
+from .._state import SERVER
+from .._status import CAStatus
+from ._subscriptions import Subscription, UpdateQueue
+from ._wire import is_readable_type, is_writable_type, zero_payload
+
+__all__ = ('ServerCircuit', 'ChannelEntry')
+
+logger = logging.getLogger('cawire.circ')
+put_logger = logging.getLogger('cawire.server.put')
+
+ECA_NORMAL = CAStatus.ECA_NORMAL.code_with_severity
+ECA_GETFAIL = CAStatus.ECA_GETFAIL.code_with_severity
+ECA_PUTFAIL = CAStatus.ECA_PUTFAIL.code_with_severity
+ECA_BADTYPE = CAStatus.ECA_BADTYPE.code_with_severity
+ECA_BADCOUNT = CAStatus.ECA_BADCOUNT.code_with_severity
+ECA_NORDACCESS = CAStatus.ECA_NORDACCESS.code_with_severity
+ECA_NOWTACCESS = CAStatus.ECA_NOWTACCESS.code_with_severity
+
+_READ_NOTIFY, _READ, _EVENT_ADD, _WRITE_NOTIFY = 15, 3, 1, 19
+NO_CID = 0xFFFFFFFF
+#: Transport buffer above which the client counts as not reading.
+WRITE_HIGH_WATER = 1 << 20
+WRITE_LOW_WATER = 1 << 18
+#: Unparsed input kept at most (beyond one maximal message).
+_HEADER_ONLY = 24
+
+
+class ChannelEntry:
+    """A channel created by this circuit's client."""
+
+    __slots__ = ('name', 'cid', 'sid', 'data', 'access', 'subscriptions')
+
+    def __init__(self, name, cid, sid, data, access):
+        self.name = name
+        self.cid = cid
+        self.sid = sid
+        self.data = data
+        self.access = access
+        self.subscriptions: dict[int, Subscription] = {}
+
+
+class ServerCircuit(asyncio.Protocol):
+    """Server end of one CA virtual circuit.
+
+    Parameters
+    ----------
+    server : cawire.server.Context
+        Owner: PV database, SID allocation, search answers.
+    """
+
+    def __init__(self, server):
+        self.server = server
+        self.transport = None
+        self.address = None
+        self.client_hostname = ''
+        self.client_username = ''
+        self.priority = 0
+        self.client_version = DEFAULT_PROTOCOL_VERSION
+        self.channels: dict[int, ChannelEntry] = {}
+        self._pending = b''        # received bytes not parsed yet
+        self._needed = 16
+        self._outbox: list[bytes] = []
+        self._flush_scheduled = False
+        self._events_on = True
+        self._write_paused = False
+        self._input_stalled = False
+        self._held = UpdateQueue()
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+        self._loop = asyncio.get_running_loop()
+        self._max_payload = server.max_payload
+
+    def __repr__(self) -> str:
+        return (f'<ServerCircuit {self.address} channels={len(self.channels)} '
+                f'user={self.client_username!r}>')
+
+    # --------------------------------------------------------- asyncio hooks
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.address = transport.get_extra_info('peername')
+        sock = transport.get_extra_info('socket')
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self.server._circuit_opened(self)
+        logger.debug('Circuit from %s connected', self.address)
+        # RSRV sends its VERSION at accept, not as an answer.
+        transport.write(pack_header(0, 0, 0, DEFAULT_PROTOCOL_VERSION, 0, 0))
+
+    def connection_lost(self, exc) -> None:
+        if exc is not None:
+            logger.debug('Circuit %s lost: %s', self.address, exc)
+        else:
+            logger.debug('Circuit %s closed by the client', self.address)
+        self._teardown()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if not self._closed:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._closed:
+            return
+        self.transport.resume_reading()
+        if self._events_on:
+            self._release_held()
+        if self._input_stalled:
+            self._input_stalled = False
+            self.data_received(b'')
+
+    def data_received(self, data: bytes) -> None:
+        if self._pending:
+            data = self._pending + data
+            self._pending = b''
+            if len(data) < self._needed:
+                self._pending = data
+                return
+        elif len(data) < self._needed:
+            self._pending = data
+            return
+        try:
+            commands, consumed, needed = parse_stream(
+                data, SERVER, max_payload=self._max_payload)
+        except RemoteProtocolError as exc:
+            done = getattr(exc, 'commands', None) or []
+            self._handle_commands(done, data, 0)
+            self._protocol_error(f'unparseable input: {exc}')
+            return
+        offset = self._handle_commands(commands, data, 0)
+        if offset is not None:  # stalled: keep the unhandled input
+            self._pending = data[offset:]
+            self._needed = 16
+            self._input_stalled = True
+        else:
+            self._pending = data[consumed:] if consumed < len(data) else b''
+            self._needed = needed or 16
+        self._flush()
+
+    def _handle_commands(self, commands, data, offset):
+        """Handle commands; return the input offset where we stopped if the
+        client stopped reading, else None."""
+        for command in commands:
+            if self._closed:
+                return None
+            if self._write_paused:
+                return offset
+            offset += len(command)
+            try:
+                self._dispatch(command)
+            except RemoteProtocolError as exc:
+                self._protocol_error(str(exc), command)
+                return None
+            except Exception:  # noqa: BLE001 - never let one request kill the loop
+                logger.exception('Circuit %s: internal error handling %r',
+                                 self.address, command)
+                self._send_error(command, NO_CID, CAStatus.ECA_INTERNAL,
+                                 'internal server error')
+        return None
+
+    # ------------------------------------------------------------- sending
+    def _send(self, message: bytes) -> None:
+        self._outbox.append(message)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._outbox and not self._closed:
+            outbox, self._outbox = self._outbox, []
+            self.transport.write(b''.join(outbox) if len(outbox) > 1
+                                 else outbox[0])
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _send_error(self, command, cid, status, message: str) -> None:
+        self._send(bytes(cmds.ErrorResponse(command, cid, status, message)))
+
+    def _protocol_error(self, reason: str, command=None) -> None:
+        logger.warning('Closing circuit %s (client %r@%s): protocol error: %s',
+                       self.address, self.client_username,
+                       self.client_hostname, reason)
+        if command is not None:
+            try:
+                self._send_error(command, NO_CID, CAStatus.ECA_INTERNAL,
+                                 reason[:400])
+            except CaprotoError:
+                pass
+        self.close()
+
+    # --------------------------------------------------------- subscriptions
+    def post_update(self, subscription: Subscription, data) -> None:
+        """Queue a monitor update (or hold it if the client is behind)."""
+        if self._closed:
+            return
+        message = self._event_message(subscription, data)
+        if self._events_on and not self._write_paused:
+            self._outbox.append(message)
+            self._schedule_flush()
+        else:
+            self._held.hold(subscription, message)
+
+    def _event_message(self, subscription: Subscription, data) -> bytes:
+        entry = self.channels.get(subscription.sid)
+        data_type = subscription.data_type
+        if entry is not None and not entry.access & AccessRights.READ:
+            count = subscription.data_count or 1
+            payload, status = zero_payload(data_type, count), ECA_NORDACCESS
+        else:
+            try:
+                payload, count = data.encode_read(data_type,
+                                                  subscription.data_count)
+                status = ECA_NORMAL
+            except CaprotoError as exc:
+                logger.debug('Update of %r as type %d failed: %s', data,
+                             data_type, exc)
+                count = subscription.data_count or 1
+                payload, status = zero_payload(data_type, count), ECA_GETFAIL
+        return pack_header(_EVENT_ADD, len(payload), data_type, count, status,
+                           subscription.subscriptionid) + payload
+
+    def _release_held(self) -> None:
+        messages = self._held.take_all()
+        if messages:
+            self._outbox.extend(messages)
+            self._schedule_flush()
+
+    @property
+    def held_updates(self) -> int:
+        """Updates currently held for this client (at most one per
+        subscription)."""
+        return len(self._held)
+
+    @property
+    def coalesced_updates(self) -> int:
+        """Updates dropped because a newer one replaced them."""
+        return self._held.coalesced
+
+    # ------------------------------------------------------------- dispatch
+    def _dispatch(self, command) -> None:
+        handler = _HANDLERS.get(type(command))
+        if handler is None:
+            raise RemoteProtocolError(
+                f'command {type(command).__name__} is not a client request')
+        handler(self, command)
+
+    def _entry(self, command, sid):
+        entry = self.channels.get(sid)
+        if entry is None:
+            # RSRV answers an unknown SID with an error and drops the
+            # circuit: the client's view of its channels is corrupt.
+            raise RemoteProtocolError(f'unknown channel sid {sid} in '
+                                      f'{type(command).__name__}')
+        return entry
+
+    def _on_version(self, command) -> None:
+        # On UDP-style name-server use the first field is dt=1 ("sequence
+        # valid"), harmlessly read as priority 1, as RSRV does.
+        priority, version = command._h[2], command._h[3]
+        if priority > MAX_PRIORITY or version < CA_MINIMUM_SUPPORTED_VERSION:
+            raise RemoteProtocolError(
+                f'unsupported priority {priority} / minor version {version}')
+        self.priority = priority
+        self.client_version = version
+
+    def _on_host_name(self, command) -> None:
+        self.client_hostname = command.name
+
+    def _on_client_name(self, command) -> None:
+        self.client_username = command.name
+
+    def _on_echo(self, command) -> None:
+        self._send(pack_header(23, 0, 0, 0, 0, 0))
+
+    def _on_read_sync(self, command) -> None:
+        self._send(pack_header(10, 0, 0, 0, 0, 0))
+
+    def _on_events_off(self, command) -> None:
+        self._events_on = False
+
+    def _on_events_on(self, command) -> None:
+        self._events_on = True
+        if not self._write_paused:
+            self._release_held()
+
+    def _on_search(self, command) -> None:
+        reply = self.server.tcp_search_reply(command)
+        if reply is not None:
+            self._send(reply)
+
+    def _on_create_chan(self, command) -> None:
+        name = command.name
+        cid = command.cid
+        data = self.server.pvdb.get(name)
+        if data is None:
+            logger.debug('Circuit %s: no PV named %r', self.address, name)
+            self._send(pack_header(26, 0, 0, 0, cid, 0))
+            return
+        access = AccessRights(data.check_access(self.client_hostname,
+                                                self.client_username))
+        sid = self.server.new_sid()
+        self.channels[sid] = ChannelEntry(name, cid, sid, data, access)
+        count = data.max_length
+        if self.client_version < 9:
+            count = min(count, 0xFFFE)
+        self._send(pack_header(22, 0, 0, 0, cid, int(access)) +
+                   pack_header(18, 0, int(data.data_type), count, cid, sid))
+
+    def _on_clear_channel(self, command) -> None:
+        sid, cid = command.sid, command.cid
+        entry = self._entry(command, sid)
+        self._drop_channel(entry)
+        self._send(pack_header(12, 0, 0, 0, sid, cid))
+
+    def _drop_channel(self, entry: ChannelEntry) -> None:
+        self.channels.pop(entry.sid, None)
+        for subscription in entry.subscriptions.values():
+            entry.data.remove_subscription(subscription)
+            self._held.discard(subscription)
+        entry.subscriptions.clear()
+
+    def _on_read(self, command) -> None:
+        h = command._h
+        data_type, count, sid, ioid = h[2], h[3], h[4], h[5]
+        entry = self._entry(command, sid)
+        notify = h[0] == _READ_NOTIFY
+        if not is_readable_type(data_type):
+            self._send_error(command, entry.cid, CAStatus.ECA_BADTYPE,
+                             entry.name)
+            return
+        data = entry.data
+        if count > max(data.max_length, len(data)):
+            self._read_reply(command, entry, notify, ECA_BADCOUNT)
+            return
+        if not entry.access & AccessRights.READ:
+            self._read_reply(command, entry, notify, ECA_NORDACCESS)
+            return
+        if data.has_async_read:
+            self._spawn(self._async_read(command, entry, notify))
+            return
+        self._read_reply(command, entry, notify)
+
+    async def _async_read(self, command, entry, notify) -> None:
+        try:
+            await entry.data.read(command._h[2])
+        except Exception:  # noqa: BLE001 - a user getter failed
+            logger.exception('Getter of %s failed', entry.name)
+            self._read_reply(command, entry, notify, ECA_GETFAIL)
+        else:
+            self._read_reply(command, entry, notify)
+        self._flush()
+
+    def _read_reply(self, command, entry, notify, status=ECA_NORMAL) -> None:
+        if self._closed:
+            return
+        h = command._h
+        data_type, count, ioid = h[2], h[3], h[5]
+        if status == ECA_NORMAL:
+            try:
+                payload, count = entry.data.encode_read(data_type, count)
+            except CaprotoError as exc:
+                logger.debug('Read of %s as type %d failed: %s', entry.name,
+                             data_type, exc)
+                status = ECA_GETFAIL
+        if status != ECA_NORMAL:
+            count = min(count or 1, entry.data.max_length)
+            payload = zero_payload(data_type, count)
+            if not notify:  # READ reports failures as ERROR messages
+                self._send_error(command, entry.cid, status, entry.name)
+                return
+        # READ (deprecated) carries the CID where READ_NOTIFY has the status.
+        p1 = status if notify else entry.cid
+        self._send(pack_header(h[0], len(payload), data_type, count, p1, ioid)
+                   + payload)
+
+    def _on_write(self, command) -> None:
+        h = command._h
+        data_type, sid = h[2], h[4]
+        entry = self._entry(command, sid)
+        notify = h[0] == _WRITE_NOTIFY
+        if not is_writable_type(data_type):
+            self._write_reply(command, entry, notify, ECA_BADTYPE,
+                              f'DBR type {data_type} cannot be written')
+            return
+        if not entry.access & AccessRights.WRITE:
+            self._write_reply(command, entry, notify, ECA_NOWTACCESS,
+                              'no write access')
+            return
+        if data_type >= 35:  # PUT_ACKT / PUT_ACKS: alarm acknowledgement
+            self._acknowledge(command, entry)
+            self._write_reply(command, entry, notify, ECA_NORMAL)
+            return
+        data = entry.data
+        try:
+            wire_values = command.data
+            if h[3] > data.max_length:
+                wire_values = wire_values[:data.max_length]
+            value = data.values_from_wire(wire_values, data_type)
+        except CaprotoError as exc:
+            self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
+            return
+        if data.has_async_write:
+            self._spawn(self._async_write(command, entry, notify, value))
+            return
+        try:
+            data.commit(value)
+        except (CaprotoError, ValueError, TypeError) as exc:
+            self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
+            return
+        self._write_reply(command, entry, notify, ECA_NORMAL)
+
+    async def _async_write(self, command, entry, notify, value) -> None:
+        try:
+            await entry.data.write(value)
+        except (CaprotoError, ValueError, TypeError) as exc:
+            self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a user putter failed
+            put_logger.exception('Putter of %s raised', entry.name)
+            self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
+        else:
+            self._write_reply(command, entry, notify, ECA_NORMAL)
+        self._flush()
+
+    def _write_reply(self, command, entry, notify, status,
+                     reason: str = '') -> None:
+        if status != ECA_NORMAL:
+            put_logger.info('Write to %s by %r@%s refused: %s', entry.name,
+                            self.client_username, self.client_hostname,
+                            reason or status)
+        if self._closed:
+            return
+        h = command._h
+        if notify:
+            self._send(pack_header(_WRITE_NOTIFY, 0, h[2], h[3], status, h[5]))
+        elif status != ECA_NORMAL:
+            self._send_error(command, entry.cid, status, entry.name)
+
+    def _acknowledge(self, command, entry) -> None:
+        alarm = entry.data.alarm
+        value = int(command.data[0])
+        if command._h[2] == 35:
+            alarm.must_acknowledge_transient = bool(value)
+        elif value >= alarm.severity_to_acknowledge:
+            alarm.severity_to_acknowledge = 0
+
+    def _on_event_add(self, command) -> None:
+        h = command._h
+        data_type, count, sid, subid = h[2], h[3], h[4], h[5]
+        entry = self._entry(command, sid)
+        if not is_readable_type(data_type):
+            self._send_error(command, entry.cid, CAStatus.ECA_BADTYPE,
+                             entry.name)
+            return
+        data = entry.data
+        if count > max(data.max_length, len(data)):
+            count = data.max_length
+        old = entry.subscriptions.pop(subid, None)
+        if old is not None:
+            data.remove_subscription(old)
+            self._held.discard(old)
+        subscription = Subscription(self, sid, subid, data_type, count,
+                                    command.mask)
+        entry.subscriptions[subid] = subscription
+        data.add_subscription(subscription)
+        self.post_update(subscription, data)
+
+    def _on_event_cancel(self, command) -> None:
+        h = command._h
+        sid, subid = h[4], h[5]
+        entry = self._entry(command, sid)
+        subscription = entry.subscriptions.pop(subid, None)
+        if subscription is None:
+            self._send_error(command, entry.cid, CAStatus.ECA_BADMONID,
+                             entry.name)
+            return
+        entry.data.remove_subscription(subscription)
+        self._held.discard(subscription)
+        self._send(pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
+
+    # ------------------------------------------------------------ lifecycle
+    def _spawn(self, coroutine) -> None:
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def send_server_disconnect(self) -> None:
+        """Tell the client every channel is gone (server shutting down)."""
+        if self._closed:
+            return
+        for entry in self.channels.values():
+            self._send(pack_header(27, 0, 0, 0, entry.cid, 0))
+        self._flush()
+
+    def close(self) -> None:
+        """Flush what is queued and close the connection."""
+        if self._closed:
+            return
+        self._flush()
+        self._teardown()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _teardown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for entry in list(self.channels.values()):
+            self._drop_channel(entry)
+        self.channels.clear()
+        self._held.take_all()
+        self._outbox.clear()
+        self._pending = b''
+        for task in self._tasks:
+            task.cancel()
+        self.server._circuit_closed(self)
+
+
+_HANDLERS = {
+    cmds.VersionRequest: ServerCircuit._on_version,
+    cmds.HostNameRequest: ServerCircuit._on_host_name,
+    cmds.ClientNameRequest: ServerCircuit._on_client_name,
+    cmds.EchoRequest: ServerCircuit._on_echo,
+    cmds.ReadSyncRequest: ServerCircuit._on_read_sync,
+    cmds.EventsOffRequest: ServerCircuit._on_events_off,
+    cmds.EventsOnRequest: ServerCircuit._on_events_on,
+    cmds.SearchRequest: ServerCircuit._on_search,
+    cmds.CreateChanRequest: ServerCircuit._on_create_chan,
+    cmds.ClearChannelRequest: ServerCircuit._on_clear_channel,
+    cmds.ReadNotifyRequest: ServerCircuit._on_read,
+    cmds.ReadRequest: ServerCircuit._on_read,
+    cmds.WriteRequest: ServerCircuit._on_write,
+    cmds.WriteNotifyRequest: ServerCircuit._on_write,
+    cmds.EventAddRequest: ServerCircuit._on_event_add,
+    cmds.EventCancelRequest: ServerCircuit._on_event_cancel,
+}

@@ -1,0 +1,448 @@
+"""Declarative IOCs: PVGroup, pvproperty and SubGroup.
+
+An IOC is a class::
+
+    class RandomWalk(PVGroup):
+        dt = pvproperty(value=3.0, units='s')
+        x = pvproperty(value=0.0, read_only=True)
+
+        @x.startup
+        async def x(self, instance, async_lib):
+            while True:
+                await instance.write(instance.value + random.random() - 0.5)
+                await async_lib.sleep(self.dt.value)
+
+    ioc = RandomWalk(prefix='random_walk:')
+    ioc.pvdb  # {'random_walk:dt': <...>, 'random_walk:x': <...>}
+
+Each pvproperty becomes a ChannelData instance (of a ``Pvproperty*`` class
+that adds the hooks) per group instance; accessing ``self.dt`` on the
+instance gives that ChannelData. Hooks (caproto's signatures):
+
+* ``putter(group, instance, value)``: runs before a write is stored; return
+  a replacement value or None; raise to refuse (client sees ECA_PUTFAIL);
+* ``getter(group, instance)``: runs before a CA read; a returned value is
+  stored first;
+* ``startup(group, instance, async_lib)``, ``shutdown(...)``;
+* ``scan(period)(group, instance, async_lib)``: called every ``period`` s.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .._enums import ChannelType
+from .._exceptions import CaprotoRuntimeError, CaprotoValueError
+from ._channel_data import (ChannelAlarm, ChannelByte, ChannelChar,
+                            ChannelData, ChannelDouble, ChannelEnum,
+                            ChannelFloat, ChannelInteger, ChannelShort,
+                            ChannelString)
+
+__all__ = ('PVGroup', 'pvproperty', 'SubGroup', 'PvpropertyData',
+           'expand_macros', 'data_class_for')
+
+logger = logging.getLogger('cawire.server')
+
+_BOOL_STRINGS = ('Off', 'On')
+_TYPE_CLASSES = {
+    float: ChannelDouble, int: ChannelInteger, str: ChannelChar,
+    bytes: ChannelByte, bool: ChannelEnum,
+    ChannelType.DOUBLE: ChannelDouble, ChannelType.FLOAT: ChannelFloat,
+    ChannelType.LONG: ChannelInteger, ChannelType.INT: ChannelShort,
+    ChannelType.ENUM: ChannelEnum, ChannelType.STRING: ChannelString,
+    ChannelType.CHAR: ChannelChar,
+}
+
+
+def expand_macros(text: str, macros: dict) -> str:
+    """Replace ``{name}`` by ``macros[name]`` (unknown names are kept)."""
+    for key, value in macros.items():
+        text = text.replace('{' + key + '}', str(value))
+    return text
+
+
+class PvpropertyData:
+    """Mixin giving a ChannelData its pvproperty hooks and group."""
+
+    def __init__(self, *, pvname: str, group: 'PVGroup',
+                 prop: 'pvproperty', **kwargs):
+        self.pvname = pvname
+        self.group = group
+        self.pvspec = prop
+        self.name = prop.name
+        self.__doc__ = prop.doc
+        super().__init__(**kwargs)
+        own_verify = type(self).verify_value is not PvpropertyData.verify_value
+        self.has_async_write = prop.put_hook is not None or own_verify
+        own_read = type(self).read is not PvpropertyData.read
+        self.has_async_read = prop.get_hook is not None or own_read
+        if prop.startup_hook is None and prop.scan_spec is None:
+            self.server_startup = None
+        if prop.shutdown_hook is None:
+            self.server_shutdown = None
+
+    async def verify_value(self, value):
+        put = self.pvspec.put_hook
+        if put is None:
+            return value
+        return await put(self.group, self, value)
+
+    async def read(self, data_type):
+        get = self.pvspec.get_hook
+        if get is None:
+            return
+        value = await get(self.group, self)
+        if value is not None:
+            await self.write(value, verify_value=False)
+
+    async def server_startup(self, async_lib) -> None:
+        tasks = []
+        if self.pvspec.startup_hook is not None:
+            tasks.append(self.pvspec.startup_hook(self.group, self, async_lib))
+        if self.pvspec.scan_spec is not None:
+            tasks.append(self._scan_loop(async_lib))
+        await asyncio.gather(*tasks)
+
+    async def server_shutdown(self, async_lib) -> None:
+        await self.pvspec.shutdown_hook(self.group, self, async_lib)
+
+    async def _scan_loop(self, async_lib) -> None:
+        func, period, subtract_elapsed, stop_on_error = self.pvspec.scan_spec
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await func(self.group, self, async_lib)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a user scan hook failed
+                self.group.log.exception('Scan of %s failed', self.pvname)
+                if stop_on_error:
+                    return
+            delay = period
+            if subtract_elapsed:
+                delay = max(0.0, period - (loop.time() - started))
+            await asyncio.sleep(delay)
+
+
+_data_classes: dict[type, type] = {}
+
+
+def _pvproperty_class(base: type) -> type:
+    cls = _data_classes.get(base)
+    if cls is None:
+        cls = type(f'Pvproperty{base.__name__.replace("Channel", "")}',
+                   (PvpropertyData, base), {'__module__': __name__})
+        _data_classes[base] = cls
+    return cls
+
+
+def data_class_for(dtype, value):
+    """ChannelData class and keyword adjustments for a dtype/value pair."""
+    extra = {}
+    if dtype is None:
+        if isinstance(value, enum.IntEnum):
+            dtype = type(value)
+        elif isinstance(value, bool):
+            dtype = bool
+        elif isinstance(value, (int, np.integer)):
+            dtype = int
+        elif isinstance(value, (float, np.floating)):
+            dtype = float
+        elif isinstance(value, str):
+            dtype = str
+        elif isinstance(value, bytes):
+            dtype = bytes
+        elif isinstance(value, np.ndarray):
+            dtype = {'f': float, 'i': int, 'u': int, 'b': int,
+                     'U': ChannelType.STRING}.get(value.dtype.kind, float)
+            if value.dtype == np.float32:
+                dtype = ChannelType.FLOAT
+            elif value.dtype == np.int16:
+                dtype = ChannelType.INT
+            elif value.dtype == np.uint8:
+                dtype = bytes
+        elif isinstance(value, Sequence) and len(value):
+            first = value[0]
+            if isinstance(first, str):
+                dtype = ChannelType.STRING
+            elif isinstance(first, float):
+                dtype = float
+            else:
+                dtype = int
+        else:
+            dtype = float if value is None else type(value)
+    if isinstance(dtype, type) and issubclass(dtype, ChannelData):
+        return dtype, extra
+    if isinstance(dtype, type) and issubclass(dtype, enum.IntEnum):
+        extra['enum_strings'] = tuple(member.name for member in dtype)
+        return ChannelEnum, extra
+    if dtype is bool:
+        extra['enum_strings'] = _BOOL_STRINGS
+    if dtype == ChannelType.CHAR and value is not None \
+            and not isinstance(value, str):
+        return ChannelByte, extra
+    try:
+        return _TYPE_CLASSES[dtype], extra
+    except (KeyError, TypeError):
+        raise CaprotoValueError(f'unsupported pvproperty dtype {dtype!r}') \
+            from None
+
+
+class pvproperty:
+    """Declare a PV in a :class:`PVGroup`.
+
+    Parameters
+    ----------
+    get, put, startup, shutdown : async callable, optional
+        Hooks (also settable with the decorators of the same names).
+    scan : async callable, optional
+        Not accepted here; use the ``@prop.scan(period)`` decorator.
+    name : str, optional
+        PV name relative to the group prefix (default: the attribute name);
+        ``{macro}`` placeholders are expanded with the group's macros.
+    dtype : type, ChannelType, IntEnum subclass or ChannelData subclass
+        Value type; inferred from ``value`` when omitted (float -> DOUBLE,
+        int -> LONG, str -> CHAR long string, bool -> ENUM Off/On, ...).
+    value : object, optional
+        Initial value.
+    max_length : int, optional
+        Maximum number of elements (arrays; default: the initial length).
+    read_only : bool, optional
+        Clients may not write it.
+    alarm_group : str, optional
+        PVs of the same alarm group share one ChannelAlarm.
+    doc : str, optional
+        Description.
+    **cls_kwargs
+        Passed to the ChannelData class: units, precision, enum_strings,
+        upper/lower_{disp,alarm,warning,ctrl}_limit, timestamp,
+        string_encoding, reported_record_type...
+    """
+
+    def __init__(self, get: Callable | None = None, put: Callable | None = None,
+                 startup: Callable | None = None,
+                 shutdown: Callable | None = None, *, scan=None,
+                 name: str | None = None, dtype=None, value=None,
+                 max_length: int | None = None, read_only: bool | None = None,
+                 alarm_group: str | None = None, doc: str | None = None,
+                 **cls_kwargs):
+        if scan is not None:
+            raise CaprotoValueError('use the @prop.scan(period) decorator')
+        self.attr_name: str | None = None
+        self.name = name
+        self.get_hook = get
+        self.put_hook = put
+        self.startup_hook = startup
+        self.shutdown_hook = shutdown
+        self.scan_spec = None
+        self.dtype = dtype
+        self.value = value
+        self.max_length = max_length
+        self.read_only = bool(read_only)
+        self.alarm_group = alarm_group
+        self.doc = doc if doc is not None else getattr(get, '__doc__', None)
+        self.cls_kwargs = cls_kwargs
+        # Fail at class definition, not at IOC start, on a bad dtype.
+        self.data_class, self._extra_kwargs = data_class_for(dtype, value)
+
+    def __repr__(self) -> str:
+        return (f'<pvproperty {self.attr_name!r} name={self.name!r} '
+                f'{self.data_class.__name__}>')
+
+    def __set_name__(self, owner, attr_name: str) -> None:
+        self.attr_name = attr_name
+        if self.name is None:
+            self.name = attr_name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return instance.attr_pvdb[self.attr_name]
+
+    def __set__(self, instance, value):
+        raise AttributeError('pvproperty values are changed with '
+                             '`await group.<name>.write(value)`')
+
+    # -- decorators -------------------------------------------------------
+    def __call__(self, get: Callable) -> 'pvproperty':
+        """``@pvproperty(...)`` on an async method: it becomes the getter."""
+        self.get_hook = get
+        if self.doc is None:
+            self.doc = get.__doc__
+        return self
+
+    def getter(self, get: Callable) -> 'pvproperty':
+        self.get_hook = get
+        return self
+
+    def putter(self, put: Callable) -> 'pvproperty':
+        self.put_hook = put
+        return self
+
+    def startup(self, startup: Callable) -> 'pvproperty':
+        self.startup_hook = startup
+        return self
+
+    def shutdown(self, shutdown: Callable) -> 'pvproperty':
+        self.shutdown_hook = shutdown
+        return self
+
+    def scan(self, period: float, *, subtract_elapsed: bool = True,
+             stop_on_error: bool = False):
+        """Decorator: call the function every ``period`` seconds."""
+        if period <= 0:
+            raise CaprotoValueError('scan period must be > 0')
+
+        def wrapper(func: Callable) -> 'pvproperty':
+            self.scan_spec = (func, float(period), subtract_elapsed,
+                              stop_on_error)
+            return self
+        return wrapper
+
+    # -- instantiation ----------------------------------------------------
+    def create(self, group: 'PVGroup') -> ChannelData:
+        """Build this PV's ChannelData for ``group``."""
+        pvname = group.prefix + expand_macros(self.name, group.macros)
+        kwargs = dict(self._extra_kwargs)
+        kwargs.update(self.cls_kwargs)
+        value = self.value
+        if isinstance(value, enum.IntEnum):
+            value = value.name
+        if self.max_length is not None:
+            kwargs['max_length'] = self.max_length
+        if self.alarm_group is not None:
+            kwargs['alarm'] = group.alarms.setdefault(self.alarm_group,
+                                                      ChannelAlarm())
+        cls = _pvproperty_class(self.data_class)
+        try:
+            return cls(pvname=pvname, group=group, prop=self, value=value,
+                       read_only=self.read_only, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise CaprotoValueError(f'cannot create PV {pvname!r}: {exc}') \
+                from exc
+
+
+class SubGroup:
+    """Nest a PVGroup inside another (its PVs get the outer prefix too).
+
+    Use as ``sub = SubGroup(OtherGroup, prefix='sub:')`` or decorate a class
+    defined inside the group body: ``@SubGroup(prefix='sub:')``.
+    """
+
+    def __init__(self, group: type | None = None, *, prefix: str | None = None,
+                 macros: dict | None = None, doc: str | None = None,
+                 **init_kwargs):
+        self.group_cls = group
+        self.prefix = prefix
+        self.macros = macros or {}
+        self.doc = doc
+        self.init_kwargs = init_kwargs
+        self.attr_name: str | None = None
+
+    def __call__(self, group: type) -> 'SubGroup':
+        self.group_cls = group
+        return self
+
+    def __set_name__(self, owner, attr_name: str) -> None:
+        self.attr_name = attr_name
+        if self.prefix is None:
+            self.prefix = f'{attr_name}:'
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return instance.groups[self.attr_name]
+
+    def __repr__(self) -> str:
+        name = getattr(self.group_cls, '__name__', None)
+        return f'<SubGroup {self.attr_name!r} prefix={self.prefix!r} {name}>'
+
+
+class PVGroup:
+    """A set of PVs sharing a prefix; subclass it and add pvproperties.
+
+    Parameters
+    ----------
+    prefix : str
+        Prepended to every PV name (``{macro}`` placeholders expanded).
+    macros : dict, optional
+        Macro values for names.
+    parent : PVGroup, optional
+        Enclosing group (set for SubGroups).
+    name : str, optional
+        Name for logging.
+
+    Attributes
+    ----------
+    pvdb : dict
+        Full PV name to ChannelData, subgroups included (what ``run`` serves).
+    attr_pvdb : dict
+        Attribute name to ChannelData for this group's own pvproperties.
+    groups : dict
+        Attribute name to subgroup instance.
+    """
+
+    _pvs_: dict = {}
+    _subgroups_: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        pvs, subgroups = {}, {}
+        for klass in reversed(cls.__mro__):
+            for attr, item in vars(klass).items():
+                if isinstance(item, pvproperty):
+                    pvs[attr] = item
+                    subgroups.pop(attr, None)
+                elif isinstance(item, SubGroup):
+                    subgroups[attr] = item
+                    pvs.pop(attr, None)
+        cls._pvs_ = pvs
+        cls._subgroups_ = subgroups
+
+    def __init__(self, prefix: str, *, macros: dict | None = None,
+                 parent: 'PVGroup | None' = None, name: str | None = None):
+        self.parent = parent
+        self.macros = dict(macros or {})
+        self.prefix = expand_macros(prefix, self.macros)
+        self.name = name or type(self).__name__
+        self.log = logging.getLogger(
+            f'cawire.server.{self.name}' if parent is None
+            else f'{parent.log.name}.{self.name}')
+        self.alarms = parent.alarms if parent is not None else {}
+        self.pvdb: dict[str, ChannelData] = {}
+        self.attr_pvdb: dict[str, ChannelData] = {}
+        self.attr_to_pvname: dict[str, str] = {}
+        self.groups: dict[str, PVGroup] = {}
+        for attr, subgroup in self._subgroups_.items():
+            if subgroup.group_cls is None:
+                raise CaprotoValueError(f'SubGroup {attr!r} has no group class')
+            macros = dict(self.macros)
+            macros.update(subgroup.macros)
+            instance = subgroup.group_cls(
+                prefix=self.prefix + subgroup.prefix, macros=macros,
+                parent=self, name=attr, **subgroup.init_kwargs)
+            self.groups[attr] = instance
+            for sub_attr, nested in instance.groups.items():
+                self.groups[f'{attr}.{sub_attr}'] = nested
+            self._merge(instance.pvdb)
+        for attr, prop in self._pvs_.items():
+            data = prop.create(self)
+            self.attr_pvdb[attr] = data
+            self.attr_to_pvname[attr] = data.pvname
+            self._merge({data.pvname: data})
+
+    def _merge(self, pvdb: dict) -> None:
+        for pvname, data in pvdb.items():
+            if pvname in self.pvdb:
+                raise CaprotoRuntimeError(f'PV {pvname!r} defined twice in '
+                                          f'{type(self).__name__}')
+            self.pvdb[pvname] = data
+
+    def __repr__(self) -> str:
+        return f'<{type(self).__name__} prefix={self.prefix!r} ' \
+               f'{len(self.pvdb)} PVs>'

@@ -1,0 +1,87 @@
+"""Subscriptions and the per-circuit queue of monitor updates.
+
+Monitor updates are the only traffic a server originates on its own, so they
+are what a slow client can make pile up. The rule (RSRV's dbEvent, ca-protocol
+7.6) is: while a circuit cannot take more data (the client stopped reading,
+or it asked for EVENTS_OFF), each subscription keeps only its **latest**
+update; older ones are replaced. The held updates therefore never exceed one
+message per subscription, and everything else on the server keeps running.
+
+:class:`Subscription` is deliberately tiny (``__slots__``, no per-instance
+dict) because clients create and destroy them by the thousand.
+"""
+from __future__ import annotations
+
+__all__ = ('Subscription', 'UpdateQueue')
+
+
+class Subscription:
+    """One EVENT_ADD of one client on one channel.
+
+    Attributes
+    ----------
+    circuit : ServerCircuit
+        Delivers the updates.
+    sid, subscriptionid : int
+        Channel (server id) and the client's subscription id.
+    data_type, data_count : int
+        As requested (count 0 = the current length at every update).
+    mask : int
+        DBE bits selecting which changes are sent.
+    """
+
+    __slots__ = ('circuit', 'sid', 'subscriptionid', 'data_type',
+                 'data_count', 'mask', '__weakref__')
+
+    def __init__(self, circuit, sid: int, subscriptionid: int, data_type: int,
+                 data_count: int, mask: int):
+        self.circuit = circuit
+        self.sid = sid
+        self.subscriptionid = subscriptionid
+        self.data_type = data_type
+        self.data_count = data_count
+        self.mask = mask
+
+    def post(self, channel) -> None:
+        """Called by the channel when a change matches ``mask``."""
+        self.circuit.post_update(self, channel)
+
+    def __repr__(self) -> str:
+        return (f'<Subscription sid={self.sid} id={self.subscriptionid} '
+                f'type={self.data_type} count={self.data_count} '
+                f'mask={self.mask}>')
+
+
+class UpdateQueue:
+    """Updates waiting for a circuit that cannot send them now.
+
+    Keyed by subscription: a newer update replaces the held one, keeping
+    the subscription's place in the order in which subscriptions first
+    fell behind. ``coalesced`` counts replaced (dropped) updates.
+    """
+
+    __slots__ = ('_held', 'coalesced')
+
+    def __init__(self):
+        self._held: dict[Subscription, bytes] = {}
+        self.coalesced = 0
+
+    def hold(self, subscription: Subscription, message: bytes) -> None:
+        if subscription in self._held:
+            self.coalesced += 1
+        self._held[subscription] = message
+
+    def discard(self, subscription: Subscription) -> None:
+        """Forget a cancelled subscription's held update."""
+        self._held.pop(subscription, None)
+
+    def take_all(self) -> list[bytes]:
+        """Remove and return every held update, oldest subscription first."""
+        if not self._held:
+            return []
+        messages = list(self._held.values())
+        self._held = {}
+        return messages
+
+    def __len__(self) -> int:
+        return len(self._held)

@@ -1,0 +1,148 @@
+"""Build the DBR payload of a read reply or subscription update.
+
+This is the bridge between a :class:`~cawire.server.ChannelData` and the
+core's ``_dbr``/``_payload`` encoders: it converts the channel's elements to
+the requested base type, sizes them to the requested count (count 0 = the
+current length; a larger count is zero-filled as RSRV does), fills the
+metadata structure of the requested family (status, time, graphic, control)
+and pads the result to 8 bytes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _payload
+from .._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded, payload_size
+from .._enums import ChannelType, native_type
+from .._exceptions import CaprotoConversionError
+from ._conversion import NATIVE_NUMPY_DTYPES
+
+__all__ = ('encode_channel', 'zero_payload', 'STSACK_STRING', 'CLASS_NAME',
+           'PUT_ACKT', 'PUT_ACKS', 'is_readable_type', 'is_writable_type')
+
+PUT_ACKT = 35
+PUT_ACKS = 36
+STSACK_STRING = 37
+CLASS_NAME = 38
+_PAD = bytes(8)
+_INTEGER_LIMIT_TYPES = {ChannelType.INT: (-0x8000, 0x7FFF),
+                        ChannelType.CHAR: (0, 0xFF),
+                        ChannelType.LONG: (-0x80000000, 0x7FFFFFFF)}
+
+
+def is_readable_type(data_type: int) -> bool:
+    """Valid request type for READ/READ_NOTIFY/EVENT_ADD (0..34, 37, 38)."""
+    return 0 <= data_type <= 38 and data_type not in (PUT_ACKT, PUT_ACKS)
+
+
+def is_writable_type(data_type: int) -> bool:
+    """Valid type for WRITE/WRITE_NOTIFY (plain types and PUT_ACKT/ACKS)."""
+    return 0 <= data_type <= 6 or data_type in (PUT_ACKT, PUT_ACKS)
+
+
+def zero_payload(data_type: int, count: int) -> bytes:
+    """A zero-filled payload of the requested size (failed reads)."""
+    return bytes(padded(payload_size(data_type, count)))
+
+
+def _limit_value(value, base: ChannelType):
+    # Limits are stored as the user gave them (often floats); the integer
+    # families need ints that fit their field.
+    bounds = _INTEGER_LIMIT_TYPES.get(base)
+    if bounds is None:
+        return float(value)
+    try:
+        number = int(value)
+    except (ValueError, OverflowError):  # NaN / inf limits
+        return 0
+    low, high = bounds
+    return min(max(number, low), high)
+
+
+def _metadata(channel, data_type: int, base: ChannelType):
+    cls = DBR_TYPES[ChannelType(data_type)]
+    if cls is None:
+        return None
+    md = cls()
+    md.status = channel.status
+    md.severity = channel.severity
+    family = data_type // 7 if data_type <= 34 else None
+    if family == 2:
+        md.timestamp = channel.timestamp
+    elif family in (3, 4):
+        fields = channel._metadata_fields()
+        if base == ChannelType.ENUM:
+            md.enum_strings = tuple(fields.get('enum_strings', ()))
+        elif base != ChannelType.STRING:
+            md.units = fields.get('units', '') or ''
+            if base in (ChannelType.FLOAT, ChannelType.DOUBLE):
+                md.precision = int(fields.get('precision', 0) or 0)
+            names = ['upper_disp_limit', 'lower_disp_limit',
+                     'upper_alarm_limit', 'upper_warning_limit',
+                     'lower_warning_limit', 'lower_alarm_limit']
+            if family == 4:
+                names += ['upper_ctrl_limit', 'lower_ctrl_limit']
+            for name in names:
+                setattr(md, name, _limit_value(fields.get(name, 0) or 0, base))
+    elif data_type == STSACK_STRING:
+        alarm = channel.alarm
+        md.ackt = int(alarm.must_acknowledge_transient)
+        md.acks = int(alarm.severity_to_acknowledge)
+    return md
+
+
+def _sized(values, base: ChannelType, count: int):
+    length = len(values)
+    if count == length:
+        return values
+    if count < length:
+        return values[:count]
+    if base == ChannelType.STRING:
+        return list(values) + [''] * (count - length)
+    extended = np.zeros(count, dtype=NATIVE_NUMPY_DTYPES[base])
+    extended[:length] = values
+    return extended
+
+
+def _encode_strings(texts, encoding: str) -> list[bytes]:
+    # A DBR_STRING element holds at most 39 bytes plus the NUL.
+    return [text.encode(encoding, errors='replace')[:39] for text in texts]
+
+
+def encode_channel(channel, data_type: int, count: int):
+    """Encode ``channel`` as ``data_type`` with ``count`` elements.
+
+    Returns
+    -------
+    (bytes, int)
+        The payload padded to 8 bytes, and the element count it carries.
+
+    Raises
+    ------
+    CaprotoConversionError
+        If the value cannot be converted to the requested type, or the type
+        cannot be read (PUT_ACKT/PUT_ACKS).
+    """
+    if data_type == CLASS_NAME:
+        raw = channel.reported_record_type.encode('latin-1', 'replace')[:39]
+        return raw.ljust(40, b'\0'), 1
+    if not is_readable_type(data_type):
+        raise CaprotoConversionError(f'DBR type {data_type} cannot be read')
+    base = native_type(data_type)
+    values = channel.elements_as(base)
+    if count == 0:
+        count = len(values)
+    values = _sized(values, base, count)
+    if base == ChannelType.STRING:
+        values = _encode_strings(values, channel.string_encoding)
+    md = _metadata(channel, data_type, base)
+    buffers, _ = _payload.encode(data_type, values, metadata=md,
+                                 encoding=channel.string_encoding)
+    payload = b''.join(buffers)
+    expected = VALUE_OFFSET[data_type] + count * VALUE_SIZE[data_type]
+    if len(payload) < expected:  # count 0 of a plain type: no bytes at all
+        payload += bytes(expected - len(payload))
+    pad = -len(payload) % 8
+    if pad:
+        payload += _PAD[:pad]
+    return payload, count
