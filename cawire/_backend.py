@@ -101,9 +101,13 @@ class _NumpyBackend(Backend):
                 arr = arr.astype(numpy.float64)
             if dtype.kind in 'iu' and arr.size:
                 self._check_integer_range(arr, dtype, native)
-            # A fresh array: hand out its memory without another copy (as
-            # bytes: a memoryview cannot cast a non-native format).
-            converted = numpy.ascontiguousarray(arr.astype(dtype).reshape(-1))
+            # A fresh array: hand out its memory without another copy, seen
+            # as uint8 (memoryview cannot cast a non-native format).  Values
+            # beyond the float32 range become inf, as a C cast does; integer
+            # ranges were checked above.
+            with numpy.errstate(over='ignore'):
+                converted = numpy.ascontiguousarray(
+                    arr.astype(dtype).reshape(-1))
             return memoryview(converted.view(numpy.uint8))
         except (ValueError, TypeError, OverflowError) as ex:
             raise CaprotoValueError(

@@ -11,6 +11,7 @@ CLASS_NAME) decode to a list of ``bytes``, one per 40-byte element, cut at the
 first NUL (bytes after it are garbage on the wire).  Turning them into text is
 the caller's choice of encoding: see ``decode_strings``.
 """
+import struct
 from collections.abc import Iterable
 
 from ._backend import register_backend_listener
@@ -33,8 +34,28 @@ STRING_VALUED_TYPES = frozenset(
 _STRING, _CHAR, _NUMERIC = 'string', 'char', 'numeric'
 
 # data_type -> (value_offset, value_size, metadata class or None,
-#               values decoder or None for strings, value kind, value base type)
+#               values decoder or None for strings, value kind, value base type,
+#               numpy dtype when numpy decodes this type else None,
+#               zeroed metadata bytes)
+# Rebound (never mutated) when the backend changes, so a concurrent decode
+# always sees a complete table.
 _TABLE = {}
+
+try:
+    from numpy import frombuffer as _frombuffer
+except ImportError:  # pragma: no cover - numpy is a runtime dependency
+    _frombuffer = None
+
+# Scalar fast path of encode(): Python int/float to one wire element.
+_SCALAR_STRUCTS = {
+    ChannelType.INT: struct.Struct('>h'),
+    ChannelType.FLOAT: struct.Struct('>f'),
+    ChannelType.ENUM: struct.Struct('>H'),
+    ChannelType.CHAR: struct.Struct('>B'),
+    ChannelType.LONG: struct.Struct('>i'),
+    ChannelType.DOUBLE: struct.Struct('>d'),
+}
+_FLOAT_BASES = frozenset((ChannelType.FLOAT, ChannelType.DOUBLE))
 
 
 def _value_base(data_type):
@@ -51,14 +72,17 @@ def _build_tables(backend):
         else:
             kind = _CHAR if base == ChannelType.CHAR else _NUMERIC
             decoder = backend.decoder(base)
+        dtype = None
+        if decoder is not None and backend.name == 'numpy':
+            dtype = backend.type_map[base]
         entry = (VALUE_OFFSET[data_type], VALUE_SIZE[data_type],
-                 DBR_TYPES[data_type], decoder, kind, base)
+                 DBR_TYPES[data_type], decoder, kind, base, dtype,
+                 bytes(VALUE_OFFSET[data_type]))
         table[data_type] = entry
         table[int(data_type)] = entry
-    global _BACKEND
+    global _BACKEND, _TABLE
     _BACKEND = backend
-    _TABLE.clear()
-    _TABLE.update(table)
+    _TABLE = table
 
 
 _BACKEND = None
@@ -77,7 +101,7 @@ def min_payload_size(data_type: int, data_count: int) -> int:
         Not a DBR type id (0..38), or a negative count.
     """
     try:
-        offset, size, _, _, kind, _ = _TABLE[data_type]
+        offset, size, _, _, kind, _, _, _ = _TABLE[data_type]
     except (KeyError, TypeError):
         raise RemoteProtocolError(
             f'invalid DBR type {data_type!r} (valid: 0..38)') from None
@@ -117,7 +141,7 @@ def decode(data_type, data_count, payload, *, encoding=_DEFAULT_ENCODING):
         Unknown type, negative count, or a payload too short for the count.
     """
     try:
-        offset, size, md_cls, decoder, kind, _ = _TABLE[data_type]
+        offset, size, md_cls, decoder, kind, _, dtype, _ = _TABLE[data_type]
     except (KeyError, TypeError):
         raise RemoteProtocolError(
             f'invalid DBR type {data_type!r} (valid: 0..38)') from None
@@ -136,6 +160,9 @@ def decode(data_type, data_count, payload, *, encoding=_DEFAULT_ENCODING):
         metadata = md_cls.from_buffer_copy(payload)
         if encoding != _DEFAULT_ENCODING:
             metadata._encoding = encoding
+    if dtype is not None:
+        # numpy: inline the view instead of calling the backend's closure
+        return metadata, _frombuffer(payload, dtype, data_count, offset)
     if decoder is not None:
         return metadata, decoder(payload, offset, data_count)
     return metadata, _decode_strings(payload, offset, data_count)
@@ -307,11 +334,14 @@ def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
         A value or metadata of an unusable type.
     """
     try:
-        _, size, md_cls, _, kind, base = _TABLE[data_type]
+        _, size, md_cls, _, kind, base, _, zeros = _TABLE[data_type]
     except (KeyError, TypeError):
         raise CaprotoValueError(
             f'invalid DBR type {data_type!r} (valid: 0..38)') from None
-    md_bytes = _metadata_bytes(data_type, md_cls, metadata)
+    if metadata is None:
+        md_bytes = zeros
+    else:
+        md_bytes = _metadata_bytes(data_type, md_cls, metadata)
     if data is None:
         return (md_bytes, b''), 0
     if kind is _STRING:
@@ -324,5 +354,11 @@ def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
         if isinstance(data, str):
             values = data.encode(encoding) + b'\x00'
             return (md_bytes, values), len(values)
+    scalar_type = type(data)
+    if scalar_type is float and base in _FLOAT_BASES or scalar_type is int:
+        try:
+            return (md_bytes, _SCALAR_STRUCTS[base].pack(data)), 1
+        except (struct.error, OverflowError):
+            pass  # out of range: let the backend raise its clear error
     values = _BACKEND.encode(base, _as_sequence(data))
     return (md_bytes, values), len(values) // size

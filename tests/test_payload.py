@@ -389,6 +389,26 @@ def test_encode_accepts_scalars_sequences_and_arrays():
     assert bytes(encode(3, True)[0][1]) == b'\x00\x01'
 
 
+def test_encode_scalar_fast_path_matches_arrays(backend):
+    for data_type in (1, 2, 3, 4, 5, 6, 20, 34):
+        for value in (0, 1, 7, 200):
+            scalar = encode(data_type, value)
+            assert scalar[1] == 1
+            assert bytes(scalar[0][1]) == bytes(encode(data_type, [value])[0][1])
+    assert bytes(encode(2, 1.5)[0][1]) == b'\x3f\xc0\x00\x00'
+    assert bytes(encode(6, 2 ** 60)[0][1]) == \
+        np.array([2.0 ** 60], '>f8').tobytes()
+    for data_type, value in ((1, 2 ** 15), (3, 2 ** 16), (4, -1),
+                             (5, 2 ** 31), (5, 2 ** 200)):
+        with pytest.raises(cawire.CaprotoValueError, match='range|convert'):
+            encode(data_type, value)
+
+
+def test_float32_overflow_becomes_inf():
+    assert bytes(encode(2, [1e300])[0][1]) == b'\x7f\x80\x00\x00'
+    assert bytes(encode(2, [-1e300])[0][1]) == b'\xff\x80\x00\x00'
+
+
 def test_encode_does_not_alias_the_callers_array():
     values = np.array([1.0, 2.0], dtype='>f8')
     buffers, _ = encode(6, values)
