@@ -16,7 +16,6 @@ written for speed and for safety against a hostile peer:
 from __future__ import annotations
 
 from ._commands import COMMANDS
-from ._constants import MAX_UDP_RECV
 from ._exceptions import RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, EXTENDED_STRUCT,
                        HEADER_SIZE, HEADER_STRUCT)
@@ -173,8 +172,8 @@ def read_datagram(data, address, role):
         As :func:`parse_stream`, and for a datagram that ends inside a
         message (truncated).
     """
-    commands, consumed, needed = parse_stream(data, role,
-                                              max_payload=MAX_UDP_RECV)
+    # The datagram's own length bounds every payload: no limit needed.
+    commands, consumed, needed = parse_stream(data, role)
     if needed:
         exc = RemoteProtocolError(
             f'datagram from {address} is truncated: {len(data) - consumed} '
