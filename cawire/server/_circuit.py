@@ -97,6 +97,7 @@ class ServerCircuit(asyncio.Protocol):
         self._events_on = True
         self._write_paused = False
         self._input_stalled = False
+        self._busy = False          # a putter/getter task is running
         self._held = UpdateQueue()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
@@ -132,28 +133,37 @@ class ServerCircuit(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        if not self._closed:
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         if self._closed:
             return
-        self.transport.resume_reading()
         if self._events_on:
             self._release_held()
-        if self._input_stalled:
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Stop reading while the client is not reading or a hook runs."""
+        if self._closed:
+            return
+        if self._write_paused or self._busy:
+            if not self._input_stalled:
+                self._input_stalled = True
+                self.transport.pause_reading()
+        elif self._input_stalled:
             self._input_stalled = False
-            self.data_received(b'')
+            self.transport.resume_reading()
+            if self._pending:
+                self.data_received(b'')
 
     def data_received(self, data: bytes) -> None:
         if self._pending:
             data = self._pending + data
             self._pending = b''
-            if len(data) < self._needed:
-                self._pending = data
-                return
-        elif len(data) < self._needed:
+        if self._input_stalled or len(data) < self._needed:
+            # Stalled: asyncio may hand over one chunk read before
+            # pause_reading took effect; keep it for later.
             self._pending = data
             return
         try:
@@ -161,26 +171,27 @@ class ServerCircuit(asyncio.Protocol):
                 data, SERVER, max_payload=self._max_payload)
         except RemoteProtocolError as exc:
             done = getattr(exc, 'commands', None) or []
-            self._handle_commands(done, data, 0)
+            self._handle_commands(done, 0)
+            self._flush()
             self._protocol_error(f'unparseable input: {exc}')
             return
-        offset = self._handle_commands(commands, data, 0)
-        if offset is not None:  # stalled: keep the unhandled input
+        offset = self._handle_commands(commands, 0)
+        if offset is not None:  # stopped early: keep the unhandled input
             self._pending = data[offset:]
             self._needed = 16
-            self._input_stalled = True
         else:
             self._pending = data[consumed:] if consumed < len(data) else b''
             self._needed = needed or 16
         self._flush()
+        self._update_reading()
 
-    def _handle_commands(self, commands, data, offset):
+    def _handle_commands(self, commands, offset):
         """Handle commands; return the input offset where we stopped if the
-        client stopped reading, else None."""
+        client stopped reading or a hook must finish first, else None."""
         for command in commands:
             if self._closed:
                 return None
-            if self._write_paused:
+            if self._write_paused or self._busy:
                 return offset
             offset += len(command)
             try:
@@ -386,7 +397,6 @@ class ServerCircuit(asyncio.Protocol):
             self._read_reply(command, entry, notify, ECA_GETFAIL)
         else:
             self._read_reply(command, entry, notify)
-        self._flush()
 
     def _read_reply(self, command, entry, notify, status=ECA_NORMAL) -> None:
         if self._closed:
@@ -457,7 +467,6 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
         else:
             self._write_reply(command, entry, notify, ECA_NORMAL)
-        self._flush()
 
     def _write_reply(self, command, entry, notify, status,
                      reason: str = '') -> None:
@@ -517,9 +526,18 @@ class ServerCircuit(asyncio.Protocol):
 
     # ------------------------------------------------------------ lifecycle
     def _spawn(self, coroutine) -> None:
+        # Requests are served in order (as RSRV does): the rest of this
+        # client's input waits until the hook has finished.
+        self._busy = True
         task = self._loop.create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._hook_done)
+
+    def _hook_done(self, task) -> None:
+        self._tasks.discard(task)
+        self._busy = False
+        self._flush()
+        self._update_reading()
 
     def send_server_disconnect(self) -> None:
         """Tell the client every channel is gone (server shutting down)."""
