@@ -96,9 +96,9 @@ class DbrTypeBase(ctypes.BigEndianStructure):
     """Base of every DBR metadata structure.
 
     ``info_fields`` lists what ``repr`` and ``to_dict`` show.  The text
-    encoding used by ``units`` and ``enum_strings`` is the class default
-    ('latin-1') unless ``_encoding`` is set on the instance (``decode`` does so
-    when asked for another encoding).
+    encoding used by ``units`` and ``enum_strings`` is 'latin-1' unless
+    ``encoding`` is set on the instance (``decode`` does so when asked for
+    another encoding; set it before assigning text to encode with it).
     """
 
     _pack_ = 1
@@ -106,6 +106,15 @@ class DbrTypeBase(ctypes.BigEndianStructure):
     DBR_ID = None
     info_fields = ()
     _encoding = _DEFAULT_ENCODING
+
+    @property
+    def encoding(self) -> str:
+        """Text encoding of ``units`` and ``enum_strings`` (both ways)."""
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str):
+        self._encoding = value
 
     def to_dict(self) -> dict:
         """The ``info_fields`` as a dict."""

@@ -195,7 +195,7 @@ def char_array_to_str(values, encoding=_DEFAULT_ENCODING) -> str:
 # ---------------------------------------------------------------------------
 # Encoding
 
-def _metadata_bytes(data_type, md_cls, metadata):
+def _metadata_bytes(data_type, md_cls, metadata, encoding):
     if md_cls is None:
         if metadata is None or (isinstance(metadata, (bytes, bytearray))
                                 and not metadata):
@@ -227,7 +227,10 @@ def _metadata_bytes(data_type, md_cls, metadata):
             if unknown:
                 raise CaprotoValueError(
                     f'{md_cls.__name__} has no field(s) {unknown}')
-            instance = md_cls(**metadata)
+            instance = md_cls()
+            instance._encoding = encoding
+            for key, value in metadata.items():
+                setattr(instance, key, value)
         else:
             instance = md_cls(*metadata)
     except (TypeError, ValueError, AttributeError) as ex:
@@ -311,9 +314,11 @@ def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
         ``caput -S``).  None sends no elements.
     metadata : DbrTypeBase instance, bytes, tuple, dict or None
         Metadata of compound types; None sends zeroed metadata.  Pad fields
-        are always sent as zeros.
+        are always sent as zeros.  A dict maps field names (``status``,
+        ``units``, ``enum_strings``, ``timestamp``...) to values.
     encoding : str, optional
-        Encoding of ``str`` values.
+        Encoding of ``str`` values (and of units/enum strings given in a
+        metadata dict).
     short_string : bool, optional
         Send a single string as strlen+1 bytes (libca's form of a scalar
         DBR_STRING write) instead of a full 40-byte element.
@@ -341,7 +346,7 @@ def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
     if metadata is None:
         md_bytes = zeros
     else:
-        md_bytes = _metadata_bytes(data_type, md_cls, metadata)
+        md_bytes = _metadata_bytes(data_type, md_cls, metadata, encoding)
     if data is None:
         return (md_bytes, b''), 0
     if kind is _STRING:

@@ -472,6 +472,20 @@ def test_encode_metadata_forms():
         encode(6, 1.0, metadata=md)
     with pytest.raises(cawire.CaprotoValueError):
         encode(20, 1.0, metadata=dict(no_such_field=1))
+    with pytest.raises(cawire.CaprotoValueError):
+        encode(20, 1.0, metadata=dict(_status=1))
+    # text in a metadata dict uses the encoding
+    buffers, _ = encode(34, 1.0, metadata=dict(units='\u00b5m', precision=2),
+                        encoding='utf-8')
+    md, _ = decode(34, 1, wire(buffers), encoding='utf-8')
+    assert (md.units, md.precision) == ('\u00b5m', 2)
+    buffers, _ = encode(31, 1, metadata=dict(enum_strings=['\u00e9t\u00e9']),
+                        encoding='utf-8')
+    md, _ = decode(31, 1, wire(buffers), encoding='utf-8')
+    assert md.enum_strings == ('\u00e9t\u00e9',)
+    assert md.encoding == 'utf-8'
+    md.encoding = 'latin-1'
+    assert md.enum_strings == ('\u00c3\u00a9t\u00c3\u00a9',)
 
 
 # ---------------------------------------------------------------------------
