@@ -1,0 +1,672 @@
+"""One TCP circuit, sans I/O: VirtualCircuit.
+
+A VirtualCircuit sits between a socket (owned by the caller) and the code
+that uses Channel Access.  Everything we send goes through :meth:`send`
+(commands in, buffers out) and everything received goes through
+:meth:`process_command` (after :func:`cawire._framing.parse_stream`, or
+:meth:`recv` for simple users).  Both check the command against the state
+tables of ``_state`` and against the ids in use, then update them:
+
+* channels by cid (``channels``) and by sid (``channels_sid``);
+* outstanding READ_NOTIFY/READ/WRITE_NOTIFY requests by ioid, so replies
+  find their channel and an unknown ioid is caught;
+* live subscriptions by subscriptionid (``event_add_commands``).
+
+A bad command from the peer raises :class:`RemoteProtocolError` before
+anything is changed, so one bad message never corrupts another channel; the
+caller logs it and closes the circuit.  Our own mistakes raise
+:class:`LocalProtocolError`.
+
+Subscription updates are the hot path (a client may receive 100k per
+second): an EVENT_ADD reply costs one dict lookup, nothing else.  That is
+enough because a subscription only exists while its channel is usable: it is
+dropped when the cancel is acknowledged, the channel is cleared or
+disconnected, or the circuit dies.
+
+Ids: ioids and subscriptionids come from one u32 space, as in libca (which
+is also why libca can refresh a subscription with a READ_NOTIFY whose ioid
+is the subscriptionid).  The allocator wraps around and skips ids in use.
+A client context that moves subscriptions between circuits (reconnection
+keeps their ids) should give all its circuits one :class:`IdAllocator`.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ._channel import ClientChannel, ServerChannel, _BaseChannel
+from ._commands import (
+    AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
+    ClientNameRequest, CreateChanRequest, CreateChanResponse,
+    CreateChFailResponse, EchoRequest, EchoResponse, ErrorResponse,
+    EventAddRequest, EventAddResponse, EventCancelRequest,
+    EventCancelResponse, EventsOffRequest, EventsOnRequest, HostNameRequest,
+    NotFoundResponse, ReadNotifyRequest, ReadNotifyResponse, ReadRequest,
+    ReadResponse, ReadSyncRequest, ReadSyncResponse, SearchRequest,
+    SearchResponse, ServerDisconnResponse, VersionRequest, VersionResponse,
+    WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
+from ._constants import DEFAULT_PROTOCOL_VERSION, LAST_BUFFER_TYPE
+from ._exceptions import (CaprotoValueError, LocalProtocolError,
+                          RemoteProtocolError)
+from ._framing import parse_stream
+from ._state import (CLIENT, CONNECTED, MUST_CLOSE, SERVER, CircuitState,
+                     Role)
+
+__all__ = ('VirtualCircuit', 'ClientChannel', 'ServerChannel',
+           'IdAllocator')
+
+logger = logging.getLogger('cawire.circ')
+
+_U32 = 0x1_0000_0000
+# Embedded command ids in ERROR responses that name an ioid / subscription.
+_IOID_COMMANDS = frozenset((ReadNotifyRequest.ID, ReadRequest.ID,
+                            WriteNotifyRequest.ID))
+_EVENT_CANCEL_ID = EventCancelRequest.ID
+# Native channel types are the plain ones (DBF -> DBR 0..6).
+_MAX_NATIVE_TYPE = 6
+
+
+class IdAllocator:
+    """Hands out u32 ids in sequence, wrapping around, skipping live ones.
+
+    Parameters
+    ----------
+    in_use : callable, optional
+        ``in_use(id) -> bool``; ids for which it is true are skipped.
+    start : int
+        First id to try.
+    """
+
+    def __init__(self, in_use: Callable[[int], bool] | None = None,
+                 start: int = 1):
+        self._next = start % _U32
+        self._in_use = in_use
+
+    def __call__(self) -> int:
+        in_use = self._in_use
+        for _ in range(1 << 20):
+            candidate = self._next
+            self._next = (candidate + 1) % _U32
+            if in_use is None or not in_use(candidate):
+                return candidate
+        # A million consecutive live ids: the caller is leaking requests.
+        raise LocalProtocolError('no free id: over a million consecutive '
+                                 'ids are in use')
+
+
+class VirtualCircuit:
+    """Protocol state of one CA circuit (one TCP connection).
+
+    Parameters
+    ----------
+    our_role : Role
+        CLIENT or SERVER.
+    address : (str, int)
+        The peer's address.
+    priority : int or None
+        Circuit priority 0..99.  A server learns it from the client's
+        VERSION (pass None).
+    protocol_version : int
+        Our minor version; lowered to the peer's when its VERSION arrives.
+    id_allocator : IdAllocator, optional
+        Shared ioid/subscriptionid allocator (default: one per circuit).
+    max_payload : int, optional
+        Largest payload :meth:`recv` accepts.
+
+    Attributes
+    ----------
+    states : CircuitState
+        ``states[CLIENT]`` / ``states[SERVER]``.
+    channels : dict
+        cid -> channel, for every channel still using this circuit.
+    channels_sid : dict
+        sid -> channel, once created.
+    event_add_commands : dict
+        subscriptionid -> EventAddRequest of each live subscription
+        (including ones whose cancel is not yet acknowledged).
+    """
+
+    def __init__(self, our_role: Role, address, priority: int | None,
+                 protocol_version: int = DEFAULT_PROTOCOL_VERSION, *,
+                 id_allocator: IdAllocator | None = None,
+                 max_payload: int | None = None):
+        if our_role not in (CLIENT, SERVER):
+            raise CaprotoValueError(f'our_role must be CLIENT or SERVER, '
+                                    f'not {our_role!r}')
+        if our_role is CLIENT and priority is None:
+            raise CaprotoValueError('a client circuit needs a priority')
+        self.our_role = our_role
+        self.their_role = our_role.peer
+        self.address = tuple(address) if address is not None else None
+        self.priority = priority
+        self.protocol_version = protocol_version
+        self.max_payload = max_payload
+        self.states = CircuitState()
+        self.channels: dict[int, _BaseChannel] = {}
+        self.channels_sid: dict[int, _BaseChannel] = {}
+        self.event_add_commands: dict[int, EventAddRequest] = {}
+        # Subscriptions whose EVENT_CANCEL went out (client) / came in
+        # (server) and await the acknowledgement.
+        self._cancelling: set[int] = set()
+        # ioid -> channel of requests waiting for a reply.  A server echoes
+        # ioids blindly, so it counts duplicates instead of rejecting them.
+        self._ioids: dict[int, _BaseChannel] = {}
+        self._ioid_counts: dict[int, int] = {}
+        self.client_name: str | None = None
+        self.host_name: str | None = None
+        self._recv_buffer = b''
+        if id_allocator is None:
+            id_allocator = IdAllocator(self._id_in_use)
+        self._id_allocator = id_allocator
+        if our_role is CLIENT:
+            self._channel_ids = IdAllocator(self.channels.__contains__, 0)
+            self._hot_update = EventAddResponse
+        else:
+            self._channel_ids = IdAllocator(self.channels_sid.__contains__,
+                                            0)
+            self._hot_update = None
+        self._send_handlers = self._handlers(sending=True)
+        self._recv_handlers = self._handlers(sending=False)
+
+    # ------------------------------------------------------------------
+    # Public API
+
+    def __repr__(self):
+        return (f'<VirtualCircuit address={self.address!r} '
+                f'priority={self.priority} our_role={self.our_role!r} '
+                f'states={self.states[CLIENT]!r}/{self.states[SERVER]!r} '
+                f'channels={len(self.channels)}>')
+
+    @property
+    def host(self):
+        return self.address[0]
+
+    @property
+    def port(self):
+        return self.address[1]
+
+    @property
+    def key(self):
+        """(address, priority): what identifies a circuit in a context."""
+        return self.address, self.priority
+
+    @property
+    def connected(self) -> bool:
+        """True while both parties have exchanged VERSION."""
+        return (self.states[CLIENT] is CONNECTED
+                and self.states[SERVER] is CONNECTED)
+
+    def new_channel_id(self) -> int:
+        """A free cid (client circuit) or sid (server circuit)."""
+        return self._channel_ids()
+
+    def new_ioid(self) -> int:
+        """A free ioid (shared id space with subscriptionids)."""
+        return self._id_allocator()
+
+    def new_subscriptionid(self) -> int:
+        """A free subscriptionid (shared id space with ioids)."""
+        return self._id_allocator()
+
+    def send(self, *commands) -> list:
+        """Validate ``commands`` as ours, update state, return buffers.
+
+        Returns
+        -------
+        list
+            Buffers for ``socket.sendmsg`` (headers, payloads, zero pads).
+
+        Raises
+        ------
+        LocalProtocolError
+            A command is illegal now.  Commands before it have been applied.
+        """
+        buffers = []
+        handlers = self._send_handlers
+        for command in commands:
+            handler = handlers.get(type(command))
+            if handler is None:
+                raise LocalProtocolError(
+                    f'a {self.our_role.name.lower()} cannot send '
+                    f'{type(command).__name__} on a circuit')
+            handler(command, self.our_role)
+            buffers.extend(command.iter_buffers())
+        return buffers
+
+    def recv(self, *buffers):
+        """Parse received bytes (simple users; fast shells call
+        :func:`cawire._framing.parse_stream` themselves).
+
+        Parameters
+        ----------
+        *buffers : bytes-like
+            What the socket produced (may split messages anywhere).
+
+        Returns
+        -------
+        commands : list
+            Parsed commands: pass each to :meth:`process_command`.
+        needed : int
+            Bytes the next incomplete message needs in total (0: none
+            pending).
+
+        Raises
+        ------
+        RemoteProtocolError
+            Malformed stream; close the circuit.
+        """
+        data = self._recv_buffer + b''.join(bytes(b) for b in buffers)
+        # ``data`` is immutable, so the payload views stay valid after the
+        # consumed prefix is dropped.
+        commands, consumed, needed = parse_stream(
+            data, self.our_role, max_payload=self.max_payload)
+        self._recv_buffer = data[consumed:]
+        return commands, needed
+
+    def process_command(self, command):
+        """Validate a received command, update state.
+
+        Returns
+        -------
+        command
+            The command to act on: normally ``command`` itself.  An empty
+            EVENT_ADD reply for a live subscription that is not being
+            cancelled is a zero-length update, returned as an
+            EventAddResponse (the parser cannot tell).
+
+        Raises
+        ------
+        RemoteProtocolError
+            The peer broke the protocol (unknown id, illegal in this state);
+            nothing was changed.
+        """
+        cls = type(command)
+        if cls is self._hot_update:
+            if command._h[5] in self.event_add_commands:
+                return command
+            raise RemoteProtocolError(
+                f'subscription update for unknown subscriptionid '
+                f'{command._h[5]} on {self!r}')
+        handler = self._recv_handlers.get(cls)
+        if handler is None:
+            raise RemoteProtocolError(
+                f'a {self.our_role.name.lower()} does not accept '
+                f'{cls.__name__} on a circuit')
+        result = handler(command, self.their_role)
+        return command if result is None else result
+
+    def disconnect(self) -> None:
+        """The connection is gone: every channel on it is DISCONNECTED
+        (CLOSED if it was being cleared) and every outstanding request and
+        subscription is dropped.  ``channels`` keeps the channels so the
+        caller can see which ones were affected."""
+        self.states.disconnect()
+        for channel in self.channels.values():
+            channel.states.circuit_lost()
+            channel._ioids.clear()
+            channel._subscriptionids.clear()
+        self._ioids.clear()
+        self._ioid_counts.clear()
+        self.event_add_commands.clear()
+        self._cancelling.clear()
+        self._recv_buffer = b''
+
+    # ------------------------------------------------------------------
+    # Bookkeeping helpers
+
+    def _id_in_use(self, candidate: int) -> bool:
+        return (candidate in self._ioids
+                or candidate in self.event_add_commands)
+
+    def _register_channel(self, channel: _BaseChannel) -> None:
+        if channel.cid in self.channels:
+            raise LocalProtocolError(
+                f'cid {channel.cid} is already used by '
+                f'{self.channels[channel.cid]!r}')
+        self.channels[channel.cid] = channel
+
+    def _forget_channel(self, channel: _BaseChannel) -> None:
+        if self.channels.get(channel.cid) is channel:
+            del self.channels[channel.cid]
+        if channel.sid is not None and \
+                self.channels_sid.get(channel.sid) is channel:
+            del self.channels_sid[channel.sid]
+        for ioid in channel._ioids:
+            self._ioids.pop(ioid, None)
+            self._ioid_counts.pop(ioid, None)
+        channel._ioids.clear()
+        for subscriptionid in channel._subscriptionids:
+            self.event_add_commands.pop(subscriptionid, None)
+            self._cancelling.discard(subscriptionid)
+        channel._subscriptionids.clear()
+
+    def _error(self, sender: Role, message: str):
+        if sender is self.our_role:
+            return LocalProtocolError(message)
+        return RemoteProtocolError(message)
+
+    def _channel_by_cid(self, cid: int, command, sender: Role):
+        try:
+            return self.channels[cid]
+        except KeyError:
+            raise self._error(sender, f'{type(command).__name__} names '
+                              f'unknown cid {cid}') from None
+
+    def _channel_by_sid(self, sid: int, command, sender: Role):
+        try:
+            return self.channels_sid[sid]
+        except KeyError:
+            raise self._error(sender, f'{type(command).__name__} names '
+                              f'unknown sid {sid}') from None
+
+    def _advance_channel(self, channel, command, sender: Role) -> None:
+        try:
+            channel.states.process_command_type(sender, self.our_role,
+                                                type(command))
+        except (LocalProtocolError, RemoteProtocolError) as exc:
+            exc.args = (f'{exc.args[0]} (channel {channel.name!r}, '
+                        f'cid {channel.cid})',)
+            exc.channel = channel
+            raise
+
+    def _require_requests_allowed(self, command, sender: Role) -> None:
+        if not self.states.client_may_send_requests:
+            raise self._error(
+                sender, f'{type(command).__name__} before the client sent '
+                f'its VERSION (circuit {self.states!r})')
+
+    # ------------------------------------------------------------------
+    # Per-command handlers.  ``sender`` is the role that sent the command.
+
+    def _handlers(self, *, sending: bool) -> dict:
+        # Which commands this circuit sends and receives, by role.
+        client_sends = sending == (self.our_role is CLIENT)
+        common_circuit = {
+            ErrorResponse: self._on_error,
+            EchoRequest: self._on_circuit_command,
+            EchoResponse: self._on_circuit_command,
+            SearchRequest: self._on_circuit_command,
+            SearchResponse: self._on_circuit_command,
+            NotFoundResponse: self._on_circuit_command,
+            ReadSyncRequest: self._on_circuit_command,
+            ReadSyncResponse: self._on_echo_like,
+            EventsOffRequest: self._on_circuit_command,
+            EventsOnRequest: self._on_circuit_command,
+        }
+        requests = {
+            VersionRequest: self._on_version_request,
+            ClientNameRequest: self._on_identity,
+            HostNameRequest: self._on_identity,
+            CreateChanRequest: self._on_create_chan_request,
+            ReadNotifyRequest: self._on_io_request,
+            ReadRequest: self._on_io_request,
+            WriteNotifyRequest: self._on_io_request,
+            WriteRequest: self._on_write_request,
+            EventAddRequest: self._on_event_add_request,
+            EventCancelRequest: self._on_event_cancel_request,
+            ClearChannelRequest: self._on_clear_channel_request,
+        }
+        responses = {
+            VersionResponse: self._on_version_response,
+            AccessRightsResponse: self._on_access_rights,
+            CreateChanResponse: self._on_create_chan_response,
+            CreateChFailResponse: self._on_channel_gone,
+            ServerDisconnResponse: self._on_channel_gone,
+            ClearChannelResponse: self._on_clear_channel_response,
+            ReadNotifyResponse: self._on_io_response,
+            ReadResponse: self._on_io_response,
+            WriteNotifyResponse: self._on_io_response,
+            EventAddResponse: self._on_event_add_response,
+            EventCancelResponse: self._on_event_cancel_response,
+        }
+        table = {}
+        for cls, handler in common_circuit.items():
+            if (cls.DIRECTION.name == 'REQUEST') == client_sends:
+                table[cls] = handler
+        table.update(requests if client_sends else responses)
+        return table
+
+    def _on_circuit_command(self, command, sender: Role) -> None:
+        self.states.process_command_type(sender, self.our_role, type(command))
+
+    def _on_echo_like(self, command, sender: Role) -> None:
+        # READ_SYNC's reply is the pre-4.3 echo; treat it as ECHO.
+        self.states.process_command_type(sender, self.our_role, EchoResponse)
+
+    def _on_version_request(self, command: VersionRequest, sender: Role):
+        if command.sequence_id is not None and \
+                self.states[SERVER] is CONNECTED:
+            # A name-server search datagram replayed on TCP starts with a
+            # UDP-style VERSION (dt=1): not a priority change.
+            self.states.process_command_type(sender, self.our_role,
+                                             VersionRequest)
+            return
+        self.states.process_command_type(sender, self.our_role,
+                                         VersionRequest)
+        if self.priority is None:
+            self.priority = command.priority
+        if command.version:
+            self.protocol_version = min(self.protocol_version,
+                                        command.version)
+
+    def _on_version_response(self, command: VersionResponse, sender: Role):
+        self.states.process_command_type(sender, self.our_role,
+                                         VersionResponse)
+        # Version 0: a pre-4.11 server's echo-like VERSION; no information.
+        if command.version:
+            self.protocol_version = min(self.protocol_version,
+                                        command.version)
+
+    def _on_identity(self, command, sender: Role) -> None:
+        self.states.process_command_type(sender, self.our_role, type(command))
+        if type(command) is ClientNameRequest:
+            self.client_name = command.name
+        else:
+            self.host_name = command.name
+
+    def _on_error(self, command: ErrorResponse, sender: Role) -> None:
+        # ERROR is legal at any time and must never itself be an error for
+        # naming something we no longer know: it only settles bookkeeping.
+        self.states.process_command_type(sender, self.our_role, ErrorResponse)
+        try:
+            original = command.original_request
+            command_id, parameter2 = original.command, original.parameter2
+        except Exception:  # noqa: BLE001 - a mangled embedded header
+            return
+        if command_id in _IOID_COMMANDS:
+            self._complete_ioid(parameter2)
+        elif command_id == _EVENT_CANCEL_ID:
+            self._drop_subscription(parameter2)
+
+    def _complete_ioid(self, ioid: int):
+        channel = self._ioids.get(ioid)
+        if channel is None:
+            return None
+        count = self._ioid_counts.get(ioid, 1)
+        if count > 1:
+            self._ioid_counts[ioid] = count - 1
+        else:
+            del self._ioids[ioid]
+            self._ioid_counts.pop(ioid, None)
+            channel._ioids.discard(ioid)
+        return channel
+
+    def _drop_subscription(self, subscriptionid: int) -> None:
+        event_add = self.event_add_commands.pop(subscriptionid, None)
+        self._cancelling.discard(subscriptionid)
+        if event_add is not None:
+            channel = self.channels_sid.get(event_add.sid)
+            if channel is not None:
+                channel._subscriptionids.discard(subscriptionid)
+
+    # -- channel lifecycle -------------------------------------------------
+
+    def _on_create_chan_request(self, command: CreateChanRequest,
+                                sender: Role) -> None:
+        self._require_requests_allowed(command, sender)
+        cid = command.cid
+        channel = self.channels.get(cid)
+        if channel is None:
+            if sender is self.our_role:
+                channel = ClientChannel(command.name, self, cid)
+            else:
+                channel = ServerChannel(command.name, self, cid)
+        self._advance_channel(channel, command, sender)
+
+    def _on_access_rights(self, command: AccessRightsResponse,
+                          sender: Role) -> None:
+        channel = self._channel_by_cid(command.cid, command, sender)
+        self._advance_channel(channel, command, sender)
+        channel.access_rights = command.access_rights
+
+    def _on_create_chan_response(self, command: CreateChanResponse,
+                                 sender: Role) -> None:
+        channel = self._channel_by_cid(command.cid, command, sender)
+        sid = command.sid
+        other = self.channels_sid.get(sid)
+        if other is not None and other is not channel:
+            raise self._error(sender, f'CreateChanResponse gives sid {sid} '
+                              f'to cid {command.cid}, but {other!r} has it')
+        data_type = command._h[2]
+        if data_type > _MAX_NATIVE_TYPE:
+            raise self._error(sender, f'CreateChanResponse with native type '
+                              f'{data_type} (a native type is 0..6)')
+        self._advance_channel(channel, command, sender)
+        channel.sid = sid
+        channel.native_data_type = command.data_type
+        channel.native_data_count = command.data_count
+        self.channels_sid[sid] = channel
+
+    def _on_channel_gone(self, command, sender: Role) -> None:
+        # CREATE_CH_FAIL or SERVER_DISCONN: the channel leaves this circuit
+        # (a client searches for it again).
+        channel = self._channel_by_cid(command.cid, command, sender)
+        self._advance_channel(channel, command, sender)
+        self._forget_channel(channel)
+
+    def _on_clear_channel_request(self, command: ClearChannelRequest,
+                                  sender: Role) -> None:
+        channel = self._channel_by_sid(command.sid, command, sender)
+        if channel.cid != command.cid:
+            raise self._error(sender, f'ClearChannelRequest for sid '
+                              f'{command.sid} names cid {command.cid}, but '
+                              f'that channel is cid {channel.cid}')
+        self._advance_channel(channel, command, sender)
+
+    def _on_clear_channel_response(self, command: ClearChannelResponse,
+                                   sender: Role) -> None:
+        channel = self.channels.get(command.cid)
+        if channel is None and sender is not self.our_role:
+            # A reply about a channel already gone (e.g. SERVER_DISCONN
+            # crossed our CLEAR_CHANNEL): nothing to settle.
+            logger.debug('ignoring %r for unknown cid', command)
+            return
+        if channel is None:
+            raise self._error(sender, f'ClearChannelResponse names unknown '
+                              f'cid {command.cid}')
+        self._advance_channel(channel, command, sender)
+        self._forget_channel(channel)
+
+    # -- reads and writes ---------------------------------------------------
+
+    def _on_io_request(self, command, sender: Role) -> None:
+        channel = self._channel_by_sid(command.sid, command, sender)
+        if command._h[2] > LAST_BUFFER_TYPE:
+            raise self._error(sender, f'{type(command).__name__} asks for '
+                              f'DBR type {command._h[2]} (max '
+                              f'{LAST_BUFFER_TYPE})')
+        ioid = command.ioid
+        if ioid in self._ioids and self.our_role is CLIENT:
+            raise LocalProtocolError(f'ioid {ioid} is already in use by a '
+                                     'request waiting for its reply')
+        self._advance_channel(channel, command, sender)
+        if ioid in self._ioids:
+            self._ioid_counts[ioid] = self._ioid_counts.get(ioid, 1) + 1
+        self._ioids[ioid] = channel
+        channel._ioids.add(ioid)
+
+    def _on_write_request(self, command: WriteRequest, sender: Role) -> None:
+        channel = self._channel_by_sid(command.sid, command, sender)
+        self._advance_channel(channel, command, sender)
+
+    def _on_io_response(self, command, sender: Role) -> None:
+        ioid = command.ioid
+        channel = self._ioids.get(ioid)
+        if channel is None:
+            raise self._error(sender, f'{type(command).__name__} for '
+                              f'unknown ioid {ioid}')
+        self._advance_channel(channel, command, sender)
+        self._complete_ioid(ioid)
+
+    # -- subscriptions -----------------------------------------------------
+
+    def _on_event_add_request(self, command: EventAddRequest,
+                              sender: Role) -> None:
+        channel = self._channel_by_sid(command.sid, command, sender)
+        if command._h[2] > LAST_BUFFER_TYPE:
+            raise self._error(sender, f'EventAddRequest asks for DBR type '
+                              f'{command._h[2]} (max {LAST_BUFFER_TYPE})')
+        subscriptionid = command.subscriptionid
+        if subscriptionid in self.event_add_commands:
+            raise self._error(sender, f'subscriptionid {subscriptionid} is '
+                              'already in use on this circuit')
+        self._advance_channel(channel, command, sender)
+        self.event_add_commands[subscriptionid] = command
+        channel._subscriptionids.add(subscriptionid)
+
+    def _subscription(self, command, sender: Role):
+        subscriptionid = command.subscriptionid
+        event_add = self.event_add_commands.get(subscriptionid)
+        if event_add is None:
+            raise self._error(sender, f'{type(command).__name__} for '
+                              f'unknown subscriptionid {subscriptionid}')
+        return event_add
+
+    def _on_event_cancel_request(self, command: EventCancelRequest,
+                                 sender: Role) -> None:
+        event_add = self._subscription(command, sender)
+        if event_add.sid != command.sid:
+            raise self._error(sender, f'EventCancelRequest for subscription '
+                              f'{command.subscriptionid} names sid '
+                              f'{command.sid}; it was made on sid '
+                              f'{event_add.sid}')
+        channel = self._channel_by_sid(command.sid, command, sender)
+        if command.subscriptionid in self._cancelling:
+            raise self._error(sender, f'subscription '
+                              f'{command.subscriptionid} is already being '
+                              'cancelled')
+        self._advance_channel(channel, command, sender)
+        self._cancelling.add(command.subscriptionid)
+
+    def _on_event_add_response(self, command: EventAddResponse,
+                               sender: Role) -> None:
+        # Only reached when we send (a server); receiving is inlined in
+        # process_command.
+        if command._h[5] not in self.event_add_commands:
+            raise self._error(sender, f'EventAddResponse for unknown '
+                              f'subscriptionid {command._h[5]}')
+
+    def _on_event_cancel_response(self, command: EventCancelResponse,
+                                  sender: Role):
+        subscriptionid = command.subscriptionid
+        event_add = self.event_add_commands.get(subscriptionid)
+        if subscriptionid in self._cancelling:
+            channel = self.channels_sid.get(event_add.sid)
+            if channel is not None:
+                self._advance_channel(channel, command, sender)
+            self._drop_subscription(subscriptionid)
+            return None
+        if sender is self.our_role:
+            raise LocalProtocolError(
+                f'EventCancelResponse for subscription {subscriptionid}, '
+                'which the client did not cancel')
+        if event_add is None:
+            # The acknowledgement of a subscription we already dropped
+            # (libca ignores these too).
+            logger.debug('ignoring cancel acknowledgement for unknown '
+                         'subscriptionid %d', subscriptionid)
+            return None
+        # A live subscription that we did not cancel: an empty EVENT_ADD
+        # reply is a real update with no elements (count 0, plain type).
+        h = command._h
+        return EventAddResponse(None, h[2], h[3], h[4], subscriptionid)
