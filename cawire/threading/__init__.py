@@ -1,0 +1,1 @@
+"""cawire's threading client; the public API is in :mod:`cawire.threading.client`."""

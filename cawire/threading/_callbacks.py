@@ -1,0 +1,313 @@
+"""Running user callbacks: ordered executors and weak callback registries.
+
+User code never runs on the network thread.  Each circuit has a
+:class:`CallbackExecutor` whose workers start jobs strictly in submission
+order (so updates reach callbacks in the order they arrived).  An exception
+raised by user code is logged with its traceback on the ``cawire.callback``
+logger and the executor carries on.
+
+The executor reports its backlog to its owner through two thresholds so the
+circuit can apply Channel Access flow control (EVENTS_OFF / EVENTS_ON) and,
+past a hard limit, coalesce subscription updates.
+
+:class:`CallbackRegistry` holds *weak* references to subscription callbacks
+(bound methods through ``weakref.WeakMethod``), as documented for
+``Subscription.add_callback``.
+"""
+from __future__ import annotations
+
+import collections
+import inspect
+import itertools
+import logging
+import threading
+import warnings
+import weakref
+from typing import Callable
+
+__all__ = ('CallbackExecutor', 'CallbackRegistry', 'run_user_callback',
+           'accepts_one_positional_argument')
+
+callback_logger = logging.getLogger('cawire.callback')
+
+
+def run_user_callback(func: Callable, *args) -> None:
+    """Call ``func(*args)``; log (never raise) what it raises."""
+    try:
+        func(*args)
+    except Exception:
+        callback_logger.exception('Exception in user callback %r', func)
+
+
+class CallbackExecutor:
+    """Ordered-start worker pool with backlog accounting.
+
+    Parameters
+    ----------
+    max_workers : int
+        Number of worker threads (created lazily, at most this many).  With
+        one worker, jobs also *finish* in order.
+    name : str
+        Prefix of the worker thread names.
+    high_water : int
+        When the backlog reaches this many queued jobs, ``on_high_water`` is
+        called (once) on the submitting thread.
+    low_water : int
+        When the backlog drops back to this, ``on_low_water`` is called (once
+        per high-water episode) on a worker thread.
+    """
+
+    def __init__(self, max_workers: int = 1, *, name: str = 'cawire-callbacks',
+                 high_water: int = 1000, low_water: int = 100,
+                 on_high_water: Callable[[], None] | None = None,
+                 on_low_water: Callable[[], None] | None = None):
+        if max_workers < 1:
+            raise ValueError('max_workers must be at least 1')
+        self.max_workers = max_workers
+        self.name = name
+        self.high_water = high_water
+        self.low_water = low_water
+        self.on_high_water = on_high_water
+        self.on_low_water = on_low_water
+        self._jobs: collections.deque = collections.deque()
+        self._condition = threading.Condition(threading.Lock())
+        self._workers: list[threading.Thread] = []
+        self._idle_workers = 0
+        self._shutdown = False
+        self._above_high_water = False
+        self._thread_ids: set[int] = set()
+        self.jobs_run = 0
+
+    @property
+    def backlog(self) -> int:
+        """Jobs queued and not yet started."""
+        return len(self._jobs)
+
+    @property
+    def over_high_water(self) -> bool:
+        return self._above_high_water
+
+    def in_worker_thread(self) -> bool:
+        return threading.get_ident() in self._thread_ids
+
+    def submit(self, func: Callable, *args) -> bool:
+        """Queue ``func(*args)``.  Returns False if the executor is shut down."""
+        notify_high = False
+        with self._condition:
+            if self._shutdown:
+                return False
+            self._jobs.append((func, args))
+            if (not self._above_high_water
+                    and len(self._jobs) >= self.high_water):
+                self._above_high_water = True
+                notify_high = True
+            if self._idle_workers:
+                self._condition.notify()
+            elif len(self._workers) < self.max_workers:
+                self._start_worker()
+        if notify_high and self.on_high_water is not None:
+            self._call_hook(self.on_high_water)
+        return True
+
+    def _start_worker(self) -> None:
+        index = len(self._workers)
+        thread = threading.Thread(target=self._work,
+                                  name=f'{self.name}-{index}', daemon=True)
+        self._workers.append(thread)
+        thread.start()
+
+    @staticmethod
+    def _call_hook(hook) -> None:
+        try:
+            hook()
+        except Exception:
+            callback_logger.exception('Flow-control hook %r failed', hook)
+
+    def _work(self) -> None:
+        self._thread_ids.add(threading.get_ident())
+        jobs = self._jobs
+        condition = self._condition
+        while True:
+            notify_low = False
+            with condition:
+                while not jobs:
+                    if self._shutdown:
+                        return
+                    self._idle_workers += 1
+                    condition.wait()
+                    self._idle_workers -= 1
+                func, args = jobs.popleft()
+                if self._above_high_water and len(jobs) <= self.low_water:
+                    self._above_high_water = False
+                    notify_low = True
+            if notify_low and self.on_low_water is not None:
+                self._call_hook(self.on_low_water)
+            try:
+                func(*args)
+            except Exception:
+                callback_logger.exception('Exception in user callback %r',
+                                          func)
+            self.jobs_run += 1
+
+    def shutdown(self, *, wait: bool = True, timeout: float | None = 5.0,
+                 cancel_pending: bool = False) -> None:
+        """Stop accepting jobs; workers exit after the queue is drained.
+
+        Parameters
+        ----------
+        wait : bool
+            Join the workers (never joins the calling worker itself).
+        cancel_pending : bool
+            Drop queued jobs instead of running them.
+        """
+        with self._condition:
+            self._shutdown = True
+            if cancel_pending:
+                self._jobs.clear()
+            self._condition.notify_all()
+            workers = list(self._workers)
+        if wait:
+            current = threading.current_thread()
+            for thread in workers:
+                if thread is not current:
+                    thread.join(timeout)
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        return list(self._workers)
+
+
+def accepts_one_positional_argument(func: Callable) -> bool:
+    """True when ``func`` can be called as ``func(response)`` only.
+
+    Used to detect the pre-0.5 subscription callback signature.
+    """
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return False
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        try:
+            signature.bind(None)
+        except TypeError:
+            return False
+        return True
+    return False
+
+
+class _OldSignatureAdapter:
+    """Calls an old-style ``f(response)`` as ``f(sub, response)``.
+
+    Holds the user's function weakly so the adapter does not keep it alive.
+    """
+
+    __slots__ = ('_ref', '__weakref__')
+
+    def __init__(self, func):
+        self._ref = _weak(func)
+
+    def __call__(self, sub, response):
+        func = self._ref()
+        if func is not None:
+            func(response)
+
+
+def _weak(func):
+    if inspect.ismethod(func):
+        return weakref.WeakMethod(func)
+    return weakref.ref(func)
+
+
+class CallbackRegistry:
+    """Token -> weakly referenced callback, thread-safe.
+
+    Parameters
+    ----------
+    on_removed : callable, optional
+        Called with no arguments (outside the lock) whenever the registry
+        becomes empty because a callback was garbage collected.
+    """
+
+    def __init__(self, on_removed: Callable[[], None] | None = None):
+        self._callbacks: dict[int, weakref.ref] = {}
+        # Adapters for old-style callbacks; kept alive as long as the user's
+        # function is (it holds the adapter's key via a finalizer).
+        self._adapters: dict[int, _OldSignatureAdapter] = {}
+        self._tokens = itertools.count()
+        self._lock = threading.RLock()
+        self._on_removed = on_removed
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    def __bool__(self) -> bool:
+        return bool(self._callbacks)
+
+    def add(self, func: Callable, *, adapt_old_signature: bool = False) -> int:
+        """Register ``func``; return its token."""
+        if not callable(func):
+            raise TypeError(f'{func!r} is not callable')
+        target = func
+        adapter = None
+        if adapt_old_signature and accepts_one_positional_argument(func):
+            warnings.warn(
+                'The signature of subscription callbacks changed from '
+                'f(response) to f(sub, response). Support for f(response) '
+                'may be removed in a future release.', stacklevel=3)
+            adapter = _OldSignatureAdapter(func)
+        with self._lock:
+            token = next(self._tokens)
+
+            def removed(_ref, token=token, registry=weakref.ref(self)):
+                registry = registry()
+                if registry is not None:
+                    registry._collected(token)
+
+            self._callbacks[token] = _weak_with_callback(target, removed)
+            if adapter is not None:
+                self._adapters[token] = adapter
+        return token
+
+    def _collected(self, token: int) -> None:
+        with self._lock:
+            removed = self._callbacks.pop(token, None) is not None
+            self._adapters.pop(token, None)
+            now_empty = not self._callbacks
+        if removed and now_empty and self._on_removed is not None:
+            self._on_removed()
+
+    def remove(self, token: int) -> bool:
+        """Forget ``token``; return True if the registry is now empty."""
+        with self._lock:
+            self._callbacks.pop(token, None)
+            self._adapters.pop(token, None)
+            return not self._callbacks
+
+    def clear(self) -> None:
+        with self._lock:
+            self._callbacks.clear()
+            self._adapters.clear()
+
+    def snapshot(self) -> list[Callable]:
+        """The live callbacks, in registration order."""
+        with self._lock:
+            items = list(self._callbacks.items())
+            adapters = dict(self._adapters)
+        result = []
+        for token, ref in items:
+            func = ref()
+            if func is not None:
+                result.append(adapters.get(token, func))
+        return result
+
+    def tokens(self) -> list[int]:
+        with self._lock:
+            return list(self._callbacks)
+
+
+def _weak_with_callback(func, callback):
+    if inspect.ismethod(func):
+        return weakref.WeakMethod(func, callback)
+    return weakref.ref(func, callback)

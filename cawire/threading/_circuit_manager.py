@@ -1,0 +1,693 @@
+"""One TCP circuit to one server at one priority: ``VirtualCircuitManager``.
+
+The manager is the I/O shell around the sans-I/O ``cawire._circuit``
+``VirtualCircuit``: it owns the socket (through a :class:`StreamTransport`),
+the table of outstanding requests (ioid -> :class:`PendingRequest`), the
+subscriptions routed to it, the callback executor of its PVs, and the
+circuit's timers (connect timeout, echo keep-alive).
+
+Threads: replies are parsed and routed on the network thread; user threads
+build and send requests.  Both go through ``_lock`` around the core circuit,
+which is never held while anything waits.
+
+When the circuit dies (connection refused or reset, server gone silent, a
+protocol violation by the server, or our own disconnect) every pending
+request fails at once with :class:`DisconnectedError`, every PV is told
+'disconnected', and the context searches for the PVs again; their
+subscriptions are re-established by the next circuit.
+"""
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import socket
+import threading
+
+from .. import _commands as ca
+from .._dbr import payload_size as dbr_payload_size
+from .._enums import AccessRights, ChannelType, field_class_to_type
+from .._exceptions import (CaprotoError, CaprotoValueError, DisconnectedError,
+                           ErrorResponseReceived, LocalProtocolError,
+                           RemoteProtocolError)
+from .._circuit import ClientChannel
+from .._framing import parse_stream
+from .._state import CLIENT, States
+from .._status import CAStatus
+from ._callbacks import CallbackExecutor
+from ._keepalive import KeepAlive
+from ._requests import PendingRequest
+from ._transport import StreamTransport
+from ._update_delivery import UpdateDelivery
+
+__all__ = ('VirtualCircuitManager',)
+
+circ_logger = logging.getLogger('cawire.circ')
+
+_U32 = 0xFFFFFFFF
+#: CA minor protocol version we speak.
+PROTOCOL_VERSION = 13
+
+
+class VirtualCircuitManager:
+    """Encapsulates a VirtualCircuit, a TCP socket, and additional state.
+
+    This object should never be instantiated directly by user code.  It is
+    used internally by the Context.
+
+    Parameters
+    ----------
+    context : Context
+    circuit : cawire._circuit.VirtualCircuit
+    selector : NetworkLoop
+        The network loop that watches this circuit's socket.
+    timeout : float
+        Seconds allowed for the TCP connection to be established.
+    """
+
+    #: Callback backlog (queued jobs) at which EVENTS_OFF is sent ...
+    backlog_high_water = 500
+    #: ... and at which EVENTS_ON follows once the callbacks caught up.
+    backlog_low_water = 50
+    #: Backlog beyond which queued updates of one subscription are merged
+    #: into the latest (and counted in ``coalesced_updates``).
+    backlog_hard_limit = 5000
+
+    def __init__(self, context, circuit, selector, timeout=2.0):
+        self.context = context
+        self.circuit = circuit
+        self.selector = selector
+        self.timeout = timeout
+        self.log = logging.LoggerAdapter(
+            circ_logger, {'their_address': circuit.address,
+                          'priority': circuit.priority, 'role': 'CLIENT'})
+        self.channels: dict[int, object] = {}     # cid -> ClientChannel
+        self.pvs: dict[int, object] = {}          # cid -> PV
+        self.ioids: dict[int, PendingRequest] = {}
+        self.subscriptions: dict[int, object] = {}  # subscriptionid -> Sub
+        self.all_created_pvnames: list[str] = []
+        self.dead = threading.Event()
+        self.connected_event = threading.Event()
+        self.process_queue = None  # caproto compatibility; routing is direct
+        self._lock = threading.RLock()
+        self._next_ioid = 0
+        self._to_create: list = []   # channels waiting for the handshake
+        self._recreate_after_clear: set = set()  # cids being cleared
+        self._handshake_sent = False
+        self._connect_timer = None
+        self.close_reason: str | None = None
+        self.oversized_responses = 0
+        self.keepalive = KeepAlive(self, context.config.conn_tmo)
+        self.delivery = UpdateDelivery(
+            self, high_water=self.backlog_high_water,
+            low_water=self.backlog_low_water,
+            hard_limit=self.backlog_hard_limit)
+        self.user_callback_executor = CallbackExecutor(
+            context.max_workers,
+            name=f'cawire-callbacks-{circuit.address[0]}:{circuit.address[1]}',
+            high_water=self.backlog_high_water,
+            low_water=self.backlog_low_water,
+            on_high_water=self.delivery.backlog_high,
+            on_low_water=self.delivery.backlog_low)
+        self.delivery.executor = self.user_callback_executor
+        config = context.config
+        max_message = None
+        if not config.auto_array_bytes:
+            # libca: the limit is MAX_ARRAY_BYTES plus room for an extended
+            # header, never below the classic 16 kB buffer.
+            max_message = max(config.max_array_bytes + 24, 16384)
+        self.max_message = max_message
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setblocking(False)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.transport = StreamTransport(
+            selector, self.socket,
+            parse=functools.partial(parse_stream, role=CLIENT),
+            on_commands=self._process_commands, on_closed=self._on_closed,
+            name=f'{circuit.address[0]}:{circuit.address[1]}',
+            max_message=max_message, on_oversized=self._on_oversized)
+        self._handlers = {
+            ca.VersionResponse: self._on_nothing,
+            ca.AccessRightsResponse: self._on_access_rights,
+            ca.CreateChanResponse: self._on_create_chan,
+            ca.CreateChFailResponse: self._on_channel_lost,
+            ca.ServerDisconnResponse: self._on_channel_lost,
+            ca.ReadNotifyResponse: self._on_reply,
+            ca.ReadResponse: self._on_reply,
+            ca.WriteNotifyResponse: self._on_reply,
+            ca.EventAddResponse: self._on_event,
+            ca.EventCancelResponse: self._on_nothing,
+            ca.ClearChannelResponse: self._on_clear_channel,
+            ca.ErrorResponse: self._on_error,
+            ca.EchoResponse: self._on_nothing,
+            ca.ReadSyncResponse: self._on_nothing,
+            ca.NotFoundResponse: self._on_nothing,
+        }
+
+    def __repr__(self) -> str:
+        return (f'<VirtualCircuitManager circuit={self.circuit} '
+                f'pvs={len(self.pvs)} ioids={len(self.ioids)} '
+                f'subscriptions={len(self.subscriptions)}>')
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.circuit_state is States.CONNECTED and not self.dead.is_set()
+
+    @property
+    def circuit_state(self):
+        return self.circuit.states[CLIENT]
+
+    @staticmethod
+    def channel_state(channel):
+        return channel.states[CLIENT]
+
+    @property
+    def last_tcp_receipt(self) -> float:
+        """Monotonic time of the last bytes received on this circuit."""
+        return self.transport.last_receipt
+
+    @property
+    def processing(self) -> bool:
+        """True while user callbacks of this circuit are queued."""
+        return self.user_callback_executor.backlog > 0
+
+    @property
+    def events_suspended(self) -> bool:
+        """True while EVENTS_OFF (by the user or by flow control) is in force."""
+        return self.delivery.user_events_off or self.delivery.auto_events_off
+
+    @property
+    def events_off_sent(self) -> int:
+        return self.delivery.events_off_sent
+
+    @property
+    def events_on_sent(self) -> int:
+        return self.delivery.events_on_sent
+
+    @property
+    def coalesced_updates(self) -> int:
+        """Subscription updates replaced by a newer one before delivery."""
+        return self.delivery.coalesced_updates
+
+    @property
+    def dropped_updates(self) -> int:
+        """Updates that arrived for no live subscription."""
+        return self.delivery.dropped_updates
+
+    # -- connecting (network thread) ------------------------------------------------
+
+    def connect(self) -> None:
+        """Start the non-blocking TCP connect (network thread)."""
+        try:
+            code = self.socket.connect_ex(self.circuit.address)
+        except OSError as exc:
+            code = exc.errno
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            self.transport.close(
+                f'cannot connect to {self.circuit.address}: '
+                f'{errno.errorcode.get(code, code)}')
+            return
+        self.selector.register(self.socket, None, self._on_connect_writable)
+        timeout = self.timeout if self.timeout is not None else 30.0
+        self._connect_timer = self.selector.call_later(
+            max(timeout, 1.0), self._connect_timed_out)
+
+    def _connect_timed_out(self) -> None:
+        if not self.connected_event.is_set():
+            self.transport.close(f'TCP connection to {self.circuit.address} '
+                                 f'timed out')
+
+    def _on_connect_writable(self) -> None:
+        code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.transport.close(f'cannot connect to {self.circuit.address}: '
+                                 f'{errno.errorcode.get(code, code)}')
+            return
+        self.selector.register(self.socket, self.transport.on_readable, None)
+        self.connected_event.set()
+        self.log.debug('Connected to %s:%d', *self.circuit.address)
+        context = self.context
+        with self._lock:
+            commands = [ca.VersionRequest(priority=self.circuit.priority,
+                                          version=PROTOCOL_VERSION),
+                        ca.ClientNameRequest(context.client_name),
+                        ca.HostNameRequest(context.host_name)]
+            commands.extend(channel.create() for channel in self._to_create)
+            self._to_create.clear()
+            self._handshake_sent = True
+            self._send_locked(commands)
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+        self.context._circuit_connected(self)
+        self.keepalive.start()
+
+    # -- channels ------------------------------------------------------------------------
+
+    def create_channel(self, pv) -> None:
+        """Create ``pv``'s channel on this circuit (any thread)."""
+        with self._lock:
+            if self.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            self.pvs[pv.cid] = pv
+            if pv.cid in self.circuit.channels:
+                # Still being cleared (go_idle): create it again once the
+                # server has confirmed the clear.
+                self._recreate_after_clear.add(pv.cid)
+                return
+            channel = ClientChannel(pv.name, self.circuit, cid=pv.cid,
+                                    string_encoding=self.context.config.string_encoding)
+            self.channels[pv.cid] = channel
+            if self._handshake_sent:
+                self._send_locked([channel.create()])
+            else:
+                self._to_create.append(channel)
+
+    def clear_channel(self, pv, channel) -> None:
+        """Ask the server to drop ``pv``'s channel (PV.go_idle)."""
+        with self._lock:
+            if self.dead.is_set():
+                return
+            try:
+                self._send_locked([channel.clear()])
+            except (LocalProtocolError, DisconnectedError) as exc:
+                self.log.debug('Could not clear %r: %s', pv.name, exc)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _send_locked(self, commands) -> None:
+        buffers = self.circuit.send(*commands)
+        self.transport.send(buffers)
+
+    def send_from_loop(self, *commands) -> None:
+        """Send from the network thread (queued, never blocks)."""
+        with self._lock:
+            if self.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            self._send_locked(commands)
+
+    def send(self, *commands, extra=None) -> None:
+        """Validate and send ``commands`` (any thread).
+
+        User threads may block here while the send backlog is large (never
+        the network thread).
+        """
+        with self._lock:
+            if self.dead.is_set():
+                raise DisconnectedError(
+                    f'circuit {self.circuit.address} is closed '
+                    f'({self.close_reason})')
+            self._send_locked(commands)
+        self.transport.wait_for_backlog()
+
+    def _new_ioid(self) -> int:
+        # Called with _lock held.  Sequential per circuit from 0 (as in the
+        # documented transcript), skipping ids still in use after a wrap.
+        ioid = self._next_ioid
+        while ioid in self.ioids:
+            ioid = (ioid + 1) & _U32
+        self._next_ioid = (ioid + 1) & _U32
+        return ioid
+
+    def _check_size(self, data_type, data_count, native_count) -> None:
+        if self.max_message is None:
+            return
+        count = data_count if data_count else native_count
+        size = dbr_payload_size(data_type, count)
+        if size + 24 > self.max_message:
+            raise CaprotoValueError(
+                f'{size}-byte request exceeds EPICS_CA_MAX_ARRAY_BYTES '
+                f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
+
+    def read(self, pv, channel, data_type, data_count, *, notify, callback,
+             wait, deadline) -> PendingRequest:
+        """Send a read request; return its pending slot (user thread)."""
+        if data_count is None:
+            data_count = 0  # 4.13: the current (dynamic) length
+        self._check_size(data_type, data_count, channel.native_data_count)
+        with self._lock:
+            if self.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            ioid = self._new_ioid()
+            cls = ca.ReadNotifyRequest if notify else ca.ReadRequest
+            command = cls(data_type, data_count, channel.sid, ioid)
+            pending = PendingRequest(ioid, pv, command, callback,
+                                     deadline.when, wait)
+            self.ioids[ioid] = pending
+            try:
+                self._send_locked([command])
+            except BaseException:
+                self.ioids.pop(ioid, None)
+                raise
+        self.transport.wait_for_backlog()
+        return pending
+
+    def write(self, pv, channel, data, data_type, data_count, *, notify,
+              callback, wait, deadline) -> PendingRequest | None:
+        """Send a write (notify or not); return the pending slot if any."""
+        with self._lock:
+            if self.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            if notify:
+                ioid = self._new_ioid()
+                command = ca.WriteNotifyRequest(data, data_type, data_count,
+                                                channel.sid, ioid)
+                self._check_size(data_type, command.header.data_count, 1)
+                pending = PendingRequest(ioid, pv, command, callback,
+                                         deadline.when, wait)
+                self.ioids[ioid] = pending
+            else:
+                # libca puts the CID where WRITE_NOTIFY has the ioid.
+                command = ca.WriteRequest(data, data_type, data_count,
+                                          channel.sid, pv.cid)
+                self._check_size(data_type, command.header.data_count, 1)
+                pending = None
+            try:
+                self._send_locked([command])
+            except BaseException:
+                if pending is not None:
+                    self.ioids.pop(pending.ioid, None)
+                raise
+        self.transport.wait_for_backlog()
+        return pending
+
+    def forget_request(self, ioid: int) -> None:
+        """The caller gave up waiting (timeout): a late reply is dropped."""
+        with self._lock:
+            self.ioids.pop(ioid, None)
+
+    def batch_send(self, items) -> None:
+        """Register and send Batch requests together (user thread).
+
+        ``items`` is a list of ``(pending_or_None, make_command)`` where
+        ``make_command(ioid)`` builds the request.
+        """
+        with self._lock:
+            if self.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            commands = []
+            for pending, make_command in items:
+                if pending is not None:
+                    pending.ioid = self._new_ioid()
+                    pending.request = make_command(pending.ioid)
+                    self.ioids[pending.ioid] = pending
+                    commands.append(pending.request)
+                else:
+                    commands.append(make_command(None))
+            self._send_locked(commands)
+        self.transport.wait_for_backlog()
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def _event_add_command(self, channel, sub):
+        data_type = sub.data_type
+        native = channel.native_data_type
+        data_type = ChannelType(native) if data_type is None else \
+            field_class_to_type(native, data_type)
+        data_count = sub.data_count or 0
+        self._check_size(data_type, data_count, channel.native_data_count)
+        sub._wire_request = (data_type, data_count)
+        return ca.EventAddRequest(data_type, data_count, channel.sid,
+                                  sub.subscriptionid, sub.low, sub.high,
+                                  sub.to, sub.mask)
+
+    def subscribe(self, pv, channel, sub) -> None:
+        """Send EVENT_ADD for ``sub`` (any thread; never blocks)."""
+        with self._lock:
+            if self.dead.is_set():
+                return  # it will be re-subscribed after reconnection
+            command = self._event_add_command(channel, sub)
+            self.subscriptions[sub.subscriptionid] = sub
+            self._send_locked([command])
+
+    def unsubscribe(self, pv, channel, sub, subscriptionid: int) -> None:
+        """Send EVENT_CANCEL for ``subscriptionid`` (any thread)."""
+        with self._lock:
+            if self.subscriptions.pop(subscriptionid, None) is None:
+                return
+            if self.dead.is_set():
+                return
+            data_type, data_count = getattr(sub, '_wire_request',
+                                            (channel.native_data_type, 0))
+            try:
+                self._send_locked([ca.EventCancelRequest(
+                    data_type, channel.sid, subscriptionid,
+                    data_count=data_count)])
+            except (LocalProtocolError, DisconnectedError) as exc:
+                self.log.debug('Could not cancel subscription %d: %s',
+                               subscriptionid, exc)
+
+    def events_off(self) -> None:
+        """Suspend updates to all subscriptions on this circuit.
+
+        This may be useful if the server produces updates faster than the
+        client can process them.
+        """
+        self.delivery.events_off()
+
+    def events_on(self) -> None:
+        """Reactivate updates to all subscriptions on this circuit."""
+        self.delivery.events_on()
+
+    def send_flow_control(self, command) -> bool:
+        """Send EVENTS_OFF/ON if the circuit is up; return whether sent."""
+        with self._lock:
+            if self.dead.is_set() or not self._handshake_sent:
+                return False
+            self._send_locked([command])
+        return True
+
+    # -- receiving (network thread) -----------------------------------------------------------
+
+    def received(self, bytes_recv, address) -> None:
+        """Parse and process ``bytes_recv`` as received on this circuit.
+
+        Provided for API compatibility; the network loop normally feeds the
+        circuit through its zero-copy transport.
+        """
+        commands, consumed, needed = parse_stream(bytes_recv, CLIENT)
+        if needed:
+            raise RemoteProtocolError(
+                f'{len(bytes_recv) - consumed} trailing bytes do not form a '
+                f'whole message (need {needed})')
+        self._process_commands(commands)
+
+    def _process_commands(self, commands) -> None:
+        handlers = self._handlers
+        process = self.circuit.process_command
+        lock = self._lock
+        for command in commands:
+            with lock:
+                try:
+                    command = process(command)
+                except RemoteProtocolError as exc:
+                    if self._is_channel_level(exc):
+                        self.log.warning('Ignoring invalid %r: %s', command,
+                                         exc)
+                        continue
+                    self.transport.close(f'protocol error from server: {exc}')
+                    return
+            handler = handlers.get(type(command))
+            if handler is None:
+                self.log.debug('Unhandled command %r', command)
+                continue
+            try:
+                handler(command)
+            except Exception:
+                self.log.exception('Failed to handle %r', command)
+
+    @staticmethod
+    def _is_channel_level(exc) -> bool:
+        return getattr(exc, 'channel', None) is not None
+
+    def _on_nothing(self, command) -> None:
+        pass
+
+    def _on_access_rights(self, command) -> None:
+        pv = self.pvs.get(command.cid)
+        if pv is None:
+            return
+        rights = AccessRights(command.access_rights)
+        if rights != pv.access_rights:
+            pv.access_rights_changed(rights, self.user_callback_executor)
+
+    def _on_create_chan(self, command) -> None:
+        pv = self.pvs.get(command.cid)
+        channel = self.channels.get(command.cid)
+        if pv is None or channel is None:
+            return
+        executor = self.user_callback_executor
+        with pv.component_lock:
+            if pv._circuit_manager is not self:
+                return
+            pv._channel = channel
+            pv.channel_ready.set()
+            self.all_created_pvnames.append(pv.name)
+            with self._lock:
+                for sub in pv.active_subscriptions():
+                    try:
+                        command = self._event_add_command(channel, sub)
+                    except CaprotoValueError as exc:
+                        self.log.error('Cannot subscribe to %r: %s',
+                                       pv.name, exc)
+                        continue
+                    self.subscriptions[sub.subscriptionid] = sub
+                    self._send_locked([command])
+        pv.connection_state_changed('connected', channel, executor)
+
+    def _on_channel_lost(self, command) -> None:
+        # CREATE_CH_FAIL or SERVER_DISCONN: the channel is gone from this
+        # server; search for it again (it may be served elsewhere).
+        pv = self.pvs.pop(command.cid, None)
+        self.channels.pop(command.cid, None)
+        if pv is None:
+            return
+        was_connected = self._unbind_pv(pv)
+        if was_connected:
+            pv.connection_state_changed('disconnected', None,
+                                        self.user_callback_executor)
+        self.context._pv_lost(pv, governed=True)
+
+    def _on_clear_channel(self, command) -> None:
+        cid = command.cid
+        with self._lock:
+            if self.channels.get(cid) is not None and \
+                    cid not in self.circuit.channels:
+                del self.channels[cid]
+            recreate = cid in self._recreate_after_clear
+            self._recreate_after_clear.discard(cid)
+        pv = self.pvs.get(cid)
+        if pv is None:
+            return
+        if recreate and not pv._idle:
+            self.create_channel(pv)
+        elif pv._idle:
+            self.pvs.pop(cid, None)
+
+    def _on_reply(self, command) -> None:
+        with self._lock:
+            pending = self.ioids.pop(command.ioid, None)
+        if pending is None:
+            self.log.debug('Ignoring late reply %r', command)
+            return
+        pending.complete(command, self.user_callback_executor)
+
+    def _on_event(self, command) -> None:
+        sub = self.subscriptions.get(command.subscriptionid)
+        if sub is None:
+            self.delivery.dropped_updates += 1
+            return
+        self.delivery.deliver(sub, command)
+
+    def _on_error(self, command) -> None:
+        try:
+            original = command.original_request
+            command_id, parameter2 = original.command, original.parameter2
+        except Exception:  # noqa: BLE001 - a mangled embedded header
+            original, command_id, parameter2 = None, None, None
+        if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID,
+                          ca.WriteNotifyRequest.ID):
+            with self._lock:
+                pending = self.ioids.pop(parameter2, None)
+            if pending is not None:
+                pending.complete(command, self.user_callback_executor)
+                return
+        elif command_id == ca.EventAddRequest.ID:
+            sub = self.subscriptions.get(parameter2)
+            if sub is not None:
+                self.log.error('Server refused subscription to %r: %s (%s)',
+                               sub.pv.name, command.error_message,
+                               command.status.name)
+                return
+        self.log.warning('Server reported an error: %s (%s) for %r',
+                         command.error_message, command.status.name, original)
+
+    def _on_oversized(self, fields) -> None:
+        # A reply longer than EPICS_CA_MAX_ARRAY_BYTES allows was discarded.
+        self.oversized_responses += 1
+        command_id, payload_size = fields[0], fields[1]
+        self.log.warning('Discarded a %d-byte reply: larger than '
+                         'EPICS_CA_MAX_ARRAY_BYTES allows', payload_size)
+        if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID):
+            with self._lock:
+                pending = self.ioids.pop(fields[5], None)
+            if pending is not None:
+                pending.fail(ErrorResponseReceived(
+                    f'reply of {payload_size} bytes exceeds '
+                    f'EPICS_CA_MAX_ARRAY_BYTES (ECA_TOLARGE)'))
+
+    # -- keep-alive (network thread) -------------------------------------------------
+
+    def beacon_received(self) -> None:
+        """A regular beacon from our server counts as proof of life."""
+        self.keepalive.beacon_received()
+
+    def check_now(self) -> None:
+        """Beacon anomaly on our server: verify the circuit with an ECHO."""
+        if self.connected:
+            self.keepalive.check_now()
+
+    # -- death ------------------------------------------------------------------------
+
+    def disconnect(self) -> None:
+        """Close the circuit (any thread); PVs are *not* searched again if the
+        context is closing."""
+        self.transport.close('disconnected by client')
+
+    def _unbind_pv(self, pv) -> bool:
+        """Detach ``pv`` from this circuit; return whether it was connected."""
+        with pv.component_lock:
+            if pv._circuit_manager is not self:
+                return False
+            was_connected = pv.channel_ready.is_set()
+            pv.channel_ready.clear()
+            pv.circuit_ready.clear()
+            pv._circuit_manager = None
+            pv._channel = None
+            for sub in pv.active_subscriptions():
+                self.subscriptions.pop(sub.subscriptionid, None)
+        return was_connected
+
+    def _on_closed(self, reason: str) -> None:
+        self.close_reason = reason
+        self.keepalive.stop()
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+        context = self.context
+        if context._closing:
+            self.log.debug('Circuit to %s:%d closed: %s',
+                           *self.circuit.address, reason)
+        else:
+            self.log.warning('Circuit to %s:%d (priority %d) closed: %s',
+                             *self.circuit.address, self.circuit.priority,
+                             reason)
+        executor = self.user_callback_executor
+        pvs = list(self.pvs.values())
+        lost = []
+        for pv in pvs:
+            if self._unbind_pv(pv):
+                pv.connection_state_changed('disconnected', None, executor)
+            if not pv._idle:
+                lost.append(pv)
+        with self._lock:
+            self.dead.set()
+            try:
+                self.circuit.disconnect()
+            except CaprotoError:
+                pass
+            pending = list(self.ioids.values())
+            self.ioids.clear()
+            self.subscriptions.clear()
+            self.pvs.clear()
+            self.channels.clear()
+            self._to_create.clear()
+            self._recreate_after_clear.clear()
+        error = DisconnectedError(
+            f'circuit to {self.circuit.address[0]}:{self.circuit.address[1]} '
+            f'closed before the reply arrived ({reason})')
+        for request in pending:
+            request.fail(error)
+        executor.shutdown(wait=False)
+        context._circuit_died(self, lost)

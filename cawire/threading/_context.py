@@ -1,0 +1,361 @@
+"""The client context: PV cache, circuits, and the glue between them.
+
+A :class:`Context` hands out :class:`PV` objects (one per name and
+priority), asks its :class:`SharedBroadcaster` to find them, opens one
+:class:`VirtualCircuitManager` per (server address, priority) and binds
+PVs to circuits as search results arrive.  Search results, circuit deaths
+and channel losses are handled on the network thread, directly, with no
+intermediate queue or polling thread.
+"""
+from __future__ import annotations
+
+import collections
+import getpass
+import itertools
+import logging
+import socket
+import threading
+
+from .._config import get_environment_variables
+from .._exceptions import ContextDisconnectedError
+from .._state import CLIENT
+from ._callbacks import run_user_callback
+from ._circuit_manager import VirtualCircuitManager
+from ._defaults import CONTEXT_DEFAULT_TIMEOUT
+from ._pv import PV
+from ._shared_broadcaster import SharedBroadcaster
+
+__all__ = ('Context',)
+
+ctx_logger = logging.getLogger('cawire.ctx')
+
+
+def _global_default_timeout() -> float:
+    # CAPROTO_DEFAULT_TIMEOUT, read once (as caproto does) for the default
+    # value of Context(timeout=...).
+    try:
+        return float(get_environment_variables()['CAPROTO_DEFAULT_TIMEOUT'])
+    except ValueError:
+        return 2.0
+
+
+GLOBAL_DEFAULT_TIMEOUT = _global_default_timeout()
+
+
+class _SearchResults:
+    """The ``results_queue`` a Context gives its broadcaster: ``put`` is
+    called on the network thread and binds PVs at once (no queue hop)."""
+
+    __slots__ = ('_context', '__weakref__')
+
+    def __init__(self, context):
+        self._context = context
+
+    def put(self, item) -> None:
+        address, names = item
+        self._context._on_search_results(address, names)
+
+
+class Context:
+    """Encapsulates the state and connections of a client.
+
+    Parameters
+    ----------
+    broadcaster : SharedBroadcaster, optional
+        If None is specified, a fresh one is instantiated.
+    timeout : number or None, optional
+        Number of seconds before a CaprotoTimeoutError is raised.  This
+        default can be overridden at the PV level or for any given
+        operation.  If unset, the default is 2 seconds (or
+        CAPROTO_DEFAULT_TIMEOUT).  If None, never timeout.
+    host_name : string, optional
+        uses value of ``socket.gethostname()`` by default
+    client_name : string, optional
+        uses value of ``getpass.getuser()`` by default
+    max_workers : integer, optional
+        Number of worker threads per VirtualCircuit for executing user
+        callbacks.  Default is 1.  Work on updates always *starts* in the
+        order they were received; with more than one worker it may finish
+        out of order.
+    """
+
+    def __init__(self, broadcaster=None, *, timeout=GLOBAL_DEFAULT_TIMEOUT,
+                 host_name=None, client_name=None, max_workers=1):
+        if max_workers < 1:
+            raise ValueError('max_workers must be at least 1')
+        self._owns_broadcaster = broadcaster is None
+        if broadcaster is None:
+            broadcaster = SharedBroadcaster()
+        self.broadcaster = broadcaster
+        self.config = broadcaster.config
+        self.timeout = timeout
+        self.host_name = host_name if host_name is not None \
+            else socket.gethostname()
+        self.client_name = client_name if client_name is not None \
+            else getpass.getuser()
+        self.max_workers = max_workers
+        self.log = logging.LoggerAdapter(ctx_logger, {'role': 'CLIENT'})
+        self.pvs: dict[tuple, PV] = {}
+        self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
+        self.pv_cache_lock = threading.RLock()
+        self._pvs_needing_circuits: dict[str, set] = collections.defaultdict(set)
+        self._cids = itertools.count(1)
+        self._closing = False
+        self._executors: list = []
+        self._search_results_queue = _SearchResults(self)
+        self.loop = broadcaster.loop
+        broadcaster.add_listener(self)
+
+    def __repr__(self) -> str:
+        idle = sum(1 for pv in list(self.pvs.values()) if pv._idle)
+        return (f'<Context searches_pending='
+                f'{len(self.broadcaster.unanswered_searches)} '
+                f'circuits={len(self.circuit_managers)} pvs={len(self.pvs)} '
+                f'idle={idle}>')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.disconnect(wait=True)
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise ContextDisconnectedError(
+                'context disconnected: this Context is no longer usable')
+
+    def _new_cid(self) -> int:
+        return next(self._cids)
+
+    @property
+    def selector(self):
+        """The network loop (caproto calls it the selector)."""
+        return self.loop
+
+    # -- PVs -----------------------------------------------------------------------
+
+    def get_pvs(self, *names, priority=0, connection_state_callback=None,
+                access_rights_callback=None, timeout=CONTEXT_DEFAULT_TIMEOUT):
+        """Return a list of PV objects.
+
+        These objects may not be connected at first.  Channel creation occurs
+        on a background thread.  PVs are uniquely defined by their name and
+        priority: asking twice returns the same object, and callbacks given
+        here are added alongside existing ones.
+
+        Parameters
+        ----------
+        *names : strings
+            any number of PV names
+        priority : integer
+            Used by the server to triage subscription responses when under
+            high load. 0 is lowest; 99 is highest.
+        connection_state_callback : callable
+            Expected signature: ``f(pv, state)`` where ``state`` is a string
+            ('connected' or 'disconnected').
+        access_rights_callback : callable
+            Expected signature: ``f(pv, access_rights)`` with an
+            ``AccessRights`` member.
+        timeout : number or None, optional
+            Default timeout of these PVs' operations; by default the
+            Context's.  If None, never timeout.
+
+        Returns
+        -------
+        list of PV
+        """
+        self._check_open()
+        if not 0 <= int(priority) <= 99:
+            raise ValueError(f'priority must be in 0..99, not {priority!r}')
+        pvs = []
+        names_to_search = []
+        with self.pv_cache_lock:
+            for name in names:
+                key = (name, priority)
+                pv = self.pvs.get(key)
+                if pv is None:
+                    pv = PV(name, priority, self, timeout)
+                    self.pvs[key] = pv
+                    self._pvs_needing_circuits[name].add(pv)
+                    names_to_search.append(name)
+                pvs.append(pv)
+        for pv in pvs:
+            if connection_state_callback is not None:
+                pv.connection_state_callback.add_callback(
+                    connection_state_callback, run=True)
+            if access_rights_callback is not None:
+                pv.access_rights_callback.add_callback(
+                    access_rights_callback, run=True)
+        # New names go out now, and every unanswered name is retried with
+        # them (in the same datagrams).
+        self.broadcaster.search(self._search_results_queue,
+                                list(dict.fromkeys(names_to_search)))
+        return pvs
+
+    def _search_for(self, pvs, *, governed=False) -> None:
+        # Network thread or user thread: ask again for these PVs' names.
+        if self._closing:
+            return
+        names = []
+        with self.pv_cache_lock:
+            for pv in pvs:
+                waiting = self._pvs_needing_circuits[pv.name]
+                if not waiting:
+                    names.append(pv.name)
+                waiting.add(pv)
+        names = list(dict.fromkeys(names))
+        if names:
+            try:
+                self.broadcaster.search(self._search_results_queue, names,
+                                        governed=governed,
+                                        retry_unanswered=False)
+            except ContextDisconnectedError:
+                pass
+
+    def _on_search_results(self, address, names) -> None:
+        # Network thread: bind every PV waiting for these names.
+        if self._closing:
+            return
+        for name in names:
+            with self.pv_cache_lock:
+                waiting = self._pvs_needing_circuits.pop(name, None)
+            if not waiting:
+                continue
+            for pv in waiting:
+                self._bind(pv, address)
+
+    def _bind(self, pv, address) -> None:
+        cm = self._get_circuit_manager(address, pv.priority)
+        with pv.component_lock:
+            pv._circuit_manager = cm
+            pv.circuit_ready.set()
+            idle = pv._idle
+        if not idle:
+            cm.create_channel(pv)
+
+    def _reconnect_pv(self, pv) -> None:
+        """Wake an idle PV (called with ``pv.component_lock`` held)."""
+        self._check_open()
+        cm = pv._circuit_manager
+        if cm is not None and not cm.dead.is_set():
+            self.loop.call_soon(self._create_if_still_bound, pv, cm)
+        else:
+            pv._circuit_manager = None
+            pv.circuit_ready.clear()
+            self._search_for([pv])
+
+    def _create_if_still_bound(self, pv, cm) -> None:
+        with pv.component_lock:
+            still_bound = pv._circuit_manager is cm and not pv._idle
+        if not still_bound:
+            return
+        if cm.dead.is_set():
+            self._search_for([pv])
+            return
+        cm.create_channel(pv)
+
+    # -- circuits ------------------------------------------------------------------------
+
+    def get_circuit_manager(self, address, priority) -> VirtualCircuitManager:
+        """The live circuit manager for (address, priority), created (and its
+        TCP connection started) if needed."""
+        return self._get_circuit_manager(tuple(address), priority)
+
+    def _get_circuit_manager(self, address, priority) -> VirtualCircuitManager:
+        from .._circuit import VirtualCircuit
+        self._check_open()
+        key = (address, priority)
+        with self.pv_cache_lock:
+            cm = self.circuit_managers.get(key)
+            if cm is not None and not cm.dead.is_set():
+                return cm
+            circuit = VirtualCircuit(CLIENT, address, priority)
+            cm = VirtualCircuitManager(self, circuit, self.loop,
+                                       timeout=self._circuit_timeout())
+            self.circuit_managers[key] = cm
+            self._executors = [executor for executor in self._executors
+                               if any(t.is_alive() for t in executor.threads)]
+            self._executors.append(cm.user_callback_executor)
+        if self.loop.in_loop_thread():
+            cm.connect()
+        else:
+            self.loop.call_soon(cm.connect)
+        return cm
+
+    def _circuit_timeout(self):
+        timeout = self.timeout
+        return 30.0 if timeout is None else max(float(timeout), 1.0)
+
+    def _circuits_to(self, address) -> list:
+        return [cm for (cm_address, _), cm in list(self.circuit_managers.items())
+                if cm_address == address]
+
+    def _circuit_connected(self, cm) -> None:
+        self.broadcaster.circuit_connected(cm.circuit.address)
+
+    def _circuit_died(self, cm, lost_pvs) -> None:
+        # Network thread, after the circuit failed its requests.
+        key = (cm.circuit.address, cm.circuit.priority)
+        with self.pv_cache_lock:
+            if self.circuit_managers.get(key) is cm:
+                del self.circuit_managers[key]
+        self.broadcaster.circuit_disconnected(
+            cm.circuit.address, [pv.name for pv in lost_pvs])
+        if lost_pvs and not self._closing:
+            self._search_for(lost_pvs)
+
+    def _pv_lost(self, pv, *, governed: bool) -> None:
+        # CREATE_CH_FAIL / SERVER_DISCONN for one channel.
+        if not self._closing and not pv._idle:
+            self._search_for([pv], governed=governed)
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def disconnect(self, *, wait=True) -> None:
+        """Close every circuit, stop searching, release threads and sockets.
+
+        Later calls on this Context (or its PVs) raise
+        ``ContextDisconnectedError``.
+        """
+        with self.pv_cache_lock:
+            if self._closing:
+                return
+            self._closing = True
+            cms = list(self.circuit_managers.values())
+        done = threading.Event()
+
+        def close_on_loop():
+            try:
+                self.broadcaster.search_engine.cancel_queue(
+                    self._search_results_queue)
+                for cm in cms:
+                    cm.transport.close('context disconnected')
+            finally:
+                done.set()
+
+        if self.loop.running and not self.loop.in_loop_thread():
+            self.loop.call_soon(close_on_loop)
+            done.wait(5.0)
+        else:
+            close_on_loop()
+        with self.pv_cache_lock:
+            self.circuit_managers.clear()
+            self._pvs_needing_circuits.clear()
+            executors = list(self._executors)
+        for executor in executors:
+            executor.shutdown(wait=wait)
+        self.broadcaster.remove_listener(self)
+        self.log.debug('Context disconnected')
+
+    def __del__(self):
+        try:
+            if not self._closing:
+                self.disconnect(wait=False)
+        except Exception:
+            pass
+
+    # -- helpers for Batch ---------------------------------------------------------------
+
+    @staticmethod
+    def _run_user_callback(func, *args) -> None:
+        run_user_callback(func, *args)

@@ -1,0 +1,471 @@
+"""The user's handle on one channel: ``PV``.
+
+A PV is identified by (name, priority) within a Context and outlives any
+particular connection: it is found by search, bound to a circuit, may go
+idle, may lose its server and come back, and keeps its subscriptions all
+the while.  Blocking operations wait on events that the network thread sets
+directly when the relevant reply is parsed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .._enums import AccessRights, ChannelType, field_class_to_type, native_type
+from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+                           DisconnectedError, ErrorResponseReceived,
+                           PermissionDenied)
+from .._status import CAStatus
+from ._callbacks import run_user_callback
+from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
+from ._subscription import Subscription
+
+__all__ = ('PV', 'ConnectionCallbacks')
+
+ch_logger = logging.getLogger('cawire.ch')
+
+#: Request types a client may write (plain types plus PUT_ACKT/PUT_ACKS).
+_WRITABLE_TYPES = frozenset(range(7)) | {ChannelType.PUT_ACKT,
+                                         ChannelType.PUT_ACKS}
+
+
+class ConnectionCallbacks:
+    """Strongly held ``f(pv, value)`` callbacks (connection state, rights).
+
+    ``process`` records the latest value so a callback added later can be
+    told the current state at once.
+    """
+
+    def __init__(self, pv):
+        self.pv = pv
+        self.callbacks: dict[int, object] = {}
+        self._next_token = 0
+        self.callback_lock = threading.RLock()
+        self._last_value = None
+
+    def add_callback(self, func, run: bool = False) -> int:
+        with self.callback_lock:
+            token = self._next_token
+            self._next_token += 1
+            self.callbacks[token] = func
+            last = self._last_value
+        if run and last is not None:
+            self.pv._run_callback(func, self.pv, last)
+        return token
+
+    def remove_callback(self, token: int) -> None:
+        with self.callback_lock:
+            self.callbacks.pop(token, None)
+
+    def process(self, value, executor=None) -> None:
+        with self.callback_lock:
+            self._last_value = value
+            callbacks = list(self.callbacks.values())
+        for func in callbacks:
+            if executor is not None:
+                executor.submit(run_user_callback, func, self.pv, value)
+            else:
+                self.pv._run_callback(func, self.pv, value)
+
+
+def _subscription_key(data_type, data_count, low, high, to, mask):
+    return (data_type, data_count, low, high, to, mask)
+
+
+class PV:
+    """Represents one PV, specified by a name and priority.
+
+    This object may exist prior to connection and persists across any
+    subsequent re-connections.  It must be created by
+    :meth:`Context.get_pvs`, never directly.
+    """
+
+    def __init__(self, name: str, priority: int, context, timeout):
+        self.name = name
+        self.priority = priority
+        self.context = context
+        self.access_rights: AccessRights | None = None
+        self.log = logging.LoggerAdapter(ch_logger, {'pv': name,
+                                                     'role': 'CLIENT'})
+        # Guards circuit_manager/channel and the connection transitions.
+        self.component_lock = threading.RLock()
+        self.circuit_ready = threading.Event()
+        self.channel_ready = threading.Event()
+        self.connection_state_callback = ConnectionCallbacks(self)
+        self.access_rights_callback = ConnectionCallbacks(self)
+        self.subscriptions: dict[tuple, Subscription] = {}
+        self.command_bundle_queue = None  # caproto compatibility; unused
+        self._timeout = timeout
+        self._circuit_manager = None
+        self._channel = None
+        self._idle = False
+        self._searching = False
+        # Client channel id: fixed for the PV's life (libca re-uses it).
+        self.cid = context._new_cid()
+
+    # -- properties ----------------------------------------------------------------
+
+    @property
+    def timeout(self):
+        """Effective default timeout.
+
+        Valid values are: ``CONTEXT_DEFAULT_TIMEOUT`` (fall back to
+        Context.timeout), a floating-point number, or None (never timeout).
+        """
+        if self._timeout is CONTEXT_DEFAULT_TIMEOUT:
+            return self.context.timeout
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value):
+        self._timeout = value
+
+    @property
+    def circuit_manager(self):
+        return self._circuit_manager
+
+    @circuit_manager.setter
+    def circuit_manager(self, value):
+        with self.component_lock:
+            self._circuit_manager = value
+
+    @property
+    def channel(self):
+        return self._channel
+
+    @channel.setter
+    def channel(self, value):
+        with self.component_lock:
+            self._channel = value
+
+    @property
+    def connected(self) -> bool:
+        return self.channel_ready.is_set()
+
+    def __repr__(self) -> str:
+        cm = self._circuit_manager
+        if self._idle:
+            state = '(idle)'
+        elif cm is None or cm.dead.is_set():
+            state = '(searching....)'
+        else:
+            state = (f'address={cm.circuit.address}, '
+                     f'circuit_state={cm.circuit_state!r}')
+            channel = self._channel
+            if self.connected and channel is not None:
+                state += f', channel_state={cm.channel_state(channel)!r}'
+            else:
+                state += ' (creating...)'
+        return f'<PV name={self.name!r} priority={self.priority} {state}>'
+
+    # -- callbacks from the circuit (network thread) --------------------------------
+
+    def access_rights_changed(self, rights, executor=None) -> None:
+        self.access_rights = rights
+        self.access_rights_callback.process(rights, executor)
+
+    def connection_state_changed(self, state: str, channel, executor=None) -> None:
+        self.log.info('connection state changed to %s.', state)
+        self.connection_state_callback.process(state, executor)
+
+    def _run_callback(self, func, *args) -> None:
+        cm = self._circuit_manager
+        if cm is not None and not cm.dead.is_set():
+            cm.user_callback_executor.submit(run_user_callback, func, *args)
+        else:
+            run_user_callback(func, *args)
+
+    # -- connection -----------------------------------------------------------------
+
+    def _effective_timeout(self, timeout):
+        return self.timeout if timeout is PV_DEFAULT_TIMEOUT else timeout
+
+    def wait_for_search(self, *, timeout=PV_DEFAULT_TIMEOUT) -> None:
+        """Wait for this PV to be found (an address and circuit assigned).
+
+        Parameters
+        ----------
+        timeout : number or None, optional
+            Seconds to wait before a CaprotoTimeoutError is raised. Default is
+            ``PV.timeout``. If None, never timeout.
+        """
+        timeout = self._effective_timeout(timeout)
+        self.context._check_open()
+        self._wake_if_idle()
+        if not self.circuit_ready.wait(timeout):
+            raise CaprotoTimeoutError(
+                f'No servers responded to a search for a channel named '
+                f'{self.name!r} within {Deadline(timeout)} timeout.')
+
+    def wait_for_connection(self, *, timeout=PV_DEFAULT_TIMEOUT) -> None:
+        """Wait for this PV to be connected.
+
+        Parameters
+        ----------
+        timeout : number or None, optional
+            Seconds to wait before a CaprotoTimeoutError is raised. Default is
+            ``PV.timeout``. If None, never timeout.
+        """
+        self._connected_components(Deadline(self._effective_timeout(timeout)))
+
+    def _wake_if_idle(self) -> None:
+        with self.component_lock:
+            if self._idle:
+                self._idle = False
+                self.context._reconnect_pv(self)
+
+    def _connected_components(self, deadline: Deadline):
+        """Block until connected; return (circuit_manager, channel)."""
+        while True:
+            self.context._check_open()
+            self._wake_if_idle()
+            if not self.channel_ready.wait(deadline.remaining()):
+                if self.circuit_ready.is_set():
+                    cm = self._circuit_manager
+                    where = (f'server at {cm.circuit.address[0]}:'
+                             f'{cm.circuit.address[1]}' if cm else 'server')
+                    raise CaprotoTimeoutError(
+                        f'Channel {self.name!r} was found but the {where} did '
+                        f'not create it within {deadline} timeout.')
+                raise CaprotoTimeoutError(
+                    f'No servers responded to a search for a channel named '
+                    f'{self.name!r} within {deadline} timeout.')
+            with self.component_lock:
+                cm, channel = self._circuit_manager, self._channel
+                if (cm is not None and channel is not None
+                        and not cm.dead.is_set() and self.channel_ready.is_set()):
+                    return cm, channel
+            # Lost the connection between the wake-up and now: wait again.
+            time.sleep(0)
+
+    def go_idle(self) -> None:
+        """Request to clear this Channel to reduce load on client and server.
+
+        A new Channel will be automatically, silently created the next time
+        any method requiring a connection is called.  If there are any
+        subscriptions with callbacks, or the PV is still connecting, the
+        request is ignored.
+        """
+        if any(sub.active for sub in list(self.subscriptions.values())):
+            return
+        with self.component_lock:
+            if not self.channel_ready.is_set() or self._idle:
+                return
+            cm, channel = self._circuit_manager, self._channel
+            self._idle = True
+            self.channel_ready.clear()
+            self._channel = None
+        if cm is not None:
+            cm.clear_channel(self, channel)
+
+    # -- requests -----------------------------------------------------------------
+
+    def _resolve_read_type(self, channel, data_type):
+        native = channel.native_data_type
+        if data_type is None:
+            return ChannelType(native)
+        return field_class_to_type(native, data_type)
+
+    def read(self, *, wait=True, callback=None, timeout=PV_DEFAULT_TIMEOUT,
+             data_type=None, data_count=None, notify=True):
+        """Request a fresh reading.
+
+        Parameters
+        ----------
+        wait : boolean
+            If True (default) block until a matching response is received
+            from the server. Raises CaprotoTimeoutError if that response is
+            not received within ``timeout``.
+        callback : callable or None
+            Called with the response as its argument when received.
+        timeout : number or None, optional
+            Seconds to wait. Default is ``PV.timeout``. None: never.
+        data_type : {'native', 'status', 'time', 'graphic', 'control'} or ChannelType or int ID, optional
+            Request specific data type or a class of data types, matched to
+            the channel's native data type. Default is the native type.
+        data_count : integer, optional
+            Requested number of values. Default is the channel's current
+            (dynamic) length.
+        notify : boolean, optional
+            Send a ReadNotifyRequest instead of a ReadRequest. True by default.
+
+        Returns
+        -------
+        ReadNotifyResponse or None
+        """
+        timeout = self._effective_timeout(timeout)
+        deadline = Deadline(timeout)
+        while True:
+            cm, channel = self._connected_components(deadline)
+            if self.access_rights is not None and \
+                    not self.access_rights & AccessRights.READ:
+                raise PermissionDenied(
+                    f'No read access to {self.name!r} (ECA_NORDACCESS)',
+                    response=CAStatus.ECA_NORDACCESS)
+            data_type_ = self._resolve_read_type(channel, data_type)
+            try:
+                pending = cm.read(self, channel, data_type_, data_count,
+                                  notify=notify, callback=callback,
+                                  wait=wait, deadline=deadline)
+            except DisconnectedError:
+                continue  # the circuit died before the request left
+            if not wait:
+                return None
+            return self._wait_for_reply(cm, pending, deadline, 'read')
+
+    def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
+        if not pending.event.wait(deadline.remaining()):
+            cm.forget_request(pending.ioid)
+            host, port = cm.circuit.address
+            raise CaprotoTimeoutError(
+                f'Server at {host}:{port} did not respond to attempt to '
+                f'{verb} channel named {self.name!r} within {deadline} '
+                f'timeout. The ioid of the expected response is '
+                f'{pending.ioid}.')
+        if pending.exception is not None:
+            raise pending.exception
+        response = pending.response
+        if type(response).__name__ == 'ErrorResponse':
+            raise ErrorResponseReceived(
+                f'Server refused to {verb} {self.name!r}: '
+                f'{response.error_message} ({response.status.name})',
+                response=response)
+        return response
+
+    def write(self, data, *, wait=True, callback=None,
+              timeout=PV_DEFAULT_TIMEOUT, notify=None, data_type=None,
+              data_count=None):
+        """Write a new value. Optionally, request confirmation from the server.
+
+        Parameters
+        ----------
+        data : str, int, or float or any Iterable of these
+            Value(s) to write.
+        wait : boolean
+            If True (default) block until a matching WriteNotifyResponse is
+            received from the server.
+        callback : callable or None
+            Called with the WriteNotifyResponse as its argument when received.
+        timeout : number or None, optional
+            Seconds to wait. Default is ``PV.timeout``. None: never.
+        notify : boolean or None
+            If None (default), set to True if wait=True or callback is set.
+            Raises ValueError if set to False while wait=True or callback is
+            set.
+        data_type : {'native', 'status', 'time', 'graphic', 'control'} or ChannelType or int ID, optional
+            Write specific data type. Default is the native type.
+        data_count : integer, optional
+            Number of values. Default: the number of values in ``data``.
+
+        Returns
+        -------
+        WriteNotifyResponse or None
+        """
+        if notify is None:
+            notify = bool(wait or callback is not None)
+        elif not notify and (wait or callback is not None):
+            raise CaprotoValueError(
+                'Must set notify=True in order to use `wait` or `callback` '
+                'because, without a notification of put-completion from the '
+                'server, there is nothing to wait on or to trigger a callback.')
+        timeout = self._effective_timeout(timeout)
+        deadline = Deadline(timeout)
+        while True:
+            cm, channel = self._connected_components(deadline)
+            if self.access_rights is not None and \
+                    not self.access_rights & AccessRights.WRITE:
+                raise PermissionDenied(
+                    f'No write access to {self.name!r} (ECA_NOWTACCESS)',
+                    response=CAStatus.ECA_NOWTACCESS)
+            data_type_ = self._resolve_read_type(channel, data_type)
+            if data_type_ not in _WRITABLE_TYPES:
+                raise CaprotoValueError(
+                    f'Cannot write with data type {data_type_!r}: clients may '
+                    f'only write plain types (or PUT_ACKT/PUT_ACKS); use '
+                    f'{ChannelType(native_type(data_type_))!r}')
+            try:
+                pending = cm.write(self, channel, data, data_type_, data_count,
+                                   notify=notify, callback=callback,
+                                   wait=wait, deadline=deadline)
+            except DisconnectedError:
+                continue
+            if not wait:
+                return None
+            return self._wait_for_reply(cm, pending, deadline, 'write to')
+
+    def subscribe(self, data_type=None, data_count=None, low=0.0, high=0.0,
+                  to=0.0, mask=None) -> Subscription:
+        """Start a new subscription to which user callbacks may be added.
+
+        Parameters
+        ----------
+        data_type : {'native', 'status', 'time', 'graphic', 'control'} or ChannelType or int ID, optional
+            Request specific data type or a class of data types, matched to
+            the channel's native data type. Default is the native type.
+        data_count : integer, optional
+            Requested number of values. Default is the channel's current
+            (dynamic) length.
+        low, high, to : float, optional
+            Deprecated by Channel Access; sent as given (normally 0).
+        mask : SubscriptionType, optional
+            Subscribe to selective updates (default DBE_VALUE | DBE_ALARM).
+
+        Returns
+        -------
+        Subscription
+        """
+        self.context._check_open()
+        key = _subscription_key(data_type, data_count, low, high, to, mask)
+        with self.component_lock:
+            sub = self.subscriptions.get(key)
+            if sub is None:
+                sub = Subscription(self, data_type, data_count, low, high, to,
+                                   mask)
+                self.subscriptions[key] = sub
+        return sub
+
+    def unsubscribe_all(self) -> None:
+        """Clear all subscriptions. (Remove all user callbacks from them.)"""
+        for sub in list(self.subscriptions.values()):
+            sub.clear()
+
+    def _activate_subscription(self, sub: Subscription) -> None:
+        with self.component_lock:
+            self._wake_if_idle()
+            cm, channel = self._circuit_manager, self._channel
+            if cm is not None and channel is not None and \
+                    self.channel_ready.is_set() and not cm.dead.is_set():
+                cm.subscribe(self, channel, sub)
+            # Otherwise the circuit subscribes it when the channel connects.
+
+    def _deactivate_subscription(self, sub: Subscription,
+                                 subscriptionid: int) -> None:
+        with self.component_lock:
+            cm, channel = self._circuit_manager, self._channel
+            if cm is not None and channel is not None and \
+                    self.channel_ready.is_set() and not cm.dead.is_set():
+                cm.unsubscribe(self, channel, sub, subscriptionid)
+            elif cm is not None:
+                cm.subscriptions.pop(subscriptionid, None)
+
+    def active_subscriptions(self) -> list[Subscription]:
+        return [sub for sub in list(self.subscriptions.values()) if sub.active]
+
+    def time_since_last_heard(self, timeout=PV_DEFAULT_TIMEOUT) -> float:
+        """Seconds since the last message from the server of this channel.
+
+        The time is reset to 0 whenever a TCP message or a beacon arrives from
+        the server.  If neither arrives for EPICS_CA_CONN_TMO seconds an ECHO
+        is sent; a server that does not answer is declared dead and its PVs
+        reconnect.
+
+        Parameters
+        ----------
+        timeout : number or None, optional
+            Seconds to wait for the connection. Default is ``PV.timeout``.
+        """
+        cm, _ = self._connected_components(
+            Deadline(self._effective_timeout(timeout)))
+        return self.context.broadcaster.time_since_last_heard()[
+            cm.circuit.address]

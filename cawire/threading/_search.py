@@ -1,0 +1,213 @@
+"""Name searches: libca's retry timers driving the UDP socket.
+
+:class:`SearchEngine` is the I/O side of ``cawire._search_schedule``: it
+keeps the table of unanswered searches (search id -> name and where to
+report the result), asks the schedule which names go into which datagram,
+packs each datagram (VERSION with the sequence number, then SEARCH
+messages, at most 1024 bytes) and sends it to every search destination and
+every name-server circuit.  It arms exactly one loop timer, for the
+schedule's next deadline.
+
+Everything here runs on the network thread; the public methods of the
+broadcaster hop there with ``call_soon``.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from typing import Callable
+
+from .. import _commands as ca
+from .._constants import DEFAULT_PROTOCOL_VERSION, DONT_REPLY
+from .._framing import serialize
+from .._search_schedule import SearchSchedule, search_message_size
+
+__all__ = ('SearchEngine', 'SearchItem')
+
+search_logger = logging.getLogger('cawire.bcast.search')
+
+
+class SearchItem:
+    """One outstanding search: a name, its id (the CID on the wire) and the
+    queue-like object to ``put((address, [name]))`` when it is found."""
+
+    __slots__ = ('search_id', 'name', 'results_queue', 'size', 'started')
+
+    def __init__(self, search_id: int, name: str, results_queue):
+        self.search_id = search_id
+        self.name = name
+        self.results_queue = results_queue
+        self.size = search_message_size(name)
+        self.started = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f'<SearchItem {self.name!r} id={self.search_id}>'
+
+
+class SearchEngine:
+    """Unanswered searches and their retry schedule (network thread only).
+
+    Parameters
+    ----------
+    loop : NetworkLoop
+    send_datagram : callable
+        ``send_datagram(bytes)``: deliver one search datagram to every
+        destination (UDP search list and name servers).
+    max_search_period : float
+        EPICS_CA_MAX_SEARCH_PERIOD.
+    on_found : callable, optional
+        ``on_found(address, names)`` before results are reported (the
+        broadcaster's search-result cache).
+    """
+
+    def __init__(self, loop, send_datagram: Callable[[bytes], None], *,
+                 max_search_period: float = 300.0,
+                 on_found: Callable[[tuple, list], None] | None = None):
+        self.loop = loop
+        self._on_found = on_found
+        self._send_datagram = send_datagram
+        now = time.monotonic()
+        self.schedule = SearchSchedule(now, max_search_period=max_search_period)
+        #: search id -> SearchItem, for every search not yet answered.
+        self.unanswered: dict[int, SearchItem] = {}
+        self._timer = None
+        self._timer_deadline: float | None = None
+        self.datagrams_sent = 0
+
+    # -- input (network thread) -----------------------------------------------------
+
+    def add(self, items, retry_unanswered: bool = True) -> None:
+        """Start searching for ``items`` now.
+
+        With ``retry_unanswered`` every other unanswered name is retried at
+        once too (what each new ``get_pvs`` does).
+        """
+        now = time.monotonic()
+        if retry_unanswered and self.unanswered:
+            self.schedule.retry_now(now)
+        for item in items:
+            self.unanswered[item.search_id] = item
+            self.schedule.add(item.search_id, now, size=item.size)
+        self._fire()
+
+    def add_governed(self, items) -> None:
+        """Search for ``items`` after the disconnect governor's next tick
+        (CREATE_CH_FAIL / SERVER_DISCONN, as libca)."""
+        now = time.monotonic()
+        for item in items:
+            self.unanswered[item.search_id] = item
+            self.schedule.disconnected(item.search_id, now, size=item.size)
+        self._reschedule()
+
+    def retry_now(self) -> None:
+        """Send every unanswered search again at once."""
+        if self.unanswered:
+            self.schedule.retry_now(time.monotonic())
+            self._fire()
+
+    def cancel_names(self, names) -> list[SearchItem]:
+        """Stop searching for ``names``; return the items dropped."""
+        names = set(names)
+        dropped = [item for item in self.unanswered.values()
+                   if item.name in names]
+        for item in dropped:
+            del self.unanswered[item.search_id]
+        self.schedule.cancel(item.search_id for item in dropped)
+        self._reschedule()
+        return dropped
+
+    def cancel_queue(self, results_queue) -> None:
+        """Forget every search reporting to ``results_queue``."""
+        dropped = [item for item in self.unanswered.values()
+                   if item.results_queue is results_queue]
+        for item in dropped:
+            del self.unanswered[item.search_id]
+        self.schedule.cancel(item.search_id for item in dropped)
+        self._reschedule()
+
+    def boost(self) -> None:
+        """Beacon anomaly: search slow-timer names within ~8 s."""
+        self.schedule.boost(time.monotonic())
+        self._reschedule()
+
+    def answered(self, responses, source_address, sequence) -> None:
+        """Process the SEARCH replies of one datagram or TCP batch.
+
+        Parameters
+        ----------
+        responses : list of SearchResponse
+        source_address : (str, int)
+            Where the replies came from (datagram source, or the name
+            server's address for TCP replies).
+        sequence : int or None
+            Sequence number of the datagram's VERSION, if any.
+        """
+        now = time.monotonic()
+        found = collections.defaultdict(list)
+        for response in responses:
+            item = self.unanswered.pop(response.cid, None)
+            if item is None:
+                continue  # a duplicate (another server) or a late reply
+            self.schedule.answered(item.search_id, now, sequence)
+            address = ca.extract_address(response, source_address)
+            search_logger.debug('Found %r at %s:%d', item.name, *address)
+            found[(id(item.results_queue), address)].append(item)
+        for (_, address), items in found.items():
+            queue = items[0].results_queue
+            names = [item.name for item in items]
+            if self._on_found is not None:
+                self._on_found(address, names)
+            try:
+                queue.put((address, names))
+            except Exception:
+                search_logger.exception('Search results consumer %r failed',
+                                        queue)
+        if found:
+            self._reschedule()
+
+    # -- output -----------------------------------------------------------------------
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        datagrams = self.schedule.poll(time.monotonic())
+        unanswered = self.unanswered
+        version = DEFAULT_PROTOCOL_VERSION
+        for datagram in datagrams:
+            commands = [ca.VersionRequest(0, version,
+                                          sequence_id=datagram.sequence)]
+            for search_id in datagram.keys:
+                item = unanswered.get(search_id)
+                if item is not None:
+                    commands.append(ca.SearchRequest(item.name, search_id,
+                                                     version, DONT_REPLY))
+            if len(commands) == 1:
+                continue
+            payload = b''.join(bytes(buffer)
+                               for buffer in serialize(*commands))
+            search_logger.debug('Searching for %d name(s), sequence %d',
+                                len(commands) - 1, datagram.sequence)
+            self.datagrams_sent += 1
+            try:
+                self._send_datagram(payload)
+            except Exception:
+                search_logger.exception('Failed to send a search datagram')
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        deadline = self.schedule.next_deadline()
+        if deadline == self._timer_deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._fire)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self.unanswered.clear()

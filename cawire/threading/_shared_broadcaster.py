@@ -1,0 +1,463 @@
+"""The UDP side of the client: ``SharedBroadcaster``.
+
+One broadcaster owns the network loop thread and the UDP socket through
+which searches go out and search replies, beacons and repeater messages
+come in.  Several Contexts may share it (and so share one network thread);
+it disconnects when its last Context does.
+
+At start it makes sure a repeater runs on EPICS_CA_REPEATER_PORT (spawning
+``python -m cawire.repeater`` detached when the port is free, as libca
+spawns caRepeater) and registers with it, retrying with a growing delay up
+to ``registration_retry_time``.  Beacons are run through
+``cawire._beacon_history``: anomalies re-search unresolved names soon,
+regular beacons keep idle circuits from sending ECHOs, irregular ones make
+the circuit check itself.
+"""
+from __future__ import annotations
+
+import getpass
+import importlib.util
+import itertools
+import logging
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+
+from .. import _commands as ca
+from .._beacon_history import BeaconEvent, BeaconHistory
+from .._config import Config, client_search_addresses
+from .._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
+from .._framing import read_datagram, serialize
+from .._state import CLIENT
+from ._name_servers import NameServerLink
+from ._search import SearchEngine, SearchItem
+from ._selector_loop import NetworkLoop
+
+__all__ = ('SharedBroadcaster',)
+
+bcast_logger = logging.getLogger('cawire.bcast')
+beacon_logger = logging.getLogger('cawire.bcast.beacon')
+
+#: Seconds a cached search result is trusted without a live circuit to it.
+STALE_SEARCH_EXPIRATION = 10.0
+#: First repeater registration retry delay; doubles up to the retry time.
+FIRST_REGISTRATION_RETRY = 0.1
+_RECV_BUFFER_SIZE = 0xFFFF + 16
+
+
+def _repeater_port_is_free(port: int) -> bool:
+    """libca's test: can we bind the repeater port on INADDR_ANY?"""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(('', port))
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+def spawn_repeater_if_needed(port: int) -> subprocess.Popen | None:
+    """Start ``python -m cawire.repeater`` detached if no repeater runs.
+
+    Returns the process (left running on purpose: the repeater outlives its
+    clients, as caRepeater does), or None if one was already running or
+    the module is unavailable.
+    """
+    if not _repeater_port_is_free(port):
+        return None
+    if importlib.util.find_spec('cawire.repeater') is None:
+        bcast_logger.warning('No repeater is running on port %d and '
+                             'cawire.repeater is unavailable; beacons will '
+                             'not be received', port)
+        return None
+    bcast_logger.info('Spawning a repeater on port %d', port)
+    try:
+        return subprocess.Popen(
+            [sys.executable, '-m', 'cawire.repeater'],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+            close_fds=True)
+    except OSError as exc:
+        bcast_logger.warning('Could not spawn a repeater: %s', exc)
+        return None
+
+
+class SharedBroadcaster:
+    """A broadcaster client which can be shared among multiple Contexts.
+
+    Parameters
+    ----------
+    registration_retry_time : float, optional
+        The time, in seconds, between attempts made to register with the
+        repeater.  Default is 10.  (The first retries come sooner: 0.1 s,
+        doubling up to this value.)
+    """
+
+    def __init__(self, *, registration_retry_time: float = 10.0,
+                 config: Config | None = None):
+        self.config = config if config is not None else Config.from_environ()
+        self.registration_retry_time = registration_retry_time
+        self.log = logging.LoggerAdapter(bcast_logger, {'role': 'CLIENT'})
+        self.listeners = weakref.WeakSet()
+        self.search_results: dict[str, tuple] = {}  # name -> (address, time)
+        self.server_protocol_versions: dict = {}
+        self.registered = False
+        self.client_name = getpass.getuser()
+        self.host_name = socket.gethostname()
+        self._ids = itertools.count(random.randint(1, 0x7FFF))
+        self._lock = threading.RLock()
+        self._disconnected = False
+        self._registration_timer = None
+        self._registration_delay = FIRST_REGISTRATION_RETRY
+        self.search_addresses = client_search_addresses(self.config)
+        self.loop = NetworkLoop('cawire-network')
+        self.udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self.udp_sock.bind(('', 0))
+        self.udp_sock.setblocking(False)
+        self._recv_buffer = bytearray(_RECV_BUFFER_SIZE)
+        self.beacons = BeaconHistory(time.monotonic())
+        self.search_engine = SearchEngine(
+            self.loop, self._send_search_datagram,
+            max_search_period=self.config.max_search_period,
+            on_found=self._record_results)
+        self.name_servers = [
+            NameServerLink(self.loop, address, self.search_engine,
+                           client_name=self.client_name,
+                           host_name=self.host_name,
+                           retry_period=self.config.conn_tmo)
+            for address in self.config.name_servers]
+        self.repeater_process = spawn_repeater_if_needed(
+            self.config.repeater_port)
+        self.loop.register(self.udp_sock, self._on_udp_readable)
+        self.loop.call_soon(self._register_with_repeater)
+        for link in self.name_servers:
+            self.loop.call_soon(link.start)
+        self.loop.start()
+
+    def __repr__(self) -> str:
+        return (f'<SharedBroadcaster unanswered_searches='
+                f'{len(self.unanswered_searches)} listeners='
+                f'{len(self.listeners)} registered={self.registered}>')
+
+    # -- identity and listeners ---------------------------------------------------
+
+    @property
+    def unanswered_searches(self) -> dict:
+        """search id -> SearchItem for every search not yet answered."""
+        return self.search_engine.unanswered
+
+    def new_id(self) -> int:
+        """A fresh search id (the CID carried by SEARCH)."""
+        while True:
+            search_id = next(self._ids) & 0xFFFFFFFF
+            if search_id not in self.search_engine.unanswered:
+                return search_id
+
+    def add_listener(self, listener) -> None:
+        self._check_open()
+        self.listeners.add(listener)
+
+    def remove_listener(self, listener) -> None:
+        try:
+            self.listeners.remove(listener)
+        except KeyError:
+            pass
+        if not self.listeners:
+            self.disconnect()
+
+    def _check_open(self) -> None:
+        if self._disconnected:
+            raise ContextDisconnectedError(
+                'context disconnected: this SharedBroadcaster is closed')
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def disconnect(self, *, wait: bool = True) -> None:
+        """Close the UDP socket and name-server circuits; stop the thread."""
+        with self._lock:
+            if self._disconnected:
+                return
+            self._disconnected = True
+        done = threading.Event()
+
+        def close_on_loop():
+            try:
+                if self._registration_timer is not None:
+                    self._registration_timer.cancel()
+                self.search_engine.close()
+                for link in self.name_servers:
+                    link.close()
+                self.loop.unregister(self.udp_sock)
+                self.udp_sock.close()
+            finally:
+                done.set()
+
+        if self.loop.running and not self.loop.in_loop_thread():
+            self.loop.call_soon(close_on_loop)
+            done.wait(5.0)
+        else:
+            close_on_loop()
+        self.search_results.clear()
+        self.loop.stop(wait=wait)
+
+    def __del__(self):
+        try:
+            if not self._disconnected:
+                self.disconnect(wait=False)
+        except Exception:
+            pass
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, *commands) -> None:
+        """Serialize ``commands`` into one datagram to every search address."""
+        payload = b''.join(bytes(b) for b in serialize(*commands))
+        self._sendto_all(payload)
+
+    def _sendto_all(self, payload: bytes) -> None:
+        for address in self.search_addresses:
+            try:
+                self.udp_sock.sendto(payload, address)
+            except OSError as exc:
+                self.log.warning('%s while sending %d bytes to %s:%d', exc,
+                                 len(payload), *address)
+
+    def _send_search_datagram(self, payload: bytes) -> None:
+        self._sendto_all(payload)
+        for link in self.name_servers:
+            link.send_datagram(payload)
+
+    # -- repeater ------------------------------------------------------------------------
+
+    def _register_with_repeater(self) -> None:
+        self._registration_timer = None
+        if self.registered or self._disconnected:
+            return
+        request = ca.RepeaterRegisterRequest('0.0.0.0')
+        try:
+            self.udp_sock.sendto(bytes(request),
+                                 ('127.0.0.1', self.config.repeater_port))
+        except OSError as exc:
+            self.log.debug('Repeater registration failed: %s', exc)
+        if self.registration_retry_time is None:
+            return
+        delay = min(self._registration_delay, self.registration_retry_time)
+        self._registration_delay = delay * 2
+        self._registration_timer = self.loop.call_later(
+            delay, self._register_with_repeater)
+
+    # -- receiving (network thread) ------------------------------------------------------
+
+    def _on_udp_readable(self) -> None:
+        buffer = self._recv_buffer
+        try:
+            nbytes, address = self.udp_sock.recvfrom_into(buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            # E.g. ICMP port unreachable from a previous send; not fatal.
+            self.log.debug('UDP receive error: %s', exc)
+            return
+        if nbytes:
+            # The datagram's commands may be kept (search replies are not,
+            # but be safe): hand them their own copy of the bytes.
+            self.received(bytes(buffer[:nbytes]), address)
+
+    def received(self, bytes_recv, address) -> None:
+        """Receive and process one datagram (network thread)."""
+        try:
+            commands = read_datagram(bytes_recv, address, CLIENT)
+        except RemoteProtocolError as exc:
+            self.log.warning('Ignoring malformed datagram from %s:%d: %s',
+                             *address, exc)
+            commands = getattr(exc, 'commands', None) or []
+        sequence = None
+        replies = []
+        for command in commands:
+            kind = type(command)
+            if kind is ca.SearchResponse:
+                replies.append(command)
+            elif kind is ca.VersionResponse:
+                sequence = command.sequence_id
+            elif kind is ca.RsrvIsUpResponse:
+                self._on_beacon(command, address)
+            elif kind is ca.RepeaterConfirmResponse:
+                if not self.registered:
+                    self.log.debug('Registered with the repeater')
+                self.registered = True
+                if self._registration_timer is not None:
+                    self._registration_timer.cancel()
+                    self._registration_timer = None
+        if replies:
+            with self._lock:
+                self.beacons.heard(replies[0].sender_address or address,
+                                   time.monotonic())
+            for reply in replies:
+                version = reply.version
+                if version is not None:
+                    self.server_protocol_versions[
+                        ca.extract_address(reply, address)] = version
+            self.search_engine.answered(replies, address, sequence)
+
+    def _on_beacon(self, beacon, source) -> None:
+        address = (beacon.address if beacon.address not in (None, '0.0.0.0')
+                   else source[0], beacon.server_port)
+        now = time.monotonic()
+        with self._lock:
+            events = self.beacons.beacon(address, now, beacon.beacon_id,
+                                         beacon.version)
+        if events & BeaconEvent.ANOMALY:
+            beacon_logger.info('Beacon anomaly from %s:%d; searching for '
+                               'unanswered names soon', *address)
+            self.search_engine.boost()
+        if events & (BeaconEvent.NORMAL | BeaconEvent.CHECK_CIRCUIT):
+            for context in list(self.listeners):
+                for cm in context._circuits_to(address):
+                    if events & BeaconEvent.NORMAL:
+                        cm.beacon_received()
+                    else:
+                        cm.check_now()
+
+    # -- circuits report here (network thread) -------------------------------------------
+
+    def circuit_connected(self, address) -> None:
+        with self._lock:
+            self.beacons.circuit_connected(address)
+
+    def circuit_disconnected(self, address, names) -> None:
+        with self._lock:
+            self.beacons.circuit_disconnected(address)
+            for name in names:
+                cached = self.search_results.get(name)
+                if cached is not None and cached[0] == address:
+                    del self.search_results[name]
+
+    # -- searching ------------------------------------------------------------------------
+
+    def get_cached_search_result(self, name, *,
+                                 threshold=STALE_SEARCH_EXPIRATION):
+        """Returns address if found, raises KeyError if missing or stale."""
+        with self._lock:
+            try:
+                address, found_at = self.search_results[name]
+            except KeyError:
+                raise CaprotoKeyError(f'{name!r}: no cached search result') \
+                    from None
+            if time.monotonic() - found_at <= threshold:
+                return address
+            for context in list(self.listeners):
+                for cm in context._circuits_to(address):
+                    if cm.connected and name in cm.all_created_pvnames:
+                        self.search_results[name] = (address, time.monotonic())
+                        return address
+            del self.search_results[name]
+        raise CaprotoKeyError(f'{name!r}: stale search result')
+
+    def _record_results(self, address, names) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for name in names:
+                self.search_results[name] = (address, now)
+
+    def search(self, results_queue, names, *, timeout=2, governed=False,
+               retry_unanswered=True) -> None:
+        """Search for PV names.
+
+        The ``results_queue`` (any object with a ``put`` method) receives
+        ``(address, names)`` when results are received, on the network
+        thread.  Cached results are put immediately from this thread.
+        Unanswered searches are retried on libca's schedule until answered
+        or cancelled; ``timeout`` is accepted for compatibility and unused.
+        """
+        self._check_open()
+        needs_search = []
+        cached = {}
+        for name in names:
+            try:
+                address = self.get_cached_search_result(name)
+            except KeyError:
+                needs_search.append(name)
+            else:
+                cached.setdefault(address, []).append(name)
+        for address, found in cached.items():
+            results_queue.put((address, found))
+        items = [SearchItem(self.new_id(), name, results_queue)
+                 for name in needs_search]
+        if not items and not retry_unanswered:
+            return
+        engine = self.search_engine
+        if governed:
+            self.loop.call_soon(engine.add_governed, items)
+        else:
+            self.loop.call_soon(engine.add, items, retry_unanswered)
+
+    def cancel(self, *names) -> None:
+        """Cancel searches for these names.
+
+        Parameters
+        ----------
+        *names : strings
+            any number of PV names
+
+        Any PV instances that were awaiting these results will be stuck until
+        :meth:`get_pvs` is called again.
+        """
+        done = threading.Event()
+
+        def cancel_on_loop():
+            try:
+                self.search_engine.cancel_names(names)
+            finally:
+                done.set()
+
+        if self.loop.in_loop_thread():
+            cancel_on_loop()
+        elif not self._disconnected:
+            self.loop.call_soon(cancel_on_loop)
+            done.wait(5.0)
+
+    def _cancel_queue(self, results_queue) -> None:
+        self.loop.call_soon(self.search_engine.cancel_queue, results_queue)
+
+    def search_now(self) -> None:
+        """Force the Broadcaster to reissue all unanswered search requests now.
+
+        Left to its own devices, the Broadcaster does this on libca's
+        schedule; this is meant for debugging.
+        """
+        self._check_open()
+        self.loop.call_soon(self.search_engine.retry_now)
+
+    def command_loop(self) -> None:
+        """Block until the network loop (which processes every received
+        command as it arrives) stops.  Provided for compatibility: there is
+        no separate command thread to run."""
+        thread = self.loop._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def time_since_last_heard(self) -> dict:
+        """Map each known server address to seconds since its last message.
+
+        The time is reset whenever a beacon, a search reply or any TCP
+        traffic arrives from the server.
+        """
+        now = time.monotonic()
+        with self._lock:
+            heard = {address: elapsed for address, elapsed
+                     in self.beacons.time_since_last_heard(now).items()
+                     if elapsed is not None}
+        for context in list(self.listeners):
+            for cm in list(context.circuit_managers.values()):
+                if cm.dead.is_set():
+                    continue
+                elapsed = now - cm.last_tcp_receipt
+                address = cm.circuit.address
+                heard[address] = min(elapsed, heard.get(address, elapsed))
+        return heard

@@ -1,0 +1,337 @@
+"""Moving bytes over one TCP circuit: zero-copy receive, never-failing send.
+
+Receive (network thread only): bytes are ``recv_into`` an *arena*, a
+bytearray that is filled front to back and never overwritten, so the
+payloads the parser hands out (memoryview slices) stay valid for as long as
+a user keeps the response.  When the parser announces a message bigger than
+the space left, a buffer of exactly that size is allocated and the rest of
+the message is received straight into it: a large array arrives with no
+copy of its payload.
+
+Send (any thread): buffers go to a queue.  Whoever queues tries a
+non-blocking flush right away; what the kernel does not take is flushed by
+the network thread when the socket becomes writable.  The network thread
+therefore never blocks on a send (a server that waits for us to read while
+we wait to write cannot deadlock us).  User threads that queue more than
+``send_high_water`` bytes wait until the backlog drains (backpressure
+applies to user threads only).
+"""
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import socket
+import threading
+import time
+from typing import Callable, Iterable
+
+from .._exceptions import DisconnectedError, RemoteProtocolError
+from .._headers import unpack_header
+
+__all__ = ('StreamTransport',)
+
+logger = logging.getLogger('cawire.circ')
+
+#: Size of a fresh receive arena; also the threshold below which the unused
+#: tail of an arena is abandoned for a new one.
+ARENA_SIZE = 256 * 1024
+MIN_ARENA_SPACE = 16 * 1024
+#: sendmsg() takes at most IOV_MAX (1024 on Linux) buffers per call.
+MAX_BUFFERS_PER_SEND = 512
+SEND_HIGH_WATER = 8 * 1024 * 1024
+
+
+class StreamTransport:
+    """Queue-based sender and arena receiver for one connected TCP socket.
+
+    Parameters
+    ----------
+    loop : NetworkLoop
+        The loop that watches ``sock``.
+    sock : socket.socket
+        Connected (or connecting) non-blocking socket.
+    parse : callable
+        ``parse(memoryview) -> (commands, consumed, needed)`` (usually
+        ``cawire._framing.parse_stream`` with role and limits bound).
+    on_commands : callable
+        Called on the network thread with each non-empty list of commands.
+    on_closed : callable
+        Called once on the network thread with a reason string when the
+        transport closes (peer closed, socket error, protocol error, or
+        :meth:`close`).
+    max_message : int, optional
+        Longest message (header + payload) accepted; longer ones are read
+        and discarded, and ``on_oversized(header_fields)`` is called.
+    """
+
+    def __init__(self, loop, sock: socket.socket, *, parse: Callable,
+                 on_commands: Callable[[list], None],
+                 on_closed: Callable[[str], None],
+                 name: str = '', send_high_water: int = SEND_HIGH_WATER,
+                 max_message: int | None = None,
+                 on_oversized: Callable[[tuple], None] | None = None):
+        self.loop = loop
+        self.sock = sock
+        self.name = name or repr(sock)
+        self._parse = parse
+        self._on_commands = on_commands
+        self._on_closed = on_closed
+        self._send_high_water = send_high_water
+        # Receive state (network thread only).
+        self._arena = bytearray(ARENA_SIZE)
+        self._start = 0     # first unparsed byte
+        self._filled = 0    # end of received data
+        self._needed = 0    # length of the message we are waiting for
+        # Messages longer than this are skipped, not buffered (libca with
+        # EPICS_CA_AUTO_ARRAY_BYTES=NO); None: no limit.
+        self.max_message = max_message
+        self._on_oversized = on_oversized
+        self._discard_remaining = 0
+        self._scratch: bytearray | None = None
+        self.messages_discarded = 0
+        # Send state (guarded by _send_lock).
+        self._send_lock = threading.Lock()
+        self._drained = threading.Condition(self._send_lock)
+        self._queue: collections.deque = collections.deque()
+        self._queued_bytes = 0
+        self._waiting_for_writable = False
+        self.closed = False
+        self.close_reason: str | None = None
+        self.bytes_received = 0
+        self.last_receipt = time.monotonic()
+        self.bytes_sent = 0
+
+    # -- sending (any thread) ---------------------------------------------------
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    def send(self, buffers: Iterable) -> None:
+        """Queue ``buffers`` (bytes-like) and start sending them; never blocks.
+
+        User threads should call :meth:`wait_for_backlog` afterwards (outside
+        any lock) so that a fast producer cannot queue without bound.
+
+        Raises
+        ------
+        DisconnectedError
+            If the transport is closed.
+        """
+        with self._send_lock:
+            if self.closed:
+                raise DisconnectedError(
+                    f'circuit {self.name} is closed ({self.close_reason})')
+            queue = self._queue
+            added = 0
+            for buffer in buffers:
+                view = memoryview(buffer)
+                if view.ndim != 1 or view.itemsize != 1:
+                    view = view.cast('B')
+                if view.nbytes:
+                    queue.append(view)
+                    added += view.nbytes
+            self._queued_bytes += added
+            if not self._waiting_for_writable:
+                self._flush_locked()
+            if self._queue and not self._waiting_for_writable:
+                self._waiting_for_writable = True
+                self.loop.set_writable_handler(self.sock, self._on_writable)
+
+    def wait_for_backlog(self) -> None:
+        """Block a *user* thread while more than ``send_high_water`` bytes
+        wait to be sent (never call with a lock the network thread needs).
+        """
+        if self.loop.in_loop_thread():
+            return  # the network thread never waits for the network
+        with self._send_lock:
+            while (self._queued_bytes > self._send_high_water
+                   and not self.closed):
+                self._drained.wait()
+
+    def _flush_locked(self) -> None:
+        """Send as much as the kernel takes without blocking."""
+        queue = self._queue
+        sock = self.sock
+        while queue:
+            if len(queue) == 1:
+                chunk = [queue[0]]
+            else:
+                chunk = [queue[i] for i in range(min(len(queue),
+                                                     MAX_BUFFERS_PER_SEND))]
+            try:
+                sent = sock.sendmsg(chunk)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    return
+                self.loop.call_soon(self._close, f'send failed: {exc}')
+                queue.clear()
+                self._queued_bytes = 0
+                return
+            self.bytes_sent += sent
+            self._queued_bytes -= sent
+            while sent:
+                head = queue[0]
+                if sent >= head.nbytes:
+                    sent -= head.nbytes
+                    queue.popleft()
+                else:
+                    queue[0] = head[sent:]
+                    sent = 0
+        self._drained.notify_all()
+
+    def _on_writable(self) -> None:
+        with self._send_lock:
+            self._flush_locked()
+            if self._queued_bytes <= self._send_high_water:
+                self._drained.notify_all()
+            if not self._queue:
+                self._waiting_for_writable = False
+                self.loop.set_writable_handler(self.sock, None)
+
+    # -- receiving (network thread) --------------------------------------------
+
+    def on_readable(self) -> None:
+        """Receive what is available, parse it, hand over whole commands."""
+        if self.closed:
+            return
+        if self._discard_remaining:
+            self._discard()
+            return
+        arena = self._arena
+        try:
+            received = self.sock.recv_into(memoryview(arena)[self._filled:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._close(f'receive failed: {exc}')
+            return
+        if not received:
+            self._close('server closed the connection')
+            return
+        self.bytes_received += received
+        self.last_receipt = time.monotonic()
+        self._filled += received
+        if self._filled - self._start < self._needed:
+            return  # still receiving one big message
+        try:
+            commands, consumed, needed = self._parse(
+                memoryview(arena)[self._start:self._filled])
+        except RemoteProtocolError as exc:
+            # What came before the bad message is good: hand it over, then
+            # drop this circuit (and only this circuit).
+            good = getattr(exc, 'commands', None)
+            if good:
+                self._on_commands(good)
+            self._close(f'protocol error from server: {exc}')
+            return
+        self._start += consumed
+        self._needed = needed
+        if self.max_message is not None and needed > self.max_message:
+            self._start_discarding(needed)
+        else:
+            self._make_room(needed)
+        if commands:
+            self._on_commands(commands)
+
+    def _start_discarding(self, needed: int) -> None:
+        """Skip a message larger than EPICS_CA_MAX_ARRAY_BYTES allows."""
+        fields, _ = unpack_header(self._arena, self._start)
+        pending = self._filled - self._start
+        self._discard_remaining = needed - pending
+        self.messages_discarded += 1
+        self._arena = bytearray(ARENA_SIZE)
+        self._start = self._filled = self._needed = 0
+        if self._on_oversized is not None and fields is not None:
+            self._on_oversized(fields)
+
+    def _discard(self) -> None:
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = bytearray(ARENA_SIZE)
+        try:
+            received = self.sock.recv_into(
+                scratch, min(self._discard_remaining, len(scratch)))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._close(f'receive failed: {exc}')
+            return
+        if not received:
+            self._close('server closed the connection')
+            return
+        self.bytes_received += received
+        self.last_receipt = time.monotonic()
+        self._discard_remaining -= received
+        if not self._discard_remaining:
+            self._scratch = None
+
+    def _make_room(self, needed: int) -> None:
+        """Ensure the arena can hold the next message and has free space.
+
+        Bytes already handed out are never moved or overwritten; only the
+        unparsed tail (less than one message) is copied to a new buffer.
+        """
+        start, filled, arena = self._start, self._filled, self._arena
+        fits = needed <= len(arena) - start
+        free = len(arena) - filled
+        if fits and (free >= MIN_ARENA_SPACE or needed > ARENA_SIZE):
+            # Either plenty of room, or an exact-size buffer still being
+            # filled by one large message.
+            return
+        pending = filled - start
+        # A large message gets a buffer of exactly its size, so its payload
+        # is received in place and later viewed without copying.
+        new = bytearray(needed if needed > ARENA_SIZE else ARENA_SIZE)
+        if pending:
+            new[:pending] = arena[start:filled]
+        self._arena, self._start, self._filled = new, 0, pending
+
+    # -- closing ----------------------------------------------------------------
+
+    def close(self, reason: str = 'closed by client') -> None:
+        """Close from any thread; ``on_closed`` runs on the network thread."""
+        if self.loop.in_loop_thread():
+            self._close(reason)
+        else:
+            self.loop.call_soon(self._close, reason)
+
+    def shutdown_after_flush(self, reason: str = 'closed by client') -> None:
+        """Close once the queued bytes are sent (best effort, non-blocking)."""
+        self.loop.call_soon(self._close_when_flushed, reason, 20)
+
+    def _close_when_flushed(self, reason: str, attempts: int) -> None:
+        if self.closed:
+            return
+        with self._send_lock:
+            self._flush_locked()
+            pending = bool(self._queue)
+        if pending and attempts > 0:
+            self.loop.call_later(0.05, self._close_when_flushed, reason,
+                                 attempts - 1)
+            return
+        self._close(reason)
+
+    def _close(self, reason: str) -> None:
+        if self.closed:
+            return
+        with self._send_lock:
+            self.closed = True
+            self.close_reason = reason
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._drained.notify_all()
+        self.loop.unregister(self.sock)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._arena = bytearray(0)
+        self._start = self._filled = self._needed = 0
+        try:
+            self._on_closed(reason)
+        except Exception:
+            logger.exception('on_closed handler of %s failed', self.name)
