@@ -193,3 +193,16 @@ def test_tools_refuse_to_run_without_a_repeater():
         epics.run_tool('caget', 'X', env=env)
     with pytest.raises(RuntimeError, match='no repeater'):
         epics.pyepics_run('result = 1', env=env)
+
+
+@pytest.mark.parametrize('overrides', [
+    {'EPICS_CA_AUTO_ADDR_LIST': 'YES'},
+    {'EPICS_CA_ADDR_LIST': '192.0.2.1'},
+    {'EPICS_CA_NAME_SERVERS': '192.0.2.1:5064'},
+])
+def test_tools_refuse_environments_that_leave_loopback(ca_env, overrides):
+    env = {**ca_env.env, **overrides}
+    with pytest.raises(RuntimeError, match='AUTO_ADDR_LIST|not a loopback'):
+        epics.run_tool('caget', 'X', env=env)
+    with pytest.raises(RuntimeError, match='AUTO_ADDR_LIST|not a loopback'):
+        epics.pyepics_run('result = 1', env=env)

@@ -412,7 +412,18 @@ class Repeater(_Process):
         return f'<Repeater port={self.port} pid={self.pid}>'
 
 
-def _require_repeater(env: Mapping[str, str]) -> None:
+def _check_client_env(env: Mapping[str, str]) -> None:
+    """Refuse environments that would make a libca client leave loopback or
+    leak a process."""
+    auto = env.get('EPICS_CA_AUTO_ADDR_LIST', 'YES')
+    if 'no' not in auto and 'NO' not in auto:
+        raise RuntimeError('EPICS_CA_AUTO_ADDR_LIST is not NO: libca would '
+                           'broadcast searches; use epics_env(server_port, ...)')
+    for token in env.get('EPICS_CA_ADDR_LIST', '').split() + \
+            env.get('EPICS_CA_NAME_SERVERS', '').split():
+        if not token.startswith('127.'):
+            raise RuntimeError(f'{token!r} in the CA address lists is not a '
+                               'loopback address')
     # A libca process that finds its repeater port free spawns a caRepeater
     # that outlives the test run; refuse instead of leaking one.
     port = int(env.get('EPICS_CA_REPEATER_PORT', '5065'))
@@ -448,11 +459,12 @@ def run_tool(name: str, *args: str, env: Mapping[str, str] | None = None,
     Raises
     ------
     RuntimeError
-        If no repeater listens on the environment's repeater port (libca would
-        spawn one that outlives the test).
+        If the environment is not loopback-only (see :func:`epics_env`) or no
+        repeater listens on its repeater port (libca would spawn one that
+        outlives the test).
     """
     env = epics_env(base=env) if env is not None else epics_env()
-    _require_repeater(env)
+    _check_client_env(env)
     return subprocess.run([str(epics_bin_dir() / name), *map(str, args)],
                           env=env, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout)
@@ -505,7 +517,7 @@ def pyepics_run(code: str | Callable, *args, env: Mapping[str, str] | None = Non
         If the subprocess exits non-zero or prints no result (the message
         holds its output).
     RuntimeError
-        If no repeater listens on the environment's repeater port.
+        If the environment is not loopback-only or has no repeater.
     """
     if callable(code):
         source = textwrap.dedent(inspect.getsource(code))
@@ -516,7 +528,7 @@ def pyepics_run(code: str | Callable, *args, env: Mapping[str, str] | None = Non
               f'\nprint({RESULT_MARKER!r} + json.dumps(result, default=_jsonable),'
               f' flush=True)\n')
     env = epics_env(base=env) if env is not None else epics_env()
-    _require_repeater(env)
+    _check_client_env(env)
     completed = subprocess.run(
         [sys.executable, '-c', script, json.dumps(list(args))], env=env,
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
