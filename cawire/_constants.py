@@ -63,7 +63,7 @@ PAYLOAD_ALIGNMENT = 8
 
 MAX_PRIORITY = 99
 
-#: SEARCH reply flag: the server must answer (TCP/name server) or may stay quiet.
+#: SEARCH flag: the server must answer (TCP, name servers) / may stay quiet.
 DO_REPLY = 10
 DONT_REPLY = 5
 #: caproto's name for DONT_REPLY.

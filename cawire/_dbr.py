@@ -200,7 +200,7 @@ _ENUM_TABLE_SIZE = MAX_ENUM_STATES * MAX_ENUM_STRING_SIZE
 class _EnumStringsMixin(_StatusMixin):
     @property
     def enum_strings_raw(self) -> tuple:
-        """The ``no_str`` enum strings as bytes (``no_str`` clamped to 0..16)."""
+        """The ``no_str`` enum strings as bytes (no_str clamped to 0..16)."""
         count = min(max(self.no_str, 0), MAX_ENUM_STATES)
         table = ctypes.string_at(ctypes.addressof(self.strs), _ENUM_TABLE_SIZE)
         size = MAX_ENUM_STRING_SIZE
@@ -209,7 +209,7 @@ class _EnumStringsMixin(_StatusMixin):
 
     @property
     def enum_strings(self) -> tuple:
-        """The ``no_str`` enum strings, decoded with the structure's encoding."""
+        """The ``no_str`` enum strings, decoded with ``encoding``."""
         encoding = self._encoding
         return tuple(raw.decode(encoding, 'replace')
                      for raw in self.enum_strings_raw)

@@ -34,7 +34,7 @@ STRING_VALUED_TYPES = frozenset(
 _STRING, _CHAR, _NUMERIC = 'string', 'char', 'numeric'
 
 # data_type -> (value_offset, value_size, metadata class or None,
-#               values decoder or None for strings, value kind, value base type,
+#               values decoder or None for strings, value kind, base type,
 #               numpy dtype when numpy decodes this type else None,
 #               zeroed metadata bytes)
 # Rebound (never mutated) when the backend changes, so a concurrent decode
@@ -58,15 +58,11 @@ _SCALAR_STRUCTS = {
 _FLOAT_BASES = frozenset((ChannelType.FLOAT, ChannelType.DOUBLE))
 
 
-def _value_base(data_type):
-    # PUT_ACKT/PUT_ACKS are u16 values: decode as ENUM.
-    return native_type(data_type)
-
-
 def _build_tables(backend):
     table = {}
     for data_type in ChannelType:
-        base = _value_base(data_type)
+        # PUT_ACKT/PUT_ACKS have ENUM (u16) values, STSACK/CLASS_NAME strings.
+        base = native_type(data_type)
         if base == ChannelType.STRING:
             kind, decoder = _STRING, None
         else:
@@ -78,8 +74,7 @@ def _build_tables(backend):
         entry = (VALUE_OFFSET[data_type], VALUE_SIZE[data_type],
                  DBR_TYPES[data_type], decoder, kind, base, dtype,
                  bytes(VALUE_OFFSET[data_type]))
-        table[data_type] = entry
-        table[int(data_type)] = entry
+        table[data_type] = entry  # ChannelType keys also match plain ints
     global _BACKEND, _TABLE
     _BACKEND = backend
     _TABLE = table
@@ -187,7 +182,7 @@ def decode_strings(values, encoding=_DEFAULT_ENCODING) -> list:
 
 
 def char_array_to_str(values, encoding=_DEFAULT_ENCODING) -> str:
-    """Text of a DBR_CHAR array holding a long string (cut at the first NUL)."""
+    """Text of a DBR_CHAR array holding a long string (cut at first NUL)."""
     raw = bytes(values)
     return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
 

@@ -49,7 +49,7 @@ def timestamp_to_epics(timestamp: float):
 
 
 class TimeStamp(ctypes.BigEndianStructure):
-    """An EPICS timestamp (``epicsTimeStamp``), wire layout ``u32 secs, u32 nsec``.
+    """An EPICS timestamp (``epicsTimeStamp``): ``u32 secs, u32 nsec``.
 
     Parameters
     ----------
