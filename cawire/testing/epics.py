@@ -228,8 +228,7 @@ class _Process:
             mode='w+b', prefix=f'cawire-{self.name}-', suffix='.log')
 
     def _spawn(self, argv: list[str]) -> None:
-        self._log.seek(0)
-        self._log.truncate()
+        # After a restart the log keeps the earlier run's output too.
         self.process = subprocess.Popen(
             argv, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)
@@ -331,7 +330,11 @@ class SoftIoc(_Process):
             # softIoc resolves relative .acf paths against its own cwd.
             self.argv += ['-a', str(Path(asg_file).resolve())]
         self.argv += ['-d', str(self.db_path)]
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def start(self) -> None:
         """Start the IOC and wait until it accepts TCP connections.
@@ -349,7 +352,7 @@ class SoftIoc(_Process):
         except TimeoutError as exc:
             self.stop()
             raise RuntimeError(f'softIoc failed to start: {exc}\n'
-                               f'{self.output()}') from exc
+                               f'{self.output()}') from None
 
     def restart(self) -> None:
         """Stop the IOC and start it again on the same ports."""
@@ -392,8 +395,8 @@ class Repeater(_Process):
         self._spawn(self.argv)
         try:
             self._wait_ready(timeout)
-        except RuntimeError:
-            self.stop()
+        except BaseException:
+            self.close()
             raise
 
     def _wait_ready(self, timeout: float) -> None:
