@@ -78,16 +78,15 @@ def format_double(value: float, precision: int) -> str:
             precision = min(precision, 17)
             return '%*.*e' % (precision + 7, precision, value)
         return '%.*f' % (min(precision, 3), value)
-    # The fast path computes the fraction in single precision and rounds
-    # half away from zero; reproduce it to get the same digits as RSRV.
+    # The fast path rounds the fraction half away from zero on its scaled
+    # value; reproduce it (same operations, same order) to get RSRV's digits.
     sign = ''
     if value < 0:
         sign = '-'
         value = -value
     whole = int(value)
-    fraction_part = np.float32(value - whole)
     places = _FRACTION_PLACES[precision]
-    fraction = int(fraction_part * np.float32(places) * np.float32(10))
+    fraction = int((value - whole) * places * 10)
     fraction = (fraction + 5) // 10
     if fraction // places >= 1:
         whole += 1
