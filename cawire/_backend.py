@@ -11,6 +11,7 @@ lists of ``bytes`` for them (see ``_payload``).
 precompute per-type tables register a listener to rebuild them.
 """
 import array
+import numbers
 import sys
 
 from ._enums import ChannelType
@@ -37,6 +38,17 @@ NUMERIC_DTYPES = {
 }
 
 _LITTLE_ENDIAN_HOST = sys.byteorder == 'little'
+
+
+def _to_number(value):
+    """A real number from a number or its text; TypeError otherwise."""
+    if isinstance(value, (str, bytes)):
+        return float(value)
+    if not isinstance(value, numbers.Real):
+        # None, complex, containers...: refuse rather than guess (numpy would
+        # turn None into NaN and drop imaginary parts).
+        raise TypeError(f'{value!r:.40} is not a real number')
+    return value
 
 
 class Backend:
@@ -97,8 +109,12 @@ class _NumpyBackend(Backend):
                 # The caller's own array: copy so later edits do not change
                 # what we send.
                 return arr.tobytes()
+            if arr.dtype.kind == 'c':
+                raise TypeError('complex values are not supported')
             if arr.dtype.kind in 'USO':
-                arr = arr.astype(numpy.float64)
+                arr = numpy.array([_to_number(v) for v in arr.ravel().tolist()])
+                if arr.dtype.kind == 'O' and dtype.kind == 'f':
+                    arr = arr.astype(numpy.float64)  # ints beyond int64
             if dtype.kind in 'iu' and arr.size:
                 self._check_integer_range(arr, dtype, native)
             # A fresh array: hand out its memory without another copy, seen
@@ -169,7 +185,12 @@ class _ArrayBackend(Backend):
 
     def encode(self, native, values):
         typecode = self.type_map[native]
-        convert = float if typecode in 'fd' else int
+        if typecode in 'fd':
+            def convert(value):
+                return float(_to_number(value))
+        else:
+            def convert(value):
+                return int(_to_number(value))
         try:
             if isinstance(values, array.array) and values.typecode == typecode:
                 arr = array.array(typecode, values)

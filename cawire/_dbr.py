@@ -81,7 +81,12 @@ def _as_enum(table, value):
 
 def _to_bytes(value, encoding, size, what):
     if isinstance(value, str):
-        value = value.encode(encoding)
+        try:
+            value = value.encode(encoding)
+        except UnicodeEncodeError as ex:
+            raise CaprotoValueError(
+                f'{what} {value!r:.40} cannot be encoded as {encoding}'
+            ) from ex
     elif not isinstance(value, (bytes, bytearray)):
         raise CaprotoValueError(f'{what} must be str or bytes, got {value!r}')
     # RSRV truncates units/enum strings to the field size, keeping the NUL.

@@ -268,13 +268,21 @@ def _as_sequence(data):
     return data
 
 
+def _encode_text(text, encoding):
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as ex:
+        raise CaprotoValueError(
+            f'{text!r:.60} cannot be encoded as {encoding}: {ex}') from ex
+
+
 def _encode_string_element(value, encoding):
     if isinstance(value, str):
-        raw = value.encode(encoding)
+        raw = _encode_text(value, encoding)
     elif isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
     elif isinstance(value, (int, float)):
-        raw = str(value).encode(encoding)
+        raw = str(value).encode('ascii')
     else:
         raise CaprotoTypeError(
             f'cannot send {value!r:.80} as a CA string (need str or bytes)')
@@ -352,7 +360,7 @@ def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
             values = bytes(data)
             return (md_bytes, values), len(values)
         if isinstance(data, str):
-            values = data.encode(encoding) + b'\x00'
+            values = _encode_text(data, encoding) + b'\x00'
             return (md_bytes, values), len(values)
     scalar_type = type(data)
     if scalar_type is float and base in _FLOAT_BASES or scalar_type is int:

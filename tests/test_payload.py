@@ -449,10 +449,26 @@ def test_encode_strings():
     (ChannelType.INT, [1, 70000]), (ChannelType.INT, np.array([70000])),
     (ChannelType.ENUM, -1), (ChannelType.CHAR, [256]),
     (ChannelType.LONG, float('nan')), (ChannelType.LONG, 2 ** 40),
-    (ChannelType.DOUBLE, [object()])])
+    (ChannelType.DOUBLE, [object()]), (ChannelType.DOUBLE, [None]),
+    (ChannelType.DOUBLE, 1 + 2j), (ChannelType.FLOAT, np.array([1j])),
+    (ChannelType.DOUBLE, [[1, 2], [3]]), (ChannelType.LONG, [2 ** 70]),
+    (ChannelType.STRING, '\u20ac'), (ChannelType.CHAR, '\u20ac')])
 def test_encode_unrepresentable_values(data_type, bad, backend):
     with pytest.raises(cawire.CaprotoValueError):
         encode(data_type, bad)
+
+
+def test_text_numbers_are_parsed(backend):
+    assert bytes(encode(6, ['1', 2, b'3'])[0][1]) == \
+        np.array([1, 2, 3], '>f8').tobytes()
+    assert bytes(encode(1, '7')[0][1]) == b'\x00\x07'
+
+
+def test_metadata_text_that_cannot_be_encoded():
+    with pytest.raises(cawire.CaprotoValueError, match='latin-1'):
+        cawire.DBR_GR_INT(units='\u20ac')
+    with pytest.raises(cawire.CaprotoValueError, match='latin-1'):
+        cawire.DBR_GR_ENUM(enum_strings=['\u20ac'])
 
 
 def test_encode_metadata_forms():
@@ -563,14 +579,19 @@ def test_caproto_decodes_special_types_identically(data_type, value):
        data_count=st.integers(min_value=0, max_value=24),
        payload=st.binary(max_size=1200),
        kind=st.sampled_from([bytes, bytearray, memoryview]),
-       encoding=st.sampled_from(['latin-1', 'utf-8', 'ascii']))
-def test_decode_random_bytes(data_type, data_count, payload, kind, encoding):
+       encoding=st.sampled_from(['latin-1', 'utf-8', 'ascii']),
+       backend_name=st.sampled_from(['numpy', 'array']))
+def test_decode_random_bytes(data_type, data_count, payload, kind, encoding,
+                             backend_name):
+    cawire.select_backend(backend_name)
     try:
         md, data = decode(data_type, data_count, kind(payload),
                           encoding=encoding)
     except RemoteProtocolError:
         assert len(payload) < cawire.payload_size(data_type, data_count)
         return
+    finally:
+        cawire.select_backend('numpy')
     assert len(data) == data_count or (
         data_type in cawire.STRING_VALUED_TYPES and data_count == 1)
     if md is not None:
@@ -593,6 +614,34 @@ def test_decode_any_header_values(data_type, data_count, payload):
         decode(data_type, data_count, payload)
     except RemoteProtocolError:
         pass
+
+
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=50),
+    st.binary(max_size=50), st.complex_numbers(),
+    st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=45),
+                       st.binary(max_size=45), st.none()), max_size=8))
+
+
+@settings(max_examples=500, deadline=None)
+@given(data_type=st.integers(min_value=0, max_value=38), data=ANY_VALUE,
+       encoding=st.sampled_from(['latin-1', 'utf-8', 'ascii']),
+       short_string=st.booleans(),
+       backend_name=st.sampled_from(['numpy', 'array']))
+def test_encode_any_value(data_type, data, encoding, short_string,
+                          backend_name):
+    # encode either produces a payload that decodes to the same count, or
+    # raises one of the project's errors: never a bare builtin exception.
+    cawire.select_backend(backend_name)
+    try:
+        buffers, count = encode(data_type, data, encoding=encoding,
+                                short_string=short_string)
+    except (cawire.CaprotoValueError, cawire.CaprotoTypeError):
+        return
+    finally:
+        cawire.select_backend('numpy')
+    _, decoded = decode(data_type, count, wire(buffers))
+    assert len(decoded) == count
 
 
 @settings(max_examples=200, deadline=None)
