@@ -112,7 +112,8 @@ class _NumpyBackend(Backend):
             if arr.dtype.kind == 'c':
                 raise TypeError('complex values are not supported')
             if arr.dtype.kind in 'USO':
-                arr = numpy.array([_to_number(v) for v in arr.ravel().tolist()])
+                items = arr.ravel().tolist()
+                arr = numpy.array([_to_number(item) for item in items])
                 if arr.dtype.kind == 'O' and dtype.kind == 'f':
                     arr = arr.astype(numpy.float64)  # ints beyond int64
             if dtype.kind in 'iu' and arr.size:
