@@ -555,6 +555,24 @@ def test_caproto_decodes_our_bytes_identically(data_type, count):
                                         their_md.stamp.nanoSeconds)
 
 
+@pytest.mark.parametrize('count', [0, 1, 5])
+@pytest.mark.parametrize('data_type', [t for t in ALL_TYPES
+                                       if t < 35 and t != 28])
+def test_we_encode_byte_identically_to_caproto(data_type, count):
+    # (caproto's CTRL_STRING layout is wrong, see above)
+    values = samples(data_type, count)
+    metadata = make_metadata(data_type)
+    ours = wire(encode(data_type, values, metadata=metadata)[0])
+    their_md = None
+    if metadata is not None:
+        their_md = caproto._dbr.DBR_TYPES[data_type].from_buffer_copy(
+            bytes(metadata))
+    command = caproto.ReadNotifyResponse(
+        data=values, data_type=data_type, data_count=count, status=1,
+        ioid=1, metadata=their_md)
+    assert bytes(command)[16:] == ours
+
+
 @pytest.mark.parametrize('data_type, value', [
     (ChannelType.PUT_ACKT, 1), (ChannelType.PUT_ACKS, 2),
     (ChannelType.CLASS_NAME, b'bi'), (ChannelType.STSACK_STRING, b'alarm')])
