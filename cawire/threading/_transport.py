@@ -230,12 +230,29 @@ class StreamTransport:
             return
         self._start += consumed
         self._needed = needed
-        if self.max_message is not None and needed > self.max_message:
-            self._start_discarding(needed)
+        if self.max_message is not None:
+            if commands:
+                commands = self._drop_oversized(commands)
+            if needed > self.max_message:
+                self._start_discarding(needed)
+            else:
+                self._make_room(needed)
         else:
             self._make_room(needed)
         if commands:
             self._on_commands(commands)
+
+    def _drop_oversized(self, commands: list) -> list:
+        # Whole messages over the limit that arrived in one piece.
+        limit = self.max_message
+        kept = [command for command in commands if len(command) <= limit]
+        if len(kept) != len(commands):
+            for command in commands:
+                if len(command) > limit:
+                    self.messages_discarded += 1
+                    if self._on_oversized is not None:
+                        self._on_oversized(command._h)
+        return kept
 
     def _start_discarding(self, needed: int) -> None:
         """Skip a message larger than EPICS_CA_MAX_ARRAY_BYTES allows."""
