@@ -11,3 +11,6 @@ from ._timestamp import *  # noqa: F401,F403
 from ._dbr import *  # noqa: F401,F403
 from ._backend import *  # noqa: F401,F403
 from ._payload import *  # noqa: F401,F403
+from ._headers import *  # noqa: F401,F403
+from ._commands import *  # noqa: F401,F403
+from ._framing import *  # noqa: F401,F403

@@ -23,7 +23,6 @@ import struct
 __all__ = (
     'MessageHeader', 'ExtendedMessageHeader',
     'HEADER_STRUCT', 'EXTENDED_STRUCT', 'EXTENDED_HEADER_STRUCT',
-    'HEADER_SIZE', 'EXTENDED_HEADER_SIZE', 'EXTENDED_MARKER',
     'pack_header', 'make_header', 'unpack_header', 'needs_extended_header',
     'padded_length',
 )
