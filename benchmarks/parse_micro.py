@@ -191,12 +191,12 @@ def main(argv=None) -> int:
     print(f'python {sys.version.split()[0]}, numpy {np.__version__}, '
           f'caproto {caproto.__version__}; medians of {repeats} '
           '(arrays: 5x) interleaved repeats')
-    header = (f'{"case":<48} {"cawire":>12} {"caproto":>12} {"speed-up":>9}'
+    header = (f'{"case":<56} {"cawire":>12} {"caproto":>12} {"speed-up":>9}'
               f' {"cawire/msg":>11}')
     print(header)
     print('-' * len(header))
     for label, ours_s, theirs_s, n in rows:
-        print(f'{label:<48} {_fmt(ours_s):>12} {_fmt(theirs_s):>12} '
+        print(f'{label:<56} {_fmt(ours_s):>12} {_fmt(theirs_s):>12} '
               f'{theirs_s / ours_s:>8.1f}x {_fmt(ours_s / n):>11}')
     return 0
 

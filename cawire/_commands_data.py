@@ -31,6 +31,10 @@ __all__ = (
 )
 
 _new = object.__new__
+#: Marks data/metadata not decoded yet.  Set eagerly (one store per message)
+#: because a failed slot lookup raises AttributeError, which costs more
+#: than the store on the first access every consumer makes.
+_UNDECODED = object()
 #: (value offset, value size) per DBR type id, for the parser's size check.
 _LAYOUT = tuple(zip(VALUE_OFFSET, VALUE_SIZE))
 _STRING_SIZE = 40
@@ -81,6 +85,7 @@ class _DataMessage(Message):
         self = _new(cls)
         self._h = header_fields
         self._payload = payload
+        self._data = _UNDECODED
         return self
 
     def _init_data(self, data, data_type, data_count, metadata,
@@ -115,6 +120,7 @@ class _DataMessage(Message):
                         values = bytes(values) + bytes(wanted - len(values))
         self._init_fields(data_type, count, parameter1, parameter2,
                           (meta, values))
+        self._data = _UNDECODED
 
     def _split_payload(self, payload):
         h = self._h
@@ -141,21 +147,19 @@ class _DataMessage(Message):
     def data(self):
         """Values: a numpy view (or array.array) for numbers, a list of
         bytes for strings.  Decoded on first access, then cached."""
-        try:
-            return self._data
-        except AttributeError:
+        data = self._data
+        if data is _UNDECODED:
             self._decode()
-            return self._data
+            data = self._data
+        return data
 
     @property
     def metadata(self):
         """The DBR metadata structure (``DBR_TIME_DOUBLE`` ...) or None for
         plain types.  Decoded on first access, then cached."""
-        try:
-            return self._metadata
-        except AttributeError:
+        if self._data is _UNDECODED:
             self._decode()
-            return self._metadata
+        return self._metadata
 
     def decode_payload(self, encoding: str = 'latin-1'):
         """Decode afresh with another string encoding; returns
