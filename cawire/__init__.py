@@ -14,3 +14,6 @@ from ._payload import *  # noqa: F401,F403
 from ._headers import *  # noqa: F401,F403
 from ._commands import *  # noqa: F401,F403
 from ._framing import *  # noqa: F401,F403
+from ._state import *  # noqa: F401,F403
+from ._circuit import *  # noqa: F401,F403
+from ._broadcaster import *  # noqa: F401,F403
