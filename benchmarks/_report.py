@@ -40,7 +40,7 @@ def summarize_row(row: Row, job_key: str, runs: list[dict],
             value = run['result'].get(row.field)
             if value is None:
                 errors.append(f"#{run['repeat']}: no {row.field} "
-                              f"(nothing delivered?)")
+                              f"(no update of that kind delivered)")
             else:
                 numbers.append(value)
         values[client] = {

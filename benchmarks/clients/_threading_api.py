@@ -124,7 +124,8 @@ class ThreadingApiMetrics:
                 'array_reads': len(times)}
 
     def monitor(self, names: list[str], fast: str, warmup_s: float,
-                window_s: float, timeout: float) -> dict:
+                window_s: float, timeout: float,
+                subscribe_timeout: float) -> dict:
         ctx = self.client.Context(timeout=timeout)
         t_start = time.perf_counter()
         pvs = self._connected(ctx, [*names, fast], timeout)
@@ -148,7 +149,8 @@ class ThreadingApiMetrics:
         fast_sub = pvs[-1].subscribe(data_type='time')
         fast_sub.add_callback(on_fast)
         initial_complete = wait_until(
-            lambda: count[0] >= len(names) and latest[0] is not None, timeout)
+            lambda: count[0] >= len(names) and latest[0] is not None,
+            subscribe_timeout)
         subscribed_s = time.perf_counter() - t_start
         time.sleep(warmup_s)
         window = MonitorWindow(lambda: count[0])

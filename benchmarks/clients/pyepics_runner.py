@@ -136,7 +136,7 @@ def array_read(name: str, count: int, reads: int, max_seconds: float,
 
 
 def monitor(names: list[str], fast: str, warmup_s: float, window_s: float,
-            timeout: float) -> dict:
+            timeout: float, subscribe_timeout: float) -> dict:
     import epics
     _ca()
     t_start = time.perf_counter()
@@ -159,7 +159,8 @@ def monitor(names: list[str], fast: str, warmup_s: float, window_s: float,
         if not pv.wait_for_connection(timeout=max(0.001, deadline - time.monotonic())):
             raise TimeoutError(f'{pv.pvname} did not connect')
     initial_complete = wait_until(
-        lambda: count[0] >= len(names) and latest[0] is not None, timeout)
+        lambda: count[0] >= len(names) and latest[0] is not None,
+        subscribe_timeout)
     subscribed_s = time.perf_counter() - t_start
     time.sleep(warmup_s)
     window = MonitorWindow(lambda: count[0])
