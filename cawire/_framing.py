@@ -16,7 +16,7 @@ written for speed and for safety against a hostile peer:
 from __future__ import annotations
 
 from ._commands import COMMANDS
-from ._exceptions import RemoteProtocolError
+from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, EXTENDED_STRUCT,
                        HEADER_SIZE, HEADER_STRUCT)
 from ._state import CLIENT, SERVER
@@ -100,8 +100,11 @@ def parse_stream(buf, role, *, max_payload=None):
         carries ``commands`` and ``consumed`` for the messages before the
         bad one.
     """
-    table = _DISPATCH[role]
-    get_constructor = table.get
+    try:
+        get_constructor = _DISPATCH[role].get
+    except (KeyError, TypeError):
+        raise LocalProtocolError(
+            f'role must be CLIENT or SERVER, not {role!r}') from None
     view = _byte_view(buf)
     end_of_data = len(view)
     commands = []

@@ -325,3 +325,9 @@ def test_memoryview_and_bytearray_inputs():
                 memoryview(bytearray(raw))[0:32]):
         commands, consumed, needed = parse_stream(buf, CLIENT)
         assert len(commands) == 2 and consumed == 32 and needed == 0
+
+
+def test_bad_role_is_our_error():
+    from cawire._exceptions import LocalProtocolError
+    with pytest.raises(LocalProtocolError):
+        parse_stream(b'', 'client')
