@@ -154,7 +154,10 @@ class VirtualCircuit:
         self._ioid_counts: dict[int, int] = {}
         self.client_name: str | None = None
         self.host_name: str | None = None
-        self._recv_buffer = b''
+        # Received bytes not yet parsed, and how many the next message needs.
+        self._recv_pending: list[bytes] = []
+        self._recv_pending_bytes = 0
+        self._recv_needed = 0
         if id_allocator is None:
             id_allocator = IdAllocator(self._id_in_use)
         self._id_allocator = id_allocator
@@ -255,12 +258,25 @@ class VirtualCircuit:
         RemoteProtocolError
             Malformed stream; close the circuit.
         """
-        data = self._recv_buffer + b''.join(bytes(b) for b in buffers)
+        pending = self._recv_pending
+        for buffer in buffers:
+            chunk = bytes(buffer)
+            if chunk:
+                pending.append(chunk)
+                self._recv_pending_bytes += len(chunk)
+        if self._recv_pending_bytes < self._recv_needed:
+            # Still inside one large message: wait instead of re-joining
+            # (joining per chunk would copy a big array quadratically).
+            return [], self._recv_needed
+        data = pending[0] if len(pending) == 1 else b''.join(pending)
         # ``data`` is immutable, so the payload views stay valid after the
         # consumed prefix is dropped.
         commands, consumed, needed = parse_stream(
             data, self.our_role, max_payload=self.max_payload)
-        self._recv_buffer = data[consumed:]
+        rest = data[consumed:] if consumed < len(data) else b''
+        self._recv_pending = [rest] if rest else []
+        self._recv_pending_bytes = len(rest)
+        self._recv_needed = needed
         return commands, needed
 
     def process_command(self, command):
@@ -309,7 +325,8 @@ class VirtualCircuit:
         self._ioid_counts.clear()
         self.event_add_commands.clear()
         self._cancelling.clear()
-        self._recv_buffer = b''
+        self._recv_pending = []
+        self._recv_pending_bytes = self._recv_needed = 0
 
     # ------------------------------------------------------------------
     # Bookkeeping helpers

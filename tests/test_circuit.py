@@ -676,3 +676,20 @@ def test_snapshot_helper_sees_changes():
     before = copy.deepcopy(snapshot(circuit))
     circuit.send(channel.read())
     assert snapshot(circuit) != before
+
+
+def test_recv_of_a_large_message_in_small_chunks():
+    circuit, (channel,) = connected_client()
+    request = channel.read(data_count=10000, ioid=9)
+    circuit.send(request)
+    reply = bytes(cmds.ReadNotifyResponse(list(range(10000)), 6, 10000, 1, 9))
+    assert len(reply) == 24 + 80000          # extended header
+    got = []
+    for i in range(0, len(reply), 1000):
+        commands, needed = circuit.recv(reply[i:i + 1000])
+        got += commands
+        if not commands:
+            assert needed == len(reply)
+    assert needed == 0
+    (parsed,) = got
+    assert circuit.process_command(parsed).data[-1] == 9999
