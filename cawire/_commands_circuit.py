@@ -127,7 +127,7 @@ def _embedded_header_size(payload) -> int:
     # The embedded header is extended when its own payload_size slot holds
     # the marker and the payload is long enough to contain the 8 extra bytes.
     if (len(payload) >= EXTENDED_HEADER_SIZE
-            and payload[2] == 0xFF and payload[3] == 0xFF):
+            and int.from_bytes(payload[2:4], 'big') == EXTENDED_MARKER):
         return EXTENDED_HEADER_SIZE
     return HEADER_SIZE
 
