@@ -58,6 +58,32 @@ def _as_byte_view(buf) -> memoryview:
     return view
 
 
+def _data_from_wire(cls, header_fields, payload):
+    """Parser constructor of the data commands (a plain function: the
+    monitor hot path avoids a super() chain)."""
+    data_type = header_fields[2]
+    try:
+        offset, size = _LAYOUT[data_type]
+    except IndexError:
+        raise RemoteProtocolError(
+            f'{cls.__name__} with invalid DBR type {data_type} '
+            f'(header {header_fields})') from None
+    available = len(payload)
+    if available < offset + header_fields[3] * size:
+        if not (size == _STRING_SIZE and header_fields[3] == 1
+                and available >= offset):
+            raise RemoteProtocolError(
+                f'{cls.__name__} payload of {available} bytes is too '
+                f'short for {header_fields[3]} element(s) of DBR type '
+                f'{data_type} ({offset + header_fields[3] * size} bytes '
+                f'needed); header {header_fields}')
+    self = _new(cls)
+    self._h = header_fields
+    self._payload = payload
+    self._data = _UNDECODED
+    return self
+
+
 class _DataMessage(Message):
     """A command carrying a DBR payload: metadata part then values."""
 
@@ -66,27 +92,7 @@ class _DataMessage(Message):
 
     @classmethod
     def from_wire(cls, header_fields, payload):
-        data_type = header_fields[2]
-        try:
-            offset, size = _LAYOUT[data_type]
-        except IndexError:
-            raise RemoteProtocolError(
-                f'{cls.__name__} with invalid DBR type {data_type} '
-                f'(header {header_fields})') from None
-        available = len(payload)
-        if available < offset + header_fields[3] * size:
-            if not (size == _STRING_SIZE and header_fields[3] == 1
-                    and available >= offset):
-                raise RemoteProtocolError(
-                    f'{cls.__name__} payload of {available} bytes is too '
-                    f'short for {header_fields[3]} element(s) of DBR type '
-                    f'{data_type} ({offset + header_fields[3] * size} bytes '
-                    f'needed); header {header_fields}')
-        self = _new(cls)
-        self._h = header_fields
-        self._payload = payload
-        self._data = _UNDECODED
-        return self
+        return _data_from_wire(cls, header_fields, payload)
 
     def _init_data(self, data, data_type, data_count, metadata,
                    parameter1, parameter2) -> None:
@@ -217,7 +223,7 @@ class EventAddResponse(_DataMessage):
     def from_wire(cls, header_fields, payload):
         if header_fields[1] == 0:
             return EventCancelResponse.from_wire(header_fields, payload)
-        return super().from_wire(header_fields, payload)
+        return _data_from_wire(cls, header_fields, payload)
 
     status = property(lambda self: status_from_wire(self._h[4]))
     subscriptionid = property(lambda self: self._h[5])
