@@ -66,8 +66,12 @@ def watch(updates: int, timeout: float) -> int:
     dt.write([0.2], wait=True, timeout=timeout)
 
     received: queue.Queue = queue.Queue()
+    def on_update(sub, response):
+        received.put(response)
+
     subscription = x.subscribe(data_type='time')
-    subscription.add_callback(lambda sub, response: received.put(response))
+    # Subscriptions hold callbacks weakly (as caproto's): keep on_update alive.
+    subscription.add_callback(on_update)
     deadline = time.monotonic() + timeout + updates * 0.2 * 5
     for number in range(1, updates + 1):
         remaining = deadline - time.monotonic()
@@ -78,7 +82,8 @@ def watch(updates: int, timeout: float) -> int:
                   file=sys.stderr)
             return 1
         stamp = response.metadata.timestamp
-        print(f'{number:3d}  {time.strftime("%H:%M:%S", time.localtime(stamp))}'
+        clock = time.strftime('%H:%M:%S', time.localtime(stamp))
+        print(f'{number:3d}  {clock}.{int(stamp % 1 * 1000):03d}'
               f'  random_walk:x = {response.data[0]: .6f}')
     subscription.clear()
     ctx.disconnect()
