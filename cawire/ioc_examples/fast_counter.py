@@ -35,9 +35,9 @@ class FastCounterIOC(PVGroup):
         self._array_length = max(int(array_length), 1)
         super().__init__(*args, **kwargs)
         self.array.max_length = self._array_length
-        self.array.commit(np.zeros(self._array_length))
-        self.rate.commit(self._initial_rate)
         self._ramp = np.arange(self._array_length, dtype=np.float64)
+        self.array.commit(self._ramp.copy())
+        self.rate.commit(self._initial_rate)
 
     @rate.putter
     async def rate(self, instance, value):

@@ -64,3 +64,109 @@ class IocProcess(epics._Process):
 
     def __repr__(self) -> str:
         return f'<IocProcess {self.argv[2:]} port={self.server_port}>'
+
+
+class RawCircuit:
+    """A minimal blocking CA client connection for protocol-level tests.
+
+    It speaks raw commands (``cawire._commands``) so tests can send exactly
+    what they want, including garbage, and see exactly what comes back.
+
+    Parameters
+    ----------
+    port : int
+        Server TCP port on 127.0.0.1.
+    handshake : bool
+        Send VERSION/CLIENT_NAME/HOST_NAME and wait for the server VERSION.
+    timeout : float
+        Socket timeout for each receive.
+    """
+
+    def __init__(self, port: int, *, handshake: bool = True,
+                 timeout: float = 5.0, receive_buffer: int | None = None):
+        import socket
+
+        from .. import _commands
+        self._commands = _commands
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                 receive_buffer)
+        self.sock.settimeout(timeout)
+        self.sock.connect((epics.LOOPBACK, port))
+        self.timeout = timeout
+        self._buffer = b''
+        self._parsed: list = []
+        if handshake:
+            self.send(_commands.VersionRequest(0, 13),
+                      _commands.ClientNameRequest('tester'),
+                      _commands.HostNameRequest('localhost'))
+            self.expect(_commands.VersionResponse)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def send(self, *commands) -> None:
+        """Send commands (objects with ``bytes()``) or raw bytes."""
+        self.sock.sendall(b''.join(c if isinstance(c, (bytes, bytearray))
+                                   else bytes(c) for c in commands))
+
+    def _fill(self, timeout: float) -> bool:
+        """Receive once; False when the server closed the connection."""
+        from .._framing import parse_stream
+        from .._state import CLIENT
+        self.sock.settimeout(timeout)
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            return False
+        data = self._buffer + chunk
+        commands, consumed, _ = parse_stream(data, CLIENT)
+        # Copy what we keep: the commands' payloads are views on ``data``.
+        self._parsed.extend(commands)
+        self._buffer = data[consumed:]
+        return True
+
+    def next(self, timeout: float | None = None):
+        """The next received command (raises TimeoutError / EOFError)."""
+        import socket
+        timeout = self.timeout if timeout is None else timeout
+        while not self._parsed:
+            try:
+                if not self._fill(timeout):
+                    raise EOFError('server closed the circuit')
+            except socket.timeout:
+                raise TimeoutError('nothing received') from None
+        return self._parsed.pop(0)
+
+    def expect(self, cls, timeout: float | None = None):
+        """The next command, asserted to be of class ``cls``."""
+        command = self.next(timeout)
+        if not isinstance(command, cls):
+            raise AssertionError(f'expected {cls.__name__}, got {command!r}')
+        return command
+
+    def closed_by_server(self, timeout: float = 5.0) -> bool:
+        """Drain until the server closes the circuit (True) or timeout."""
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.next(max(deadline - time.monotonic(), 0.01))
+            except (EOFError, ConnectionResetError):
+                return True
+            except TimeoutError:
+                return False
+        return False
+
+    def create_channel(self, name: str, cid: int):
+        """CREATE_CHAN; returns the CreateChanResponse (after ACCESS_RIGHTS)."""
+        c = self._commands
+        self.send(c.CreateChanRequest(name, cid, 13))
+        self.expect(c.AccessRightsResponse)
+        return self.expect(c.CreateChanResponse)
