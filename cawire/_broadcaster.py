@@ -22,12 +22,12 @@ from ._commands import (
     ErrorResponse, NotFoundResponse, RepeaterConfirmResponse,
     RepeaterRegisterRequest, RsrvIsUpResponse, SearchRequest, SearchResponse,
     VersionRequest, VersionResponse, extract_address)
-from ._commands_base import encode_name
 from ._constants import (DEFAULT_PROTOCOL_VERSION, DONT_REPLY, HEADER_SIZE,
                          MAX_UDP_SEND, SEQUENCE_NUMBER_IS_VALID)
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           RemoteProtocolError)
 from ._framing import read_datagram
+from ._search_schedule import search_message_size
 from ._state import CLIENT, REQUEST, RESPONSE, SERVER, Role
 
 __all__ = ('Broadcaster', 'SearchResult', 'search_request_size')
@@ -39,16 +39,9 @@ search_logger = logging.getLogger('cawire.bcast.search')
 _MAX_DATAGRAM = 65507
 
 
-def search_request_size(name) -> int:
-    """Bytes a SEARCH message for ``name`` takes (header, name, NUL, pad).
-
-    Raises
-    ------
-    CaprotoValueError
-        If ``name`` cannot be encoded (not latin-1, NUL inside, too long).
-    """
-    encoded = encode_name(name, 'PV name')
-    return HEADER_SIZE + ((len(encoded) + 7) & ~7)
+#: Bytes a SEARCH message for a name takes (header, name, NUL, pad); the
+#: same rule the search schedule uses to fill datagrams.
+search_request_size = search_message_size
 
 
 class SearchResult(NamedTuple):

@@ -44,7 +44,9 @@ import math
 from collections.abc import Hashable, Iterable
 from typing import NamedTuple
 
+from ._commands_base import encode_name
 from ._constants import HEADER_SIZE, MAX_UDP_SEND
+from ._exceptions import CaprotoValueError
 
 __all__ = ('SearchSchedule', 'SearchDatagram', 'search_message_size',
            'MIN_ROUND_TRIP_ESTIMATE', 'MAX_ROUND_TRIP_ESTIMATE',
@@ -67,14 +69,17 @@ DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
 _U32 = 0x1_0000_0000
 
 
-def search_message_size(name: str | bytes, encoding: str = 'latin-1') -> int:
+def search_message_size(name: str | bytes) -> int:
     """Bytes a SEARCH message for ``name`` takes in a datagram.
 
-    Header plus the NUL-terminated name padded to a multiple of 8.
+    Header plus the NUL-terminated name (latin-1) padded to a multiple of 8.
+
+    Raises
+    ------
+    CaprotoValueError
+        If ``name`` cannot be sent (not latin-1, NUL inside, too long).
     """
-    if isinstance(name, str):
-        name = name.encode(encoding)
-    return HEADER_SIZE + ((len(name) + 1 + 7) & ~7)
+    return HEADER_SIZE + ((len(encode_name(name, 'PV name')) + 7) & ~7)
 
 
 class SearchDatagram(NamedTuple):
@@ -206,11 +211,17 @@ class SearchSchedule:
         ``size`` is the SEARCH message's length in bytes; by default computed
         from ``key`` as a PV name.  Adding a key already being searched for
         restarts its back-off.
+
+        Raises
+        ------
+        CaprotoValueError
+            The search would not fit in one datagram, or the name cannot be
+            encoded.
         """
         if size is None:
             size = search_message_size(key)
         if size > self._capacity:
-            raise ValueError(f'search for {key!r} ({size} bytes) does not '
+            raise CaprotoValueError(f'search for {key!r} ({size} bytes) does not '
                              f'fit in a datagram ({self._capacity} bytes)')
         self._remove(key)
         self._sizes[key] = size

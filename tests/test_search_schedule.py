@@ -4,6 +4,7 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from cawire._exceptions import CaprotoValueError
 from cawire._search_schedule import (
     DATAGRAM_PAYLOAD_CAPACITY, SearchSchedule, search_message_size)
 
@@ -285,10 +286,13 @@ def test_disconnect_governor_returns_names_to_timer_0_on_its_10_s_tick():
     assert send_times(sent, 'B') == [40.0]
 
 
-def test_add_rejects_a_name_that_cannot_fit():
+def test_add_rejects_a_name_that_cannot_fit_or_be_encoded():
     schedule = SearchSchedule(0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(CaprotoValueError):
         schedule.add('x' * 1000, 0.0)
+    with pytest.raises(CaprotoValueError):
+        schedule.add('PV:\u20ac', 0.0)
+    assert len(schedule) == 0
 
 
 @settings(max_examples=150, deadline=None)
