@@ -17,7 +17,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from ._circuit import IdAllocator
 from ._commands import (
     ErrorResponse, NotFoundResponse, RepeaterConfirmResponse,
     RepeaterRegisterRequest, RsrvIsUpResponse, SearchRequest, SearchResponse,
@@ -27,6 +26,7 @@ from ._constants import (DEFAULT_PROTOCOL_VERSION, DONT_REPLY, HEADER_SIZE,
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           RemoteProtocolError)
 from ._framing import read_datagram
+from ._ids import IdAllocator
 from ._search_schedule import search_message_size
 from ._state import CLIENT, REQUEST, RESPONSE, SERVER, Role
 

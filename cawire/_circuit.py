@@ -32,8 +32,6 @@ keeps their ids) should give all its circuits one :class:`IdAllocator`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-
 from ._channel import ClientChannel, ServerChannel, _BaseChannel
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
@@ -49,49 +47,20 @@ from ._constants import DEFAULT_PROTOCOL_VERSION, LAST_BUFFER_TYPE
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           RemoteProtocolError)
 from ._framing import parse_stream
-from ._state import (CLIENT, CONNECTED, MUST_CLOSE, SERVER, CircuitState,
-                     Role)
+from ._ids import IdAllocator
+from ._state import CLIENT, CONNECTED, SERVER, CircuitState, Role
 
 __all__ = ('VirtualCircuit', 'ClientChannel', 'ServerChannel',
            'IdAllocator')
 
 logger = logging.getLogger('cawire.circ')
 
-_U32 = 0x1_0000_0000
 # Embedded command ids in ERROR responses that name an ioid / subscription.
 _IOID_COMMANDS = frozenset((ReadNotifyRequest.ID, ReadRequest.ID,
                             WriteNotifyRequest.ID))
 _EVENT_CANCEL_ID = EventCancelRequest.ID
 # Native channel types are the plain ones (DBF -> DBR 0..6).
 _MAX_NATIVE_TYPE = 6
-
-
-class IdAllocator:
-    """Hands out u32 ids in sequence, wrapping around, skipping live ones.
-
-    Parameters
-    ----------
-    in_use : callable, optional
-        ``in_use(id) -> bool``; ids for which it is true are skipped.
-    start : int
-        First id to try.
-    """
-
-    def __init__(self, in_use: Callable[[int], bool] | None = None,
-                 start: int = 1):
-        self._next = start % _U32
-        self._in_use = in_use
-
-    def __call__(self) -> int:
-        in_use = self._in_use
-        for _ in range(1 << 20):
-            candidate = self._next
-            self._next = (candidate + 1) % _U32
-            if in_use is None or not in_use(candidate):
-                return candidate
-        # A million consecutive live ids: the caller is leaking requests.
-        raise LocalProtocolError('no free id: over a million consecutive '
-                                 'ids are in use')
 
 
 class VirtualCircuit:

@@ -808,3 +808,9 @@ def test_our_client_talks_to_caproto_server():
     c2s(channel.clear())
     s2c(schan.clear())
     assert channel.states[CLIENT] is CLOSED
+
+
+def test_id_allocator_gives_up_when_every_id_is_live():
+    allocator = IdAllocator(lambda candidate: True)
+    with pytest.raises(LocalProtocolError, match='no free id'):
+        allocator()
