@@ -107,10 +107,13 @@ class _Timer:
         self.congestion_threshold = math.inf
         self.time_at_last_send: float | None = None
         self.first_sequence = 0
-        self.last_sequence = -1
+        # None: no datagram went out at the last firing.
+        self.last_sequence: int | None = None
         self.boost_possible = boost_possible
 
     def sequence_in_window(self, sequence: int) -> bool:
+        if self.last_sequence is None:
+            return False        # the last firing sent nothing
         span = (self.last_sequence - self.first_sequence) % _U32
         return (sequence - self.first_sequence) % _U32 <= span
 
@@ -398,7 +401,8 @@ class SearchSchedule:
         timer.attempts = timer.responses = 0
         timer.first_sequence = self._next_sequence
         datagrams = self._pack(timer)
-        timer.last_sequence = (self._next_sequence - 1) % _U32
+        timer.last_sequence = ((self._next_sequence - 1) % _U32
+                               if datagrams else None)
         if timer.requests or timer.awaiting:
             timer.deadline = now + self.period(timer.index)
         else:

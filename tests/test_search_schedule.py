@@ -337,3 +337,16 @@ def test_random_operations_keep_the_schedule_consistent(ops):
             seen += list(timer.requests) + list(timer.awaiting)
         seen += list(schedule._governed)
         assert sorted(seen) == sorted(live)
+
+
+def test_a_firing_that_sent_nothing_accepts_no_rtt_samples():
+    schedule = SearchSchedule(0.0)
+    schedule.add('A', 0.0)
+    schedule.add('B', 0.0)
+    schedule.poll(0.0)                  # timer 0 sends A, B (seq 1)
+    schedule.answered('A', 0.001, 1)
+    schedule.poll(0.032)                # timer 0 sends nothing; B -> timer 1
+    timer0 = schedule._timers[0]
+    assert timer0.time_at_last_send == 0.032
+    assert not timer0.sequence_in_window(1)
+    assert not timer0.sequence_in_window(2)
