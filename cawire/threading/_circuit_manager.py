@@ -140,7 +140,7 @@ class VirtualCircuitManager:
             ca.EventCancelResponse: self._on_nothing,
             ca.ClearChannelResponse: self._on_clear_channel,
             ca.ErrorResponse: self._on_error,
-            ca.EchoResponse: self._on_nothing,
+            ca.EchoResponse: self._on_echo,
             ca.ReadSyncResponse: self._on_nothing,
             ca.NotFoundResponse: self._on_nothing,
         }
@@ -504,6 +504,9 @@ class VirtualCircuitManager:
 
     def _on_nothing(self, command) -> None:
         pass
+
+    def _on_echo(self, command) -> None:
+        self.keepalive.echo_answered()
 
     def _on_access_rights(self, command) -> None:
         pv = self.pvs.get(command.cid)

@@ -60,6 +60,12 @@ class KeepAlive:
         if self.echo_sent_at is None and not self.manager.dead.is_set():
             self._send_echo()
 
+    def echo_answered(self) -> None:
+        """The ECHO reply arrived: back to watching for silence."""
+        if self.echo_sent_at is not None:
+            self.echo_sent_at = None
+            self.start()
+
     def _arm(self, deadline: float, callback) -> None:
         if self._timer is not None:
             self._timer.cancel()

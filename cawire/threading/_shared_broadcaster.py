@@ -46,6 +46,9 @@ beacon_logger = logging.getLogger('cawire.bcast.beacon')
 STALE_SEARCH_EXPIRATION = 10.0
 #: First repeater registration retry delay; doubles up to the retry time.
 FIRST_REGISTRATION_RETRY = 0.1
+#: Minimum seconds between two "retry every unanswered search" triggered by
+#: beacon anomalies.
+ANOMALY_RETRY_INTERVAL = 1.0
 _RECV_BUFFER_SIZE = 0xFFFF + 16
 
 
@@ -114,6 +117,7 @@ class SharedBroadcaster:
         self._disconnected = False
         self._registration_timer = None
         self._registration_delay = FIRST_REGISTRATION_RETRY
+        self._last_anomaly_retry = float('-inf')
         self.search_addresses = client_search_addresses(self.config)
         self.loop = NetworkLoop('cawire-network')
         self.udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -313,9 +317,16 @@ class SharedBroadcaster:
             events = self.beacons.beacon(address, now, beacon.beacon_id,
                                          beacon.version)
         if events & BeaconEvent.ANOMALY:
-            beacon_logger.info('Beacon anomaly from %s:%d; searching for '
-                               'unanswered names soon', *address)
+            beacon_logger.info('Beacon anomaly from %s:%d (a server started '
+                               'or came back); searching again', *address)
             self.search_engine.boost()
+            # A (re)started server is the likeliest home of the names still
+            # unanswered (e.g. the PVs of a rebooted IOC): ask again now
+            # rather than at the next back-off step; at most once a second
+            # so that a burst of reboots cannot cause a search storm.
+            if now - self._last_anomaly_retry >= ANOMALY_RETRY_INTERVAL:
+                self._last_anomaly_retry = now
+                self.search_engine.retry_now()
         if events & (BeaconEvent.NORMAL | BeaconEvent.CHECK_CIRCUIT):
             for context in list(self.listeners):
                 for cm in context._circuits_to(address):
