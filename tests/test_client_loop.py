@@ -415,3 +415,25 @@ def test_transport_discards_oversized_messages(loop):
         assert not harness.closed.is_set()
     finally:
         harness.close()
+
+
+def test_no_lost_wakeups_under_contention(loop):
+    # Each thread repeatedly queues a call and waits for it.  With no timers
+    # armed the loop sleeps without a deadline, so a single lost wake-up
+    # would leave a caller waiting for good.
+    failures = []
+
+    def hammer():
+        for _ in range(300):
+            done = threading.Event()
+            loop.call_soon(done.set)
+            if not done.wait(WAIT):
+                failures.append('lost wake-up')
+                return
+
+    threads = [threading.Thread(target=hammer) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []

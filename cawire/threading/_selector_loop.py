@@ -207,13 +207,16 @@ class NetworkLoop:
             pass
 
     def _drain_wake_socket(self) -> None:
-        with self._wake_lock:
-            self._wake_pending = False
+        # Drain first, then clear the flag: clearing first would let a
+        # waker set it again and have its byte swallowed by this drain,
+        # leaving the flag set with no byte in the pipe (a lost wake-up).
         try:
             while self._wake_receiver.recv(4096):
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        with self._wake_lock:
+            self._wake_pending = False
 
     def _run_calls(self) -> None:
         calls = self._calls
