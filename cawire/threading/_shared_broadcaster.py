@@ -19,6 +19,7 @@ import getpass
 import importlib.util
 import itertools
 import logging
+import os
 import random
 import socket
 import subprocess
@@ -79,9 +80,16 @@ def spawn_repeater_if_needed(port: int) -> subprocess.Popen | None:
                              'not be received', port)
         return None
     bcast_logger.info('Spawning a repeater on port %d', port)
+    # The child must use this cawire and this port, whatever the
+    # environment says.
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    env = dict(os.environ, EPICS_CA_REPEATER_PORT=str(port))
+    env['PYTHONPATH'] = os.pathsep.join(
+        filter(None, [package_parent, env.get('PYTHONPATH', '')]))
     try:
         return subprocess.Popen(
-            [sys.executable, '-m', 'cawire.repeater'],
+            [sys.executable, '-m', 'cawire.repeater'], env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,
             close_fds=True)
