@@ -37,6 +37,9 @@ logger = logging.getLogger('cawire.circ')
 #: tail of an arena is abandoned for a new one.
 ARENA_SIZE = 256 * 1024
 MIN_ARENA_SPACE = 16 * 1024
+#: Messages up to this size get a buffer of exactly their size at once;
+#: larger ones grow as their bytes arrive.
+EXACT_ALLOCATION_LIMIT = 64 * 1024 * 1024
 #: sendmsg() takes at most IOV_MAX (1024 on Linux) buffers per call.
 MAX_BUFFERS_PER_SEND = 512
 SEND_HIGH_WATER = 8 * 1024 * 1024
@@ -216,7 +219,10 @@ class StreamTransport:
         self.last_receipt = time.monotonic()
         self._filled += received
         if self._filled - self._start < self._needed:
-            return  # still receiving one big message
+            # Still receiving one big message.
+            if self._filled == len(arena):
+                self._make_room(self._needed)
+            return
         try:
             commands, consumed, needed = self._parse(
                 memoryview(arena)[self._start:self._filled])
@@ -300,9 +306,18 @@ class StreamTransport:
             # filled by one large message.
             return
         pending = filled - start
-        # A large message gets a buffer of exactly its size, so its payload
-        # is received in place and later viewed without copying.
-        new = bytearray(needed if needed > ARENA_SIZE else ARENA_SIZE)
+        if needed <= ARENA_SIZE:
+            size = ARENA_SIZE
+        elif needed <= EXACT_ALLOCATION_LIMIT:
+            # A large message gets a buffer of exactly its size, so its
+            # payload is received in place and viewed without copying.
+            size = needed
+        else:
+            # Beyond this, trust the announced size only as far as data
+            # actually arrives (a lying header must not make us allocate
+            # gigabytes): grow geometrically.
+            size = min(needed, max(2 * pending, EXACT_ALLOCATION_LIMIT))
+        new = bytearray(size)
         if pending:
             new[:pending] = arena[start:filled]
         self._arena, self._start, self._filled = new, 0, pending
