@@ -11,7 +11,6 @@ import os
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from cawire import ChannelType
@@ -194,7 +193,7 @@ def test_subscription_callbacks_tokens_and_weakrefs(ctx):
     # subscription on the server.
     del g
     gc.collect()
-    assert not sub.active
+    assert wait_until(lambda: not sub.active)
     circuit = counter.circuit_manager.circuit
     assert wait_until(lambda: not circuit.event_add_commands)
     # Adding again resubscribes transparently.

@@ -5,9 +5,6 @@ to capture what the client sends; the real softIoc (and caRepeater) answer
 everything else.
 """
 import socket
-import struct
-import subprocess
-import sys
 import time
 
 import pytest

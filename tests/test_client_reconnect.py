@@ -8,7 +8,6 @@ import signal
 import threading
 import time
 
-import pytest
 
 from cawire._config import Config
 from cawire._exceptions import DisconnectedError

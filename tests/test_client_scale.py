@@ -5,7 +5,6 @@ searches only that IOC's port.
 """
 import random
 import threading
-import time
 from pathlib import Path
 
 import numpy as np

@@ -7,7 +7,6 @@ structure where they do.
 """
 import datetime
 import functools
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import time
 
 import pytest
 
-from cawire._config import Config
 from cawire.testing import epics
 from cawire.threading.client import Batch, Context, SharedBroadcaster
 

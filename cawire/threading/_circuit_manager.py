@@ -25,16 +25,15 @@ import socket
 import threading
 
 from .. import _commands as ca
-from .._dbr import payload_size as dbr_payload_size
-from .._enums import AccessRights, ChannelType, field_class_to_type
+from .._enums import AccessRights
 from .._exceptions import (CaprotoError, CaprotoValueError, DisconnectedError,
                            ErrorResponseReceived, LocalProtocolError,
                            RemoteProtocolError)
 from .._circuit import ClientChannel
 from .._framing import parse_stream
 from .._state import CLIENT, States
-from .._status import CAStatus
 from ._callbacks import CallbackExecutor
+from ._circuit_requests import CircuitRequests
 from ._keepalive import KeepAlive
 from ._requests import PendingRequest
 from ._transport import StreamTransport
@@ -49,7 +48,7 @@ _U32 = 0xFFFFFFFF
 PROTOCOL_VERSION = 13
 
 
-class VirtualCircuitManager:
+class VirtualCircuitManager(CircuitRequests):
     """Encapsulates a VirtualCircuit, a TCP socket, and additional state.
 
     This object should never be instantiated directly by user code.  It is
@@ -301,143 +300,6 @@ class VirtualCircuitManager:
                     f'({self.close_reason})')
             self._send_locked(commands)
         self.transport.wait_for_backlog()
-
-    def _new_ioid(self) -> int:
-        # Called with _lock held.  Sequential per circuit from 0 (as in the
-        # documented transcript), skipping ids still in use after a wrap.
-        ioid = self._next_ioid
-        while ioid in self.ioids:
-            ioid = (ioid + 1) & _U32
-        self._next_ioid = (ioid + 1) & _U32
-        return ioid
-
-    def _check_size(self, data_type, data_count, native_count) -> None:
-        if self.max_message is None:
-            return
-        count = data_count if data_count else native_count
-        size = dbr_payload_size(data_type, count)
-        if size + 24 > self.max_message:
-            raise CaprotoValueError(
-                f'{size}-byte request exceeds EPICS_CA_MAX_ARRAY_BYTES '
-                f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
-
-    def read(self, pv, channel, data_type, data_count, *, notify, callback,
-             wait, deadline) -> PendingRequest:
-        """Send a read request; return its pending slot (user thread)."""
-        if data_count is None:
-            data_count = 0  # 4.13: the current (dynamic) length
-        self._check_size(data_type, data_count, channel.native_data_count)
-        with self._lock:
-            if self.dead.is_set():
-                raise DisconnectedError('circuit is dead')
-            ioid = self._new_ioid()
-            cls = ca.ReadNotifyRequest if notify else ca.ReadRequest
-            command = cls(data_type, data_count, channel.sid, ioid)
-            pending = PendingRequest(ioid, pv, command, callback,
-                                     deadline.when, wait)
-            self.ioids[ioid] = pending
-            try:
-                self._send_locked([command])
-            except BaseException:
-                self.ioids.pop(ioid, None)
-                raise
-        self.transport.wait_for_backlog()
-        return pending
-
-    def write(self, pv, channel, data, data_type, data_count, *, notify,
-              callback, wait, deadline) -> PendingRequest | None:
-        """Send a write (notify or not); return the pending slot if any."""
-        with self._lock:
-            if self.dead.is_set():
-                raise DisconnectedError('circuit is dead')
-            if notify:
-                ioid = self._new_ioid()
-                command = ca.WriteNotifyRequest(data, data_type, data_count,
-                                                channel.sid, ioid)
-                self._check_size(data_type, command.header.data_count, 1)
-                pending = PendingRequest(ioid, pv, command, callback,
-                                         deadline.when, wait)
-                self.ioids[ioid] = pending
-            else:
-                # libca puts the CID where WRITE_NOTIFY has the ioid.
-                command = ca.WriteRequest(data, data_type, data_count,
-                                          channel.sid, pv.cid)
-                self._check_size(data_type, command.header.data_count, 1)
-                pending = None
-            try:
-                self._send_locked([command])
-            except BaseException:
-                if pending is not None:
-                    self.ioids.pop(pending.ioid, None)
-                raise
-        self.transport.wait_for_backlog()
-        return pending
-
-    def forget_request(self, ioid: int) -> None:
-        """The caller gave up waiting (timeout): a late reply is dropped."""
-        with self._lock:
-            self.ioids.pop(ioid, None)
-
-    def batch_send(self, items) -> None:
-        """Register and send Batch requests together (user thread).
-
-        ``items`` is a list of ``(pending_or_None, make_command)`` where
-        ``make_command(ioid)`` builds the request.
-        """
-        with self._lock:
-            if self.dead.is_set():
-                raise DisconnectedError('circuit is dead')
-            commands = []
-            for pending, make_command in items:
-                if pending is not None:
-                    pending.ioid = self._new_ioid()
-                    pending.request = make_command(pending.ioid)
-                    self.ioids[pending.ioid] = pending
-                    commands.append(pending.request)
-                else:
-                    commands.append(make_command(None))
-            self._send_locked(commands)
-        self.transport.wait_for_backlog()
-
-    # -- subscriptions -----------------------------------------------------------------------
-
-    def _event_add_command(self, channel, sub):
-        data_type = sub.data_type
-        native = channel.native_data_type
-        data_type = ChannelType(native) if data_type is None else \
-            field_class_to_type(native, data_type)
-        data_count = sub.data_count or 0
-        self._check_size(data_type, data_count, channel.native_data_count)
-        sub._wire_request = (data_type, data_count)
-        return ca.EventAddRequest(data_type, data_count, channel.sid,
-                                  sub.subscriptionid, sub.low, sub.high,
-                                  sub.to, sub.mask)
-
-    def subscribe(self, pv, channel, sub) -> None:
-        """Send EVENT_ADD for ``sub`` (any thread; never blocks)."""
-        with self._lock:
-            if self.dead.is_set():
-                return  # it will be re-subscribed after reconnection
-            command = self._event_add_command(channel, sub)
-            self.subscriptions[sub.subscriptionid] = sub
-            self._send_locked([command])
-
-    def unsubscribe(self, pv, channel, sub, subscriptionid: int) -> None:
-        """Send EVENT_CANCEL for ``subscriptionid`` (any thread)."""
-        with self._lock:
-            if self.subscriptions.pop(subscriptionid, None) is None:
-                return
-            if self.dead.is_set():
-                return
-            data_type, data_count = getattr(sub, '_wire_request',
-                                            (channel.native_data_type, 0))
-            try:
-                self._send_locked([ca.EventCancelRequest(
-                    data_type, channel.sid, subscriptionid,
-                    data_count=data_count)])
-            except (LocalProtocolError, DisconnectedError) as exc:
-                self.log.debug('Could not cancel subscription %d: %s',
-                               subscriptionid, exc)
 
     def events_off(self) -> None:
         """Suspend updates to all subscriptions on this circuit.

@@ -15,8 +15,7 @@ import time
 from .._enums import AccessRights, ChannelType, field_class_to_type, native_type
 from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
-                           PermissionDenied)
-from .._status import CAStatus
+                           LocalProtocolError, PermissionDenied)
 from ._callbacks import run_user_callback
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
 from ._subscription import Subscription
@@ -301,8 +300,7 @@ class PV:
             if self.access_rights is not None and \
                     not self.access_rights & AccessRights.READ:
                 raise PermissionDenied(
-                    f'No read access to {self.name!r} (ECA_NORDACCESS)',
-                    response=CAStatus.ECA_NORDACCESS)
+                    f'No read access to {self.name!r} (ECA_NORDACCESS)')
             data_type_ = self._resolve_read_type(channel, data_type)
             try:
                 pending = cm.read(self, channel, data_type_, data_count,
@@ -310,9 +308,17 @@ class PV:
                                   wait=wait, deadline=deadline)
             except DisconnectedError:
                 continue  # the circuit died before the request left
+            except LocalProtocolError:
+                if self._lost(channel):
+                    continue  # went idle or disconnected meanwhile
+                raise
             if not wait:
                 return None
             return self._wait_for_reply(cm, pending, deadline, 'read')
+
+    def _lost(self, channel) -> bool:
+        """Whether ``channel`` is no longer this PV's connected channel."""
+        return self._channel is not channel or not self.channel_ready.is_set()
 
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
         if not pending.event.wait(deadline.remaining()):
@@ -376,8 +382,7 @@ class PV:
             if self.access_rights is not None and \
                     not self.access_rights & AccessRights.WRITE:
                 raise PermissionDenied(
-                    f'No write access to {self.name!r} (ECA_NOWTACCESS)',
-                    response=CAStatus.ECA_NOWTACCESS)
+                    f'No write access to {self.name!r} (ECA_NOWTACCESS)')
             data_type_ = self._resolve_read_type(channel, data_type)
             if data_type_ not in _WRITABLE_TYPES:
                 raise CaprotoValueError(
@@ -390,6 +395,10 @@ class PV:
                                    wait=wait, deadline=deadline)
             except DisconnectedError:
                 continue
+            except LocalProtocolError:
+                if self._lost(channel):
+                    continue
+                raise
             if not wait:
                 return None
             return self._wait_for_reply(cm, pending, deadline, 'write to')

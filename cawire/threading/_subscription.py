@@ -148,6 +148,14 @@ class Subscription:
         self.pv._deactivate_subscription(self, subscriptionid)
 
     def _last_callback_collected(self) -> None:
+        # Called by the garbage collector, on whatever thread it runs on and
+        # possibly while that thread holds circuit locks: do the cancel
+        # later, on the network thread, never from here.
+        loop = self.pv.context.loop
+        if loop.running:
+            loop.call_soon(self._deactivate_if_unused)
+
+    def _deactivate_if_unused(self) -> None:
         with self.callback_lock:
             if not self.callbacks:
                 self._deactivate()
@@ -165,10 +173,3 @@ class Subscription:
             callbacks = self.callbacks.snapshot()
         for func in callbacks:
             run_user_callback(func, self, command)
-
-    def __del__(self):
-        try:
-            if self.subscriptionid is not None:
-                self.clear()
-        except Exception:
-            pass
