@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -357,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', default=str(HERE / 'results'),
                         help='directory for the .md and .json results')
     args = parser.parse_args(argv)
+    # A plain `kill` must still stop the IOC, repeater and feeder (the context
+    # managers only run on exceptions, and SIGTERM is not one by default).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     doc = run_suite(args)
     markdown = _report.render_markdown(doc)
     out = Path(args.out)
