@@ -99,7 +99,7 @@ class DbLayout:
         parts = [
             f'record(ao, "{p}scalar") {{ field(VAL, "3.25") field(PINI, "YES") }}\n',
             f'record(ao, "{p}w") {{ field(PREC, "3") }}\n',
-            f'record(ao, "{p}fast") {{ field(PREC, "0") }}\n',
+            f'record(ao, "{p}fast") {{ field(PREC, "0") field(PINI, "YES") }}\n',
             # Load records are disabled while {p}load == DISV == 0.
             f'record(bo, "{p}load") {{ field(ZNAM, "off") field(ONAM, "on") }}\n',
         ]
@@ -229,6 +229,9 @@ class BenchIoc(contextlib.ExitStack):
         for line in completed.stdout.splitlines():
             fields = line.split()
             if len(fields) < 4:
+                continue
+            if fields[1] == '<undefined>':  # never processed yet
+                samples[fields[0]] = PvSample(float(fields[2]), 0.0)
                 continue
             name, date, clock, value = fields[:4]
             stamp = datetime.datetime.strptime(

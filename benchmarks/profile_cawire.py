@@ -7,7 +7,9 @@ Usage (from the repository root; needs ``pip install py-spy``)::
 
 Runs the same runner processes as the benchmark suite against the same
 benchmark IOC, under py-spy (a sampling profiler that sees every thread,
-unlike cProfile which only sees the thread that enabled it):
+unlike cProfile which only sees the thread that enabled it). With ``--gil``
+only the thread holding the GIL is sampled, so the numbers are Python CPU
+time, not time spent waiting in select() or on a condition:
 
 * connect: the whole runner process while it connects ``--connect-pvs`` PVs;
 * monitor: py-spy attaches to the runner once it is subscribed and warmed up,
@@ -29,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RUNNER = HERE / 'clients' / 'cawire_runner.py'
 LINE_NUMBER = re.compile(r':\d+\)$')
+THREAD_ID = re.compile(r'\s*\(\d+\)')
 TOP = 25
 
 
@@ -67,8 +71,8 @@ def profile_connect(py_spy: str, ioc: BenchIoc, env: dict, n: int,
                     raw_path: Path) -> dict:
     spec = _spec('connect', names=ioc.layout.connect_spec(n), timeout=60.0)
     completed = subprocess.run(
-        [py_spy, 'record', '--rate', '1000', '--threads', '--nonblocking',
-         '--format', 'raw', '--output', str(raw_path), '--',
+        [py_spy, 'record', '--rate', '1000', '--threads', '--gil',
+         '--nonblocking', '--format', 'raw', '--output', str(raw_path), '--',
          sys.executable, str(RUNNER), spec],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=300,
         stdin=subprocess.DEVNULL)
@@ -84,18 +88,19 @@ def profile_monitor(py_spy: str, ioc: BenchIoc, env: dict, n: int,
         [sys.executable, str(RUNNER), spec], env=env, cwd=REPO,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         start_new_session=True)
+    # Bound everything below: a runner that hangs silently is killed, which
+    # ends the reads of its stdout.
+    watchdog = threading.Timer(window + 150, runner.kill)
+    watchdog.start()
     try:
-        deadline = time.monotonic() + 120
-        for line in runner.stdout:  # bounded: the runner exits or is killed
-            if time.monotonic() > deadline:
-                raise TimeoutError('runner never became ready')
+        for line in runner.stdout:
             if line.startswith('@@READY'):
                 break
             if line.startswith('@@ERROR'):
                 raise RuntimeError(line)
         sampler = subprocess.Popen(
-            [py_spy, 'record', '--rate', '1000', '--threads', '--nonblocking',
-             '--format', 'raw', '--duration', str(int(window)),
+            [py_spy, 'record', '--rate', '1000', '--threads', '--gil',
+             '--nonblocking', '--format', 'raw', '--duration', str(int(window)),
              '--pid', str(runner.pid), '--output', str(raw_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
@@ -106,6 +111,7 @@ def profile_monitor(py_spy: str, ioc: BenchIoc, env: dict, n: int,
         sampler.wait(window + 30)
         return _result(stdout)
     finally:
+        watchdog.cancel()
         if runner.poll() is None:
             runner.kill()
         runner.wait(10)
@@ -116,7 +122,7 @@ def summarize(raw_path: Path) -> str:
     own = collections.Counter()
     inclusive = collections.Counter()
     threads = collections.Counter()
-    total = 0
+    total = imports = 0
     for line in raw_path.read_text().splitlines():
         stack, _, count = line.rpartition(' ')
         if not stack or not count.isdigit():
@@ -126,6 +132,10 @@ def summarize(raw_path: Path) -> str:
         thread, frames = frames[0], [LINE_NUMBER.sub(')', f) for f in frames[1:]]
         if not frames:
             continue
+        if any('importlib._bootstrap' in frame for frame in frames):
+            imports += count  # start-up cost, not the path we study
+            continue
+        thread = THREAD_ID.sub('', thread)
         total += count
         threads[thread] += count
         own[frames[-1]] += count
@@ -140,7 +150,9 @@ def summarize(raw_path: Path) -> str:
                  for name, count in counter.most_common(TOP)]
         return rows
 
-    lines = [f'{total} samples (1 kHz, all non-idle threads).', '']
+    lines = [f'{total} samples at 1 kHz of the thread holding the GIL '
+             f'(py-spy --gil: Python CPU time; {imports} samples inside '
+             f'imports left out).', '']
     lines += table(threads, 'thread')
     lines += [''] + table(own, 'own time (leaf function)')
     lines += [''] + table(inclusive, 'inclusive time (function on stack)')

@@ -205,6 +205,7 @@ def run_one(job: Job, client: str, ioc: BenchIoc, env: dict) -> dict:
                          daemon=True).start()
         deadline = time.monotonic() + job.timeout
         before = None
+        ioc_cpu0 = ioc.cpu_seconds()
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -229,6 +230,7 @@ def run_one(job: Job, client: str, ioc: BenchIoc, env: dict) -> dict:
                     raise RunnerError(line[len('@@ERROR '):])
                 elif line.startswith('@@RESULT '):
                     result = json.loads(line[len('@@RESULT '):])
+                    result['ioc_cpu_s'] = ioc.cpu_seconds() - ioc_cpu0
                     if before is not None:
                         after = ioc.snapshot(list(before))
                         result.update(_posted(before, after, result))

@@ -161,5 +161,28 @@ class ThreadingApiMetrics:
         result = window.stop(None if newest is None
                              else newest.metadata.timestamp)
         result.update(subscribed_s=subscribed_s,
-                      initial_complete=initial_complete)
+                      initial_complete=initial_complete,
+                      circuit_stats=_circuit_stats(pvs[-1]))
         return result
+
+
+# Flow-control counters cawire's circuits expose (caproto has none of them);
+# they explain a fraction below 1 without being part of the table.
+CIRCUIT_STATS = ('events_off_sent', 'events_on_sent', 'events_suspended',
+                 'coalesced_updates', 'dropped_updates')
+
+
+def _circuit_stats(pv) -> dict:
+    try:
+        manager = pv.circuit_manager
+    except Exception:  # noqa: BLE001 - diagnostics only, never fail the run
+        return {}
+    stats = {}
+    for name in CIRCUIT_STATS:
+        try:
+            value = getattr(manager, name)
+        except Exception:  # noqa: BLE001
+            continue
+        if isinstance(value, (bool, int, float)):
+            stats[name] = value
+    return stats
