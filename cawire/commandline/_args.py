@@ -222,17 +222,16 @@ def _posix_mode() -> bool:
     return 'POSIXLY_CORRECT' in os.environ
 
 
-def _parse_dbr_type(arg: str, current: int) -> int:
-    """caget -d: a number, a dbr_text name, or a name without ``DBR_``.
-    An unmatched name leaves the previous value (as in C)."""
+def _parse_dbr_type(arg: str) -> int:
+    """caget -d: a number, a dbr_text name, or a name without ``DBR_``;
+    -1 when nothing matches."""
     number = scan_int(arg)
     if number is not None:
         return number
     found = dbr_type_from_text(arg)
-    if found is None and current == -1:
-        # caget.c only tries the DBR_ prefix while no type is set yet.
+    if found is None:
         found = dbr_type_from_text(('DBR_' + arg)[:29])
-    return current if found is None else found
+    return -1 if found is None else found
 
 
 def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
@@ -258,7 +257,7 @@ def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
                 messages.append(exclusive)
             options.output = {'t': 'terse', 'a': 'all', 'd': 'dbr'}[opt]
             if opt == 'd':
-                options.dbr_type = _parse_dbr_type(arg, options.dbr_type)
+                options.dbr_type = _parse_dbr_type(arg)
                 if not 0 <= options.dbr_type <= _DBR_CLASS_NAME or \
                         options.dbr_type in (_DBR_PUT_ACKT, _DBR_PUT_ACKS):
                     messages.append("Requested dbr type out of range or invalid"

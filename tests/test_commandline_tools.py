@@ -1,0 +1,377 @@
+"""cawire-get/put/monitor against EPICS base's caget/caput/camonitor.
+
+Both run as subprocesses with the same arguments against the same softIoc
+(tests/db/tools.db: every native type, arrays, enums, strings, alarms, an
+undefined record, read-only and put-disabled records); stdout must be
+identical byte for byte, and so must the exit status and stderr (after
+mapping our program names to the C ones and dropping libCom's ANSI colour).
+Time stamps are masked only where they legitimately differ (caput -l, whose
+"Old" value was written just before each tool ran, and client time stamps).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cawire.testing import epics
+
+pytestmark = pytest.mark.epics
+
+DB_DIR = Path(__file__).parent / 'db'
+PREFIX = 'CWT:'
+REPO = Path(__file__).resolve().parent.parent
+
+OURS = {'caget': 'cawire.commandline.get', 'caput': 'cawire.commandline.put',
+        'camonitor': 'cawire.commandline.monitor'}
+PROG = {'caget': 'cawire-get', 'caput': 'cawire-put',
+        'camonitor': 'cawire-monitor'}
+
+_ANSI = re.compile(rb'\x1b\[[0-9;]*m')
+_STAMP = re.compile(rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}')
+
+
+def pv(*names):
+    return [PREFIX + name for name in names]
+
+
+# Records with a fixed value and time stamp (processed once at iocInit).
+STATIC = pv('double', 'double_alarm', 'double_minor', 'double_big',
+            'double_neg', 'udf', 'long', 'long_neg', 'long_zero', 'int64',
+            'bo', 'bo_nostr', 'mbbo', 'string', 'string_empty', 'string_esc',
+            'lstring', 'lstring.VAL$', 'wf_double', 'wf_float', 'wf_long',
+            'wf_short', 'wf_char', 'wf_uchar', 'wf_string', 'wf_empty',
+            'float1', 'short1', 'char1', 'readonly', 'disabled_put')
+STRINGS = set(pv('string', 'string_empty', 'string_esc', 'lstring',
+                 'wf_string'))
+NUMERIC = [name for name in STATIC if name not in STRINGS]
+
+
+@pytest.fixture(scope='module')
+def ioc(ca_env, repeater):
+    """softIoc with tools.db on its own port (the session IOC keeps its)."""
+    with epics.SoftIoc(DB_DIR / 'tools.db', epics.free_port(),
+                       ca_env.repeater_port, macros={'P': PREFIX},
+                       asg_file=DB_DIR / 'tools.acf') as running:
+        yield running
+
+
+def _env(ioc, extra=None):
+    env = dict(ioc.env)
+    env.pop('EPICS_CLI_TIMEOUT', None)
+    env.pop('POSIXLY_CORRECT', None)
+    env['PYTHONPATH'] = os.pathsep.join(
+        filter(None, [str(REPO), env.get('PYTHONPATH', '')]))
+    env.update(extra or {})
+    return env
+
+
+def run_c(ioc, tool, args, *, env=None, timeout=20):
+    return subprocess.run([str(epics.epics_bin_dir() / tool), *args],
+                          capture_output=True, env=_env(ioc, env),
+                          timeout=timeout)
+
+
+def run_ours(ioc, tool, args, *, env=None, timeout=20):
+    return subprocess.run([sys.executable, '-m', OURS[tool], *args],
+                          capture_output=True, env=_env(ioc, env),
+                          timeout=timeout, cwd=REPO)
+
+
+def _c_stderr(tool, text: bytes) -> bytes:
+    return _ANSI.sub(b'', text)
+
+
+def _our_stderr(tool, text: bytes) -> bytes:
+    return text.replace(PROG[tool].encode(), tool.encode())
+
+
+def _caca_exceptions(text: bytes) -> bytes:
+    """Drop libca's multi-line CA.Client.Exception reports (asynchronous
+    server errors, reported by our client as one log line instead)."""
+    return re.sub(rb'CA\.Client\.Exception\.+\n(?:    .*\n)*\.+\n', b'', text)
+
+
+def assert_same(ioc, tool, args, *, mask_stamps=False, env=None,
+                compare_stderr=True):
+    """Run both tools; stdout, exit status and stderr must match."""
+    c = run_c(ioc, tool, args, env=env)
+    ours = run_ours(ioc, tool, args, env=env)
+    c_out, our_out = c.stdout, ours.stdout
+    if mask_stamps:
+        c_out, our_out = _STAMP.sub(b'<TS>', c_out), _STAMP.sub(b'<TS>', our_out)
+    assert our_out == c_out, (
+        f'stdout differs for {tool} {args}\n--- C:\n{c.stdout.decode("latin-1")}'
+        f'--- ours:\n{ours.stdout.decode("latin-1")}'
+        f'--- our stderr:\n{ours.stderr.decode("latin-1")}')
+    assert ours.returncode == c.returncode, (tool, args, ours.stderr)
+    if compare_stderr:
+        assert _our_stderr(tool, ours.stderr) == \
+            _caca_exceptions(_c_stderr(tool, c.stderr)), (tool, args)
+    return c, ours
+
+
+# -- caget -------------------------------------------------------------------------
+
+GET_FLAGS = [
+    [], ['-t'], ['-a'], ['-n'], ['-S'], ['-e', '3'], ['-f2'], ['-g10'],
+    ['-s'], ['-F,'], ['-F', ',', '-a'], ['-F|', '-t'], ['-0x'], ['-0b'],
+    ['-0o'], ['-lx'], ['-lb'], ['-lo'], ['-#', '3'], ['-#', '1'],
+    ['-#', '0'], ['-#', '100'], ['-c'], ['-c', '-a'], ['-c', '-#', '2'],
+    ['-a', '-n'], ['-a', '-S'], ['-t', '-S'], ['-a', '-#', '2', '-S'],
+    ['-a', '-e1', '-0x'], ['-w', '3'], ['-p', '10'], ['-f', '-1'],
+    ['-e', 'x'], ['-0z'], ['-w', 'abc'], ['-p', 'x'], ['-#', 'abc'],
+    ['-t', '-a'], ['-d', 'DBR_INT'], ['-d', 'double'], ['-d', '35'],
+]
+
+
+@pytest.mark.parametrize('flags', GET_FLAGS, ids=' '.join)
+def test_caget_flags(ioc, flags):
+    assert_same(ioc, 'caget', flags + STATIC)
+
+
+def test_caget_options_after_names(ioc):
+    """glibc getopt permutes: options may follow the PV names."""
+    assert_same(ioc, 'caget', STATIC[:5] + ['-a', '-f3'])
+
+
+DBR_TYPES = [str(number) for number in range(35)] + ['37', '38']
+DBR_NAMES = ['DBR_STRING', 'STS_DOUBLE', 'DBR_TIME_ENUM', 'GR_CHAR',
+             'CTRL_SHORT', 'DBR_CTRL_ENUM', 'STSACK_STRING', 'CLASS_NAME',
+             '6abc']
+
+
+@pytest.mark.parametrize('dbr', DBR_TYPES + DBR_NAMES)
+def test_caget_dbr_types(ioc, dbr):
+    # String records read as numbers fail on the server; both tools then
+    # differ only in libca's exception report: compare numeric ones.
+    names = STATIC if dbr in ('0', '7', '14', '21', '28', '37', '38',
+                              'DBR_STRING', 'STSACK_STRING', 'CLASS_NAME') \
+        else NUMERIC
+    assert_same(ioc, 'caget', ['-d', dbr] + names)
+
+
+@pytest.mark.parametrize('flags', [['-n'], ['-S'], ['-0x'], ['-e2'],
+                                   ['-#', '2'], ['-c'], ['-F,']])
+def test_caget_dbr_types_with_flags(ioc, flags):
+    for dbr in ('CTRL_DOUBLE', 'CTRL_ENUM', 'TIME_CHAR', 'GR_LONG'):
+        assert_same(ioc, 'caget', flags + ['-d', dbr] + NUMERIC)
+
+
+@pytest.mark.parametrize('args', [
+    ['nonexistent:pv'], ['-w', '0.3', 'nonexistent:pv'],
+    ['-a', 'nonexistent:pv', PREFIX + 'double'],
+    ['-t', PREFIX + 'double', 'nonexistent:a', 'nonexistent:b'],
+], ids=' '.join)
+def test_caget_unknown_pv(ioc, args):
+    c, _ = assert_same(ioc, 'caget', args)
+    assert c.returncode == 1 and c.stdout == b''
+
+
+@pytest.mark.parametrize('args', [
+    [], ['-x', 'pv'], ['-w'], ['-d'], ['-h'], ['-i', 'pv'], ['--', '-a'],
+], ids=lambda args: ' '.join(args) or 'none')
+def test_caget_usage(ioc, args):
+    assert_same(ioc, 'caget', args)
+
+
+def test_caget_cli_timeout_environment(ioc):
+    env = {'EPICS_CLI_TIMEOUT': '0.2'}
+    started = time.monotonic()
+    assert_same(ioc, 'caget', ['nonexistent:pv'], env=env)
+    assert time.monotonic() - started < 5  # i.e. not 2 x the 1 s default
+    assert_same(ioc, 'caget', [PREFIX + 'double'],
+                env={'EPICS_CLI_TIMEOUT': 'abc'})
+
+
+# -- caput -------------------------------------------------------------------------
+
+PUT_CASES = [
+    # (reset arguments for the C caput, arguments of both tools)
+    (['double_put', '1.5'], ['double_put', '2.5']),
+    (['double_put', '1.5'], ['-t', 'double_put', '3.25']),
+    (['double_put', '1.5'], ['-c', 'double_put', '1.25']),
+    (['double_put', '1.5'], ['-c', '-w', '5', 'double_put', '-7e-3']),
+    (['double_put', '1.5'], ['-F,', 'double_put', '4']),
+    (['long_put', '7'], ['long_put', '3.7']),
+    (['long_put', '7'], ['long_put', '-12']),
+    (['long_put', '7'], ['--', 'long_put', '-13']),
+    (['mbbo_put', 'Zero'], ['mbbo_put', 'Two']),
+    (['mbbo_put', 'Zero'], ['mbbo_put', '1']),
+    (['mbbo_put', 'Zero'], ['mbbo_put', '7']),
+    (['mbbo_put', 'Zero'], ['mbbo_put', 'bogus']),
+    (['mbbo_put', 'Zero'], ['-n', 'mbbo_put', '2']),
+    (['mbbo_put', 'Zero'], ['-n', 'mbbo_put', 'One']),
+    (['mbbo_put', 'Zero'], ['-s', 'mbbo_put', '1']),
+    (['mbbo_put', 'Zero'], ['-s', 'mbbo_put', 'One']),
+    (['mbbo_put', 'Zero'], ['-a', 'mbbo_put', '2', 'One', '2']),
+    (['mbbo_put', 'Zero'], ['-c', '-n', 'mbbo_put', '1']),
+    (['string_put', 'x'], ['string_put', 'hello', 'there', 'world']),
+    (['string_put', 'x'], ['string_put', r'a\tb\x41\"q\\z']),
+    (['string_put', 'x'], ['string_put', 'x' * 60]),
+    (['string_put', 'x'], ['-c', 'string_put', '']),
+    (['-a', 'wf_put', '1', '0'], ['-a', 'wf_put', '3', '1', '2', '3.5']),
+    (['-a', 'wf_put', '1', '0'], ['-a', 'wf_put', '5', '1', '2']),
+    (['-a', 'wf_put', '1', '0'], ['-a', 'wf_put', '3']),
+    (['-a', 'wf_put', '1', '0'], ['wf_put', '9']),
+    (['-a', 'wf_put', '1', '0'], ['-a', 'wf_put', '11'] + ['1'] * 11),
+    (['-S', 'wf_char_put', 'x'], ['-S', 'wf_char_put', 'Hi there']),
+    (['-S', 'wf_char_put', 'x'], ['-S', 'wf_char_put', r'tab\there\x7fz']),
+    (['-S', 'wf_char_put', 'x'], ['-S', 'wf_char_put', '']),
+    (['-S', 'wf_char_put', 'x'], ['-S', '-t', 'wf_char_put', 'a', 'b']),
+    (['-S', 'wf_char_put', 'x'], ['-a', 'wf_char_put', '3', '65', '66', '0']),
+    (None, ['readonly', '3']),
+    (None, ['-c', 'readonly', '3']),
+    (['disabled_put', '11'], ['-c', 'disabled_put', '3']),
+    (['double_put', '1.5'], ['-#', 'x', 'double_put', '2']),
+    (['double_put', '1.5'], ['-w', 'abc', 'double_put', '2']),
+]
+
+
+def _put_args(args):
+    """Prefix the first non-option argument (the PV name)."""
+    out, named = [], False
+    for index, arg in enumerate(args):
+        if not named and (not arg.startswith('-') or arg == '-') and \
+                (index == 0 or args[index - 1] not in ('-w', '-p', '-F', '-#')):
+            out.append(PREFIX + arg)
+            named = True
+        else:
+            out.append(arg)
+    return out
+
+
+@pytest.mark.parametrize('reset, args', PUT_CASES,
+                         ids=[' '.join(args) for _, args in PUT_CASES])
+def test_caput(ioc, reset, args):
+    c, ours = _put_both(ioc, reset, args)
+    assert ours.stdout == c.stdout, (args, c.stdout, ours.stdout, ours.stderr)
+    assert ours.returncode == c.returncode, (args, ours.stderr)
+    assert _our_stderr('caput', ours.stderr) == \
+        _caca_exceptions(_c_stderr('caput', c.stderr)), args
+
+
+def _put_both(ioc, reset, args):
+    """Run caput then ours, each after resetting the record with ``reset``
+    (caput arguments, None for records that cannot be written)."""
+    args = _put_args(args)
+    results = []
+    for runner in (run_c, run_ours):
+        if reset is not None:
+            assert run_c(ioc, 'caput', ['-t'] + _put_args(reset)).returncode == 0
+        results.append(runner(ioc, 'caput', args))
+    return results
+
+
+LONG_CASES = [
+    (['double_put', '1.5'], ['-l', 'double_put', '4']),
+    (['mbbo_put', 'Zero'], ['-l', 'mbbo_put', 'One']),
+    (['mbbo_put', 'Zero'], ['-l', '-n', 'mbbo_put', '2']),
+    (['double_put', '1.5'], ['-l', '-F,', 'double_put', '5']),
+    (['-a', 'wf_put', '1', '0'], ['-l', '-a', 'wf_put', '2', '1', '2']),
+    (['-S', 'wf_char_put', 'x'], ['-l', '-S', 'wf_char_put', 'abc']),
+    (None, ['-l', 'readonly', '1']),
+]
+
+
+@pytest.mark.parametrize('reset, args', LONG_CASES,
+                         ids=[' '.join(args) for _, args in LONG_CASES])
+def test_caput_long_format(ioc, reset, args):
+    """-l prints time stamps; each tool's "Old" was written just before it
+    ran and "New" by itself, so the stamps are masked."""
+    c, ours = _put_both(ioc, reset, args)
+    assert _STAMP.sub(b'<TS>', ours.stdout) == _STAMP.sub(b'<TS>', c.stdout)
+    assert ours.returncode == c.returncode
+
+
+def test_caput_refused_write_without_callback(ioc):
+    """A write the server refuses (DISP=1) without -c: libca reports it
+    asynchronously and caput still exits 0; we print one line instead of
+    libca's exception block."""
+    args = [PREFIX + 'disabled_put', '3']
+    c = run_c(ioc, 'caput', args)
+    ours = run_ours(ioc, 'caput', args)
+    assert ours.stdout == c.stdout
+    assert ours.returncode == c.returncode == 0
+    assert b'Channel write request failed' in c.stderr
+    assert b'ECA_PUTFAIL' in ours.stderr
+    assert len(ours.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('args', [
+    [], ['pv_only'], ['-x', 'pv', '1'], ['-w'], ['-h'],
+    ['nonexistent:pv', '1'], ['-w', '0.3', 'nonexistent:pv', '1'],
+], ids=lambda args: ' '.join(args) or 'none')
+def test_caput_usage_and_unknown(ioc, args):
+    assert_same(ioc, 'caput', args)
+
+
+# -- camonitor ---------------------------------------------------------------------
+
+def _monitor_both(ioc, args, duration, action=None):
+    """Run camonitor and ours side by side for ``duration`` seconds."""
+    procs = []
+    for tool_argv in ([str(epics.epics_bin_dir() / 'camonitor')],
+                      [sys.executable, '-m', OURS['camonitor']]):
+        procs.append(subprocess.Popen(tool_argv + args, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=_env(ioc),
+                                      cwd=REPO))
+    try:
+        if action is not None:
+            action()
+        time.sleep(duration)
+    finally:
+        results = []
+        for proc in procs:
+            proc.terminate()
+            out, err = proc.communicate(timeout=10)
+            results.append((out, err))
+    return results
+
+
+@pytest.mark.parametrize('flags', [
+    [], ['-n'], ['-S'], ['-#', '3'], ['-t', 'n'], ['-F,'], ['-e2'], ['-0x'],
+    ['-lx'], ['-s'], ['-m', 'p'], ['-m', 'x'], ['-t', 'x'], ['-f', '99'],
+], ids=lambda flags: ' '.join(flags) or 'default')
+def test_camonitor_initial_values(ioc, flags):
+    (c_out, c_err), (our_out, our_err) = _monitor_both(ioc, flags + STATIC, 2.0)
+    # Channels connect in any order, in both tools: compare the line sets.
+    assert sorted(our_out.splitlines()) == sorted(c_out.splitlines())
+    assert len(c_out.splitlines()) == len(STATIC)
+    assert _our_stderr('camonitor', our_err) == c_err
+
+
+def test_camonitor_not_connected(ioc):
+    args = ['-w', '0.5', 'nonexistent:pv', PREFIX + 'double']
+    (c_out, c_err), (our_out, our_err) = _monitor_both(ioc, args, 2.0)
+    assert our_out == c_out
+    assert c_out.endswith(b'nonexistent:pv                 '
+                          b'*** Not connected (PV not found)\n')
+
+
+def _puts(ioc, values, delay=0.15):
+    def action():
+        time.sleep(1.5)  # both monitors connected and printed the first value
+        for value in values:
+            run_c(ioc, 'caput', ['-t', PREFIX + 'mon', value])
+            time.sleep(delay)
+    return action
+
+
+@pytest.mark.parametrize('flags', [
+    [], ['-t', 'si'], ['-t', 'sr'], ['-t', 'sI'], ['-#', '1'], ['-m', 'a'],
+    ['-m', 'v', '-f3'],
+], ids=lambda flags: ' '.join(flags) or 'default')
+def test_camonitor_updates(ioc, flags):
+    """Both tools see the same updates with the same server time stamps."""
+    run_c(ioc, 'caput', ['-t', PREFIX + 'mon', '0'])
+    values = ['1', '2.5', '9', '9.5', '-9', '0']  # crosses alarm limits
+    (c_out, _), (our_out, _) = _monitor_both(
+        ioc, flags + [PREFIX + 'mon'], 0.7, _puts(ioc, values))
+    assert our_out == c_out
+    assert len(c_out.splitlines()) >= 2
