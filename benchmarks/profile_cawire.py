@@ -39,7 +39,7 @@ from benchmarks._ioc import BenchIoc, DbLayout
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RUNNER = HERE / 'clients' / 'cawire_runner.py'
+DEFAULT_RUNNER = HERE / 'clients' / 'cawire_runner.py'
 LINE_NUMBER = re.compile(r':\d+\)$')
 THREAD_ID = re.compile(r'\s*\(\d+\)')
 TOP = 25
@@ -67,25 +67,25 @@ def _result(stdout: str) -> dict:
     raise RuntimeError(f'runner printed no result:\n{stdout[-2000:]}')
 
 
-def profile_connect(py_spy: str, ioc: BenchIoc, env: dict, n: int,
-                    raw_path: Path) -> dict:
+def profile_connect(py_spy: str, runner: Path, ioc: BenchIoc, env: dict,
+                    n: int, raw_path: Path) -> dict:
     spec = _spec('connect', names=ioc.layout.connect_spec(n), timeout=60.0)
     completed = subprocess.run(
         [py_spy, 'record', '--rate', '1000', '--threads', '--gil',
          '--nonblocking', '--format', 'raw', '--output', str(raw_path), '--',
-         sys.executable, str(RUNNER), spec],
+         sys.executable, str(runner), spec],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=300,
         stdin=subprocess.DEVNULL)
     return _result(completed.stdout)
 
 
-def profile_monitor(py_spy: str, ioc: BenchIoc, env: dict, n: int,
-                    window: float, raw_path: Path) -> dict:
+def profile_monitor(py_spy: str, runner_path: Path, ioc: BenchIoc, env: dict,
+                    n: int, window: float, raw_path: Path) -> dict:
     spec = _spec('monitor', names=ioc.layout.monitor_spec(n),
                  fast=ioc.layout.fast, warmup_s=2.0, window_s=window,
                  timeout=60.0, subscribe_timeout=20.0)
     runner = subprocess.Popen(
-        [sys.executable, str(RUNNER), spec], env=env, cwd=REPO,
+        [sys.executable, str(runner_path), spec], env=env, cwd=REPO,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         start_new_session=True)
     # Bound everything below: a runner that hangs silently is killed, which
@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='10 Hz counters subscribed besides the 1 kHz PV')
     parser.add_argument('--window', type=float, default=5.0)
     parser.add_argument('--py-spy', default=None)
+    parser.add_argument('--runner', default=str(DEFAULT_RUNNER),
+                        help='runner script (e.g. a wrapper that patches '
+                             'cawire to try a change)')
+    parser.add_argument('--skip-connect', action='store_true')
     parser.add_argument('--out', default=str(HERE / 'results'))
     args = parser.parse_args(argv)
     py_spy = _py_spy(args.py_spy)
@@ -175,15 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     report = [f'# Where cawire spends its time ({stem})', '']
     with BenchIoc(DbLayout()) as ioc:
         env = dict(ioc.env, PYTHONPATH=str(REPO), PYTHONUNBUFFERED='1')
-        raw = out / f'{stem}-connect.txt'
-        result = profile_connect(py_spy, ioc, env, args.connect_pvs, raw)
-        report += [f'## connect {args.connect_pvs:,} PVs', '',
-                   f'Result under the profiler: {json.dumps(result)}', '',
-                   summarize(raw)]
+        runner = Path(args.runner).resolve()
+        if runner != DEFAULT_RUNNER:
+            report += [f'Runner: `{runner}` (not the stock cawire runner)', '']
+        if not args.skip_connect:
+            raw = out / f'{stem}-connect.txt'
+            result = profile_connect(py_spy, runner, ioc, env, args.connect_pvs,
+                                     raw)
+            report += [f'## connect {args.connect_pvs:,} PVs', '',
+                       f'Result under the profiler: {json.dumps(result)}', '',
+                       summarize(raw)]
         raw = out / f'{stem}-monitor.txt'
         with ioc.monitor_load():
-            result = profile_monitor(py_spy, ioc, env, args.monitor_pvs,
-                                     args.window, raw)
+            result = profile_monitor(py_spy, runner, ioc, env,
+                                     args.monitor_pvs, args.window, raw)
         report += [f'## monitor: {args.monitor_pvs:,} x 10 Hz + 1 kHz', '',
                    f'Result under the profiler: {json.dumps(result)}', '',
                    summarize(raw)]
