@@ -24,6 +24,7 @@ string_array        STRING[4]
 alarmed             DOUBLE      alarm limits; starts in HIGH/MINOR
 read_only           DOUBLE      clients cannot write it
 guarded             DOUBLE      putter refuses negative values
+plain               DOUBLE      0.0, no limits (the PV for EPICS's acctst)
 ==================  ==========  =============================================
 """
 import enum
@@ -77,6 +78,9 @@ class TypeVarietiesIOC(PVGroup):
     read_only = pvproperty(value=1.25, read_only=True, precision=2)
     guarded = pvproperty(value=1.0, precision=1,
                          doc='Refuses negative values')
+
+    plain = pvproperty(value=0.0, precision=3,
+                       doc='A double without limits (acctst target)')
 
     @guarded.putter
     async def guarded(self, instance, value):

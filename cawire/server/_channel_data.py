@@ -36,6 +36,8 @@ __all__ = ('ChannelAlarm', 'ChannelData', 'ChannelDouble', 'ChannelFloat',
 logger = logging.getLogger('cawire.server.data')
 
 _VALUE_CHANGE = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG
+#: Encoded payloads kept per channel between changes.
+_PAYLOAD_CACHE_ENTRIES = 16
 _LIMIT_NAMES = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
                 'upper_warning_limit', 'lower_warning_limit',
                 'lower_alarm_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')
@@ -353,10 +355,15 @@ class ChannelData:
             If the value cannot be presented as the requested type.
         """
         key = (data_type, count)
-        cached = self._payload_cache.get(key)
+        cache = self._payload_cache
+        cached = cache.get(key)
         if cached is None:
             cached = _wire.encode_channel(self, data_type, count)
-            self._payload_cache[key] = cached
+            if len(cache) >= _PAYLOAD_CACHE_ENTRIES:
+                # Clients choose the keys (any count): never let them grow
+                # the cache without bound.
+                cache.clear()
+            cache[key] = cached
         return cached
 
     # ----------------------------------------------------------- subscribers
