@@ -173,6 +173,14 @@ def test_caget_unknown_pv(ioc, args):
     assert c.returncode == 1 and c.stdout == b''
 
 
+@pytest.mark.parametrize('flags', [[], ['-a'], ['-t'], ['-c'],
+                                   ['-d', 'CTRL_DOUBLE']], ids=' '.join)
+def test_caget_no_read_access(ioc, flags):
+    c, _ = assert_same(ioc, 'caget', flags + pv('noaccess', 'double'),
+                       mask_stamps='-a' in flags)
+    assert b'no read access' in c.stdout
+
+
 @pytest.mark.parametrize('args', [
     [], ['-x', 'pv'], ['-w'], ['-d'], ['-h'], ['-i', 'pv'], ['--', '-a'],
 ], ids=lambda args: ' '.join(args) or 'none')
@@ -306,6 +314,7 @@ def test_caput_refused_write_without_callback(ioc):
 @pytest.mark.parametrize('args', [
     [], ['pv_only'], ['-x', 'pv', '1'], ['-w'], ['-h'],
     ['nonexistent:pv', '1'], ['-w', '0.3', 'nonexistent:pv', '1'],
+    [PREFIX + 'noaccess', '1'],
 ], ids=lambda args: ' '.join(args) or 'none')
 def test_caput_usage_and_unknown(ioc, args):
     assert_same(ioc, 'caput', args)
@@ -347,9 +356,11 @@ def test_camonitor_initial_values(ioc, flags):
 
 
 def test_camonitor_not_connected(ioc):
-    args = ['-w', '0.5', 'nonexistent:pv', PREFIX + 'double']
+    args = ['-w', '0.5', 'nonexistent:pv', PREFIX + 'double',
+            PREFIX + 'noaccess']
     (c_out, c_err), (our_out, our_err) = _monitor_both(ioc, args, 2.0)
     assert our_out == c_out
+    # The no-access channel connects but never delivers an update.
     assert c_out.endswith(b'nonexistent:pv                 '
                           b'*** Not connected (PV not found)\n')
 

@@ -132,7 +132,10 @@ def _get(context, options: GetOptions, output: ToolOutput) -> int:
         result, late = _read(pv, options, deadline.remaining())
         timed_out |= late
         results.append((pv, result))
-    if timed_out:
+    # libca's ca_pend_io also reports a timeout when a request was refused
+    # locally for lack of read access (caget still exits 0 then).
+    if timed_out or any(result is Problem.NO_READ_ACCESS
+                        for _, result in results):
         output.error('Read operation timed out: some PV data was not read.')
     fmt = options.format
     wide = WideFormatter(fmt)

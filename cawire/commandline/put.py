@@ -123,7 +123,8 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
         result = Reading.from_response(
             pv.read(data_type=data_type, data_count=count, timeout=timeout))
     except PermissionDenied:
-        result = Problem.NO_READ_ACCESS
+        # libca's ca_pend_io then also reports a timeout.
+        result, timed_out = Problem.NO_READ_ACCESS, True
     except ErrorResponseReceived as exc:
         result = _status_text(exc)
     except DisconnectedError:
