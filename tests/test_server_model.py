@@ -359,3 +359,22 @@ def test_inheritance_keeps_parent_pvs():
         extra = pvproperty(value=2.0)
 
     assert list(Child(prefix='c:').pvdb) == ['c:val', 'c:extra']
+
+
+def test_subgroup_decorator_and_nesting():
+    class Outer(PVGroup):
+        top = pvproperty(value=0.0)
+
+        @SubGroup(prefix='motor:')
+        class Motor(PVGroup):
+            position = pvproperty(value=1.0)
+
+            @SubGroup(prefix='{axis}:')
+            class Axis(PVGroup):
+                speed = pvproperty(value=2.0)
+
+    group = Outer(prefix='o:', macros={'axis': 'x'})
+    assert list(group.pvdb) == ['o:motor:x:speed', 'o:motor:position', 'o:top']
+    assert group.Motor.position.value == 1.0
+    assert group.groups['Motor.Axis'].speed.value == 2.0
+    assert group.Motor.Axis.parent is group.Motor
