@@ -15,6 +15,7 @@ import pytest
 
 from cawire._config import Config
 from cawire.threading._callbacks import CallbackExecutor
+from cawire.threading._selector_loop import NetworkLoop
 from cawire.threading._update_delivery import UpdateDelivery
 from cawire.threading.client import (Context, SharedBroadcaster,
                                      VirtualCircuitManager)
@@ -138,8 +139,11 @@ class _Sub:
 
 def test_coalescing_keeps_latest_update_per_subscription():
     sent = []
+    loop = NetworkLoop('test-flow-loop')
+    loop.start()
     manager = SimpleNamespace(
         circuit=SimpleNamespace(address=('127.0.0.1', 1)),
+        _lock=threading.RLock(), selector=loop,
         send_flow_control=lambda command: sent.append(type(command).__name__)
         or True)
     delivery = UpdateDelivery(manager, high_water=5, low_water=1,
@@ -151,16 +155,21 @@ def test_coalescing_keeps_latest_update_per_subscription():
     gate = threading.Event()
     executor.submit(gate.wait, WAIT)
     subs = [_Sub(), _Sub()]
-    for i in range(1000):
-        delivery.deliver(subs[i % 2], i)
-    assert executor.backlog <= 10 + 2
-    assert sent == ['EventsOffRequest']
-    gate.set()
-    done = threading.Event()
-    executor.submit(done.set)
-    assert done.wait(WAIT)
-    executor.shutdown()
-    assert sent == ['EventsOffRequest', 'EventsOnRequest']
+    try:
+        for i in range(1000):
+            delivery.deliver(subs[i % 2], i)
+        assert executor.backlog <= 10 + 2
+        assert sent == ['EventsOffRequest']
+        gate.set()
+        done = threading.Event()
+        executor.submit(done.set)
+        assert done.wait(WAIT)
+        executor.shutdown()
+        assert wait_until(lambda: sent == ['EventsOffRequest',
+                                           'EventsOnRequest'])
+    finally:
+        gate.set()
+        loop.stop()
     for parity, sub in enumerate(subs):
         assert sub.received == 500
         assert sub.delivered[-1] == 998 + parity  # the latest survives

@@ -51,10 +51,11 @@ class CallbackExecutor:
         Prefix of the worker thread names.
     high_water : int
         When the backlog reaches this many queued jobs, ``on_high_water`` is
-        called (once) on the submitting thread.
+        called (once per episode) on the submitting thread.
     low_water : int
-        When the backlog drops back to this, ``on_low_water`` is called (once
-        per high-water episode) on a worker thread.
+        While armed (after a high-water episode, or by
+        :meth:`watch_low_water`), the first worker to see the backlog at or
+        below this calls ``on_low_water`` (on the worker thread) and disarms.
     """
 
     def __init__(self, max_workers: int = 1, *, name: str = 'cawire-callbacks',
@@ -75,6 +76,7 @@ class CallbackExecutor:
         self._idle_workers = 0
         self._shutdown = False
         self._above_high_water = False
+        self._watch_low = False
         self._thread_ids: set[int] = set()
         self.jobs_run = 0
 
@@ -86,6 +88,19 @@ class CallbackExecutor:
     @property
     def over_high_water(self) -> bool:
         return self._above_high_water
+
+    def watch_low_water(self) -> bool:
+        """Arm the low-water notification (level-triggered re-arm).
+
+        Returns True if the backlog is already at or below low water, in
+        which case nothing is armed and the caller should act now.
+        """
+        with self._condition:
+            if len(self._jobs) <= self.low_water:
+                self._watch_low = False
+                return True
+            self._watch_low = True
+            return False
 
     def in_worker_thread(self) -> bool:
         return threading.get_ident() in self._thread_ids
@@ -100,6 +115,7 @@ class CallbackExecutor:
             if (not self._above_high_water
                     and len(self._jobs) >= self.high_water):
                 self._above_high_water = True
+                self._watch_low = True
                 notify_high = True
             if self._idle_workers:
                 self._condition.notify()
@@ -139,6 +155,11 @@ class CallbackExecutor:
                 func, args = jobs.popleft()
                 if self._above_high_water and len(jobs) <= self.low_water:
                     self._above_high_water = False
+                    if self._watch_low:
+                        self._watch_low = False
+                        notify_low = True
+                elif self._watch_low and len(jobs) <= self.low_water:
+                    self._watch_low = False
                     notify_low = True
             if notify_low and self.on_low_water is not None:
                 self._call_hook(self.on_low_water)

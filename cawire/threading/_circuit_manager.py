@@ -64,13 +64,14 @@ class VirtualCircuitManager(CircuitRequests):
         Seconds allowed for the TCP connection to be established.
     """
 
-    #: Callback backlog (queued jobs) at which EVENTS_OFF is sent ...
-    backlog_high_water = 500
+    #: Callback backlog (queued jobs) at which EVENTS_OFF is sent (above a
+    #: burst of one update from each of a few thousand subscriptions) ...
+    backlog_high_water = 2000
     #: ... and at which EVENTS_ON follows once the callbacks caught up.
-    backlog_low_water = 50
+    backlog_low_water = 200
     #: Backlog beyond which queued updates of one subscription are merged
     #: into the latest (and counted in ``coalesced_updates``).
-    backlog_hard_limit = 5000
+    backlog_hard_limit = 10000
 
     def __init__(self, context, circuit, selector, timeout=2.0):
         self.context = context

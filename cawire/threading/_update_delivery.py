@@ -94,38 +94,66 @@ class UpdateDelivery:
         sub.process(response)
 
     # -- flow control ------------------------------------------------------------------
+    #
+    # Every automatic decision is taken on the network thread, under the
+    # circuit lock, so that EVENTS_OFF and EVENTS_ON can never overtake each
+    # other on the wire; worker threads only ask the network thread to look.
 
     def events_off(self) -> None:
-        self.user_events_off = True
-        self._send(ca.EventsOffRequest())
+        with self.manager._lock:
+            self.user_events_off = True
+            self._send(ca.EventsOffRequest())
 
     def events_on(self) -> None:
-        self.user_events_off = False
-        self.auto_events_off = False
-        self._send(ca.EventsOnRequest())
+        with self.manager._lock:
+            self.user_events_off = False
+            self.auto_events_off = False
+            self._send(ca.EventsOnRequest())
 
-    def _send(self, command) -> None:
-        if self.manager.send_flow_control(command):
+    def _send(self, command) -> bool:
+        sent = self.manager.send_flow_control(command)
+        if sent:
             if isinstance(command, ca.EventsOffRequest):
                 self.events_off_sent += 1
             else:
                 self.events_on_sent += 1
+        return sent
 
     def backlog_high(self) -> None:
         """Executor hook: the backlog reached high water (network thread)."""
-        if self.user_events_off or self.auto_events_off:
-            return
-        self.auto_events_off = True
-        logger.warning('Callbacks of circuit %s:%d fell %d updates behind; '
-                       'asking the server to suspend updates (EVENTS_OFF)',
-                       *self.manager.circuit.address, self.executor.backlog)
-        self._send(ca.EventsOffRequest())
+        manager = self.manager
+        with manager._lock:
+            if self.user_events_off or self.auto_events_off:
+                return
+            if not self._send(ca.EventsOffRequest()):
+                return
+            self.auto_events_off = True
+        log = logger.warning if self.events_off_sent == 1 else logger.debug
+        log('Callbacks of circuit %s:%d fell %d updates behind; asking the '
+            'server to suspend updates (EVENTS_OFF, %d time(s) so far)',
+            *manager.circuit.address, self.executor.backlog,
+            self.events_off_sent)
+        if self.executor.watch_low_water():
+            manager.selector.call_soon(self._maybe_resume)
 
     def backlog_low(self) -> None:
         """Executor hook: the callbacks caught up (worker thread)."""
-        if not self.auto_events_off or self.user_events_off:
-            return
-        self.auto_events_off = False
-        logger.info('Callbacks of circuit %s:%d caught up; resuming updates '
-                    '(EVENTS_ON)', *self.manager.circuit.address)
-        self._send(ca.EventsOnRequest())
+        self.manager.selector.call_soon(self._maybe_resume)
+
+    def _maybe_resume(self) -> None:
+        # Network thread.
+        manager = self.manager
+        with manager._lock:
+            if not self.auto_events_off:
+                return
+            if self.user_events_off:
+                self.auto_events_off = False  # the user's choice stands
+                return
+            if self.executor.backlog > self.low_water:
+                # More arrived meanwhile: look again once it drains.
+                if not self.executor.watch_low_water():
+                    return
+            self._send(ca.EventsOnRequest())
+            self.auto_events_off = False
+        logger.debug('Callbacks of circuit %s:%d caught up; resuming '
+                     'updates (EVENTS_ON)', *manager.circuit.address)
