@@ -23,6 +23,9 @@ class Row:
     unit: str
     better: str  # 'lower' or 'higher'
     field: str
+    # Ratios of near-zero quantities (memory growth, a lag at the feeder's
+    # 1 ms resolution) are noise, not a comparison.
+    ratio: bool = True
 
 
 def summarize_row(row: Row, job_key: str, runs: list[dict],
@@ -50,7 +53,8 @@ def summarize_row(row: Row, job_key: str, runs: list[dict],
             'max': max(numbers) if numbers else None,
         }
     summary = {**asdict(row), 'job': job_key, 'values': values}
-    summary['ratios'] = {peer: ratio(summary, peer) for peer in PEERS}
+    summary['ratios'] = {peer: ratio(summary, peer) if row.ratio else None
+                         for peer in PEERS}
     return summary
 
 

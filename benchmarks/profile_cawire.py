@@ -83,7 +83,7 @@ def profile_monitor(py_spy: str, runner_path: Path, ioc: BenchIoc, env: dict,
                     n: int, window: float, raw_path: Path) -> dict:
     spec = _spec('monitor', names=ioc.layout.monitor_spec(n),
                  fast=ioc.layout.fast, warmup_s=2.0, window_s=window,
-                 timeout=60.0, subscribe_timeout=20.0)
+                 timeout=60.0, subscribe_timeout=20.0, catchup_timeout=5.0)
     runner = subprocess.Popen(
         [sys.executable, str(runner_path), spec], env=env, cwd=REPO,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

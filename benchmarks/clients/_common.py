@@ -55,6 +55,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float,
     return True
 
 
+def wait_caught_up(lag: Callable[[], float | None], timeout: float,
+                   threshold: float = 0.1) -> float | None:
+    """Wait (bounded) until the client delivers updates less than
+    ``threshold`` seconds old; return the last lag seen.
+
+    Without this a client still working off the initial subscription burst
+    when the window opens would deliver more than the IOC posts during the
+    window (a fraction above 1). A client that never catches up is measured
+    anyway, after ``timeout``: then it is genuinely behind.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        current = lag()
+        if current is not None and current < threshold:
+            return current
+        if time.monotonic() > deadline:
+            return current
+        time.sleep(0.05)
+
+
 def wait_for_go(timeout: float = 120.0) -> None:
     """Tell the harness we are ready and block until it says GO."""
     print(READY, flush=True)

@@ -15,7 +15,7 @@ import threading
 import time
 
 from _common import (MonitorWindow, median, percentile, rss_bytes,
-                     wait_for_go, wait_until)
+                     wait_caught_up, wait_for_go, wait_until)
 
 
 class ThreadingApiMetrics:
@@ -125,7 +125,7 @@ class ThreadingApiMetrics:
 
     def monitor(self, names: list[str], fast: str, warmup_s: float,
                 window_s: float, timeout: float,
-                subscribe_timeout: float) -> dict:
+                subscribe_timeout: float, catchup_timeout: float) -> dict:
         ctx = self.client.Context(timeout=timeout)
         t_start = time.perf_counter()
         pvs = self._connected(ctx, [*names, fast], timeout)
@@ -153,6 +153,12 @@ class ThreadingApiMetrics:
             subscribe_timeout)
         subscribed_s = time.perf_counter() - t_start
         time.sleep(warmup_s)
+
+        def lag():
+            newest = latest[0]
+            return None if newest is None else time.time() - newest.metadata.timestamp
+
+        lag_at_start = wait_caught_up(lag, catchup_timeout)
         window = MonitorWindow(lambda: count[0])
         wait_for_go()
         window.start()
@@ -162,6 +168,7 @@ class ThreadingApiMetrics:
                              else newest.metadata.timestamp)
         result.update(subscribed_s=subscribed_s,
                       initial_complete=initial_complete,
+                      lag_at_start_s=lag_at_start,
                       circuit_stats=_circuit_stats(pvs[-1]))
         return result
 

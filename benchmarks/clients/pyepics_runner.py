@@ -21,7 +21,7 @@ import time
 
 import _common
 from _common import (MonitorWindow, median, percentile, rss_bytes,
-                     wait_for_go, wait_until)
+                     wait_caught_up, wait_for_go, wait_until)
 
 
 def _ca():
@@ -136,7 +136,8 @@ def array_read(name: str, count: int, reads: int, max_seconds: float,
 
 
 def monitor(names: list[str], fast: str, warmup_s: float, window_s: float,
-            timeout: float, subscribe_timeout: float) -> dict:
+            timeout: float, subscribe_timeout: float,
+            catchup_timeout: float) -> dict:
     import epics
     _ca()
     t_start = time.perf_counter()
@@ -163,12 +164,16 @@ def monitor(names: list[str], fast: str, warmup_s: float, window_s: float,
         subscribe_timeout)
     subscribed_s = time.perf_counter() - t_start
     time.sleep(warmup_s)
+    lag_at_start = wait_caught_up(
+        lambda: None if latest[0] is None else time.time() - latest[0],
+        catchup_timeout)
     window = MonitorWindow(lambda: count[0])
     wait_for_go()
     window.start()
     time.sleep(window_s)
     result = window.stop(latest[0])
-    result.update(subscribed_s=subscribed_s, initial_complete=initial_complete)
+    result.update(subscribed_s=subscribed_s, initial_complete=initial_complete,
+                  lag_at_start_s=lag_at_start)
     return result
 
 
