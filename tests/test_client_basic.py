@@ -400,3 +400,27 @@ def test_disconnect_releases_every_fd_and_thread(softioc):
 def test_pv_is_not_constructible_by_users_without_context():
     with pytest.raises(TypeError):
         PV('x')  # name, priority, context, timeout are required
+
+
+def test_go_idle_waits_for_requests_in_flight(ctx):
+    ao, = ctx.get_pvs('TST:ao')
+    ao.wait_for_connection()
+    done = []
+    all_done = threading.Event()
+
+    def cb(response):
+        done.append(response.status.success)
+        if len(done) == 20:
+            all_done.set()
+
+    for i in range(20):
+        ao.write([i / 2], wait=False, callback=cb)  # DRVH is 15
+        ao.go_idle()  # deferred: the write's reply must not be lost
+    assert all_done.wait(WAIT)
+    assert all(done)
+    # Once nothing is outstanding the PV does go idle...
+    assert wait_until(lambda: ao._idle)
+    assert ao.circuit_manager.ioids == {}
+    # ...and comes back when used.
+    assert ao.read().data.tolist() == [9.5]
+    ao.write(0)

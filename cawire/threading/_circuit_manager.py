@@ -23,6 +23,7 @@ import functools
 import logging
 import socket
 import threading
+import time
 
 from .. import _commands as ca
 from .._enums import AccessRights
@@ -44,6 +45,8 @@ __all__ = ('VirtualCircuitManager',)
 circ_logger = logging.getLogger('cawire.circ')
 
 _U32 = 0xFFFFFFFF
+#: A circuit that dies younger than this (seconds) counts as failed.
+FLAPPING_LIFETIME = 1.0
 #: CA minor protocol version we speak.
 PROTOCOL_VERSION = 13
 
@@ -96,6 +99,7 @@ class VirtualCircuitManager(CircuitRequests):
         self._handshake_sent = False
         self._connect_timer = None
         self.close_reason: str | None = None
+        self.created_at = time.monotonic()
         self.oversized_responses = 0
         self.keepalive = KeepAlive(self, context.config.conn_tmo)
         self.delivery = UpdateDelivery(
@@ -434,7 +438,7 @@ class VirtualCircuitManager(CircuitRequests):
 
     def _on_reply(self, command) -> None:
         with self._lock:
-            pending = self.ioids.pop(command.ioid, None)
+            pending = self._take_request(command.ioid)
         if pending is None:
             self.log.debug('Ignoring late reply %r', command)
             return
@@ -456,7 +460,7 @@ class VirtualCircuitManager(CircuitRequests):
         if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID,
                           ca.WriteNotifyRequest.ID):
             with self._lock:
-                pending = self.ioids.pop(parameter2, None)
+                pending = self._take_request(parameter2)
             if pending is not None:
                 pending.complete(command, self.user_callback_executor)
                 return
@@ -478,7 +482,7 @@ class VirtualCircuitManager(CircuitRequests):
                          'EPICS_CA_MAX_ARRAY_BYTES allows', payload_size)
         if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID):
             with self._lock:
-                pending = self.ioids.pop(fields[5], None)
+                pending = self._take_request(fields[5])
             if pending is not None:
                 pending.fail(ErrorResponseReceived(
                     f'reply of {payload_size} bytes exceeds '
@@ -516,8 +520,20 @@ class VirtualCircuitManager(CircuitRequests):
                 self.subscriptions.pop(sub.subscriptionid, None)
         return was_connected
 
+    @property
+    def failed(self) -> bool:
+        """Whether the circuit ended in a way that warrants searching again
+        only after a pause (libca's disconnect governor): a protocol error
+        from the server, or a circuit that did not last a second (refused,
+        or closed right away by the server) -- so that a broken server is
+        not reconnected to in a tight loop."""
+        reason = self.close_reason or ''
+        return ('protocol error' in reason
+                or self.closed_at - self.created_at < FLAPPING_LIFETIME)
+
     def _on_closed(self, reason: str) -> None:
         self.close_reason = reason
+        self.closed_at = time.monotonic()
         self.keepalive.stop()
         if self._connect_timer is not None:
             self._connect_timer.cancel()
@@ -545,6 +561,8 @@ class VirtualCircuitManager(CircuitRequests):
                 pass
             pending = list(self.ioids.values())
             self.ioids.clear()
+            for request in pending:
+                request.pv._outstanding = 0
             self.subscriptions.clear()
             self.pvs.clear()
             self.channels.clear()

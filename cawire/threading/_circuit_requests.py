@@ -37,6 +37,26 @@ class CircuitRequests:
         self._next_ioid = (ioid + 1) & _U32
         return ioid
 
+    def _add_request(self, pending) -> None:
+        # With _lock held.
+        self.ioids[pending.ioid] = pending
+        pending.pv._outstanding += 1
+
+    def _take_request(self, ioid):
+        """Remove and return the pending request ``ioid`` (None if unknown).
+
+        With _lock held.  When it was the last request of a PV that was
+        asked to go idle meanwhile, the idling happens now (on the network
+        thread).
+        """
+        pending = self.ioids.pop(ioid, None)
+        if pending is not None:
+            pv = pending.pv
+            pv._outstanding -= 1
+            if pv._outstanding <= 0 and pv._idle_requested:
+                self.selector.call_soon(pv._finish_going_idle)
+        return pending
+
     def _check_size(self, data_type, data_count, native_count) -> None:
         if self.max_message is None:
             return
@@ -61,11 +81,11 @@ class CircuitRequests:
             command = cls(data_type, data_count, channel.sid, ioid)
             pending = PendingRequest(ioid, pv, command, callback,
                                      deadline.when, wait)
-            self.ioids[ioid] = pending
+            self._add_request(pending)
             try:
                 self._send_locked([command])
             except BaseException:
-                self.ioids.pop(ioid, None)
+                self._take_request(ioid)
                 raise
         self.transport.wait_for_backlog()
         return pending
@@ -85,7 +105,7 @@ class CircuitRequests:
                 ioid = self._new_ioid()
                 pending = PendingRequest(ioid, pv, None, callback,
                                          deadline.when, wait)
-                self.ioids[ioid] = pending
+                self._add_request(pending)
             try:
                 command = ca.WriteNotifyRequest(data, data_type, data_count,
                                                 channel.sid, ioid)
@@ -106,7 +126,7 @@ class CircuitRequests:
                 self._send_locked([command])
             except BaseException:
                 if pending is not None:
-                    self.ioids.pop(pending.ioid, None)
+                    self._take_request(pending.ioid)
                 raise
         self.transport.wait_for_backlog()
         return pending
@@ -114,7 +134,7 @@ class CircuitRequests:
     def forget_request(self, ioid: int) -> None:
         """The caller gave up waiting (timeout): a late reply is dropped."""
         with self._lock:
-            self.ioids.pop(ioid, None)
+            self._take_request(ioid)
 
     def batch_send(self, items) -> None:
         """Register and send Batch requests together (user thread).
@@ -130,7 +150,7 @@ class CircuitRequests:
                 if pending is not None:
                     pending.ioid = self._new_ioid()
                     pending.request = make_command(pending.ioid)
-                    self.ioids[pending.ioid] = pending
+                    self._add_request(pending)
                     commands.append(pending.request)
                 else:
                     commands.append(make_command(None))

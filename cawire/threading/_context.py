@@ -302,7 +302,17 @@ class Context:
         self.broadcaster.circuit_disconnected(
             cm.circuit.address, [pv.name for pv in lost_pvs])
         if lost_pvs and not self._closing:
-            self._search_for(lost_pvs)
+            # A server that dies with a protocol error or right after we
+            # connected is searched for again only after the disconnect
+            # governor's pause (libca), not in a tight loop; a circuit that
+            # simply went away (IOC restart) is searched for at once.
+            governed = cm.failed
+            if governed:
+                self.log.info('Circuit to %s:%d failed (%s); searching for its '
+                              '%d PV(s) again after a pause',
+                              *cm.circuit.address, cm.close_reason,
+                              len(lost_pvs))
+            self._search_for(lost_pvs, governed=governed)
 
     def _pv_lost(self, pv, *, governed: bool) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

@@ -99,7 +99,9 @@ class PV:
         self._circuit_manager = None
         self._channel = None
         self._idle = False
-        self._searching = False
+        # go_idle() asked while requests were outstanding: idle afterwards.
+        self._idle_requested = False
+        self._outstanding = 0  # requests waiting for replies (circuit lock)
         # Client channel id: fixed for the PV's life (libca re-uses it).
         self.cid = context._new_cid()
 
@@ -216,6 +218,7 @@ class PV:
 
     def _connected_components(self, deadline: Deadline):
         """Block until connected; return (circuit_manager, channel)."""
+        self._idle_requested = False  # used again: stay connected
         while True:
             self.context._check_open()
             self._wake_if_idle()
@@ -244,18 +247,41 @@ class PV:
         A new Channel will be automatically, silently created the next time
         any method requiring a connection is called.  If there are any
         subscriptions with callbacks, or the PV is still connecting, the
-        request is ignored.
+        request is ignored.  If reads or writes are in progress, the channel
+        is cleared once they complete (unless the PV is used again first).
         """
-        if any(sub.active for sub in list(self.subscriptions.values())):
+        if self.active_subscriptions():
             return
         with self.component_lock:
             if not self.channel_ready.is_set() or self._idle:
                 return
-            cm, channel = self._circuit_manager, self._channel
-            self._idle = True
-            self.channel_ready.clear()
-            self._channel = None
-        if cm is not None:
+            cm = self._circuit_manager
+            if cm is None:
+                return
+            with cm._lock:
+                if self._outstanding > 0:
+                    self._idle_requested = True
+                    return
+            self._clear_channel_locked()
+
+    def _finish_going_idle(self) -> None:
+        # Network thread: the last outstanding request completed.
+        with self.component_lock:
+            if not self._idle_requested:
+                return
+            self._idle_requested = False
+            if (self._idle or self._outstanding > 0
+                    or not self.channel_ready.is_set()
+                    or self.active_subscriptions()):
+                return
+            self._clear_channel_locked()
+
+    def _clear_channel_locked(self) -> None:
+        cm, channel = self._circuit_manager, self._channel
+        self._idle = True
+        self.channel_ready.clear()
+        self._channel = None
+        if cm is not None and channel is not None:
             cm.clear_channel(self, channel)
 
     # -- requests -----------------------------------------------------------------
@@ -441,6 +467,7 @@ class PV:
 
     def _activate_subscription(self, sub: Subscription) -> None:
         with self.component_lock:
+            self._idle_requested = False
             self._wake_if_idle()
             cm, channel = self._circuit_manager, self._channel
             if cm is not None and channel is not None and \
