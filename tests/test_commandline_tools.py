@@ -386,3 +386,61 @@ def test_camonitor_updates(ioc, flags):
         ioc, flags + [PREFIX + 'mon'], 0.7, _puts(ioc, values))
     assert our_out == c_out
     assert len(c_out.splitlines()) >= 2
+
+
+RESTART_DB = '''
+record(ao, "$(P)value") {
+    field(VAL, "2.5")
+    field(PINI, "YES")
+}
+record(waveform, "$(P)array") {
+    field(FTVL, "LONG")
+    field(NELM, "4")
+    field(INP, "[1, 2, 3]")
+    field(PINI, "YES")
+}
+'''
+
+
+def test_camonitor_disconnect_and_reconnect(ca_env, repeater, tmp_path):
+    """An IOC restart: both tools print "*** disconnected" (with the client's
+    time) for every channel, then the values again once reconnected."""
+    prefix = 'CWTR:'
+    names = [prefix + 'value', prefix + 'array']
+    with epics.SoftIoc(RESTART_DB, epics.free_port(), ca_env.repeater_port,
+                       macros={'P': prefix}) as restart_ioc:
+        procs, paths = [], []
+        for label, argv in (('c', [str(epics.epics_bin_dir() / 'camonitor')]),
+                            ('ours', [sys.executable, '-m', OURS['camonitor']])):
+            path = tmp_path / f'{label}.out'
+            paths.append(path)
+            with open(path, 'wb') as sink:
+                procs.append(subprocess.Popen(
+                    argv + names, stdout=sink, stderr=subprocess.DEVNULL,
+                    env=_env(restart_ioc), cwd=REPO))
+        try:
+            _wait_for_lines(paths, 2, timeout=10)
+            restart_ioc.restart()
+            _wait_for_lines(paths, 6, timeout=30)
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=10)
+    c_lines, our_lines = (_STAMP.sub(b'<TS>', path.read_bytes()).splitlines()
+                          for path in paths)
+    # Connections come up in either order; disconnects follow channel order.
+    assert sorted(our_lines[:2]) == sorted(c_lines[:2])
+    assert our_lines[2:4] == c_lines[2:4] == [
+        prefix.encode() + b'value                     <TS> *** disconnected',
+        prefix.encode() + b'array <TS> *** disconnected']
+    assert sorted(our_lines[4:6]) == sorted(c_lines[4:6])
+
+
+def _wait_for_lines(paths, count, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(path.read_bytes().count(b'\n') >= count for path in paths):
+            return
+        time.sleep(0.1)
+    raise AssertionError('timed out waiting for output: ' + ' | '.join(
+        repr(path.read_bytes()) for path in paths))

@@ -7,11 +7,13 @@ severity), ``-d <type>`` with the metadata of any DBR type.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import threading
 
 from .._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                           ErrorResponseReceived, PermissionDenied)
+                           PermissionDenied)
 from ._args import GetOptions, parse_get
 from ._format import (Problem, WideFormatter, dbr_block, plain_line)
 from ._reading import Reading
@@ -24,13 +26,6 @@ PROG = 'cawire-get'
 _TIME_STRING = 14
 
 log = logging.getLogger('cawire.commandline.get')
-
-
-def _error_text(exc: ErrorResponseReceived) -> str:
-    """ca_message() of the status a server sent back."""
-    status = getattr(exc.response, 'status', None)
-    description = getattr(status, 'description', None)
-    return description if description else str(exc)
 
 
 def _plain_request_type(native_type: int, options: GetOptions) -> int:
@@ -49,24 +44,11 @@ def _request_count(native_count: int, options: GetOptions) -> int:
     return requested if requested and requested < native_count else native_count
 
 
-def _read(pv, options: GetOptions, deadline_timeout):
-    """Read one channel; returns a Reading, a Problem or CA error text, and
-    whether it timed out."""
-    channel = pv.channel
-    data_type = _plain_request_type(channel.native_data_type, options)
-    count = _request_count(channel.native_data_count, options)
-    try:
-        response = pv.read(data_type=data_type, data_count=count,
-                           timeout=deadline_timeout)
-    except PermissionDenied:
-        return Problem.NO_READ_ACCESS, False
-    except ErrorResponseReceived as exc:
-        return _error_text(exc), False
-    except DisconnectedError:
-        return Problem.NOT_CONNECTED, False
-    except CaprotoTimeoutError:
-        return Problem.NO_DATA, True
+def _result(response, options: GetOptions):
+    """A reply as (Reading, Problem or CA error text, timed-out flag)."""
     status = getattr(response, 'status', None)
+    if type(response).__name__ == 'ErrorResponse':
+        return status.description, False
     if status is not None and not getattr(status, 'success', 1):
         if options.callback:
             # ca_array_get_callback hands the failed status to the handler.
@@ -76,6 +58,63 @@ def _read(pv, options: GetOptions, deadline_timeout):
         # zero-filled payload.
         return Reading.from_response(response), True
     return Reading.from_response(response), False
+
+
+class _ReadAll:
+    """Issue every read at once and wait for the replies together, as
+    caget does with ca_array_get + one ca_pend_io."""
+
+    def __init__(self, pvs: list, options: GetOptions):
+        self.pvs = pvs
+        self.options = options
+        self.results: list = [None] * len(pvs)
+        self.timed_out = [False] * len(pvs)
+        self._outstanding = 0
+        self._lock = threading.Lock()
+        self._all_in = threading.Event()
+        self._closed = False
+
+    def _store(self, index: int, response) -> None:
+        result, late = _result(response, self.options)
+        with self._lock:
+            if self._closed:
+                return  # too late: already reported as timed out
+            self.results[index], self.timed_out[index] = result, late
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._all_in.set()
+
+    def run(self, timeout: float | None) -> None:
+        deadline = Deadline(timeout)
+        options = self.options
+        with self._lock:
+            self._outstanding = len(self.pvs)
+        for index, pv in enumerate(self.pvs):
+            channel = pv.channel
+            data_type = _plain_request_type(channel.native_data_type, options)
+            count = _request_count(channel.native_data_count, options)
+            try:
+                pv.read(data_type=data_type, data_count=count, wait=False,
+                        callback=functools.partial(self._store, index),
+                        timeout=deadline.remaining())
+                continue
+            except PermissionDenied:
+                problem = Problem.NO_READ_ACCESS
+            except (DisconnectedError, CaprotoTimeoutError):
+                problem = Problem.NOT_CONNECTED
+            with self._lock:
+                self.results[index] = problem
+                self._outstanding -= 1
+        with self._lock:
+            if self._outstanding == 0:
+                self._all_in.set()
+        self._all_in.wait(deadline.remaining())
+        with self._lock:
+            self._closed = True
+            for index, result in enumerate(self.results):
+                if result is None:
+                    self.results[index] = Problem.NO_DATA
+                    self.timed_out[index] = True
 
 
 def run(args: list, output: ToolOutput | None = None, context=None) -> int:
@@ -125,13 +164,10 @@ def _get(context, options: GetOptions, output: ToolOutput) -> int:
                            timeout=options.timeout, output=output)
     if pvs is None:
         return 1
-    deadline = Deadline(ca_timeout(options.timeout))
-    results = []
-    timed_out = False
-    for pv in pvs:
-        result, late = _read(pv, options, deadline.remaining())
-        timed_out |= late
-        results.append((pv, result))
+    reads = _ReadAll(pvs, options)
+    reads.run(ca_timeout(options.timeout))
+    results = list(zip(pvs, reads.results))
+    timed_out = any(reads.timed_out)
     # libca's ca_pend_io also reports a timeout when a request was refused
     # locally for lack of read access (caget still exits 0 then).
     if timed_out or any(result is Problem.NO_READ_ACCESS
