@@ -163,6 +163,19 @@ def test_caget_dbr_types_with_flags(ioc, flags):
         assert_same(ioc, 'caget', flags + ['-d', dbr] + NUMERIC)
 
 
+@pytest.mark.parametrize('flags', [[], ['-a'], ['-c'], ['-c', '-a'],
+                                   ['-#', '7'], ['-d', 'CTRL_DOUBLE'], ['-t']],
+                         ids=' '.join)
+def test_caget_large_array(ioc, flags):
+    """20000 doubles: extended headers, more than the classic 16 kB."""
+    assert_same(ioc, 'caget', flags + pv('wf_big', 'double'))
+
+
+def test_camonitor_large_array(ioc):
+    (c_out, _), (our_out, _) = _monitor_both(ioc, pv('wf_big'), 2.0)
+    assert our_out == c_out and c_out
+
+
 @pytest.mark.parametrize('args', [
     ['nonexistent:pv'], ['-w', '0.3', 'nonexistent:pv'],
     ['-a', 'nonexistent:pv', PREFIX + 'double'],

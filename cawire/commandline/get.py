@@ -12,8 +12,9 @@ import logging
 import sys
 import threading
 
-from .._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                           PermissionDenied)
+from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+                           DisconnectedError, PermissionDenied)
+from .._status import CAStatus
 from ._args import GetOptions, parse_get
 from ._format import (Problem, WideFormatter, dbr_block, plain_line)
 from ._reading import Reading
@@ -99,11 +100,17 @@ class _ReadAll:
                         timeout=deadline.remaining())
                 continue
             except PermissionDenied:
-                problem = Problem.NO_READ_ACCESS
+                problem, failed = Problem.NO_READ_ACCESS, False
             except (DisconnectedError, CaprotoTimeoutError):
-                problem = Problem.NOT_CONNECTED
+                problem, failed = Problem.NOT_CONNECTED, True
+            except CaprotoValueError:
+                # Refused before sending, e.g. larger than
+                # EPICS_CA_MAX_ARRAY_BYTES.
+                problem = CAStatus.ECA_TOLARGE.description
+                failed = True
             with self._lock:
                 self.results[index] = problem
+                self.timed_out[index] = failed
                 self._outstanding -= 1
         with self._lock:
             if self._outstanding == 0:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+from .._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
 from ._format import WideFormatter
 from ._reading import Reading
@@ -107,10 +108,18 @@ class _Monitor:
                                  enum_as_number=options.format.enum_as_number,
                                  float_as_string=options.float_as_string)
         count = min(options.count, pv_channel.native_data_count)
-        channel.subscription = channel.pv.subscribe(
+        subscription = channel.pv.subscribe(
             data_type=data_type, data_count=count, mask=options.mask)
-        channel.callback = self._update_callback(channel)
-        channel.token = channel.subscription.add_callback(channel.callback)
+        callback = self._update_callback(channel)
+        try:
+            token = subscription.add_callback(callback)
+        except CaprotoError as exc:
+            # camonitor keeps the failed status silently; say why instead.
+            self.output.error("CA error %s occurred while trying to subscribe "
+                              "to '%s'." % (exc, output_name(channel.name)))
+            return
+        channel.subscription, channel.callback = subscription, callback
+        channel.token = token
 
     def _print_update(self, channel: _Channel, response) -> None:
         status = getattr(response, 'status', None)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
-from .._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                           ErrorResponseReceived, PermissionDenied)
+from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+                           DisconnectedError, ErrorResponseReceived,
+                           PermissionDenied)
+from .._status import CAStatus
 from ._args import PutOptions, parse_put
 from ._cformat import strtod_prefix, unescape
 from ._format import Problem, WideFormatter, plain_line
@@ -131,6 +133,8 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
         result = Problem.NOT_CONNECTED
     except CaprotoTimeoutError:
         result, timed_out = Problem.NO_DATA, True
+    except CaprotoValueError:  # e.g. larger than EPICS_CA_MAX_ARRAY_BYTES
+        result, timed_out = CAStatus.ECA_TOLARGE.description, True
     if options.output == 'all':
         return wide.line(name, result), timed_out
     return plain_line(name, result, options.format,
