@@ -23,6 +23,7 @@ import logging
 import threading
 import warnings
 import weakref
+from time import monotonic
 from typing import Callable
 
 __all__ = ('CallbackExecutor', 'CallbackRegistry', 'run_user_callback',
@@ -89,6 +90,13 @@ class CallbackExecutor:
     def over_high_water(self) -> bool:
         return self._above_high_water
 
+    def oldest_age(self) -> float:
+        """Seconds the oldest queued (not started) job has been waiting."""
+        try:
+            return monotonic() - self._jobs[0][2]
+        except IndexError:
+            return 0.0
+
     def watch_low_water(self) -> bool:
         """Arm the low-water notification (level-triggered re-arm).
 
@@ -111,7 +119,7 @@ class CallbackExecutor:
         with self._condition:
             if self._shutdown:
                 return False
-            self._jobs.append((func, args))
+            self._jobs.append((func, args, monotonic()))
             if (not self._above_high_water
                     and len(self._jobs) >= self.high_water):
                 self._above_high_water = True
@@ -152,7 +160,7 @@ class CallbackExecutor:
                     self._idle_workers += 1
                     condition.wait()
                     self._idle_workers -= 1
-                func, args = jobs.popleft()
+                func, args, _ = jobs.popleft()
                 if self._above_high_water and len(jobs) <= self.low_water:
                     self._above_high_water = False
                     if self._watch_low:

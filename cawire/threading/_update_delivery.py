@@ -1,22 +1,26 @@
-"""Subscription updates to user callbacks, with bounded memory.
+"""Subscription updates to user callbacks, with bounded memory and lag.
 
 Updates are queued on the circuit's :class:`CallbackExecutor` in arrival
-order.  A slow consumer is handled in two stages, as libca and RSRV would
-between them:
+order and, normally, every one is delivered.  A consumer that falls behind
+is handled in stages, as libca and RSRV would between them:
 
-1. When the backlog reaches ``high_water`` queued jobs the circuit sends
+1. When the backlog reaches ``high_water`` queued jobs, or the oldest
+   queued update has waited ``max_lag`` seconds, the circuit sends
    EVENTS_OFF: the server stops sending updates and keeps only the latest
-   per subscription.  When the callbacks have caught up (``low_water``)
-   EVENTS_ON resumes the flow (the server then sends the latest values).
-2. Should the backlog still reach ``hard_limit`` (e.g. updates already in
-   flight, or very many subscriptions), a new update *replaces* the one
-   still queued for the same subscription instead of adding to the queue,
-   so memory stays bounded by the number of subscriptions.  Replaced
-   updates are counted (``Subscription.coalesced`` and
-   ``coalesced_updates``).
+   per subscription.  While suspended, a queued update that has a newer
+   one queued behind it for the same subscription is skipped (stale data
+   is what the server is discarding too), so the callbacks catch up in
+   milliseconds instead of replaying a long backlog.  When the backlog is
+   down to ``low_water`` EVENTS_ON resumes the flow and the server sends
+   the latest values.
+2. Should the backlog reach ``hard_limit`` anyway (updates in flight, very
+   many subscriptions), a new update *replaces* the one still queued for
+   the same subscription instead of adding to the queue, so memory stays
+   bounded by the number of subscriptions.
 
-Flow control set by the user (``events_off()``) is never undone
-automatically.
+Skipped and replaced updates are counted (``Subscription.coalesced`` and
+``coalesced_updates``).  Flow control set by the user (``events_off()``)
+is never undone automatically and never skips anything.
 """
 from __future__ import annotations
 
@@ -51,12 +55,18 @@ class UpdateDelivery:
         ``manager.send_flow_control``.
     """
 
+    #: Backlog below which the lag is not even looked at.
+    LAG_CHECK_BACKLOG = 32
+
     def __init__(self, manager, *, high_water: int, low_water: int,
-                 hard_limit: int):
+                 hard_limit: int, max_lag: float = 0.5):
         self.manager = manager
         self.high_water = high_water
         self.low_water = low_water
         self.hard_limit = hard_limit
+        self.max_lag = max_lag
+        # While True (automatic suspension), stale queued updates are skipped.
+        self.skip_stale = False
         self.user_events_off = False
         self.auto_events_off = False
         self.events_off_sent = 0
@@ -83,14 +93,27 @@ class UpdateDelivery:
         job = _UpdateJob(sub, command)
         sub._queued_job = job
         executor.submit(self._run, job)
+        backlog = executor.backlog
+        if (backlog >= self.LAG_CHECK_BACKLOG and not self.auto_events_off
+                and not self.user_events_off
+                and (backlog >= self.high_water
+                     or executor.oldest_age() >= self.max_lag)):
+            self.backlog_high()
 
     def _run(self, job) -> None:
         with self._lock:
             job.started = True
             response = job.response
             sub = job.sub
-            if sub._queued_job is job:
+            latest = sub._queued_job
+            if latest is job:
                 sub._queued_job = None
+            elif self.skip_stale and latest is not None:
+                # Overloaded and a newer update of this subscription is
+                # queued: this one is stale.
+                sub.coalesced += 1
+                self.coalesced_updates += 1
+                return
         sub.process(response)
 
     # -- flow control ------------------------------------------------------------------
@@ -108,6 +131,7 @@ class UpdateDelivery:
         with self.manager._lock:
             self.user_events_off = False
             self.auto_events_off = False
+            self.skip_stale = False
             self._send(ca.EventsOnRequest())
 
     def _send(self, command) -> bool:
@@ -128,6 +152,7 @@ class UpdateDelivery:
             if not self._send(ca.EventsOffRequest()):
                 return
             self.auto_events_off = True
+            self.skip_stale = True
         log = logger.warning if self.events_off_sent == 1 else logger.debug
         log('Callbacks of circuit %s:%d fell %d updates behind; asking the '
             'server to suspend updates (EVENTS_OFF, %d time(s) so far)',
@@ -148,6 +173,7 @@ class UpdateDelivery:
                 return
             if self.user_events_off:
                 self.auto_events_off = False  # the user's choice stands
+                self.skip_stale = False
                 return
             if self.executor.backlog > self.low_water:
                 # More arrived meanwhile: look again once it drains.
@@ -155,5 +181,6 @@ class UpdateDelivery:
                     return
             self._send(ca.EventsOnRequest())
             self.auto_events_off = False
+            self.skip_stale = False
         logger.debug('Callbacks of circuit %s:%d caught up; resuming '
                      'updates (EVENTS_ON)', *manager.circuit.address)
