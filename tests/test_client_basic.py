@@ -70,6 +70,10 @@ def test_searching_repr_and_timeout_for_missing_pv(ctx):
     assert 'searches_pending=1' in repr(ctx)
     ctx.broadcaster.cancel('TST:does-not-exist')
     assert 'searches_pending=0' in repr(ctx)
+    # Asking for it again restarts the search.
+    assert ctx.get_pvs('TST:does-not-exist') == [missing]
+    assert wait_until(lambda: 'searches_pending=1' in repr(ctx))
+    ctx.broadcaster.cancel('TST:does-not-exist')
 
 
 def test_read_metadata_classes(ctx):

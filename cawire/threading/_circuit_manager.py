@@ -282,6 +282,9 @@ class VirtualCircuitManager(CircuitRequests):
     # -- sending ---------------------------------------------------------------------------
 
     def _send_locked(self, commands) -> None:
+        if circ_logger.isEnabledFor(logging.DEBUG):
+            for command in commands:
+                self.log.debug('>>> %r', command)
         buffers = self.circuit.send(*commands)
         self.transport.send(buffers)
 
@@ -345,6 +348,9 @@ class VirtualCircuitManager(CircuitRequests):
         handlers = self._handlers
         process = self.circuit.process_command
         lock = self._lock
+        if circ_logger.isEnabledFor(logging.DEBUG):
+            for command in commands:
+                self.log.debug('<<< %r', command)
         for command in commands:
             with lock:
                 try:

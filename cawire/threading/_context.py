@@ -169,6 +169,7 @@ class Context:
             raise ValueError(f'priority must be in 0..99, not {priority!r}')
         pvs = []
         names_to_search = []
+        searching = None
         with self.pv_cache_lock:
             for name in names:
                 key = (name, priority)
@@ -178,6 +179,15 @@ class Context:
                     self.pvs[key] = pv
                     self._pvs_needing_circuits[name].add(pv)
                     names_to_search.append(name)
+                elif not pv.circuit_ready.is_set() and not pv._idle:
+                    # Still unbound: if its search was cancelled
+                    # (broadcaster.cancel), asking again restarts it.
+                    if searching is None:
+                        searching = {item.name for item in list(
+                            self.broadcaster.unanswered_searches.values())}
+                    if name not in searching:
+                        self._pvs_needing_circuits[name].add(pv)
+                        names_to_search.append(name)
                 pvs.append(pv)
         for pv in pvs:
             if connection_state_callback is not None:
