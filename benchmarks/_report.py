@@ -149,11 +149,43 @@ def render_markdown(doc: dict) -> str:
     if notes:
         lines += ['', 'Notes:']
         lines += [f'{i}. {note}' for i, note in enumerate(notes, 1)]
+    if 'cawire' in clients:
+        targets = render_targets(doc)
+        if targets:
+            lines += ['', *targets]
     posted = _posted_rates(doc)
     if posted:
         lines += ['', 'IOC-posted monitor rates (from the IOC counters): ' +
                   ', '.join(f'{job}: {fmt(rate)}/s' for job, rate in posted.items())]
     return '\n'.join(lines) + '\n'
+
+
+# The targets of issue 5 (same machine, same run), by row key.
+TARGETS = {
+    'connect_10000_s': ('<= 0.2 s', lambda v: v <= 0.2),
+    'mem_per_pv_10000_kib': ('<= 2 KiB', lambda v: v <= 2.0),
+    'read_median_us': ('<= 150 us', lambda v: v <= 150),
+    'bulk_read_s': ('<= 0.15 s', lambda v: v <= 0.15),
+    'write_per_s': ('>= 6,000/s', lambda v: v >= 6000),
+    'array_4000000_mb_s': ('>= 1,500 MB/s', lambda v: v >= 1500),
+    'mon_2000_fraction': ('keeps up (>= 0.98 of posted)', lambda v: v >= 0.98),
+    'mon_2000_mem': ('flat memory (< 1 MB over the window)', lambda v: v < 1.0),
+    'mon_5000_fraction': ('>= 0.95 of posted', lambda v: v >= 0.95),
+    'cpu_us_per_update': ('<= 10 us', lambda v: v <= 10),
+}
+
+
+def render_targets(doc: dict) -> list[str]:
+    """Issue 5's targets next to cawire's medians of this run."""
+    lines = ['| target (issue 5) | metric | cawire | met |', '|---|---|---|---|']
+    for row in doc['rows']:
+        if row['key'] not in TARGETS:
+            continue
+        target, met = TARGETS[row['key']]
+        value = row['values'].get('cawire', {}).get('median')
+        verdict = '-' if value is None else ('yes' if met(value) else 'no')
+        lines.append(f"| {target} | {row['label']} | {fmt(value)} | {verdict} |")
+    return lines if len(lines) > 2 else []
 
 
 def _loads(values) -> str:
