@@ -250,24 +250,36 @@ class VirtualCircuitManager(CircuitRequests):
 
     # -- channels ------------------------------------------------------------------------
 
-    def create_channel(self, pv) -> None:
-        """Create ``pv``'s channel on this circuit (any thread)."""
+    def create_channels(self, pvs) -> None:
+        """Create the channels of ``pvs`` on this circuit, in one write
+        (any thread)."""
+        encoding = self.context.config.string_encoding
+        circuit = self.circuit
         with self._lock:
             if self.dead.is_set():
                 raise DisconnectedError('circuit is dead')
-            self.pvs[pv.cid] = pv
-            if pv.cid in self.circuit.channels:
-                # Still being cleared (go_idle): create it again once the
-                # server has confirmed the clear.
-                self._recreate_after_clear.add(pv.cid)
+            channels = []
+            for pv in pvs:
+                self.pvs[pv.cid] = pv
+                if pv.cid in circuit.channels:
+                    # Still being cleared (go_idle): create it again once
+                    # the server has confirmed the clear.
+                    self._recreate_after_clear.add(pv.cid)
+                    continue
+                channel = ClientChannel(pv.name, circuit, cid=pv.cid,
+                                        string_encoding=encoding)
+                self.channels[pv.cid] = channel
+                channels.append(channel)
+            if not channels:
                 return
-            channel = ClientChannel(pv.name, self.circuit, cid=pv.cid,
-                                    string_encoding=self.context.config.string_encoding)
-            self.channels[pv.cid] = channel
             if self._handshake_sent:
-                self._send_locked([channel.create()])
+                self._send_locked([channel.create() for channel in channels])
             else:
-                self._to_create.append(channel)
+                self._to_create.extend(channels)
+
+    def create_channel(self, pv) -> None:
+        """Create ``pv``'s channel on this circuit (any thread)."""
+        self.create_channels([pv])
 
     def clear_channel(self, pv, channel) -> None:
         """Ask the server to drop ``pv``'s channel (PV.go_idle)."""

@@ -223,25 +223,30 @@ class Context:
                 pass
 
     def _on_search_results(self, address, names) -> None:
-        # Network thread: bind every PV waiting for these names.
+        # Network thread: bind every PV waiting for these names, creating
+        # their channels in one batch per circuit.
         if self._closing:
             return
-        for name in names:
-            with self.pv_cache_lock:
-                waiting = self._pvs_needing_circuits.pop(name, None)
-            if not waiting:
-                continue
-            for pv in waiting:
-                self._bind(pv, address)
-
-    def _bind(self, pv, address) -> None:
-        cm = self._get_circuit_manager(address, pv.priority)
-        with pv.component_lock:
-            pv._circuit_manager = cm
-            pv.circuit_ready.set()
-            idle = pv._idle
-        if not idle:
-            cm.create_channel(pv)
+        found = []
+        with self.pv_cache_lock:
+            pop = self._pvs_needing_circuits.pop
+            for name in names:
+                waiting = pop(name, None)
+                if waiting:
+                    found.extend(waiting)
+        by_priority = collections.defaultdict(list)
+        for pv in found:
+            by_priority[pv.priority].append(pv)
+        for priority, pvs in by_priority.items():
+            cm = self._get_circuit_manager(address, priority)
+            to_create = []
+            for pv in pvs:
+                with pv.component_lock:
+                    pv._circuit_manager = cm
+                    pv.circuit_ready.set()
+                    if not pv._idle:
+                        to_create.append(pv)
+            cm.create_channels(to_create)
 
     def _reconnect_pv(self, pv) -> None:
         """Wake an idle PV (called with ``pv.component_lock`` held)."""
@@ -262,7 +267,7 @@ class Context:
         if cm.dead.is_set():
             self._search_for([pv])
             return
-        cm.create_channel(pv)
+        cm.create_channels([pv])
 
     # -- circuits ------------------------------------------------------------------------
 

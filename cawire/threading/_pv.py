@@ -18,6 +18,7 @@ from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            LocalProtocolError, PermissionDenied)
 from ._callbacks import run_user_callback
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
+from ._flags import ReadyFlag
 from ._subscription import Subscription
 
 __all__ = ('PV', 'ConnectionCallbacks')
@@ -36,15 +37,20 @@ class ConnectionCallbacks:
     told the current state at once.
     """
 
+    __slots__ = ('pv', 'callbacks', '_next_token', '_last_value')
+
     def __init__(self, pv):
         self.pv = pv
         self.callbacks: dict[int, object] = {}
         self._next_token = 0
-        self.callback_lock = threading.RLock()
         self._last_value = None
 
+    @property
+    def callback_lock(self):
+        return self.pv.component_lock
+
     def add_callback(self, func, run: bool = False) -> int:
-        with self.callback_lock:
+        with self.pv.component_lock:
             token = self._next_token
             self._next_token += 1
             self.callbacks[token] = func
@@ -54,11 +60,11 @@ class ConnectionCallbacks:
         return token
 
     def remove_callback(self, token: int) -> None:
-        with self.callback_lock:
+        with self.pv.component_lock:
             self.callbacks.pop(token, None)
 
     def process(self, value, executor=None) -> None:
-        with self.callback_lock:
+        with self.pv.component_lock:
             self._last_value = value
             callbacks = list(self.callbacks.values())
         for func in callbacks:
@@ -80,17 +86,25 @@ class PV:
     :meth:`Context.get_pvs`, never directly.
     """
 
+    __slots__ = ('name', 'priority', 'context', 'access_rights',
+                 'component_lock', 'circuit_ready', 'channel_ready',
+                 'connection_state_callback', 'access_rights_callback',
+                 'subscriptions', 'command_bundle_queue', '_timeout',
+                 '_circuit_manager', '_channel', '_idle', '_idle_requested',
+                 '_outstanding', 'cid', '_log', '__weakref__')
+
     def __init__(self, name: str, priority: int, context, timeout):
         self.name = name
         self.priority = priority
         self.context = context
         self.access_rights: AccessRights | None = None
-        self.log = logging.LoggerAdapter(ch_logger, {'pv': name,
-                                                     'role': 'CLIENT'})
+        self._log = None
         # Guards circuit_manager/channel and the connection transitions.
         self.component_lock = threading.RLock()
-        self.circuit_ready = threading.Event()
-        self.channel_ready = threading.Event()
+        # Event-like flags (is_set/wait/set/clear) that only build a
+        # Condition when somebody blocks on them.
+        self.circuit_ready = ReadyFlag()
+        self.channel_ready = ReadyFlag()
         self.connection_state_callback = ConnectionCallbacks(self)
         self.access_rights_callback = ConnectionCallbacks(self)
         self.subscriptions: dict[tuple, Subscription] = {}
@@ -106,6 +120,15 @@ class PV:
         self.cid = context._new_cid()
 
     # -- properties ----------------------------------------------------------------
+
+    @property
+    def log(self):
+        """Logger adapter tagging records with this PV's name."""
+        log = self._log
+        if log is None:
+            log = self._log = logging.LoggerAdapter(
+                ch_logger, {'pv': self.name, 'role': 'CLIENT'})
+        return log
 
     @property
     def timeout(self):

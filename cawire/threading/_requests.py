@@ -10,9 +10,10 @@ circuit's callback executor.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable
+
+from ._flags import OneShot
 
 __all__ = ('PendingRequest',)
 
@@ -47,7 +48,7 @@ class PendingRequest:
         self.callback = callback
         self.deadline = deadline
         self.waiting = waiting
-        self.event = threading.Event() if waiting else None
+        self.event = OneShot() if waiting else None
         self.response = None
         self.exception: BaseException | None = None
 

@@ -51,6 +51,8 @@ FIRST_REGISTRATION_RETRY = 0.1
 #: beacon anomalies.
 ANOMALY_RETRY_INTERVAL = 1.0
 _RECV_BUFFER_SIZE = 0xFFFF + 16
+#: Datagrams read per readiness notification before other work gets a turn.
+UDP_DATAGRAMS_PER_WAKEUP = 256
 
 
 def _repeater_port_is_free(port: int) -> bool:
@@ -267,19 +269,22 @@ class SharedBroadcaster:
     # -- receiving (network thread) ------------------------------------------------------
 
     def _on_udp_readable(self) -> None:
+        # Drain what is queued (bounded), so that a burst of search replies
+        # is processed before the search timers look for missing answers.
         buffer = self._recv_buffer
-        try:
-            nbytes, address = self.udp_sock.recvfrom_into(buffer)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            # E.g. ICMP port unreachable from a previous send; not fatal.
-            self.log.debug('UDP receive error: %s', exc)
-            return
-        if nbytes:
-            # The datagram's commands may be kept (search replies are not,
-            # but be safe): hand them their own copy of the bytes.
-            self.received(bytes(buffer[:nbytes]), address)
+        recvfrom_into = self.udp_sock.recvfrom_into
+        for _ in range(UDP_DATAGRAMS_PER_WAKEUP):
+            try:
+                nbytes, address = recvfrom_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # E.g. ICMP port unreachable from a previous send; not fatal.
+                self.log.debug('UDP receive error: %s', exc)
+                return
+            if nbytes:
+                # The commands may be kept: give them their own bytes.
+                self.received(bytes(buffer[:nbytes]), address)
 
     def received(self, bytes_recv, address) -> None:
         """Receive and process one datagram (network thread)."""

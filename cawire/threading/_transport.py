@@ -99,6 +99,7 @@ class StreamTransport:
         self._queue: collections.deque = collections.deque()
         self._queued_bytes = 0
         self._waiting_for_writable = False
+        self._flush_scheduled = False
         self.closed = False
         self.close_reason: str | None = None
         self.bytes_received = 0
@@ -136,9 +137,27 @@ class StreamTransport:
                     queue.append(view)
                     added += view.nbytes
             self._queued_bytes += added
+            if self.loop.in_loop_thread():
+                # The network thread corks: everything it queues during one
+                # pass of the loop (channel creations, resubscriptions...)
+                # goes out together, in one system call, after the pass.
+                if not self._flush_scheduled and not self._waiting_for_writable:
+                    self._flush_scheduled = True
+                    self.loop.call_soon(self._flush_from_loop)
+                return
             if not self._waiting_for_writable:
                 self._flush_locked()
             if self._queue and not self._waiting_for_writable:
+                self._waiting_for_writable = True
+                self.loop.set_writable_handler(self.sock, self._on_writable)
+
+    def _flush_from_loop(self) -> None:
+        with self._send_lock:
+            self._flush_scheduled = False
+            if self.closed or self._waiting_for_writable:
+                return
+            self._flush_locked()
+            if self._queue:
                 self._waiting_for_writable = True
                 self.loop.set_writable_handler(self.sock, self._on_writable)
 
