@@ -176,3 +176,40 @@ def test_coalescing_keeps_latest_update_per_subscription():
         assert sub.delivered == sorted(sub.delivered)
         assert len(sub.delivered) + sub.coalesced == 500
     assert delivery.coalesced_updates == sum(s.coalesced for s in subs) > 0
+
+
+def test_disconnect_is_prompt_with_a_callback_backlog(isolated_ioc):
+    ioc = isolated_ioc(db=DB_DIR / 'client_big.db', asg_file=None)
+    consumer = context_for(ioc)
+    producer = context_for(ioc)
+    try:
+        started = threading.Event()
+        calls = []
+
+        def slow(sub, response):
+            calls.append(response)
+            started.set()
+            time.sleep(0.05)
+
+        rapid, = consumer.get_pvs('TST:rapid')
+        sub = rapid.subscribe()
+        sub.add_callback(slow)
+        assert started.wait(WAIT)
+        writer, = producer.get_pvs('TST:rapid')
+        for value in range(300):
+            writer.write([float(value)], wait=False)
+        writer.write([300.0])
+        cm = rapid.circuit_manager
+        assert wait_until(lambda: cm.user_callback_executor.backlog > 20)
+        # Hundreds of 50 ms callbacks are queued; disconnect must not run
+        # them all (that would take many seconds).
+        backlog = cm.user_callback_executor.backlog
+        calls_before = len(calls)
+        consumer.disconnect()
+        # At most the callback running at the time (and one racing with
+        # the discard flag) ran after disconnect(); the rest were dropped.
+        assert len(calls) - calls_before <= 2
+        assert cm.dropped_updates >= backlog - 2
+    finally:
+        consumer.disconnect()
+        producer.disconnect()

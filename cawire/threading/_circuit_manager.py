@@ -557,6 +557,7 @@ class VirtualCircuitManager(CircuitRequests):
             self._connect_timer.cancel()
         context = self.context
         if context._closing:
+            self.delivery.discard = True
             self.log.debug('Circuit to %s:%d closed: %s',
                            *self.circuit.address, reason)
         else:

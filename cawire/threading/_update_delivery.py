@@ -67,6 +67,9 @@ class UpdateDelivery:
         self.max_lag = max_lag
         # While True (automatic suspension), stale queued updates are skipped.
         self.skip_stale = False
+        # Set when the context disconnects: queued updates are dropped so
+        # that shutting down never waits for a backlog of user callbacks.
+        self.discard = False
         self.user_events_off = False
         self.auto_events_off = False
         self.events_off_sent = 0
@@ -101,6 +104,9 @@ class UpdateDelivery:
             self.backlog_high()
 
     def _run(self, job) -> None:
+        if self.discard:
+            self.dropped_updates += 1
+            return
         with self._lock:
             job.started = True
             response = job.response
