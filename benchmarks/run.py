@@ -40,6 +40,8 @@ CLIENTS = ('cawire', 'caproto', 'pyepics')
 REFERENCE = 'loopback'
 GROUPS = ('connect', 'read_latency', 'bulk_read', 'write_notify', 'array',
           'monitor', 'cpu')
+ALIASES = {'read': 'read_latency', 'latency': 'read_latency', 'bulk': 'bulk_read',
+           'write': 'write_notify', 'arrays': 'array', 'monitors': 'monitor'}
 
 
 @dataclass
@@ -310,8 +312,8 @@ def run_suite(args) -> dict:
     for client in clients:
         if client not in CLIENTS:
             raise SystemExit(f'unknown client {client!r}; choose from {CLIENTS}')
-    only = ({g.strip() for g in args.only.split(',') if g.strip()}
-            if args.only else set(GROUPS))
+    only = ({ALIASES.get(g.strip(), g.strip()) for g in args.only.split(',')
+             if g.strip()} if args.only else set(GROUPS))
     unknown = only - set(GROUPS)
     if unknown:
         raise SystemExit(f'unknown metric group(s) {sorted(unknown)}; '
