@@ -44,7 +44,6 @@ __all__ = ('VirtualCircuitManager',)
 
 circ_logger = logging.getLogger('cawire.circ')
 
-_U32 = 0xFFFFFFFF
 #: A circuit that dies younger than this (seconds) counts as failed.
 FLAPPING_LIFETIME = 1.0
 #: CA minor protocol version we speak.
@@ -100,6 +99,7 @@ class VirtualCircuitManager(CircuitRequests):
         self._connect_timer = None
         self.close_reason: str | None = None
         self.created_at = time.monotonic()
+        self.closed_at: float | None = None
         self.oversized_responses = 0
         self.keepalive = KeepAlive(self, context.config.conn_tmo)
         self.delivery = UpdateDelivery(
@@ -257,7 +257,12 @@ class VirtualCircuitManager(CircuitRequests):
         circuit = self.circuit
         with self._lock:
             if self.dead.is_set():
-                raise DisconnectedError('circuit is dead')
+                # Died before we got here (e.g. connection refused at
+                # once): search again after the governor's pause.
+                for pv in pvs:
+                    self._unbind_pv(pv)
+                self.context._search_for(pvs, governed=True)
+                return
             channels = []
             for pv in pvs:
                 self.pvs[pv.cid] = pv
@@ -545,8 +550,9 @@ class VirtualCircuitManager(CircuitRequests):
         from the server, or a circuit that did not last a second (refused,
         or closed right away by the server) -- so that a broken server is
         not reconnected to in a tight loop."""
-        reason = self.close_reason or ''
-        return ('protocol error' in reason
+        if self.closed_at is None:
+            return False
+        return ('protocol error' in (self.close_reason or '')
                 or self.closed_at - self.created_at < FLAPPING_LIFETIME)
 
     def _on_closed(self, reason: str) -> None:
