@@ -197,11 +197,11 @@ def test_publish_honours_masks():
     channel = ChannelDouble(value=0.0, upper_alarm_limit=5.0,
                             lower_alarm_limit=-5.0)
     circuit = FakeCircuit()
-    value_sub = Subscription(circuit, 0, 1, CT.DOUBLE, 1,
+    value_sub = Subscription(circuit, None, 1, CT.DOUBLE, 1,
                              SubscriptionType.DBE_VALUE)
-    alarm_sub = Subscription(circuit, 0, 2, CT.DOUBLE, 1,
+    alarm_sub = Subscription(circuit, None, 2, CT.DOUBLE, 1,
                              SubscriptionType.DBE_ALARM)
-    property_sub = Subscription(circuit, 0, 3, CT.DOUBLE, 1,
+    property_sub = Subscription(circuit, None, 3, CT.DOUBLE, 1,
                                 SubscriptionType.DBE_PROPERTY)
     for sub in (value_sub, alarm_sub, property_sub):
         channel.add_subscription(sub)

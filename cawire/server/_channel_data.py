@@ -368,10 +368,10 @@ class ChannelData:
 
     # ----------------------------------------------------------- subscribers
     def add_subscription(self, subscription) -> None:
-        self._subscriptions[id(subscription)] = subscription
+        self._subscriptions[subscription] = None
 
     def remove_subscription(self, subscription) -> None:
-        self._subscriptions.pop(id(subscription), None)
+        self._subscriptions.pop(subscription, None)
 
     @property
     def subscription_count(self) -> int:
@@ -381,7 +381,8 @@ class ChannelData:
         """Send an update to every subscription whose mask matches ``events``."""
         if not self._subscriptions:
             return
-        for subscription in list(self._subscriptions.values()):
+        events = int(events)
+        for subscription in list(self._subscriptions):
             if subscription.mask & events:
                 subscription.post(self)
 

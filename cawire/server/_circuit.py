@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 
 from .. import _commands as cmds
 from .._constants import (CA_MINIMUM_SUPPORTED_VERSION,
@@ -30,7 +31,7 @@ from .._constants import (CA_MINIMUM_SUPPORTED_VERSION,
 from .._enums import AccessRights
 from .._exceptions import CaprotoError, RemoteProtocolError
 from .._framing import parse_stream
-from .._headers import pack_header
+from .._headers import HEADER_STRUCT, pack_header
 from .._state import SERVER
 from .._status import CAStatus
 from ._subscriptions import Subscription, UpdateQueue
@@ -50,6 +51,11 @@ ECA_NORDACCESS = CAStatus.ECA_NORDACCESS.code_with_severity
 ECA_NOWTACCESS = CAStatus.ECA_NOWTACCESS.code_with_severity
 
 _READ_NOTIFY, _READ, _EVENT_ADD, _WRITE_NOTIFY = 15, 3, 1, 19
+#: EVENT_ADD payload: f32 low, high, to, then the u16 mask.
+_EVENT_ADD_MASK = struct.Struct('>12xH')
+#: Standard (16-byte) header; callers check that no field needs the
+#: extended form (payload and count < 0xFFFF), else use pack_header.
+_pack_header = HEADER_STRUCT.pack
 NO_CID = 0xFFFFFFFF
 #: Transport buffer above which the client counts as not reading.
 WRITE_HIGH_WATER = 1 << 20
@@ -61,7 +67,8 @@ _HEADER_ONLY = 24
 class ChannelEntry:
     """A channel created by this circuit's client."""
 
-    __slots__ = ('name', 'cid', 'sid', 'data', 'access', 'subscriptions')
+    __slots__ = ('name', 'cid', 'sid', 'data', 'access', 'readable',
+                 'writable', 'subscriptions')
 
     def __init__(self, name, cid, sid, data, access):
         self.name = name
@@ -69,6 +76,9 @@ class ChannelEntry:
         self.sid = sid
         self.data = data
         self.access = access
+        # Plain bools: IntFlag arithmetic is slow on the per-request path.
+        self.readable = bool(access & AccessRights.READ)
+        self.writable = bool(access & AccessRights.WRITE)
         self.subscriptions: dict[int, Subscription] = {}
 
 
@@ -98,6 +108,7 @@ class ServerCircuit(asyncio.Protocol):
         self._write_paused = False
         self._input_stalled = False
         self._busy = False          # a putter/getter task is running
+        self._backlog: list = []     # parsed commands not handled yet
         self._held = UpdateQueue()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
@@ -144,18 +155,26 @@ class ServerCircuit(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        """Stop reading while the client is not reading or a hook runs."""
-        if self._closed:
-            return
-        if self._write_paused or self._busy:
+        """Stop reading while the client is not reading or a hook runs;
+        resume (backlog first) when neither holds any more."""
+        while not self._closed:
+            if self._write_paused or self._busy:
+                if not self._input_stalled:
+                    self._input_stalled = True
+                    self.transport.pause_reading()
+                return
             if not self._input_stalled:
-                self._input_stalled = True
-                self.transport.pause_reading()
-        elif self._input_stalled:
+                return
             self._input_stalled = False
             self.transport.resume_reading()
-            if self._pending:
+            if self._backlog:
+                backlog, self._backlog = self._backlog, []
+                self._run_commands(backlog)
+                self._flush()
+                continue  # a hook in the backlog may have stalled us again
+            if self._pending and len(self._pending) >= self._needed:
                 self.data_received(b'')
+            return
 
     def data_received(self, data: bytes) -> None:
         if self._pending:
@@ -170,41 +189,43 @@ class ServerCircuit(asyncio.Protocol):
             commands, consumed, needed = parse_stream(
                 data, SERVER, max_payload=self._max_payload)
         except RemoteProtocolError as exc:
-            done = getattr(exc, 'commands', None) or []
-            self._handle_commands(done, 0)
+            self._run_commands(getattr(exc, 'commands', None) or [])
             self._flush()
             self._protocol_error(f'unparseable input: {exc}')
             return
-        offset = self._handle_commands(commands, 0)
-        if offset is not None:  # stopped early: keep the unhandled input
-            self._pending = data[offset:]
-            self._needed = 16
-        else:
-            self._pending = data[consumed:] if consumed < len(data) else b''
-            self._needed = needed or 16
+        # Payloads are views on ``data`` (immutable bytes): the unparsed
+        # tail and any backlog can keep referring to it safely.
+        self._pending = data[consumed:] if consumed < len(data) else b''
+        self._needed = needed or 16
+        self._run_commands(commands)
         self._flush()
         self._update_reading()
 
-    def _handle_commands(self, commands, offset):
-        """Handle commands; return the input offset where we stopped if the
-        client stopped reading or a hook must finish first, else None."""
-        for command in commands:
+    def _run_commands(self, commands) -> None:
+        """Handle commands in order; keep the rest as backlog if the client
+        stopped reading or a hook must finish first."""
+        handlers = _HANDLERS
+        for index, command in enumerate(commands):
             if self._closed:
-                return None
+                return
             if self._write_paused or self._busy:
-                return offset
-            offset += len(command)
+                self._backlog = commands[index:]
+                return
             try:
-                self._dispatch(command)
+                handler = handlers.get(type(command))
+                if handler is None:
+                    raise RemoteProtocolError(
+                        f'command {type(command).__name__} is not a client '
+                        f'request')
+                handler(self, command)
             except RemoteProtocolError as exc:
                 self._protocol_error(str(exc), command)
-                return None
-            except Exception:  # noqa: BLE001 - never let one request kill the loop
+                return
+            except Exception:  # noqa: BLE001 - one request must not kill the loop
                 logger.exception('Circuit %s: internal error handling %r',
                                  self.address, command)
                 self._send_error(command, NO_CID, CAStatus.ECA_INTERNAL,
                                  'internal server error')
-        return None
 
     # ------------------------------------------------------------- sending
     def _send(self, message: bytes) -> None:
@@ -245,27 +266,33 @@ class ServerCircuit(asyncio.Protocol):
         message = self._event_message(subscription, data)
         if self._events_on and not self._write_paused:
             self._outbox.append(message)
-            self._schedule_flush()
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
         else:
             self._held.hold(subscription, message)
 
     def _event_message(self, subscription: Subscription, data) -> bytes:
-        entry = self.channels.get(subscription.sid)
         data_type = subscription.data_type
-        if entry is not None and not entry.access & AccessRights.READ:
-            count = subscription.data_count or 1
-            payload, status = zero_payload(data_type, count), ECA_NORDACCESS
-        else:
+        status = ECA_NORMAL
+        if subscription.entry.readable:
             try:
                 payload, count = data.encode_read(data_type,
                                                   subscription.data_count)
-                status = ECA_NORMAL
             except CaprotoError as exc:
                 logger.debug('Update of %r as type %d failed: %s', data,
                              data_type, exc)
-                count = subscription.data_count or 1
-                payload, status = zero_payload(data_type, count), ECA_GETFAIL
-        return pack_header(_EVENT_ADD, len(payload), data_type, count, status,
+                status = ECA_GETFAIL
+        else:
+            status = ECA_NORDACCESS
+        if status != ECA_NORMAL:
+            count = subscription.data_count or 1
+            payload = zero_payload(data_type, count)
+        size = len(payload)
+        if size < 0xFFFF and count < 0xFFFF:
+            return _pack_header(_EVENT_ADD, size, data_type, count, status,
+                                subscription.subscriptionid) + payload
+        return pack_header(_EVENT_ADD, size, data_type, count, status,
                            subscription.subscriptionid) + payload
 
     def _release_held(self) -> None:
@@ -286,13 +313,6 @@ class ServerCircuit(asyncio.Protocol):
         return self._held.coalesced
 
     # ------------------------------------------------------------- dispatch
-    def _dispatch(self, command) -> None:
-        handler = _HANDLERS.get(type(command))
-        if handler is None:
-            raise RemoteProtocolError(
-                f'command {type(command).__name__} is not a client request')
-        handler(self, command)
-
     def _entry(self, command, sid):
         entry = self.channels.get(sid)
         if entry is None:
@@ -381,7 +401,7 @@ class ServerCircuit(asyncio.Protocol):
         if count > max(data.max_length, len(data)):
             self._read_reply(command, entry, notify, ECA_BADCOUNT)
             return
-        if not entry.access & AccessRights.READ:
+        if not entry.readable:
             self._read_reply(command, entry, notify, ECA_NORDACCESS)
             return
         if data.has_async_read:
@@ -430,7 +450,7 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_BADTYPE,
                               f'DBR type {data_type} cannot be written')
             return
-        if not entry.access & AccessRights.WRITE:
+        if not entry.writable:
             self._write_reply(command, entry, notify, ECA_NOWTACCESS,
                               'no write access')
             return
@@ -493,36 +513,42 @@ class ServerCircuit(asyncio.Protocol):
     def _on_event_add(self, command) -> None:
         h = command._h
         data_type, count, sid, subid = h[2], h[3], h[4], h[5]
-        entry = self._entry(command, sid)
-        if not is_readable_type(data_type):
+        entry = self.channels.get(sid)
+        if entry is None:
+            entry = self._entry(command, sid)  # raises
+        if data_type > 38 or data_type == 35 or data_type == 36:
             self._send_error(command, entry.cid, CAStatus.ECA_BADTYPE,
                              entry.name)
             return
         data = entry.data
-        if count > max(data.max_length, len(data)):
+        if count > data.max_length and count > len(data):
             count = data.max_length
-        old = entry.subscriptions.pop(subid, None)
+        subscriptions = entry.subscriptions
+        old = subscriptions.get(subid)
         if old is not None:
             data.remove_subscription(old)
             self._held.discard(old)
-        subscription = Subscription(self, sid, subid, data_type, count,
-                                    command.mask)
-        entry.subscriptions[subid] = subscription
+        mask = _EVENT_ADD_MASK.unpack_from(command._payload)[0]
+        subscription = Subscription(self, entry, subid, data_type, count, mask)
+        subscriptions[subid] = subscription
         data.add_subscription(subscription)
         self.post_update(subscription, data)
 
     def _on_event_cancel(self, command) -> None:
         h = command._h
         sid, subid = h[4], h[5]
-        entry = self._entry(command, sid)
+        entry = self.channels.get(sid)
+        if entry is None:
+            entry = self._entry(command, sid)  # raises
         subscription = entry.subscriptions.pop(subid, None)
         if subscription is None:
             self._send_error(command, entry.cid, CAStatus.ECA_BADMONID,
                              entry.name)
             return
         entry.data.remove_subscription(subscription)
-        self._held.discard(subscription)
-        self._send(pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
+        if self._held:
+            self._held.discard(subscription)
+        self._outbox.append(_pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
 
     # ------------------------------------------------------------ lifecycle
     def _spawn(self, coroutine) -> None:

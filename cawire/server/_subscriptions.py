@@ -22,21 +22,23 @@ class Subscription:
     ----------
     circuit : ServerCircuit
         Delivers the updates.
-    sid, subscriptionid : int
-        Channel (server id) and the client's subscription id.
+    entry : ChannelEntry or None
+        The circuit's channel (access rights, sid); None outside a circuit.
+    subscriptionid : int
+        The client's subscription id.
     data_type, data_count : int
         As requested (count 0 = the current length at every update).
     mask : int
         DBE bits selecting which changes are sent.
     """
 
-    __slots__ = ('circuit', 'sid', 'subscriptionid', 'data_type',
-                 'data_count', 'mask', '__weakref__')
+    __slots__ = ('circuit', 'entry', 'subscriptionid', 'data_type',
+                 'data_count', 'mask')
 
-    def __init__(self, circuit, sid: int, subscriptionid: int, data_type: int,
+    def __init__(self, circuit, entry, subscriptionid: int, data_type: int,
                  data_count: int, mask: int):
         self.circuit = circuit
-        self.sid = sid
+        self.entry = entry
         self.subscriptionid = subscriptionid
         self.data_type = data_type
         self.data_count = data_count
@@ -45,6 +47,10 @@ class Subscription:
     def post(self, channel) -> None:
         """Called by the channel when a change matches ``mask``."""
         self.circuit.post_update(self, channel)
+
+    @property
+    def sid(self):
+        return None if self.entry is None else self.entry.sid
 
     def __repr__(self) -> str:
         return (f'<Subscription sid={self.sid} id={self.subscriptionid} '
@@ -85,3 +91,6 @@ class UpdateQueue:
 
     def __len__(self) -> int:
         return len(self._held)
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
