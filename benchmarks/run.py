@@ -162,6 +162,8 @@ def build_jobs(settings: Settings) -> list[Job]:
                     'lower', 'lag_s', ratio=False),
                 Row(f'mon_{n}_mem', f'monitor {offered}: memory growth', 'MB',
                     'lower', 'mem_growth_mb', ratio=False),
+                Row(f'mon_{n}_cpu', f'monitor {offered}: CPU per update', 'us',
+                    'lower', 'cpu_us_per_update'),
             ]
         jobs.append(Job(
             f'{group}-{n}', group, 'monitor',
