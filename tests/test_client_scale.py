@@ -5,6 +5,7 @@ searches only that IOC's port.
 """
 import random
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,4 +146,45 @@ def test_sixteen_threads_share_one_context(isolated_ioc):
         assert all(count > 0 for count in received)
         assert len(ctx.circuit_managers) == 1
     finally:
+        ctx.disconnect()
+
+
+def _stop_and_wait(ioc):
+    import os
+    import signal
+    ioc.kill(signal.SIGSTOP)
+    task_dir = f'/proc/{ioc.pid}/task'
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir(task_dir):
+            with open(f'{task_dir}/{tid}/stat') as stat:
+                states.append(stat.read().rsplit(')', 1)[1].split()[0])
+        if all(state in ('T', 't') for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError('IOC did not stop')
+
+
+def test_big_write_to_a_stalled_server_times_out_cleanly(isolated_ioc):
+    import signal
+    from cawire._exceptions import CaprotoTimeoutError
+    ioc = isolated_ioc(db=DB_DIR / 'client_big.db', asg_file=None)
+    ctx = context_for(ioc)
+    try:
+        big, = ctx.get_pvs('TST:big8mb')
+        big.wait_for_connection()
+        cm = big.circuit_manager
+        cm.transport._send_high_water = 1 << 20  # user threads wait past 1 MB
+        _stop_and_wait(ioc)
+        values = np.arange(1_000_000, dtype=float)
+        with pytest.raises(CaprotoTimeoutError):
+            big.write(values, timeout=1.0)
+        assert not cm.dead.is_set()
+        ioc.kill(signal.SIGCONT)
+        # The queued write goes out once the server reads again.
+        readback = big.read(timeout=WAIT)
+        assert np.array_equal(readback.data, values)
+    finally:
+        ioc.kill(signal.SIGCONT)
         ctx.disconnect()

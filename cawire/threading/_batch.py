@@ -135,6 +135,6 @@ class Batch:
         for pending in self._pending:
             pending.deadline = deadline
         for cm, items in self._requests.items():
-            cm.batch_send(items)
+            cm.batch_send(items, self.timeout)
         self._requests.clear()
         self._pending.clear()

@@ -88,6 +88,7 @@ class VirtualCircuitManager(CircuitRequests):
         self.ioids: dict[int, PendingRequest] = {}
         self.subscriptions: dict[int, object] = {}  # subscriptionid -> Sub
         self.all_created_pvnames: list[str] = []
+        self._created_names: set[str] = set()
         self.dead = threading.Event()
         self.connected_event = threading.Event()
         self.process_queue = None  # caproto compatibility; routing is direct
@@ -417,7 +418,11 @@ class VirtualCircuitManager(CircuitRequests):
                 return
             pv._channel = channel
             pv.channel_ready.set()
-            self.all_created_pvnames.append(pv.name)
+            if pv.name not in self._created_names:
+                # A list (caproto's attribute) without repeats, so that
+                # idling and waking a PV in a loop does not grow it.
+                self._created_names.add(pv.name)
+                self.all_created_pvnames.append(pv.name)
             with self._lock:
                 for sub in pv.active_subscriptions():
                     try:

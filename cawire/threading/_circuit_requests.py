@@ -11,8 +11,8 @@ from __future__ import annotations
 from .. import _commands as ca
 from .._dbr import payload_size as dbr_payload_size
 from .._enums import ChannelType, field_class_to_type
-from .._exceptions import (CaprotoValueError, DisconnectedError,
-                           LocalProtocolError)
+from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+                           DisconnectedError, LocalProtocolError)
 from ._requests import PendingRequest
 
 __all__ = ('CircuitRequests',)
@@ -87,7 +87,7 @@ class CircuitRequests:
             except BaseException:
                 self._take_request(ioid)
                 raise
-        self.transport.wait_for_backlog()
+        self._wait_for_backlog(pending, deadline)
         return pending
 
     def write(self, pv, channel, data, data_type, data_count, *, notify,
@@ -128,15 +128,26 @@ class CircuitRequests:
                 if pending is not None:
                     self._take_request(pending.ioid)
                 raise
-        self.transport.wait_for_backlog()
+        self._wait_for_backlog(pending, deadline)
         return pending
+
+    def _wait_for_backlog(self, pending, deadline) -> None:
+        """Backpressure for user threads, bounded by the request's timeout."""
+        if self.transport.wait_for_backlog(deadline.remaining()):
+            return
+        if pending is not None:
+            self.forget_request(pending.ioid)
+        host, port = self.circuit.address
+        raise CaprotoTimeoutError(
+            f'Server at {host}:{port} did not take the request within the '
+            f'{deadline} timeout (send queue full); it stays queued')
 
     def forget_request(self, ioid: int) -> None:
         """The caller gave up waiting (timeout): a late reply is dropped."""
         with self._lock:
             self._take_request(ioid)
 
-    def batch_send(self, items) -> None:
+    def batch_send(self, items, timeout=None) -> None:
         """Register and send Batch requests together (user thread).
 
         ``items`` is a list of ``(pending_or_None, make_command)`` where
@@ -155,7 +166,11 @@ class CircuitRequests:
                 else:
                     commands.append(make_command(None))
             self._send_locked(commands)
-        self.transport.wait_for_backlog()
+        if not self.transport.wait_for_backlog(timeout):
+            host, port = self.circuit.address
+            raise CaprotoTimeoutError(
+                f'Server at {host}:{port} did not take the batch within '
+                f'{timeout} s (send queue full); it stays queued')
 
     # -- subscriptions -----------------------------------------------------------------------
 

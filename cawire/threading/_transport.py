@@ -161,16 +161,19 @@ class StreamTransport:
                 self._waiting_for_writable = True
                 self.loop.set_writable_handler(self.sock, self._on_writable)
 
-    def wait_for_backlog(self) -> None:
+    def wait_for_backlog(self, timeout: float | None = None) -> bool:
         """Block a *user* thread while more than ``send_high_water`` bytes
         wait to be sent (never call with a lock the network thread needs).
+
+        Returns False if ``timeout`` expired first (the bytes stay queued
+        and go out when the peer reads again).
         """
         if self.loop.in_loop_thread():
-            return  # the network thread never waits for the network
+            return True  # the network thread never waits for the network
         with self._send_lock:
-            while (self._queued_bytes > self._send_high_water
-                   and not self.closed):
-                self._drained.wait()
+            return self._drained.wait_for(
+                lambda: (self._queued_bytes <= self._send_high_water
+                         or self.closed), timeout)
 
     def _flush_locked(self) -> None:
         """Send as much as the kernel takes without blocking."""
