@@ -281,8 +281,11 @@ def test_searches_retry_on_schedule_when_all_are_lost(softioc, ca_env,
             assert not any(pv.connected for pv in pvs)
             times = [t for t, _, dropped in proxy.search_log if dropped]
             gaps = [b - a for a, b in zip(times, times[1:])]
-            # libca: +0.032, +0.064, +0.128, +0.256, +0.512, +1.024 s.
-            assert 5 <= len(times) <= 12, gaps
+            # libca: +0.032, +0.064, +0.128, +0.256, +0.512, +1.024 s (a
+            # beacon anomaly from another IOC of the session may restart the
+            # sequence once: rate-limited, still never faster than 32 ms).
+            assert 5 <= len(times) <= 20, gaps
+            assert min(gaps) >= 0.025, gaps
             assert max(gaps) < 1.3, gaps
             proxy.search_drop = 0.0
             lifted = time.monotonic()
