@@ -428,3 +428,32 @@ def test_go_idle_waits_for_requests_in_flight(ctx):
     # ...and comes back when used.
     assert ao.read().data.tolist() == [9.5]
     ao.write(0)
+
+
+@pytest.mark.parametrize('name, value, caget_text, restore', [
+    ('TST:ao', [1.25], '1.25', [0.0]),
+    ('TST:float', [0.75], '0.75', [2.5]),
+    ('TST:longout', [-17], '-17', [0]),
+    ('TST:short', [-3], '-3', [-7]),
+    ('TST:char', [65], '65', [200]),
+    ('TST:strout', 'from cawire', 'from cawire', 'initial'),
+    ('TST:bo', [1], 'Open', [0]),
+    ('TST:wf:double', [0.5, -1.5, 2.5], '3 0.5 -1.5 2.5',
+     [1.5, 2.5, -3.5, 4.0, 1e10]),
+    ('TST:wf:string', ['x', 'yz'], '2 x yz', ['a', 'bc', 'def']),
+])
+def test_writes_of_every_type_seen_by_caget(ctx, run_tool, name, value,
+                                            caget_text, restore):
+    pv, = ctx.get_pvs(name)
+    assert pv.write(value).status.success
+    try:
+        args = ['-t', name]
+        if name.startswith('TST:wf:'):
+            # Arrays: ask for exactly the elements written (caget prints
+            # the count first).
+            args = ['-t', '-#', str(len(value)), name]
+        result = run_tool('caget', *args)
+        assert result.returncode == 0, result.stderr
+        assert ' '.join(result.stdout.split()) == caget_text
+    finally:
+        pv.write(restore)
