@@ -190,7 +190,8 @@ class PV:
         self.access_rights_callback.process(rights, executor)
 
     def connection_state_changed(self, state: str, channel, executor=None) -> None:
-        self.log.info('connection state changed to %s.', state)
+        if ch_logger.isEnabledFor(logging.INFO):
+            self.log.info('connection state changed to %s.', state)
         self.connection_state_callback.process(state, executor)
 
     def _run_callback(self, func, *args) -> None:

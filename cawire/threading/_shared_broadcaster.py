@@ -402,7 +402,11 @@ class SharedBroadcaster:
         self._check_open()
         needs_search = []
         cached = {}
+        results = self.search_results
         for name in names:
+            if name not in results:  # the common case: no exception cost
+                needs_search.append(name)
+                continue
             try:
                 address = self.get_cached_search_result(name)
             except KeyError:
