@@ -9,12 +9,14 @@ intermediate queue or polling thread.
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import getpass
 import itertools
 import logging
 import socket
 import threading
+import weakref
 
 from .._config import get_environment_variables
 from .._exceptions import ContextDisconnectedError
@@ -40,6 +42,20 @@ def _global_default_timeout() -> float:
 
 
 GLOBAL_DEFAULT_TIMEOUT = _global_default_timeout()
+
+# Contexts still connected, so that interpreter exit can close them cleanly
+# (their threads are daemons; without this, sockets are just abandoned).
+_live_contexts: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _disconnect_live_contexts() -> None:
+    for context in list(_live_contexts):
+        try:
+            context.disconnect(wait=True)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            ctx_logger.debug('Context.disconnect at exit failed',
+                             exc_info=True)
 
 
 class _SearchResults:
@@ -105,6 +121,7 @@ class Context:
         self._search_results_queue = _SearchResults(self)
         self.loop = broadcaster.loop
         broadcaster.add_listener(self)
+        _live_contexts.add(self)
 
     def __repr__(self) -> str:
         idle = sum(1 for pv in list(self.pvs.values()) if pv._idle)
@@ -347,6 +364,7 @@ class Context:
                 return
             self._closing = True
             cms = list(self.circuit_managers.values())
+        _live_contexts.discard(self)
         done = threading.Event()
 
         def close_on_loop():

@@ -15,6 +15,7 @@ the circuit check itself.
 """
 from __future__ import annotations
 
+import atexit
 import getpass
 import importlib.util
 import itertools
@@ -100,6 +101,19 @@ def spawn_repeater_if_needed(port: int) -> subprocess.Popen | None:
         return None
 
 
+# Broadcasters still running, closed at interpreter exit (after contexts).
+_live_broadcasters: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _disconnect_live_broadcasters() -> None:
+    for broadcaster in list(_live_broadcasters):
+        try:
+            broadcaster.disconnect(wait=True)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            bcast_logger.debug('disconnect at exit failed', exc_info=True)
+
+
 class SharedBroadcaster:
     """A broadcaster client which can be shared among multiple Contexts.
 
@@ -153,6 +167,7 @@ class SharedBroadcaster:
         for link in self.name_servers:
             self.loop.call_soon(link.start)
         self.loop.start()
+        _live_broadcasters.add(self)
 
     def __repr__(self) -> str:
         return (f'<SharedBroadcaster unanswered_searches='
@@ -198,6 +213,7 @@ class SharedBroadcaster:
             if self._disconnected:
                 return
             self._disconnected = True
+        _live_broadcasters.discard(self)
         done = threading.Event()
 
         def close_on_loop():
