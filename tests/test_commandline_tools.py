@@ -246,6 +246,18 @@ PUT_CASES = [
     (['-S', 'wf_char_put', 'x'], ['-S', 'wf_char_put', '']),
     (['-S', 'wf_char_put', 'x'], ['-S', '-t', 'wf_char_put', 'a', 'b']),
     (['-S', 'wf_char_put', 'x'], ['-a', 'wf_char_put', '3', '65', '66', '0']),
+    (['double_put', '1'], ['-S', 'double_put', '12']),
+    (['string_put', 'x'], ['-S', 'string_put', 'abc']),
+    (['-S', 'lstring_put.VAL$', 'x'],
+     ['-S', 'lstring_put.VAL$', 'a longer string than forty characters fits']),
+    (['lstring_put', 'x'], ['lstring_put', 'abc']),
+    (['-a', 'wf_string_put', '1', 'x'],
+     ['-a', 'wf_string_put', '2', 'a', 'b c']),
+    (['bo_put', '1'], ['bo_put', 'On']),
+    (['bo_put', '1'], ['bo_put', '0']),
+    (['bo_put', '1'], ['-c', 'bo_put', 'Off']),
+    (['bo_put', '1'], ['-s', 'bo_put', '0']),
+    (['bo_nostr_put', '1'], ['bo_nostr_put', '0']),
     (None, ['readonly', '3']),
     (None, ['-c', 'readonly', '3']),
     (['disabled_put', '11'], ['-c', 'disabled_put', '3']),
@@ -325,7 +337,8 @@ def test_caput_refused_write_without_callback(ioc):
 
 
 @pytest.mark.parametrize('args', [
-    [], ['pv_only'], ['-x', 'pv', '1'], ['-w'], ['-h'],
+    [], ['pv_only'], ['-x', 'pv', '1'], ['-r', 'pv', '1'], ['-w'], ['-h'],
+    ['-i', 'pv', '1'],
     ['nonexistent:pv', '1'], ['-w', '0.3', 'nonexistent:pv', '1'],
     [PREFIX + 'noaccess', '1'],
 ], ids=lambda args: ' '.join(args) or 'none')
