@@ -434,7 +434,8 @@ class WideFormatter:
             return name_part + now_text + ' ' + _problem_text(reading)
         if reading.stamp is None or not 14 <= reading.data_type <= 20:
             return name_part + "can't print data type"
-        return name_part + self._stamp_text(reading.stamp, now, key or name) \
+        return name_part + self._stamp_text(
+            reading.stamp, now, name if key is None else key) \
             + self._values_text(reading, requested_count) \
             + self._alarm_text(reading)
 

@@ -11,6 +11,7 @@ numbers, floats as strings with -s).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from typing import Iterable
@@ -19,7 +20,7 @@ from .._exceptions import CaprotoTimeoutError
 from ._reading import is_enum_type, is_float_type
 
 __all__ = ('ToolOutput', 'connect_channels', 'request_type', 'output_name',
-           'ca_timeout', 'TIME_OFFSET')
+           'ca_timeout', 'TIME_OFFSET', 'Deadline', 'default_sigpipe')
 
 #: DBR_TIME_<x> = <x> + TIME_OFFSET for the plain types 0..6.
 TIME_OFFSET = 14
@@ -85,6 +86,15 @@ class ToolOutput:
 
     def flush(self) -> None:
         self._stdout.flush()
+
+
+def default_sigpipe() -> None:
+    """Die of SIGPIPE when stdout's reader goes away, as the C tools do
+    (``cawire-monitor pv | head -1``), instead of a BrokenPipeError
+    traceback.  Python ignores SIGPIPE by default; only the console entry
+    points call this."""
+    if hasattr(signal, 'SIGPIPE'):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def ca_timeout(seconds: float) -> float | None:

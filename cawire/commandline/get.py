@@ -8,7 +8,6 @@ severity), ``-d <type>`` with the metadata of any DBR type.
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 import threading
 
@@ -19,14 +18,13 @@ from ._args import GetOptions, parse_get
 from ._format import (Problem, WideFormatter, dbr_block, plain_line)
 from ._reading import Reading
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
-                       output_name, request_type)
+                       default_sigpipe, output_name, request_type)
 
 __all__ = ('main', 'run')
 
 PROG = 'cawire-get'
 _TIME_STRING = 14
 
-log = logging.getLogger('cawire.commandline.get')
 
 
 def _plain_request_type(native_type: int, options: GetOptions) -> int:
@@ -200,6 +198,7 @@ def _get(context, options: GetOptions, output: ToolOutput) -> int:
 def main(argv: list | None = None) -> int:
     """Console entry point (``cawire-get``)."""
     args = sys.argv[1:] if argv is None else argv
+    default_sigpipe()
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -23,7 +23,8 @@ from .._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
 from ._format import WideFormatter
 from ._reading import Reading
-from ._session import ToolOutput, output_name, request_type
+from ._session import (ToolOutput, default_sigpipe, output_name,
+                       request_type)
 
 __all__ = ('main', 'run')
 
@@ -213,6 +214,7 @@ def run(args: list, output: ToolOutput | None = None, context=None,
 def main(argv: list | None = None) -> int:
     """Console entry point (``cawire-monitor``)."""
     args = sys.argv[1:] if argv is None else argv
+    default_sigpipe()
     try:
         return run(args)
     except KeyboardInterrupt:

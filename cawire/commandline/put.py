@@ -20,7 +20,7 @@ from ._cformat import strtod_prefix, unescape
 from ._format import Problem, WideFormatter, plain_line
 from ._reading import Reading, is_enum_type
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
-                       output_name, request_type)
+                       default_sigpipe, output_name, request_type)
 
 __all__ = ('main', 'run')
 
@@ -252,6 +252,7 @@ def run(args: list, output: ToolOutput | None = None, context=None) -> int:
 def main(argv: list | None = None) -> int:
     """Console entry point (``cawire-put``)."""
     args = sys.argv[1:] if argv is None else argv
+    default_sigpipe()
     try:
         return run(args)
     except KeyboardInterrupt:
