@@ -171,11 +171,6 @@ def test_caget_large_array(ioc, flags):
     assert_same(ioc, 'caget', flags + pv('wf_big', 'double'))
 
 
-def test_camonitor_large_array(ioc):
-    (c_out, _), (our_out, _) = _monitor_both(ioc, pv('wf_big'), 2.0)
-    assert our_out == c_out and c_out
-
-
 @pytest.mark.parametrize('args', [
     ['nonexistent:pv'], ['-w', '0.3', 'nonexistent:pv'],
     ['-a', 'nonexistent:pv', PREFIX + 'double'],
@@ -348,68 +343,117 @@ def test_caput_usage_and_unknown(ioc, args):
 
 # -- camonitor ---------------------------------------------------------------------
 
-def _monitor_both(ioc, args, duration, action=None):
-    """Run camonitor and ours side by side for ``duration`` seconds."""
-    procs = []
-    for tool_argv in ([str(epics.epics_bin_dir() / 'camonitor')],
-                      [sys.executable, '-m', OURS['camonitor']]):
-        procs.append(subprocess.Popen(tool_argv + args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, env=_env(ioc),
-                                      cwd=REPO))
-    try:
-        if action is not None:
-            action()
-        time.sleep(duration)
-    finally:
-        results = []
-        for proc in procs:
-            proc.terminate()
-            out, err = proc.communicate(timeout=10)
-            results.append((out, err))
-    return results
+class _MonitorPair:
+    """camonitor and ours side by side, their stdout in files (so a test can
+    wait for lines without blocking on pipes); both are stopped on exit."""
+
+    def __init__(self, env, args, tmp_path):
+        self.paths = [tmp_path / 'c.out', tmp_path / 'ours.out']
+        self.err_paths = [tmp_path / 'c.err', tmp_path / 'ours.err']
+        self.procs = []
+        argvs = ([str(epics.epics_bin_dir() / 'camonitor')],
+                 [sys.executable, '-m', OURS['camonitor']])
+        try:
+            for argv, path, err_path in zip(argvs, self.paths, self.err_paths):
+                with open(path, 'wb') as out, open(err_path, 'wb') as err:
+                    self.procs.append(subprocess.Popen(
+                        argv + args, stdout=out, stderr=err, env=env, cwd=REPO))
+        except BaseException:
+            self.stop()
+            raise
+
+    def lines(self):
+        return [path.read_bytes().count(b'\n') for path in self.paths]
+
+    def wait_for(self, count, timeout=30):
+        """Until both printed ``count`` lines (bounded by ``timeout``)."""
+        _wait_for_lines(self.paths, count, timeout)
+
+    def wait_until_equal(self, timeout=10, settle=0.5):
+        """Let updates arrive: until both printed as many lines as each
+        other and nothing changed for ``settle`` seconds."""
+        deadline = time.monotonic() + timeout
+        previous, stable_since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            counts = self.lines()
+            if counts != previous:
+                previous, stable_since = counts, time.monotonic()
+            elif counts[0] == counts[1] and \
+                    time.monotonic() - stable_since >= settle:
+                return
+            time.sleep(0.05)
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def outputs(self):
+        return ([path.read_bytes() for path in self.paths],
+                [path.read_bytes() for path in self.err_paths])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
 
 
 @pytest.mark.parametrize('flags', [
     [], ['-n'], ['-S'], ['-#', '3'], ['-t', 'n'], ['-F,'], ['-e2'], ['-0x'],
     ['-lx'], ['-s'], ['-m', 'p'], ['-m', 'x'], ['-t', 'x'], ['-f', '99'],
 ], ids=lambda flags: ' '.join(flags) or 'default')
-def test_camonitor_initial_values(ioc, flags):
-    (c_out, c_err), (our_out, our_err) = _monitor_both(ioc, flags + STATIC, 2.0)
+def test_camonitor_initial_values(ioc, flags, tmp_path):
+    with _MonitorPair(_env(ioc), flags + STATIC, tmp_path) as pair:
+        pair.wait_for(len(STATIC))
+        pair.wait_until_equal(settle=0.3)
+    (c_out, our_out), (c_err, our_err) = pair.outputs()
     # Channels connect in any order, in both tools: compare the line sets.
     assert sorted(our_out.splitlines()) == sorted(c_out.splitlines())
     assert len(c_out.splitlines()) == len(STATIC)
     assert _our_stderr('camonitor', our_err) == c_err
 
 
-def test_camonitor_not_connected(ioc):
+def test_camonitor_large_array(ioc, tmp_path):
+    with _MonitorPair(_env(ioc), pv('wf_big'), tmp_path) as pair:
+        pair.wait_for(1)
+    (c_out, our_out), _ = pair.outputs()
+    assert our_out == c_out and c_out
+
+
+def test_camonitor_not_connected(ioc, tmp_path):
     args = ['-w', '0.5', 'nonexistent:pv', PREFIX + 'double',
             PREFIX + 'noaccess']
-    (c_out, c_err), (our_out, our_err) = _monitor_both(ioc, args, 2.0)
+    with _MonitorPair(_env(ioc), args, tmp_path) as pair:
+        pair.wait_for(2)
+        pair.wait_until_equal(settle=0.3)
+    (c_out, our_out), _ = pair.outputs()
     assert our_out == c_out
     # The no-access channel connects but never delivers an update.
     assert c_out.endswith(b'nonexistent:pv                 '
                           b'*** Not connected (PV not found)\n')
 
 
-def _puts(ioc, values, delay=0.15):
-    def action():
-        time.sleep(1.5)  # both monitors connected and printed the first value
-        for value in values:
-            run_c(ioc, 'caput', ['-t', PREFIX + 'mon', value])
-            time.sleep(delay)
-    return action
-
-
 @pytest.mark.parametrize('flags', [
     [], ['-t', 'si'], ['-t', 'sr'], ['-t', 'sI'], ['-#', '1'], ['-m', 'a'],
-    ['-m', 'v', '-f3'],
+    ['-m', 'v', '-f3'], ['-n', '-F,', '-0x'],
 ], ids=lambda flags: ' '.join(flags) or 'default')
-def test_camonitor_updates(ioc, flags):
+def test_camonitor_updates(ioc, flags, tmp_path):
     """Both tools see the same updates with the same server time stamps."""
-    run_c(ioc, 'caput', ['-t', PREFIX + 'mon', '0'])
-    values = ['1', '2.5', '9', '9.5', '-9', '0']  # crosses alarm limits
-    (c_out, _), (our_out, _) = _monitor_both(
-        ioc, flags + [PREFIX + 'mon'], 0.7, _puts(ioc, values))
+    name = PREFIX + 'mon'
+    run_c(ioc, 'caput', ['-t', name, '0'])
+    with _MonitorPair(_env(ioc), flags + [name], tmp_path) as pair:
+        pair.wait_for(1)  # both connected and printed the current value
+        for value in ['1', '2.5', '9', '9.5', '-9', '0']:  # crosses alarms
+            assert run_c(ioc, 'caput', ['-t', name, value]).returncode == 0
+        pair.wait_until_equal()
+    (c_out, our_out), _ = pair.outputs()
     assert our_out == c_out
     assert len(c_out.splitlines()) >= 2
 
@@ -435,25 +479,13 @@ def test_camonitor_disconnect_and_reconnect(ca_env, repeater, tmp_path):
     names = [prefix + 'value', prefix + 'array']
     with epics.SoftIoc(RESTART_DB, epics.free_port(), ca_env.repeater_port,
                        macros={'P': prefix}) as restart_ioc:
-        procs, paths = [], []
-        for label, argv in (('c', [str(epics.epics_bin_dir() / 'camonitor')]),
-                            ('ours', [sys.executable, '-m', OURS['camonitor']])):
-            path = tmp_path / f'{label}.out'
-            paths.append(path)
-            with open(path, 'wb') as sink:
-                procs.append(subprocess.Popen(
-                    argv + names, stdout=sink, stderr=subprocess.DEVNULL,
-                    env=_env(restart_ioc), cwd=REPO))
-        try:
-            _wait_for_lines(paths, 2, timeout=10)
+        with _MonitorPair(_env(restart_ioc), names, tmp_path) as pair:
+            pair.wait_for(2)
             restart_ioc.restart()
-            _wait_for_lines(paths, 6, timeout=30)
-        finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(timeout=10)
-    c_lines, our_lines = (_STAMP.sub(b'<TS>', path.read_bytes()).splitlines()
-                          for path in paths)
+            pair.wait_for(6)
+    (c_out, our_out), _ = pair.outputs()
+    c_lines, our_lines = (_STAMP.sub(b'<TS>', out).splitlines()
+                          for out in (c_out, our_out))
     # Connections come up in either order; disconnects follow channel order.
     assert sorted(our_lines[:2]) == sorted(c_lines[:2])
     assert our_lines[2:4] == c_lines[2:4] == [
