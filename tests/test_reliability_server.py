@@ -306,3 +306,29 @@ def test_server_shutdown_releases_threads_and_fds(ca_env):
     assert not leftover_threads, leftover_threads
     leaked = open_fds() - fds_before
     assert not leaked, describe_fds(leaked)
+
+
+def test_connection_flood_of_silent_clients(tv_ioc):
+    """300 connections that never send a byte (and 100 that stop after
+    half a header): the server keeps serving others, and frees them all."""
+    before = rss(tv_ioc)
+    silent = []
+    try:
+        for index in range(400):
+            client = HostileClient(tv_ioc.server_port, handshake=False)
+            if index >= 300:
+                client.send(struct.pack('>HHHHII', 0, 0, 0, 13, 0, 0)[:7])
+            silent.append(client)
+        server_still_serves(tv_ioc.server_port)
+        assert rss(tv_ioc) - before < 30 * MB
+    finally:
+        for client in silent:
+            client.close()
+    time.sleep(0.5)
+    server_still_serves(tv_ioc.server_port)
+    connections = psutil.Process(tv_ioc.pid).net_connections('tcp') \
+        if hasattr(psutil.Process, 'net_connections') else \
+        psutil.Process(tv_ioc.pid).connections('tcp')
+    established = [c for c in connections
+                   if c.status == psutil.CONN_ESTABLISHED]
+    assert len(established) < 10, len(established)
