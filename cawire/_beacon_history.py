@@ -34,6 +34,10 @@ EARLY_FACTOR = 0.80
 AVERAGE_WEIGHT = 0.125
 
 _U32_MAX = 0xFFFFFFFF
+#: Servers remembered at once.  A beacon names its server in its own
+#: payload, so anyone who can send UDP to a client could otherwise make it
+#: remember any number of invented servers (about 300 bytes each).
+MAX_SERVERS = 16384
 #: Servers older than 4.10 put no sequence number in their beacons.
 _MIN_VERSION_WITH_SEQUENCE = 10
 
@@ -83,6 +87,9 @@ class BeaconHistory:
         When the client context started (same clock as every ``now``).  A
         server whose second beacon follows its first sooner than the first
         followed our start is new, not merely newly heard.
+    max_servers : int
+        Entries kept at most; beyond, the longest-known server without a
+        circuit is forgotten (its next beacon counts as a first one).
 
     Notes
     -----
@@ -90,9 +97,22 @@ class BeaconHistory:
     ``(ip, tcp_port)`` taken from the beacon.
     """
 
-    def __init__(self, start_time: float):
+    def __init__(self, start_time: float, max_servers: int = MAX_SERVERS):
         self.start_time = start_time
+        self.max_servers = max_servers
         self._servers: dict[Hashable, _ServerBeacons] = {}
+
+    def _add(self, server: Hashable, entry: _ServerBeacons) -> _ServerBeacons:
+        servers = self._servers
+        if len(servers) >= self.max_servers:
+            # Dicts keep insertion order: forget the longest-known server
+            # we have no circuit to.
+            for key, old in servers.items():
+                if not old.has_circuit:
+                    del servers[key]
+                    break
+        servers[server] = entry
+        return entry
 
     def __contains__(self, server: Hashable) -> bool:
         return server in self._servers
@@ -119,7 +139,7 @@ class BeaconHistory:
         """
         entry = self._servers.get(server)
         if entry is None:
-            self._servers[server] = _ServerBeacons(now, sequence, now)
+            self._add(server, _ServerBeacons(now, sequence, now))
             return BeaconEvent.FIRST
         entry.last_heard = now
         with_sequence = server_version >= _MIN_VERSION_WITH_SEQUENCE
@@ -184,7 +204,7 @@ class BeaconHistory:
         """
         entry = self._servers.get(server)
         if entry is None:
-            entry = self._servers[server] = _ServerBeacons(None, 0, None)
+            entry = self._add(server, _ServerBeacons(None, 0, None))
         entry.has_circuit = True
 
     def circuit_disconnected(self, server: Hashable) -> None:
@@ -203,7 +223,7 @@ class BeaconHistory:
         """Note other traffic from ``server`` (e.g. a search reply)."""
         entry = self._servers.get(server)
         if entry is None:
-            entry = self._servers[server] = _ServerBeacons(None, 0, now)
+            entry = self._add(server, _ServerBeacons(None, 0, now))
         entry.last_heard = now
 
     def time_since_last_heard(self, now: float) -> dict:

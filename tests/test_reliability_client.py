@@ -15,6 +15,8 @@ import logging
 import os
 import random
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -363,6 +365,90 @@ def test_server_replies_paused_then_resumed(softioc, ca_env, thread_errors):
             assert ai.read(timeout=5).data.tolist() == [3.14159]
         finally:
             ctx.disconnect()
+
+
+# -- hostile UDP traffic ---------------------------------------------------------------
+
+def _spray(port, datagrams, pause_every=200):
+    """Send datagrams to 127.0.0.1:port, pausing briefly now and then so
+    the kernel's receive queue does not simply drop most of them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for index, datagram in enumerate(datagrams):
+            sock.sendto(datagram, ('127.0.0.1', port))
+            if index % pause_every == 0:
+                time.sleep(0.002)
+
+
+def test_beacon_flood_keeps_memory_and_searches_bounded(softioc, ca_env,
+                                                        thread_errors):
+    """100,000 beacons claiming to come from distinct servers (the address
+    is a field of the beacon, so anyone can invent servers), plus restarts
+    of one fake server's beacon ids (anomalies): the client's memory stays
+    bounded and its search rate stays on schedule (anomaly-triggered
+    retries are rate-limited)."""
+    with FaultProxy(softioc.server_port, search_drop=1.0) as proxy:
+        ctx = make_context(proxy.port, repeater_port=ca_env.repeater_port)
+        try:
+            pv, = ctx.get_pvs('TST:ai')
+            time.sleep(1.5)  # the first fast retries are over
+            udp_port = ctx.broadcaster.udp_sock.getsockname()[1]
+            rng = random.Random(5)
+            searches_before = proxy.searches_sent
+
+            def invented(count):
+                return [struct.pack('>HHHHII', 13, 0, 13,
+                                    rng.randrange(1, 65535), index,
+                                    rng.getrandbits(32))
+                        for index in range(count)]
+
+            # One "server" whose beacon ids restart every 20 beacons.
+            restarts = [struct.pack('>HHHHII', 13, 0, 13, 5999, index % 20,
+                                    0x7F000001) for index in range(2000)]
+            first = invented(100_000)
+            _spray(udp_port, [d for pair in zip(first[:2000], restarts)
+                              for d in pair] + first[2000:])
+            time.sleep(0.5)
+            gc.collect()
+            after_first = rss()
+            # A second flood of as many new servers: bounded state means
+            # no further growth (unbounded: ~30 MB more per 100,000).
+            _spray(udp_port, invented(100_000))
+            time.sleep(0.5)
+            gc.collect()
+            growth = rss() - after_first
+            searches = proxy.searches_sent - searches_before
+            assert not pv.connected
+            assert growth < 5 * MB, \
+                f'client grew {growth / MB:.1f} MB for 100,000 more servers'
+            assert searches < 40, f'{searches} searches during the flood'
+        finally:
+            ctx.disconnect()
+
+
+def test_udp_garbage_flood_is_not_a_log_flood(softioc, ca_env, thread_errors,
+                                             caplog):
+    """5,000 malformed datagrams to the client's UDP port: ignored, and
+    not 5,000 WARNING lines (anyone who can reach the port could fill the
+    logs); the client keeps working."""
+    ctx = make_context(softioc.server_port,
+                       repeater_port=ca_env.repeater_port)
+    try:
+        ai, = ctx.get_pvs('TST:ai')
+        ai.wait_for_connection()
+        udp_port = ctx.broadcaster.udp_sock.getsockname()[1]
+        rng = random.Random(9)
+        caplog.set_level(logging.WARNING, logger='cawire')
+        _spray(udp_port, [bytes(rng.getrandbits(8) for _ in range(24))
+                          for _ in range(5000)])
+        time.sleep(0.5)
+        warnings = [r for r in caplog.records
+                    if r.name.startswith('cawire') and
+                    r.levelno >= logging.WARNING]
+        assert ai.read().data.tolist() == [3.14159]
+        assert len(warnings) <= 50, (
+            f'{len(warnings)} warnings, e.g. {warnings[0].getMessage()!r}')
+    finally:
+        ctx.disconnect()
 
 
 # -- slow consumer ---------------------------------------------------------------------
