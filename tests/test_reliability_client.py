@@ -516,8 +516,9 @@ def test_slow_consumer_memory_bounded_latest_delivered(ca_env, thread_errors):
 
 # -- hostile server ----------------------------------------------------------------
 
-IN_PROCESS_ATTACKS = [a for a in ATTACKS if a not in ('huge_payload',
-                                                       'wrong_cid_create')]
+CREATE_ATTACKS = [a for a in ATTACKS if ATTACKS[a][0] == 'create']
+IN_PROCESS_ATTACKS = [a for a in ATTACKS if a != 'huge_payload'
+                      and a not in CREATE_ATTACKS]
 
 
 @pytest.mark.parametrize('attack', IN_PROCESS_ATTACKS)
@@ -559,19 +560,24 @@ def test_hostile_server_loses_its_circuit_only(attack, softioc, ca_env,
             ctx.disconnect()
 
 
-def test_hostile_server_does_not_trigger_a_reconnect_storm(softioc, ca_env,
-                                                          thread_errors):
-    """A server whose CREATE_CHAN reply is always invalid: the client drops
-    the circuit each time (logged) and tries again, but at a bounded rate
-    (libca puts such channels in its 10 s disconnect governor), not in a
-    tight loop."""
-    with HostileServer('wrong_cid_create', names={'HOSTILE:x'}) as hostile:
+@pytest.mark.parametrize('attack', CREATE_ATTACKS)
+def test_hostile_server_does_not_trigger_a_reconnect_storm(
+        attack, softioc, ca_env, thread_errors):
+    """A server whose CREATE_CHAN reply is invalid, missing or a hang-up:
+    the client never gets the channel, tries again at a bounded rate (libca
+    puts such channels in its 10 s disconnect governor), not in a tight
+    loop, and waiting for the connection times out cleanly."""
+    with HostileServer(attack, names={'HOSTILE:x'}) as hostile:
         ctx = make_context(hostile.port, softioc.server_port,
                            repeater_port=ca_env.repeater_port, timeout=5)
         try:
             good, bad = ctx.get_pvs('TST:ai', 'HOSTILE:x')
             good.wait_for_connection()
-            time.sleep(3.0)
+            started = time.monotonic()
+            with pytest.raises(CaprotoTimeoutError):
+                bad.wait_for_connection(timeout=1.0)
+            assert time.monotonic() - started < 2.0
+            time.sleep(2.0)
             connections = hostile.connections
             assert good.read().data.tolist() == [3.14159]
             assert not bad.connected

@@ -487,6 +487,17 @@ def _attack_wrong_sid_create(request):
     return _header(18, 0, 6, 1, request.cid + 1000, 77)
 
 
+def _attack_silence(request):
+    # Never answer CREATE_CHAN (the circuit itself stays healthy: ECHO is
+    # still answered).
+    return b''
+
+
+def _attack_hangup(request):
+    # Close the circuit in reply to CREATE_CHAN.
+    return b''
+
+
 def _attack_event_flood(request):
     # EVENT_ADD replies for a subscription id the client never made.
     return b''.join(_header(1, 8, 6, 1, 1, 0xDEAD0000 + i) + bytes(8)
@@ -507,6 +518,8 @@ ATTACKS = {
     'random': ('read', _attack_random),
     'truncated': ('read', _attack_truncated),
     'wrong_cid_create': ('create', _attack_wrong_sid_create),
+    'silent_create': ('create', _attack_silence),
+    'hangup_on_create': ('create', _attack_hangup),
     'event_flood': ('read', _attack_event_flood),
 }
 
@@ -528,8 +541,8 @@ class HostileServer:
     DOUBLE channel, answers ECHO, then attacks: for a 'read' attack the
     first READ_NOTIFY gets the attack bytes; for a 'create' attack the
     CREATE_CHAN reply is replaced.  After the attack it keeps reading (and
-    discarding) what the client sends, except for 'truncated', which hangs
-    up.
+    discarding) what the client sends, except for 'truncated' and
+    'hangup_on_create', which hang up.
 
     Parameters
     ----------
@@ -679,6 +692,8 @@ class HostileServer:
                 command = fields[0]
                 request = _Request(command, fields)
                 if attacked:
+                    if command == 23 and self.attack == 'silent_create':
+                        send(_header(23))
                     continue
                 if command == 23:  # ECHO
                     send(_header(23))
@@ -700,6 +715,8 @@ class HostileServer:
                     send(_header(15, 8, 6, 1, 1, request.ioid) +
                          struct.pack('>d', 1.0))
                 del payload
+            if attacked and self.attack == 'hangup_on_create':
+                break
         _close_quietly(conn)
 
     def close(self) -> None:
