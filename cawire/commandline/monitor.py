@@ -31,6 +31,8 @@ __all__ = ('main', 'run')
 PROG = 'cawire-monitor'
 
 _CONNECTION, _UPDATE = 'connection', 'update'
+#: Events waiting to be printed before the client's callbacks are held up.
+_MAX_BACKLOG = 10_000
 
 
 @dataclasses.dataclass
@@ -54,7 +56,11 @@ class _Monitor:
         self.context = context
         self.options = options
         self.output = output
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        # Bounded: when stdout is slower than the updates, the client's
+        # callback thread waits here and the backlog stays in the client's
+        # own (coalescing) queues instead of growing without limit.
+        self.events: queue.Queue = queue.Queue(maxsize=_MAX_BACKLOG)
+        self.closing = threading.Event()
         self.wide = WideFormatter(options.format, options.kind,
                                   server_stamps=options.server_stamps,
                                   client_stamps=options.client_stamps)
@@ -70,14 +76,22 @@ class _Monitor:
             pv.connection_state_callback.add_callback(
                 self._connection_callback(channel), run=True)
 
+    def _enqueue(self, event) -> None:
+        while not self.closing.is_set():
+            try:
+                self.events.put(event, timeout=0.25)
+                return
+            except queue.Full:
+                continue
+
     def _connection_callback(self, channel: _Channel):
         def changed(pv, state):
-            self.events.put((_CONNECTION, channel, state))
+            self._enqueue((_CONNECTION, channel, state))
         return changed
 
     def _update_callback(self, channel: _Channel):
         def updated(sub, response):
-            self.events.put((_UPDATE, channel, response))
+            self._enqueue((_UPDATE, channel, response))
         return updated
 
     def handle(self, event) -> None:
@@ -206,6 +220,7 @@ def run(args: list, output: ToolOutput | None = None, context=None,
             monitor.pump(None, stop)
         return 0
     finally:
+        monitor.closing.set()
         output.flush()
         if own_context:
             context.disconnect()

@@ -52,10 +52,12 @@ def _raw(text: str) -> str:
 
 def _enum_data(pv, values: list, options: PutOptions, timeout):
     """caput.c's ENUM branch: strings matched against the enum states,
-    else numbers; returns (data_type, data)."""
+    else numbers; returns (data_type, data, warnings)."""
     try:
         response = pv.read(data_type=_GR_ENUM, data_count=1, timeout=timeout)
-    except (CaprotoTimeoutError, DisconnectedError):
+    except (CaprotoTimeoutError, DisconnectedError, PermissionDenied,
+            ErrorResponseReceived):
+        # Whatever kept the states from arriving, caput's ca_pend_io times out.
         raise _Stop('Read operation timed out: ENUM data was not read.')
     enum_strings = Reading.from_response(response).enum_strings
     no_str = len(enum_strings)
