@@ -35,7 +35,9 @@ __all__ = ('ChannelAlarm', 'ChannelData', 'ChannelDouble', 'ChannelFloat',
 
 logger = logging.getLogger('cawire.server.data')
 
-_VALUE_CHANGE = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG
+_VALUE_CHANGE = int(SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG)
+_DBE_ALARM = int(SubscriptionType.DBE_ALARM)
+_DBE_PROPERTY = int(SubscriptionType.DBE_PROPERTY)
 #: Encoded payloads kept per channel between changes.
 _PAYLOAD_CACHE_ENTRIES = 16
 _LIMIT_NAMES = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
@@ -87,10 +89,13 @@ class ChannelAlarm:
             self._channels.remove(channel)
 
     def _set(self, status, severity) -> bool:
-        status = self._status if status is None else AlarmStatus(status)
-        severity = self._severity if severity is None else AlarmSeverity(severity)
-        changed = (status, severity) != (self._status, self._severity)
-        self._status, self._severity = status, severity
+        changed = False
+        if status is not None and status != self._status:
+            self._status = AlarmStatus(status)
+            changed = True
+        if severity is not None and severity != self._severity:
+            self._severity = AlarmSeverity(severity)
+            changed = True
         return changed
 
     def _publish(self) -> None:
@@ -149,6 +154,9 @@ class ChannelData:
         self.timestamp = time.time() if timestamp is None else float(timestamp)
         self._subscriptions: dict = {}
         self._payload_cache: dict = {}
+        #: GR/CTRL metadata bytes per request type (see _wire); cleared
+        #: when metadata changes.
+        self._metadata_templates: dict = {}
         if value is None:
             value = self.default_value
         self.max_length = self._initial_max_length(value, max_length)
@@ -264,6 +272,8 @@ class ChannelData:
         """Store a value without hooks (synchronous) and notify subscribers."""
         user_value, elements = self._normalize(value)
         property_changed = self._update_metadata(metadata) if metadata else False
+        if property_changed:
+            self._metadata_templates.clear()
         self._value, self._elements = user_value, elements
         self.timestamp = time.time() if timestamp is None else float(timestamp)
         if status is None and severity is None:
@@ -271,9 +281,9 @@ class ChannelData:
         alarm_changed = self._alarm._set(status, severity)
         events = _VALUE_CHANGE | int(flags)
         if alarm_changed:
-            events |= SubscriptionType.DBE_ALARM
+            events |= _DBE_ALARM
         if property_changed:
-            events |= SubscriptionType.DBE_PROPERTY
+            events |= _DBE_PROPERTY
         self._payload_cache.clear()
         if alarm_changed:
             for other in self._alarm._channels:
@@ -282,9 +292,14 @@ class ChannelData:
         self.publish(events)
 
     async def write_metadata(self, publish: bool = True, **metadata) -> None:
-        """Update metadata fields (units, precision, limits, enum_strings...)."""
+        """Update metadata fields (units, precision, limits, enum_strings...).
+
+        Change metadata through this method (not by setting attributes) so
+        that cached payloads are rebuilt and subscribers are told.
+        """
         changed = self._update_metadata(metadata)
         self._payload_cache.clear()
+        self._metadata_templates.clear()
         if changed and publish:
             self.publish(SubscriptionType.DBE_PROPERTY)
 
@@ -474,6 +489,9 @@ class ChannelNumeric(ChannelData):
                                    self.lower_warning_limit)
         if not (has_alarm or has_warning) or not len(elements):
             return None, None
+        return self._check_limits(elements, has_alarm, has_warning)
+
+    def _check_limits(self, elements, has_alarm, has_warning):
         value = elements[0]
         if has_alarm and value >= self.upper_alarm_limit:
             return AlarmStatus.HIHI, AlarmSeverity.MAJOR_ALARM

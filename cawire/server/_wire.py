@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+import struct
+
 from .. import _payload
+from .._backend import NUMERIC_DTYPES
 from .._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded, payload_size
 from .._enums import ChannelType, native_type
-from .._exceptions import CaprotoConversionError
+from .._exceptions import CaprotoConversionError, CaprotoValueError
+from .._timestamp import timestamp_to_epics
 from ._conversion import NATIVE_NUMPY_DTYPES
 
 __all__ = ('encode_channel', 'zero_payload', 'STSACK_STRING', 'CLASS_NAME',
@@ -25,6 +29,21 @@ PUT_ACKS = 36
 STSACK_STRING = 37
 CLASS_NAME = 38
 _PAD = bytes(8)
+_ZEROS = bytes(64)
+_STATUS_HEADER = struct.Struct('>hh')
+_TIME_HEADER = struct.Struct('>hhII')
+_STSACK_HEADER = struct.Struct('>hhHH')
+_GRAPHIC_LIMITS = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
+                   'upper_warning_limit', 'lower_warning_limit',
+                   'lower_alarm_limit')
+_CTRL_LIMITS = _GRAPHIC_LIMITS + ('upper_ctrl_limit', 'lower_ctrl_limit')
+#: Metadata family per request type: 0 plain, 1 STS, 2 TIME, 3 GR, 4 CTRL,
+#: 5 STSACK, 6 none (PUT_ACKT/ACKS, CLASS_NAME).
+_FAMILY = [t // 7 for t in range(35)] + [6, 6, 5, 6]
+_BASE = [native_type(t) for t in range(39)]
+#: Big-endian wire dtypes of the numeric base types.
+_WIRE_DTYPES = {ChannelType(base): np.dtype(dtype)
+                for base, dtype in NUMERIC_DTYPES.items()}
 _INTEGER_LIMIT_TYPES = {ChannelType.INT: (-0x8000, 0x7FFF),
                         ChannelType.CHAR: (0, 0xFF),
                         ChannelType.LONG: (-0x80000000, 0x7FFFFFFF)}
@@ -59,36 +78,53 @@ def _limit_value(value, base: ChannelType):
     return min(max(number, low), high)
 
 
-def _metadata(channel, data_type: int, base: ChannelType):
-    cls = DBR_TYPES[ChannelType(data_type)]
-    if cls is None:
-        return None
-    md = cls()
-    md.status = channel.status
-    md.severity = channel.severity
-    family = data_type // 7 if data_type <= 34 else None
+def _graphic_template(channel, data_type: int, base: ChannelType) -> bytes:
+    """GR/CTRL metadata bytes with status/severity zeroed (patched per use).
+
+    Units, precision, limits and enum strings only change with
+    ``write_metadata``, so the structure is built once per request type.
+    """
+    md = DBR_TYPES[ChannelType(data_type)]()
+    fields = channel._metadata_fields()
+    if base == ChannelType.ENUM:
+        md.enum_strings = tuple(fields.get('enum_strings', ()))
+    elif base != ChannelType.STRING:
+        md.units = fields.get('units', '') or ''
+        if base in (ChannelType.FLOAT, ChannelType.DOUBLE):
+            md.precision = int(fields.get('precision', 0) or 0)
+        names = _CTRL_LIMITS if data_type >= 28 else _GRAPHIC_LIMITS
+        for name in names:
+            setattr(md, name, _limit_value(fields.get(name, 0) or 0, base))
+    return bytes(md)
+
+
+def _metadata(channel, data_type: int, base: ChannelType) -> bytes:
+    """Metadata bytes of ``data_type`` (empty for plain types)."""
+    family = _FAMILY[data_type]
+    if family == 0:
+        return b''
+    alarm = channel.alarm
+    status, severity = int(alarm.status), int(alarm.severity)
     if family == 2:
-        md.timestamp = channel.timestamp
-    elif family in (3, 4):
-        fields = channel._metadata_fields()
-        if base == ChannelType.ENUM:
-            md.enum_strings = tuple(fields.get('enum_strings', ()))
-        elif base != ChannelType.STRING:
-            md.units = fields.get('units', '') or ''
-            if base in (ChannelType.FLOAT, ChannelType.DOUBLE):
-                md.precision = int(fields.get('precision', 0) or 0)
-            names = ['upper_disp_limit', 'lower_disp_limit',
-                     'upper_alarm_limit', 'upper_warning_limit',
-                     'lower_warning_limit', 'lower_alarm_limit']
-            if family == 4:
-                names += ['upper_ctrl_limit', 'lower_ctrl_limit']
-            for name in names:
-                setattr(md, name, _limit_value(fields.get(name, 0) or 0, base))
-    elif data_type == STSACK_STRING:
-        alarm = channel.alarm
-        md.ackt = int(alarm.must_acknowledge_transient)
-        md.acks = int(alarm.severity_to_acknowledge)
-    return md
+        try:
+            seconds, nanoseconds = timestamp_to_epics(channel.timestamp)
+        except CaprotoValueError:  # before 1990 or not finite: "undefined"
+            seconds = nanoseconds = 0
+        return _TIME_HEADER.pack(status, severity, seconds, nanoseconds) + \
+            _ZEROS[:VALUE_OFFSET[data_type] - 12]
+    if family == 1:
+        return _STATUS_HEADER.pack(status, severity) + \
+            _ZEROS[:VALUE_OFFSET[data_type] - 4]
+    if family == 5:  # STSACK_STRING
+        return _STSACK_HEADER.pack(status, severity,
+                                   int(alarm.must_acknowledge_transient),
+                                   int(alarm.severity_to_acknowledge))
+    templates = channel._metadata_templates
+    template = templates.get(data_type)
+    if template is None:
+        template = templates[data_type] = _graphic_template(channel, data_type,
+                                                            base)
+    return _STATUS_HEADER.pack(status, severity) + template[4:]
 
 
 def _sized(values, base: ChannelType, count: int):
@@ -128,17 +164,21 @@ def encode_channel(channel, data_type: int, count: int):
         return raw.ljust(40, b'\0'), 1
     if not is_readable_type(data_type):
         raise CaprotoConversionError(f'DBR type {data_type} cannot be read')
-    base = native_type(data_type)
+    base = _BASE[data_type]
     values = channel.elements_as(base)
     if count == 0:
         count = len(values)
     values = _sized(values, base, count)
+    metadata = _metadata(channel, data_type, base)
     if base == ChannelType.STRING:
-        values = _encode_strings(values, channel.string_encoding)
-    md = _metadata(channel, data_type, base)
-    buffers, _ = _payload.encode(data_type, values, metadata=md,
-                                 encoding=channel.string_encoding)
-    payload = b''.join(buffers)
+        buffers, _ = _payload.encode(
+            data_type, _encode_strings(values, channel.string_encoding),
+            metadata=metadata, encoding=channel.string_encoding)
+        payload = b''.join(buffers)
+    else:
+        # Our values are already arrays of the base type: one byte-order
+        # conversion is all the encoding they need.
+        payload = metadata + values.astype(_WIRE_DTYPES[base]).tobytes()
     expected = VALUE_OFFSET[data_type] + count * VALUE_SIZE[data_type]
     if len(payload) < expected:  # count 0 of a plain type: no bytes at all
         payload += bytes(expected - len(payload))
