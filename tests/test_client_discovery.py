@@ -184,3 +184,26 @@ def test_max_array_bytes_is_honoured(ca_env, softioc):
             big.write(list(range(100_000)))
     finally:
         ctx.disconnect()
+
+
+def test_get_pvs_in_a_loop_does_not_flood_searches(ca_env, sniffer):
+    port = sniffer.getsockname()[1]
+    ctx = make_context(ca_env, EPICS_CA_ADDR_LIST=f'127.0.0.1:{port}')
+    try:
+        ctx.get_pvs('NOWHERE:loop')
+        receive_datagrams(sniffer, 1)
+        for _ in range(300):
+            ctx.get_pvs('NOWHERE:loop')  # cached PV, still unanswered
+        sniffer.settimeout(0.3)
+        count = 0
+        try:
+            while count < 300:
+                receive_datagrams(sniffer, 1)
+                count += 1
+        except socket.timeout:
+            pass
+        # The schedule's own retries plus at most one get_pvs-triggered
+        # retry, not one per call.
+        assert count < 20, count
+    finally:
+        ctx.disconnect()

@@ -27,6 +27,10 @@ __all__ = ('SearchEngine', 'SearchItem')
 
 search_logger = logging.getLogger('cawire.bcast.search')
 
+#: Minimum seconds between two retries of every unanswered search caused by
+#: get_pvs calls that bring no new name.
+IDLE_RETRY_INTERVAL = 1.0
+
 
 class SearchItem:
     """One outstanding search: a name, its id (the CID on the wire) and the
@@ -73,6 +77,7 @@ class SearchEngine:
         self.unanswered: dict[int, SearchItem] = {}
         self._timer = None
         self._timer_deadline: float | None = None
+        self._last_retry = float('-inf')
         self.datagrams_sent = 0
 
     # -- input (network thread) -----------------------------------------------------
@@ -84,7 +89,12 @@ class SearchEngine:
         once too (what each new ``get_pvs`` does).
         """
         now = time.monotonic()
-        if retry_unanswered and self.unanswered:
+        if retry_unanswered and self.unanswered and (
+                items or now - self._last_retry >= IDLE_RETRY_INTERVAL):
+            # get_pvs retries every unanswered name at once; a get_pvs that
+            # brings no new name (a cache hit, e.g. in a loop) does so at
+            # most once per IDLE_RETRY_INTERVAL, to avoid a search storm.
+            self._last_retry = now
             self.schedule.retry_now(now)
         for item in items:
             self.unanswered[item.search_id] = item
