@@ -506,8 +506,12 @@ class VirtualCircuitManager(CircuitRequests):
         # A reply longer than EPICS_CA_MAX_ARRAY_BYTES allows was discarded.
         self.oversized_responses += 1
         command_id, payload_size = fields[0], fields[1]
-        self.log.warning('Discarded a %d-byte reply: larger than '
-                         'EPICS_CA_MAX_ARRAY_BYTES allows', payload_size)
+        # libca prints this once; later ones only at DEBUG.
+        log = (self.log.warning if self.oversized_responses == 1
+               else self.log.debug)
+        log('Discarded a %d-byte reply: larger than EPICS_CA_MAX_ARRAY_BYTES '
+            'allows (%d so far on this circuit)', payload_size,
+            self.oversized_responses)
         if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID):
             with self._lock:
                 pending = self._take_request(fields[5])
