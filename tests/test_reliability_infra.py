@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cawire.testing.epics import LOOPBACK, free_port
-from cawire.testing.faults import (ATTACKS, DOWN, UP, FaultProxy,
+from cawire.testing.faults import (ATTACKS, DOWN, FaultProxy,
                                    HostileClient, HostileServer, open_fds)
 
 

@@ -482,7 +482,7 @@ def _attack_truncated(request):
     return _header(15, 8, 6, 1, 1, request.ioid)[:9]
 
 
-def _attack_wrong_sid_create(request):
+def _attack_wrong_cid_create(request):
     # CREATE_CHAN reply naming a cid the client never asked for.
     return _header(18, 0, 6, 1, request.cid + 1000, 77)
 
@@ -517,7 +517,7 @@ ATTACKS = {
     'count_beyond_payload': ('read', _attack_count_beyond_payload),
     'random': ('read', _attack_random),
     'truncated': ('read', _attack_truncated),
-    'wrong_cid_create': ('create', _attack_wrong_sid_create),
+    'wrong_cid_create': ('create', _attack_wrong_cid_create),
     'silent_create': ('create', _attack_silence),
     'hangup_on_create': ('create', _attack_hangup),
     'event_flood': ('read', _attack_event_flood),
@@ -687,7 +687,6 @@ class HostileServer:
                     break
                 if len(buffer) < header_size + size:
                     break
-                payload = buffer[header_size:header_size + size]
                 buffer = buffer[header_size + size:]
                 command = fields[0]
                 request = _Request(command, fields)
@@ -714,7 +713,6 @@ class HostileServer:
                 elif command == 15:
                     send(_header(15, 8, 6, 1, 1, request.ioid) +
                          struct.pack('>d', 1.0))
-                del payload
             if attacked and self.attack == 'hangup_on_create':
                 break
         _close_quietly(conn)
@@ -763,6 +761,8 @@ class HostileClient:
         self.sock.settimeout(timeout)
         self.sock.connect((LOOPBACK, port))
         self._buffer = b''
+        #: True once the server closed (or reset) the connection.
+        self.eof = False
         if handshake:
             name = b'hostile\0'
             host = b'localhost\0'
@@ -851,8 +851,6 @@ class HostileClient:
             chunks.append(chunk)
             total += len(chunk)
         return b''.join(chunks)
-
-    eof = False
 
     def closed_by_server(self, timeout: float = 5.0) -> bool:
         """Read until the server closes (True) or ``timeout`` (False)."""
