@@ -72,16 +72,44 @@ def _env(ioc, extra=None):
     return env
 
 
+def _c_argv(tool, args):
+    return [str(epics.epics_bin_dir() / tool), *args]
+
+
+def _our_argv(tool, args):
+    return [sys.executable, '-m', OURS[tool], *args]
+
+
 def run_c(ioc, tool, args, *, env=None, timeout=20):
-    return subprocess.run([str(epics.epics_bin_dir() / tool), *args],
-                          capture_output=True, env=_env(ioc, env),
-                          timeout=timeout)
+    return subprocess.run(_c_argv(tool, args), capture_output=True,
+                          env=_env(ioc, env), timeout=timeout)
 
 
 def run_ours(ioc, tool, args, *, env=None, timeout=20):
-    return subprocess.run([sys.executable, '-m', OURS[tool], *args],
-                          capture_output=True, env=_env(ioc, env),
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(_our_argv(tool, args), capture_output=True,
+                          env=_env(ioc, env), timeout=timeout, cwd=REPO)
+
+
+def run_both(ioc, tool, args, *, env=None, timeout=20):
+    """Run the C tool and ours at the same time (for tools that do not
+    change the IOC's state); returns two CompletedProcess."""
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=_env(ioc, env),
+                              cwd=REPO)
+             for argv in (_c_argv(tool, args), _our_argv(tool, args))]
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess(proc.args,
+                                                       proc.returncode,
+                                                       out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    return results
 
 
 def _c_stderr(tool, text: bytes) -> bytes:
@@ -101,8 +129,11 @@ def _caca_exceptions(text: bytes) -> bytes:
 def assert_same(ioc, tool, args, *, mask_stamps=False, env=None,
                 compare_stderr=True):
     """Run both tools; stdout, exit status and stderr must match."""
-    c = run_c(ioc, tool, args, env=env)
-    ours = run_ours(ioc, tool, args, env=env)
+    if tool == 'caput':  # writes: one after the other
+        c = run_c(ioc, tool, args, env=env)
+        ours = run_ours(ioc, tool, args, env=env)
+    else:
+        c, ours = run_both(ioc, tool, args, env=env)
     c_out, our_out = c.stdout, ours.stdout
     if mask_stamps:
         c_out, our_out = _STAMP.sub(b'<TS>', c_out), _STAMP.sub(b'<TS>', our_out)
