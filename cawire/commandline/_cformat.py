@@ -10,6 +10,7 @@ for one byte (latin-1), so text received from the wire round-trips exactly.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 import time
@@ -254,6 +255,33 @@ def scan_double(text: str) -> float | None:
 _FRACTION_TOKEN = re.compile(r'%(%|[0-9]*f)')
 
 
+@functools.lru_cache(maxsize=16)
+def _split_time_format(fmt: str) -> tuple:
+    """``fmt`` as alternating strftime pieces and fraction widths:
+    ``(str, int, str, int, ..., str)`` (``fracFormatFind`` of epicsTime)."""
+    pieces = []
+    position = 0
+    for match in _FRACTION_TOKEN.finditer(fmt):
+        token = match.group(1)
+        if token == '%':
+            continue
+        digits = token[:-1]
+        width = int(digits) if digits else 9
+        if digits and width == 0:
+            continue  # "%0f" is not a fraction token in EPICS
+        pieces += [fmt[position:match.start()], min(width, 9)]
+        position = match.end()
+    pieces.append(fmt[position:])
+    return tuple(pieces)
+
+
+@functools.lru_cache(maxsize=64)
+def _strftime_local(piece: str, posix_seconds: int, zone: tuple) -> str:
+    # Cached (monitors print many stamps within the same second); ``zone``
+    # (time.tzname) keys the cache so a tzset() is honoured.
+    return time.strftime(piece, time.localtime(posix_seconds)) if piece else ''
+
+
 def format_epics_time(seconds_since_epoch: int, nanoseconds: int,
                       fmt: str = DEFAULT_TIME_FORMAT,
                       buffer_size: int = 28) -> str:
@@ -278,27 +306,15 @@ def format_epics_time(seconds_since_epoch: int, nanoseconds: int,
     """
     if seconds_since_epoch == 0 and nanoseconds == 0:
         return '<undefined>'[:buffer_size - 1]
-    local = time.localtime(seconds_since_epoch + EPICS_EPOCH)
-    pieces = []
-    position = 0
-    for match in _FRACTION_TOKEN.finditer(fmt):
-        token = match.group(1)
-        if token == '%':
-            continue
-        digits = token[:-1]
-        width = int(digits) if digits else 9
-        if digits and width == 0:
-            continue  # "%0f" is not a fraction token in EPICS
-        pieces.append(time.strftime(fmt[position:match.start()], local)
-                      if match.start() > position else '')
-        width = min(width, 9)
-        if nanoseconds < 1_000_000_000:
-            divisor = 10 ** (9 - width)
+    posix_seconds = seconds_since_epoch + EPICS_EPOCH
+    out = []
+    for index, piece in enumerate(_split_time_format(fmt)):
+        if index % 2 == 0:
+            out.append(_strftime_local(piece, posix_seconds, time.tzname))
+        elif nanoseconds < 1_000_000_000:
+            divisor = 10 ** (9 - piece)
             fraction = min(nanoseconds + divisor // 2, 999_999_999) // divisor
-            pieces.append('%0*d' % (width, fraction) if width else '%d' % fraction)
+            out.append('%0*d' % (piece, fraction) if piece else '%d' % fraction)
         else:
-            pieces.append('OVF')
-        position = match.end()
-    if position < len(fmt):
-        pieces.append(time.strftime(fmt[position:], local))
-    return ''.join(pieces)[:buffer_size - 1]
+            out.append('OVF')
+    return ''.join(out)[:buffer_size - 1]

@@ -418,7 +418,6 @@ class WideFormatter:
         opts = self.options
         sep = opts.separator
         now = now if now is not None else _now_stamp()
-        now_text = format_epics_time(*now, opts.time_format)
         if isinstance(reading, Reading):
             count = reading.count
         else:
@@ -426,11 +425,12 @@ class WideFormatter:
         name_part = ('%-30s' % name if count <= 1 and sep == ' ' else name) + sep
         if not ever_connected:
             return name_part + '*** Not connected (PV not found)'
-        if disconnected or reading is Problem.NOT_CONNECTED:
-            return name_part + now_text + ' *** disconnected'
-        if reading is None:
-            return name_part + now_text + ' *** no data available (timeout)'
-        if not isinstance(reading, Reading):
+        if disconnected or not isinstance(reading, Reading):
+            now_text = format_epics_time(*now, opts.time_format)
+            if disconnected or reading is Problem.NOT_CONNECTED:
+                return name_part + now_text + ' *** disconnected'
+            if reading is None:
+                return name_part + now_text + ' *** no data available (timeout)'
             return name_part + now_text + ' ' + _problem_text(reading)
         if reading.stamp is None or not 14 <= reading.data_type <= 20:
             return name_part + "can't print data type"
