@@ -29,7 +29,8 @@ SOFTIOC_DB = 'record(ao, "ACC:plain") {\n    field(PREC, "3")\n}\n'
 ACCTST_TIMEOUT = 1500.0
 
 
-def run_acctst(server, pv: str, timeout: float = ACCTST_TIMEOUT):
+def run_acctst(server, pv: str, timeout: float = ACCTST_TIMEOUT,
+               progress_level: int = 0, timeline=None):
     """Run acctst against ``server`` (has .env and .restart()).
 
     acctst's output goes through a pseudo-terminal: on a pipe its stdio
@@ -43,7 +44,8 @@ def run_acctst(server, pv: str, timeout: float = ACCTST_TIMEOUT):
     master, slave = pty.openpty()
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(epics.epics_bin_dir() / 'acctst'), pv], env=server.env,
+        [str(epics.epics_bin_dir() / 'acctst'), pv, str(progress_level)],
+        env=server.env,
         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
         start_new_session=True)
     os.close(slave)
@@ -65,6 +67,8 @@ def run_acctst(server, pv: str, timeout: float = ACCTST_TIMEOUT):
             if not chunk:
                 break
             output += chunk
+            if timeline is not None:
+                timeline.append((time.monotonic() - started, chunk))
             if not restarted and DISCONNECT_PROMPT.encode() in output:
                 restarted = True
                 server.restart()
@@ -95,6 +99,16 @@ def test_acctst_against_cawire(ca_env):
     assert _acctst_passed(code, output), output[-3000:]
 
 
+def _write_timeline(name: str, timeline) -> None:
+    if timeline is None:
+        return
+    path = f'/tmp/acctst-timeline-{name}.txt'
+    with open(path, 'w') as log:
+        for elapsed, chunk in timeline:
+            log.write(f'{elapsed:9.3f} {chunk.decode(errors="replace")!r}\n')
+    print(f'timeline written to {path}')
+
+
 def main() -> None:
     repeater_port = epics.free_port()
     ours = None
@@ -103,7 +117,11 @@ def main() -> None:
             return _run_softioc(repeater_port, None)
         with IocProcess('cawire.ioc_examples.type_varieties',
                         repeater_port=repeater_port) as ioc:
-            ours, code, output = run_acctst(ioc, CAWIRE_PV)
+            timeline = [] if '--progress' in sys.argv else None
+            ours, code, output = run_acctst(
+                ioc, CAWIRE_PV, progress_level=1 if timeline is not None else 0,
+                timeline=timeline)
+            _write_timeline('cawire', timeline)
         print(output[-1500:])
         print(f'cawire: {ours:.1f} s, exit {code}, '
               f'passed={_acctst_passed(code, output)}', flush=True)
@@ -114,7 +132,11 @@ def main() -> None:
 
 def _run_softioc(repeater_port: int, ours) -> None:
     with epics.SoftIoc(SOFTIOC_DB, repeater_port=repeater_port) as ioc:
-        theirs, code, output = run_acctst(ioc, SOFTIOC_PV)
+        timeline = [] if '--progress' in sys.argv else None
+        theirs, code, output = run_acctst(
+            ioc, SOFTIOC_PV, progress_level=1 if timeline is not None else 0,
+            timeline=timeline)
+        _write_timeline('softioc', timeline)
     print(output[-1500:])
     print(f'softIoc: {theirs:.1f} s, exit {code}, '
           f'passed={_acctst_passed(code, output)}')

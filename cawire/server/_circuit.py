@@ -27,7 +27,7 @@ import struct
 
 from .. import _commands as cmds
 from .._constants import (CA_MINIMUM_SUPPORTED_VERSION,
-                          DEFAULT_PROTOCOL_VERSION, DO_REPLY, MAX_PRIORITY)
+                          DEFAULT_PROTOCOL_VERSION, MAX_PRIORITY)
 from .._enums import AccessRights
 from .._exceptions import CaprotoError, RemoteProtocolError
 from .._framing import parse_stream
@@ -390,7 +390,7 @@ class ServerCircuit(asyncio.Protocol):
 
     def _on_read(self, command) -> None:
         h = command._h
-        data_type, count, sid, ioid = h[2], h[3], h[4], h[5]
+        data_type, count, sid = h[2], h[3], h[4]
         entry = self._entry(command, sid)
         notify = h[0] == _READ_NOTIFY
         if not is_readable_type(data_type):

@@ -37,10 +37,10 @@ import numpy as np
 
 from .._enums import ChannelType
 from .._exceptions import CaprotoRuntimeError, CaprotoValueError
-from ._channel_data import (ChannelAlarm, ChannelByte, ChannelChar,
-                            ChannelData, ChannelDouble, ChannelEnum,
-                            ChannelFloat, ChannelInteger, ChannelShort,
-                            ChannelString)
+from ._channel_data import ChannelAlarm, ChannelData
+from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
+                             ChannelEnum, ChannelFloat, ChannelInteger,
+                             ChannelShort, ChannelString)
 
 __all__ = ('PVGroup', 'pvproperty', 'SubGroup', 'PvpropertyData',
            'expand_macros', 'data_class_for')
