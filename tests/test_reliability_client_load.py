@@ -85,6 +85,45 @@ def test_slow_consumer_memory_bounded_latest_delivered(ca_env, thread_errors):
         finally:
             ctx.disconnect()
 
+def test_slow_consumer_of_large_arrays_memory_bounded(ca_env, thread_errors):
+    """An 800 kB array at up to 1 kHz into a callback that takes 50 ms:
+    what the client holds for the slow callback must be bounded in bytes,
+    not only in queued jobs or seconds of lag (libca holds at most its
+    socket buffers: the callback runs in the receive thread)."""
+    with IocProcess('cawire.ioc_examples.fast_counter', '--rate', '1000',
+                    '--array_length', '100000',
+                    repeater_port=ca_env.repeater_port) as ioc:
+        ctx = make_context(ioc.server_port, repeater_port=ca_env.repeater_port)
+        try:
+            array, rate = ctx.get_pvs('fast_counter:array',
+                                      'fast_counter:rate')
+            array.wait_for_connection()
+            rate.wait_for_connection()
+            recorder = Recorder(delay=0.05)
+            gc.collect()
+            baseline = peak = rss()
+            sub = array.subscribe()
+            sub.add_callback(recorder)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                peak = max(peak, rss())
+                time.sleep(0.02)
+            rate.write([0])
+            cm = array.circuit_manager
+            growth = peak - baseline
+            print(f'\nslow consumer, 800 kB arrays: received {sub.received}, '
+                  f'delivered {len(recorder.values)}, EVENTS_OFF '
+                  f'{cm.events_off_sent}, coalesced {cm.coalesced_updates}; '
+                  f'peak RSS growth {growth / MB:.0f} MB')
+            assert len(recorder.values) > 10
+            assert growth < 100 * MB, (
+                f'client held {growth / MB:.0f} MB for one slow subscription '
+                f'({sub.received} updates of 800 kB received)')
+            sub.clear()
+        finally:
+            ctx.disconnect()
+
+
 # -- concurrency -------------------------------------------------------------------
 
 def test_32_threads_hammer_one_context(softioc, ca_env, thread_errors):
