@@ -378,3 +378,19 @@ def test_subgroup_decorator_and_nesting():
     assert group.Motor.position.value == 1.0
     assert group.groups['Motor.Axis'].speed.value == 2.0
     assert group.Motor.Axis.parent is group.Motor
+
+
+def test_deadbands_withhold_small_changes():
+    from cawire.server import Subscription
+    channel = ChannelDouble(value=0.0, value_atol=0.5, log_atol=2.0)
+    circuit = FakeCircuit()
+    value_sub = Subscription(circuit, None, 1, CT.DOUBLE, 1,
+                             SubscriptionType.DBE_VALUE)
+    log_sub = Subscription(circuit, None, 2, CT.DOUBLE, 1,
+                           SubscriptionType.DBE_LOG)
+    channel.add_subscription(value_sub)
+    channel.add_subscription(log_sub)
+    for value in (0.3, 0.6, 0.9, 1.2, 2.5):
+        channel.commit(value)
+    assert circuit.updates == [(1, 0.3), (2, 0.3), (1, 0.9), (1, 2.5),
+                               (2, 2.5)]

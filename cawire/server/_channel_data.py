@@ -32,7 +32,9 @@ __all__ = ('ChannelAlarm', 'ChannelData')
 
 logger = logging.getLogger('cawire.server.data')
 
-_VALUE_CHANGE = int(SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG)
+_DBE_VALUE = int(SubscriptionType.DBE_VALUE)
+_DBE_LOG = int(SubscriptionType.DBE_LOG)
+_VALUE_CHANGE = _DBE_VALUE | _DBE_LOG
 _DBE_ALARM = int(SubscriptionType.DBE_ALARM)
 _DBE_PROPERTY = int(SubscriptionType.DBE_PROPERTY)
 #: Encoded payloads kept per channel between changes.
@@ -276,7 +278,7 @@ class ChannelData:
         if status is None and severity is None:
             status, severity = self._alarm_from_limits(elements)
         alarm_changed = self._alarm._set(status, severity)
-        events = _VALUE_CHANGE | int(flags)
+        events = self._value_events(elements) | int(flags)
         if alarm_changed:
             events |= _DBE_ALARM
         if property_changed:
@@ -308,6 +310,10 @@ class ChannelData:
 
     def _alarm_from_limits(self, elements):
         return None, None
+
+    def _value_events(self, elements) -> int:
+        """DBE bits a new value posts (deadbands may withhold some)."""
+        return _VALUE_CHANGE
 
     def _alarm_changed(self) -> None:
         self._payload_cache.clear()

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._enums import AlarmSeverity, AlarmStatus, ChannelType
 from .._exceptions import CaprotoConversionError, CaprotoValueError
-from ._channel_data import ChannelData
+from ._channel_data import _DBE_LOG, _DBE_VALUE, _VALUE_CHANGE, ChannelData
 from ._conversion import (NATIVE_NUMPY_DTYPES, as_text_list, convert_values,
                           to_native_array)
 
@@ -42,6 +42,9 @@ def _finite_pair(upper, lower) -> bool:
 class ChannelNumeric(ChannelData):
     """Numeric channel with units, limits and alarm limits.
 
+    ``value_atol``/``log_atol`` are deadbands: a scalar change of at most
+    that much posts no DBE_VALUE/DBE_LOG event.
+
     Alarm limits set the alarm when a value is written: at or beyond
     ``upper_alarm_limit``/``lower_alarm_limit`` HIHI/LOLO MAJOR, at or beyond
     the warning limits HIGH/LOW MINOR, otherwise NO_ALARM. A pair left at
@@ -68,6 +71,7 @@ class ChannelNumeric(ChannelData):
         self.lower_ctrl_limit = lower_ctrl_limit
         self.value_atol = value_atol
         self.log_atol = log_atol
+        self._last_posted = [None, None]  # value, log
         if not hasattr(self, 'precision'):
             self.precision = 0
         super().__init__(value=value, **kwargs)
@@ -127,6 +131,22 @@ class ChannelNumeric(ChannelData):
         if has_warning and value <= self.lower_warning_limit:
             return AlarmStatus.LOW, AlarmSeverity.MINOR_ALARM
         return AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+
+    def _value_events(self, elements) -> int:
+        # Deadbands (like a record's MDEL/ADEL): a scalar change smaller
+        # than value_atol (log_atol) posts no DBE_VALUE (DBE_LOG).
+        if not (self.value_atol or self.log_atol) or len(elements) != 1:
+            return _VALUE_CHANGE
+        value = float(elements[0])
+        events = 0
+        last = self._last_posted
+        if last[0] is None or not abs(value - last[0]) <= self.value_atol:
+            events |= _DBE_VALUE
+            last[0] = value
+        if last[1] is None or not abs(value - last[1]) <= self.log_atol:
+            events |= _DBE_LOG
+            last[1] = value
+        return events
 
     def _update_metadata(self, metadata: dict) -> bool:
         allowed = set(_LIMIT_NAMES) | {'units', 'precision'}
