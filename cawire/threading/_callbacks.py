@@ -87,6 +87,10 @@ class CallbackExecutor:
         return len(self._jobs)
 
     @property
+    def is_shut_down(self) -> bool:
+        return self._shutdown
+
+    @property
     def over_high_water(self) -> bool:
         return self._above_high_water
 

@@ -18,6 +18,7 @@ import socket
 import threading
 import weakref
 
+from .._circuit import VirtualCircuit
 from .._config import get_environment_variables
 from .._exceptions import ContextDisconnectedError
 from .._state import CLIENT
@@ -294,7 +295,6 @@ class Context:
         return self._get_circuit_manager(tuple(address), priority)
 
     def _get_circuit_manager(self, address, priority) -> VirtualCircuitManager:
-        from .._circuit import VirtualCircuit
         self._check_open()
         key = (address, priority)
         with self.pv_cache_lock:
@@ -305,8 +305,11 @@ class Context:
             cm = VirtualCircuitManager(self, circuit, self.loop,
                                        timeout=self._circuit_timeout())
             self.circuit_managers[key] = cm
-            self._executors = [executor for executor in self._executors
-                               if any(t.is_alive() for t in executor.threads)]
+            # Forget executors of dead circuits whose workers have exited.
+            self._executors = [
+                executor for executor in self._executors
+                if not executor.is_shut_down
+                or any(t.is_alive() for t in executor.threads)]
             self._executors.append(cm.user_callback_executor)
         if self.loop.in_loop_thread():
             cm.connect()

@@ -39,11 +39,11 @@ class ConnectionCallbacks:
 
     __slots__ = ('pv', 'callbacks', '_next_token', '_last_value')
 
-    def __init__(self, pv):
+    def __init__(self, pv, last_value=None):
         self.pv = pv
         self.callbacks: dict[int, object] = {}
         self._next_token = 0
-        self._last_value = None
+        self._last_value = last_value
 
     @property
     def callback_lock(self):
@@ -88,7 +88,7 @@ class PV:
 
     __slots__ = ('name', 'priority', 'context', 'access_rights',
                  'component_lock', 'circuit_ready', 'channel_ready',
-                 'connection_state_callback', 'access_rights_callback',
+                 '_connection_callbacks', '_rights_callbacks', '_state',
                  'subscriptions', 'command_bundle_queue', '_timeout',
                  '_circuit_manager', '_channel', '_idle', '_idle_requested',
                  '_outstanding', 'cid', '_log', '__weakref__')
@@ -105,8 +105,10 @@ class PV:
         # Condition when somebody blocks on them.
         self.circuit_ready = ReadyFlag()
         self.channel_ready = ReadyFlag()
-        self.connection_state_callback = ConnectionCallbacks(self)
-        self.access_rights_callback = ConnectionCallbacks(self)
+        # Created on first use: most PVs never get such callbacks.
+        self._connection_callbacks: ConnectionCallbacks | None = None
+        self._rights_callbacks: ConnectionCallbacks | None = None
+        self._state: str | None = None  # last connection state reported
         self.subscriptions: dict[tuple, Subscription] = {}
         self.command_bundle_queue = None  # caproto compatibility; unused
         self._timeout = timeout
@@ -144,6 +146,30 @@ class PV:
     @timeout.setter
     def timeout(self, value):
         self._timeout = value
+
+    @property
+    def connection_state_callback(self) -> ConnectionCallbacks:
+        """Registry of ``f(pv, state)`` callbacks ('connected'/'disconnected')."""
+        callbacks = self._connection_callbacks
+        if callbacks is None:
+            with self.component_lock:
+                callbacks = self._connection_callbacks
+                if callbacks is None:
+                    callbacks = self._connection_callbacks = \
+                        ConnectionCallbacks(self, self._state)
+        return callbacks
+
+    @property
+    def access_rights_callback(self) -> ConnectionCallbacks:
+        """Registry of ``f(pv, access_rights)`` callbacks."""
+        callbacks = self._rights_callbacks
+        if callbacks is None:
+            with self.component_lock:
+                callbacks = self._rights_callbacks
+                if callbacks is None:
+                    callbacks = self._rights_callbacks = \
+                        ConnectionCallbacks(self, self.access_rights)
+        return callbacks
 
     @property
     def circuit_manager(self):
@@ -186,13 +212,20 @@ class PV:
     # -- callbacks from the circuit (network thread) --------------------------------
 
     def access_rights_changed(self, rights, executor=None) -> None:
-        self.access_rights = rights
-        self.access_rights_callback.process(rights, executor)
+        with self.component_lock:
+            self.access_rights = rights
+            callbacks = self._rights_callbacks
+        if callbacks is not None:
+            callbacks.process(rights, executor)
 
     def connection_state_changed(self, state: str, channel, executor=None) -> None:
         if ch_logger.isEnabledFor(logging.INFO):
             self.log.info('connection state changed to %s.', state)
-        self.connection_state_callback.process(state, executor)
+        with self.component_lock:
+            self._state = state
+            callbacks = self._connection_callbacks
+        if callbacks is not None:
+            callbacks.process(state, executor)
 
     def _run_callback(self, func, *args) -> None:
         cm = self._circuit_manager
