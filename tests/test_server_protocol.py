@@ -243,3 +243,22 @@ def test_version_with_bad_priority_is_rejected(ioc):
         circuit.send(struct.pack('>HHHHII', 0, 0, 100, 13, 0, 0))
         circuit.expect(c.VersionResponse)
         assert circuit.closed_by_server()
+
+
+def test_search_replies_without_network():
+    """Context.udp_search_replies: ignore list, pre-4.11 clients (no VERSION
+    in the request: none in the reply), garbage after valid searches."""
+    from cawire._config import Config
+    from cawire.server import ChannelDouble, Context
+    config = Config.from_environ({'EPICS_CAS_IGNORE_ADDR_LIST': '10.0.0.9'})
+    context = Context({'a': ChannelDouble(value=1.0)}, config=config)
+    context.tcp_port = 5999
+    request = bytes(c.SearchRequest('a', 3, 13))
+    replies = context.udp_search_replies(request, ('127.0.0.1', 40000))
+    commands = read_datagram(replies[0], ('127.0.0.1', 5999), CLIENT)
+    assert [type(cmd) for cmd in commands] == [c.SearchResponse]
+    assert commands[0].port == 5999
+    assert context.udp_search_replies(request, ('10.0.0.9', 40000)) == []
+    versioned = bytes(c.VersionRequest(0, 13, sequence_id=5)) + request
+    assert len(context.udp_search_replies(versioned + b'\xff' * 16,
+                                          ('127.0.0.1', 1))) == 1
