@@ -57,11 +57,10 @@ class CreateChanResponse(Message):
     sid = property(lambda self: self._h[5])
 
 
-class CreateChFailResponse(Message):
-    """CREATE_CH_FAIL (26): the server cannot create channel ``cid``."""
+class _CidOnlyResponse(Message):
+    """A server message naming only a channel ``cid`` (parameter1)."""
 
     __slots__ = ()
-    ID = 26
     DIRECTION = RESPONSE
     _REPR_FIELDS = ('cid',)
 
@@ -69,6 +68,13 @@ class CreateChFailResponse(Message):
         self._init_fields(0, 0, u32(cid, 'cid'), 0)
 
     cid = property(lambda self: self._h[4])
+
+
+class CreateChFailResponse(_CidOnlyResponse):
+    """CREATE_CH_FAIL (26): the server cannot create channel ``cid``."""
+
+    __slots__ = ()
+    ID = 26
 
 
 class AccessRightsResponse(Message):
@@ -91,46 +97,37 @@ class AccessRightsResponse(Message):
         return AccessRights(self._h[5] & 3)
 
 
-class ClearChannelRequest(Message):
+class _ClearChannel(Message):
+    """CLEAR_CHANNEL (12): the request and its echo carry the same fields."""
+
+    __slots__ = ()
+    ID = 12
+    _REPR_FIELDS = ('sid', 'cid')
+
+    def __init__(self, sid, cid):
+        self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
+
+    sid = property(lambda self: self._h[4])
+    cid = property(lambda self: self._h[5])
+
+
+class ClearChannelRequest(_ClearChannel):
     """CLEAR_CHANNEL (12) from a client: release channel ``sid``/``cid``."""
 
     __slots__ = ()
-    ID = 12
     DIRECTION = REQUEST
-    _REPR_FIELDS = ('sid', 'cid')
-
-    def __init__(self, sid, cid):
-        self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
-
-    sid = property(lambda self: self._h[4])
-    cid = property(lambda self: self._h[5])
 
 
-class ClearChannelResponse(Message):
+class ClearChannelResponse(_ClearChannel):
     """CLEAR_CHANNEL (12) echoed by the server."""
 
     __slots__ = ()
-    ID = 12
     DIRECTION = RESPONSE
-    _REPR_FIELDS = ('sid', 'cid')
-
-    def __init__(self, sid, cid):
-        self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
-
-    sid = property(lambda self: self._h[4])
-    cid = property(lambda self: self._h[5])
 
 
-class ServerDisconnResponse(Message):
+class ServerDisconnResponse(_CidOnlyResponse):
     """SERVER_DISCONN (27): the server dropped channel ``cid`` (gateways,
     PCAS; RSRV never sends it).  The client searches for it again."""
 
     __slots__ = ()
     ID = 27
-    DIRECTION = RESPONSE
-    _REPR_FIELDS = ('cid',)
-
-    def __init__(self, cid):
-        self._init_fields(0, 0, u32(cid, 'cid'), 0)
-
-    cid = property(lambda self: self._h[4])

@@ -229,7 +229,24 @@ class EventAddResponse(_DataMessage):
     subscriptionid = property(lambda self: self._h[5])
 
 
-class ReadResponse(_DataMessage):
+class _ChannelDataMessage(_DataMessage):
+    """A data command addressed by channel ``sid`` and request ``ioid``
+    (READ reply, WRITE, WRITE_NOTIFY): same fields, different ids."""
+
+    __slots__ = ()
+    _REPR_FIELDS = ('data', 'data_type', 'data_count', 'sid', 'ioid',
+                    'metadata')
+
+    def __init__(self, data, data_type, data_count, sid, ioid, *,
+                 metadata=None):
+        self._init_data(data, data_type, data_count, metadata,
+                        u32(sid, 'sid'), u32(ioid, 'ioid'))
+
+    sid = property(lambda self: self._h[4])
+    ioid = property(lambda self: self._h[5])
+
+
+class ReadResponse(_ChannelDataMessage):
     """READ (3) reply, deprecated (libca never sends READ).
 
     ``sid`` is caproto's name for parameter1; RSRV actually puts the CID
@@ -239,52 +256,22 @@ class ReadResponse(_DataMessage):
     __slots__ = ()
     ID = 3
     DIRECTION = RESPONSE
-    _REPR_FIELDS = ('data', 'data_type', 'data_count', 'sid', 'ioid',
-                    'metadata')
-
-    def __init__(self, data, data_type, data_count, sid, ioid, *,
-                 metadata=None):
-        self._init_data(data, data_type, data_count, metadata,
-                        u32(sid, 'sid'), u32(ioid, 'ioid'))
-
-    sid = property(lambda self: self._h[4])
-    ioid = property(lambda self: self._h[5])
 
 
-class WriteRequest(_DataMessage):
+class WriteRequest(_ChannelDataMessage):
     """WRITE (4): put without a reply.  libca sends the CID as ``ioid``."""
 
     __slots__ = ()
     ID = 4
     DIRECTION = REQUEST
-    _REPR_FIELDS = ('data', 'data_type', 'data_count', 'sid', 'ioid',
-                    'metadata')
-
-    def __init__(self, data, data_type, data_count, sid, ioid, *,
-                 metadata=None):
-        self._init_data(data, data_type, data_count, metadata,
-                        u32(sid, 'sid'), u32(ioid, 'ioid'))
-
-    sid = property(lambda self: self._h[4])
-    ioid = property(lambda self: self._h[5])
 
 
-class WriteNotifyRequest(_DataMessage):
+class WriteNotifyRequest(_ChannelDataMessage):
     """WRITE_NOTIFY (19): put, answered once the record has processed."""
 
     __slots__ = ()
     ID = 19
     DIRECTION = REQUEST
-    _REPR_FIELDS = ('data', 'data_type', 'data_count', 'sid', 'ioid',
-                    'metadata')
-
-    def __init__(self, data, data_type, data_count, sid, ioid, *,
-                 metadata=None):
-        self._init_data(data, data_type, data_count, metadata,
-                        u32(sid, 'sid'), u32(ioid, 'ioid'))
-
-    sid = property(lambda self: self._h[4])
-    ioid = property(lambda self: self._h[5])
 
 
 class WriteNotifyResponse(Message):
@@ -394,7 +381,22 @@ class EventAddRequest(Message):
     mask = property(lambda self: self._fields()[3])
 
 
-class EventCancelRequest(Message):
+class _EventCancel(Message):
+    """Fields shared by the cancel request and its acknowledgement."""
+
+    __slots__ = ()
+
+    def _init_cancel(self, data_type, sid, subscriptionid, data_count):
+        self._init_fields(data_type, data_count, u32(sid, 'sid'),
+                          u32(subscriptionid, 'subscriptionid'))
+
+    data_type = property(lambda self: channel_type(self._h[2]))
+    data_count = property(lambda self: self._h[3])
+    sid = property(lambda self: self._h[4])
+    subscriptionid = property(lambda self: self._h[5])
+
+
+class EventCancelRequest(_EventCancel):
     """EVENT_CANCEL (2): end subscription ``subscriptionid`` on ``sid``.
 
     ``data_count`` repeats the EVENT_ADD's count (libca sends 0 when it
@@ -408,16 +410,10 @@ class EventCancelRequest(Message):
     _REPR_OPTIONAL = (('data_count', 0),)
 
     def __init__(self, data_type, sid, subscriptionid, *, data_count=0):
-        self._init_fields(data_type, data_count, u32(sid, 'sid'),
-                          u32(subscriptionid, 'subscriptionid'))
-
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    sid = property(lambda self: self._h[4])
-    subscriptionid = property(lambda self: self._h[5])
+        self._init_cancel(data_type, sid, subscriptionid, data_count)
 
 
-class EventCancelResponse(Message):
+class EventCancelResponse(_EventCancel):
     """The cancel acknowledgement: on the wire an EVENT_ADD (command 1)
     with an empty payload, echoing the subscription's type and count."""
 
@@ -427,10 +423,4 @@ class EventCancelResponse(Message):
     _REPR_FIELDS = ('data_type', 'sid', 'subscriptionid', 'data_count')
 
     def __init__(self, data_type, sid, subscriptionid, data_count):
-        self._init_fields(data_type, data_count, u32(sid, 'sid'),
-                          u32(subscriptionid, 'subscriptionid'))
-
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    sid = property(lambda self: self._h[4])
-    subscriptionid = property(lambda self: self._h[5])
+        self._init_cancel(data_type, sid, subscriptionid, data_count)

@@ -298,79 +298,71 @@ _STATUS_BASES = (_StatusMixin,)
 _TIME_BASES = (_TimeMixin,)
 _GRAPHIC_BASES = (_StatusMixin, _UnitsMixin)
 
-DBR_STS_STRING = _make('DBR_STS_STRING', _STATUS_BASES, _STATUS_FIELDS,
-                       _STATUS_INFO)
-DBR_STS_INT = _make('DBR_STS_INT', _STATUS_BASES, _STATUS_FIELDS,
-                    _STATUS_INFO)
-DBR_STS_FLOAT = _make('DBR_STS_FLOAT', _STATUS_BASES, _STATUS_FIELDS,
-                      _STATUS_INFO)
-DBR_STS_ENUM = _make('DBR_STS_ENUM', _STATUS_BASES, _STATUS_FIELDS,
-                     _STATUS_INFO)
-DBR_STS_CHAR = _make('DBR_STS_CHAR', _STATUS_BASES,
-                     _STATUS_FIELDS + _pad('RISC_pad', 1), _STATUS_INFO)
-DBR_STS_LONG = _make('DBR_STS_LONG', _STATUS_BASES, _STATUS_FIELDS,
-                     _STATUS_INFO)
-DBR_STS_DOUBLE = _make('DBR_STS_DOUBLE', _STATUS_BASES,
-                       _STATUS_FIELDS + [('RISC_pad', ctypes.c_int32)],
-                       _STATUS_INFO)
 
-DBR_TIME_STRING = _make('DBR_TIME_STRING', _TIME_BASES, _TIME_FIELDS,
-                        _TIME_INFO)
-DBR_TIME_INT = _make('DBR_TIME_INT', _TIME_BASES,
-                     _TIME_FIELDS + [('RISC_pad', ctypes.c_int16)], _TIME_INFO)
-DBR_TIME_FLOAT = _make('DBR_TIME_FLOAT', _TIME_BASES, _TIME_FIELDS,
-                       _TIME_INFO)
-DBR_TIME_ENUM = _make('DBR_TIME_ENUM', _TIME_BASES,
-                      _TIME_FIELDS + [('RISC_pad', ctypes.c_int16)],
-                      _TIME_INFO)
-DBR_TIME_CHAR = _make('DBR_TIME_CHAR', _TIME_BASES,
-                      _TIME_FIELDS + [('RISC_pad0', ctypes.c_int16),
-                                      ('RISC_pad1', ctypes.c_uint8)],
-                      _TIME_INFO)
-DBR_TIME_LONG = _make('DBR_TIME_LONG', _TIME_BASES, _TIME_FIELDS, _TIME_INFO)
-DBR_TIME_DOUBLE = _make('DBR_TIME_DOUBLE', _TIME_BASES,
-                        _TIME_FIELDS + [('RISC_pad', ctypes.c_int32)],
-                        _TIME_INFO)
+def _make_status(base, pad=()):
+    """STS_<base>: alarm status and severity, then any RISC pad."""
+    return _make(f'DBR_STS_{base}', _STATUS_BASES,
+                 _STATUS_FIELDS + list(pad), _STATUS_INFO)
+
+
+def _make_time(base, pad=()):
+    """TIME_<base>: status, severity, time stamp, then any RISC pad."""
+    return _make(f'DBR_TIME_{base}', _TIME_BASES, _TIME_FIELDS + list(pad),
+                 _TIME_INFO)
+
+
+def _make_graphic(base, ctrl):
+    """GR_<base> (ctrl=False) or CTRL_<base> (ctrl=True) of a numeric type."""
+    name = f'DBR_{"CTRL" if ctrl else "GR"}_{base}'
+    return _make(name, _GRAPHIC_BASES, _graphic_fields(base, ctrl),
+                 _graphic_info(base, ctrl))
+
+
+def _make_enum(kind):
+    """GR_ENUM or CTRL_ENUM: identical layouts (status and enum strings)."""
+    return _make(f'DBR_{kind}_ENUM', (_EnumStringsMixin,), _ENUM_FIELDS,
+                 _STATUS_INFO + ('enum_strings',))
+
+
+_PAD16 = [('RISC_pad', ctypes.c_int16)]
+_PAD32 = [('RISC_pad', ctypes.c_int32)]
+
+DBR_STS_STRING = _make_status('STRING')
+DBR_STS_INT = _make_status('INT')
+DBR_STS_FLOAT = _make_status('FLOAT')
+DBR_STS_ENUM = _make_status('ENUM')
+DBR_STS_CHAR = _make_status('CHAR', _pad('RISC_pad', 1))
+DBR_STS_LONG = _make_status('LONG')
+DBR_STS_DOUBLE = _make_status('DOUBLE', _PAD32)
+
+DBR_TIME_STRING = _make_time('STRING')
+DBR_TIME_INT = _make_time('INT', _PAD16)
+DBR_TIME_FLOAT = _make_time('FLOAT')
+DBR_TIME_ENUM = _make_time('ENUM', _PAD16)
+DBR_TIME_CHAR = _make_time('CHAR', [('RISC_pad0', ctypes.c_int16),
+                                    ('RISC_pad1', ctypes.c_uint8)])
+DBR_TIME_LONG = _make_time('LONG')
+DBR_TIME_DOUBLE = _make_time('DOUBLE', _PAD32)
 
 # GR_STRING and CTRL_STRING have the STS layout (db_access.h defines no
 # graphic/control information for strings).
 DBR_GR_STRING = _make('DBR_GR_STRING', _STATUS_BASES, _STATUS_FIELDS,
                       _STATUS_INFO)
-DBR_GR_INT = _make('DBR_GR_INT', _GRAPHIC_BASES,
-                   _graphic_fields('INT', False), _graphic_info('INT', False))
-DBR_GR_FLOAT = _make('DBR_GR_FLOAT', _GRAPHIC_BASES,
-                     _graphic_fields('FLOAT', False),
-                     _graphic_info('FLOAT', False))
-DBR_GR_ENUM = _make('DBR_GR_ENUM', (_EnumStringsMixin,), _ENUM_FIELDS,
-                    _STATUS_INFO + ('enum_strings',))
-DBR_GR_CHAR = _make('DBR_GR_CHAR', _GRAPHIC_BASES,
-                    _graphic_fields('CHAR', False),
-                    _graphic_info('CHAR', False))
-DBR_GR_LONG = _make('DBR_GR_LONG', _GRAPHIC_BASES,
-                    _graphic_fields('LONG', False),
-                    _graphic_info('LONG', False))
-DBR_GR_DOUBLE = _make('DBR_GR_DOUBLE', _GRAPHIC_BASES,
-                      _graphic_fields('DOUBLE', False),
-                      _graphic_info('DOUBLE', False))
+DBR_GR_INT = _make_graphic('INT', False)
+DBR_GR_FLOAT = _make_graphic('FLOAT', False)
+DBR_GR_ENUM = _make_enum('GR')
+DBR_GR_CHAR = _make_graphic('CHAR', False)
+DBR_GR_LONG = _make_graphic('LONG', False)
+DBR_GR_DOUBLE = _make_graphic('DOUBLE', False)
 
 DBR_CTRL_STRING = _make('DBR_CTRL_STRING', _STATUS_BASES, _STATUS_FIELDS,
                         _STATUS_INFO)
-DBR_CTRL_INT = _make('DBR_CTRL_INT', _GRAPHIC_BASES,
-                     _graphic_fields('INT', True), _graphic_info('INT', True))
-DBR_CTRL_FLOAT = _make('DBR_CTRL_FLOAT', _GRAPHIC_BASES,
-                       _graphic_fields('FLOAT', True),
-                       _graphic_info('FLOAT', True))
-DBR_CTRL_ENUM = _make('DBR_CTRL_ENUM', (_EnumStringsMixin,), _ENUM_FIELDS,
-                      _STATUS_INFO + ('enum_strings',))
-DBR_CTRL_CHAR = _make('DBR_CTRL_CHAR', _GRAPHIC_BASES,
-                      _graphic_fields('CHAR', True),
-                      _graphic_info('CHAR', True))
-DBR_CTRL_LONG = _make('DBR_CTRL_LONG', _GRAPHIC_BASES,
-                      _graphic_fields('LONG', True),
-                      _graphic_info('LONG', True))
-DBR_CTRL_DOUBLE = _make('DBR_CTRL_DOUBLE', _GRAPHIC_BASES,
-                        _graphic_fields('DOUBLE', True),
-                        _graphic_info('DOUBLE', True))
+DBR_CTRL_INT = _make_graphic('INT', True)
+DBR_CTRL_FLOAT = _make_graphic('FLOAT', True)
+DBR_CTRL_ENUM = _make_enum('CTRL')
+DBR_CTRL_CHAR = _make_graphic('CHAR', True)
+DBR_CTRL_LONG = _make_graphic('LONG', True)
+DBR_CTRL_DOUBLE = _make_graphic('DOUBLE', True)
 
 DBR_STSACK_STRING = _make('DBR_STSACK_STRING', _STATUS_BASES,
                           _STATUS_FIELDS + [('ackt', ctypes.c_uint16),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,13 @@ def isolated_ioc(ca_env, repeater):
     for ioc in started:
         ioc.close()
 
+
+@pytest.fixture
+def utc_zone(monkeypatch):
+    """Pin the local time zone to UTC for the test (tools print local time,
+    as the C tools do)."""
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

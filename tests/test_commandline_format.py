@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,14 +19,8 @@ from cawire.commandline._getopt import Getopt
 from cawire.commandline._reading import Reading
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """Time stamps print in local time, as in C: pin the zone to UTC."""
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Time stamps print in local time, as in C: pin the zone to UTC.
+pytestmark = pytest.mark.usefixtures('utc_zone')
 
 
 # EPICS stamp of 2026-11-25 16:39:41.617191099 UTC

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,14 +21,8 @@ from cawire.commandline import get, monitor, put
 from cawire.commandline._session import ToolOutput
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """Time stamps print in local time, as in C: pin the zone to UTC."""
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Time stamps print in local time, as in C: pin the zone to UTC.
+pytestmark = pytest.mark.usefixtures('utc_zone')
 
 
 class FakePV:

@@ -218,6 +218,37 @@ def _usage(parsed: Parsed, template: str, prog: str, code: int) -> Parsed:
     return parsed
 
 
+def _start(options: _CommonOptions) -> Parsed:
+    """A fresh ``Parsed``; EPICS_CLI_TIMEOUT applies before any option."""
+    parsed = Parsed(options)
+    _environment_timeout(options, parsed.messages)
+    return parsed
+
+
+def _standard_option(parsed: Parsed, opt: str, arg: str | None,
+                     usage: str, prog: str) -> Parsed | None:
+    """Getopt errors, -h and -V, which end every tool's parsing the same
+    way; None for any other option."""
+    if opt in '?:':
+        return _getopt_error(parsed, opt, arg, prog)
+    if opt == 'h':
+        return _usage(parsed, usage, prog, 0)
+    if opt == 'V':
+        parsed.stdout = _version_banner(prog)
+        parsed.exit_code = 0
+        return parsed
+    return None
+
+
+def _no_pv_name(parsed: Parsed, prog: str) -> Parsed:
+    return _stop(parsed, "No pv name specified. ('%s -h' for help.)" % prog)
+
+
+def _bad_count_message(arg: str, prog: str) -> str:
+    return ("'%s' is not a valid array element count - ignored. "
+            "('%s -h' for help.)" % (arg, prog))
+
+
 def _posix_mode() -> bool:
     return 'POSIXLY_CORRECT' in os.environ
 
@@ -237,21 +268,15 @@ def _parse_dbr_type(arg: str) -> int:
 def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
     """Parse caget's options (``:taicnhsSVe:f:g:l:#:d:0:w:p:F:``)."""
     options = GetOptions()
-    parsed = Parsed(options)
+    parsed = _start(options)
     messages = parsed.messages
-    _environment_timeout(options, messages)
     exclusive = ("Options t,d,a are mutually exclusive. ('%s -h' for help.)"
                  % prog)
     getopt = Getopt(args, ':taicnhsSVe:f:g:l:#:d:0:w:p:F:', posix=_posix_mode())
     for opt, arg in getopt:
-        if opt in '?:':
-            return _getopt_error(parsed, opt, arg, prog)
-        if opt == 'h':
-            return _usage(parsed, GET_USAGE, prog, 0)
-        if opt == 'V':
-            parsed.stdout = _version_banner(prog)
-            parsed.exit_code = 0
-            return parsed
+        stop = _standard_option(parsed, opt, arg, GET_USAGE, prog)
+        if stop is not None:
+            return stop
         if opt in 'tad':
             if options.output != 'plain':
                 messages.append(exclusive)
@@ -270,8 +295,7 @@ def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
         elif opt == '#':
             count = scan_int(arg)
             if count is None:
-                messages.append("'%s' is not a valid array element count - "
-                                "ignored. ('%s -h' for help.)" % (arg, prog))
+                messages.append(_bad_count_message(arg, prog))
                 count = 0
             # caget passes the int on as an unsigned long.
             options.count = count % 2 ** 64
@@ -285,27 +309,21 @@ def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
             return _usage(parsed, GET_USAGE, prog, 1)
     options.names = getopt.operands
     if not options.names:
-        return _stop(parsed, "No pv name specified. ('%s -h' for help.)" % prog)
+        return _no_pv_name(parsed, prog)
     return parsed
 
 
 def parse_put(args: list, prog: str = 'cawire-put') -> Parsed:
     """Parse caput's options (``:cnlhatsVS#:w:p:F:``, POSIX order)."""
     options = PutOptions()
-    parsed = Parsed(options)
+    parsed = _start(options)
     messages = parsed.messages
-    _environment_timeout(options, messages)
     fmt = options.format
     getopt = Getopt(args, ':cnlhatsVS#:w:p:F:', posix=True)
     for opt, arg in getopt:
-        if opt in '?:':
-            return _getopt_error(parsed, opt, arg, prog)
-        if opt == 'h':
-            return _usage(parsed, PUT_USAGE, prog, 0)
-        if opt == 'V':
-            parsed.stdout = _version_banner(prog)
-            parsed.exit_code = 0
-            return parsed
+        stop = _standard_option(parsed, opt, arg, PUT_USAGE, prog)
+        if stop is not None:
+            return stop
         if opt == 'n':
             fmt.enum_as_number = True
             options.enum_as_string = False
@@ -327,15 +345,14 @@ def parse_put(args: list, prog: str = 'cawire-put') -> Parsed:
         elif opt == '#':
             # Parsed and validated by caput.c, then never used.
             if scan_int(arg) is None:
-                messages.append("'%s' is not a valid array element count - "
-                                "ignored. ('%s -h' for help.)" % (arg, prog))
+                messages.append(_bad_count_message(arg, prog))
         elif _handle_common(opt, arg, options, messages, prog):
             pass
         else:
             return _usage(parsed, PUT_USAGE, prog, 1)
     operands = getopt.operands
     if not operands:
-        return _stop(parsed, "No pv name specified. ('%s -h' for help.)" % prog)
+        return _no_pv_name(parsed, prog)
     if len(operands) == 1:
         return _stop(parsed, "No value specified. ('%s -h' for help.)" % prog)
     options.names = operands[:1]
@@ -346,19 +363,13 @@ def parse_put(args: list, prog: str = 'cawire-put') -> Parsed:
 def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
     """Parse camonitor's options (``:nhVm:sSe:f:g:l:#:0:w:t:p:F:``)."""
     options = MonitorOptions()
-    parsed = Parsed(options)
+    parsed = _start(options)
     messages = parsed.messages
-    _environment_timeout(options, messages)
     getopt = Getopt(args, ':nhVm:sSe:f:g:l:#:0:w:t:p:F:', posix=_posix_mode())
     for opt, arg in getopt:
-        if opt in '?:':
-            return _getopt_error(parsed, opt, arg, prog)
-        if opt == 'h':
-            return _usage(parsed, MONITOR_USAGE, prog, 0)
-        if opt == 'V':
-            parsed.stdout = _version_banner(prog)
-            parsed.exit_code = 0
-            return parsed
+        stop = _standard_option(parsed, opt, arg, MONITOR_USAGE, prog)
+        if stop is not None:
+            return stop
         if opt == 'n':
             options.format.enum_as_number = True
         elif opt == 't':
@@ -383,8 +394,7 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
         elif opt == '#':
             count = scan_unsigned(arg, 64)
             if count is None:
-                messages.append("'%s' is not a valid array element count - "
-                                "ignored. ('%s -h' for help.)" % (arg, prog))
+                messages.append(_bad_count_message(arg, prog))
                 count = 0
             options.count = count
         elif opt == 'm':
@@ -409,5 +419,5 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
             return _usage(parsed, MONITOR_USAGE, prog, 1)
     options.names = getopt.operands
     if not options.names:
-        return _stop(parsed, "No pv name specified. ('%s -h' for help.)" % prog)
+        return _no_pv_name(parsed, prog)
     return parsed

@@ -10,17 +10,19 @@ numbers, floats as strings with -s).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 from .._exceptions import CaprotoTimeoutError
 from ._reading import is_enum_type, is_float_type
 
 __all__ = ('ToolOutput', 'connect_channels', 'request_type', 'output_name',
-           'ca_timeout', 'TIME_OFFSET', 'Deadline', 'default_sigpipe')
+           'ca_timeout', 'TIME_OFFSET', 'Deadline', 'default_sigpipe',
+           'report_parse', 'tool_context', 'console_main')
 
 #: DBR_TIME_<x> = <x> + TIME_OFFSET for the plain types 0..6.
 TIME_OFFSET = 14
@@ -95,6 +97,56 @@ def default_sigpipe() -> None:
     points call this."""
     if hasattr(signal, 'SIGPIPE'):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def console_main(run: Callable[[list], int], argv: list | None) -> int:
+    """Body of a tool's console entry point: run it on ``argv`` (default:
+    this process's arguments) with C-tool SIGPIPE behaviour; Ctrl-C exits
+    with 130 instead of a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    default_sigpipe()
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def report_parse(parsed, output: ToolOutput) -> int | None:
+    """Print what option parsing said (a ``_args.Parsed``) to ``output``.
+
+    Returns
+    -------
+    int or None
+        The exit status when the tool must stop now (help, version, usage
+        errors), else None.
+    """
+    for message in parsed.messages:
+        # Usage texts start with a newline and are printed as they are.
+        if message.startswith('\n'):
+            output.error_text(message)
+        else:
+            output.error(message)
+    if parsed.exit_code is not None:
+        if parsed.stdout:
+            output.write(parsed.stdout)
+            output.flush()
+    return parsed.exit_code
+
+
+@contextlib.contextmanager
+def tool_context(context=None) -> Iterator:
+    """The client context a tool runs with: ``context`` as given, or a new
+    one that is disconnected when the block ends."""
+    if context is not None:
+        yield context
+        return
+    # Imported late: -h, -V and usage errors need no client threads.
+    from ..threading.client import Context
+    context = Context()
+    try:
+        yield context
+    finally:
+        context.disconnect()
 
 
 def ca_timeout(seconds: float) -> float | None:

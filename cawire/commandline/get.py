@@ -18,7 +18,8 @@ from ._args import GetOptions, parse_get
 from ._format import (Problem, WideFormatter, dbr_block, plain_line)
 from ._reading import Reading
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
-                       default_sigpipe, output_name, request_type)
+                       console_main, output_name, report_parse,
+                       request_type, tool_context)
 
 __all__ = ('main', 'run')
 
@@ -141,27 +142,15 @@ def run(args: list, output: ToolOutput | None = None, context=None) -> int:
     """
     output = output or ToolOutput()
     parsed = parse_get(args, PROG)
-    for message in parsed.messages:
-        if message.startswith('\n'):
-            output.error_text(message)
-        else:
-            output.error(message)
-    if parsed.exit_code is not None:
-        if parsed.stdout:
-            output.write(parsed.stdout)
-            output.flush()
-        return parsed.exit_code
+    exit_code = report_parse(parsed, output)
+    if exit_code is not None:
+        return exit_code
     options: GetOptions = parsed.options
-    own_context = context is None
-    if own_context:
-        from ..threading.client import Context
-        context = Context()
-    try:
-        return _get(context, options, output)
-    finally:
-        output.flush()
-        if own_context:
-            context.disconnect()
+    with tool_context(context) as context:
+        try:
+            return _get(context, options, output)
+        finally:
+            output.flush()
 
 
 def _get(context, options: GetOptions, output: ToolOutput) -> int:
@@ -197,12 +186,7 @@ def _get(context, options: GetOptions, output: ToolOutput) -> int:
 
 def main(argv: list | None = None) -> int:
     """Console entry point (``cawire-get``)."""
-    args = sys.argv[1:] if argv is None else argv
-    default_sigpipe()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        return 130
+    return console_main(run, argv)
 
 
 if __name__ == '__main__':

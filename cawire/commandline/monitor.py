@@ -23,8 +23,8 @@ from .._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
 from ._format import WideFormatter
 from ._reading import Reading
-from ._session import (ToolOutput, default_sigpipe, output_name,
-                       request_type)
+from ._session import (ToolOutput, console_main, output_name, report_parse,
+                       request_type, tool_context)
 
 __all__ = ('main', 'run')
 
@@ -192,48 +192,31 @@ def run(args: list, output: ToolOutput | None = None, context=None,
     """
     output = output or ToolOutput()
     parsed = parse_monitor(args, PROG)
-    for message in parsed.messages:
-        if message.startswith('\n'):
-            output.error_text(message)
-        else:
-            output.error(message)
-    if parsed.exit_code is not None:
-        if parsed.stdout:
-            output.write(parsed.stdout)
-            output.flush()
-        return parsed.exit_code
+    exit_code = report_parse(parsed, output)
+    if exit_code is not None:
+        return exit_code
     options: MonitorOptions = parsed.options
-    own_context = context is None
-    if own_context:
-        from ..threading.client import Context
-        context = Context()
-    monitor = _Monitor(context, options, output)
-    try:
-        monitor.start()
-        # camonitor: ca_pend_event(timeout), report what is missing, go on.
-        # A timeout of 0 makes that first ca_pend_event last forever.
-        first_wait = options.timeout if options.timeout > 0 else None
-        monitor.pump(None if first_wait is None
-                     else time.monotonic() + first_wait, stop)
-        if stop is None or not stop.is_set():
-            monitor.report_unconnected()
-            monitor.pump(None, stop)
-        return 0
-    finally:
-        monitor.closing.set()
-        output.flush()
-        if own_context:
-            context.disconnect()
+    with tool_context(context) as context:
+        monitor = _Monitor(context, options, output)
+        try:
+            monitor.start()
+            # camonitor: ca_pend_event(timeout), report what is missing, go
+            # on.  A timeout of 0 makes that first ca_pend_event last forever.
+            first_wait = options.timeout if options.timeout > 0 else None
+            monitor.pump(None if first_wait is None
+                         else time.monotonic() + first_wait, stop)
+            if stop is None or not stop.is_set():
+                monitor.report_unconnected()
+                monitor.pump(None, stop)
+            return 0
+        finally:
+            monitor.closing.set()
+            output.flush()
 
 
 def main(argv: list | None = None) -> int:
     """Console entry point (``cawire-monitor``)."""
-    args = sys.argv[1:] if argv is None else argv
-    default_sigpipe()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        return 130
+    return console_main(run, argv)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,8 @@ from ._cformat import strtod_prefix, unescape
 from ._format import Problem, WideFormatter, plain_line
 from ._reading import Reading, is_enum_type
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
-                       default_sigpipe, output_name, request_type)
+                       console_main, output_name, report_parse,
+                       request_type, tool_context)
 
 __all__ = ('main', 'run')
 
@@ -225,40 +226,23 @@ def run(args: list, output: ToolOutput | None = None, context=None) -> int:
     """
     output = output or ToolOutput()
     parsed = parse_put(args, PROG)
-    for message in parsed.messages:
-        if message.startswith('\n'):
-            output.error_text(message)
-        else:
-            output.error(message)
-    if parsed.exit_code is not None:
-        if parsed.stdout:
-            output.write(parsed.stdout)
+    exit_code = report_parse(parsed, output)
+    if exit_code is not None:
+        return exit_code
+    with tool_context(context) as context:
+        try:
+            return _put(context, parsed.options, output)
+        except _Stop as stop:
+            if stop.message:
+                output.error(stop.message)
+            return stop.status
+        finally:
             output.flush()
-        return parsed.exit_code
-    own_context = context is None
-    if own_context:
-        from ..threading.client import Context
-        context = Context()
-    try:
-        return _put(context, parsed.options, output)
-    except _Stop as stop:
-        if stop.message:
-            output.error(stop.message)
-        return stop.status
-    finally:
-        output.flush()
-        if own_context:
-            context.disconnect()
 
 
 def main(argv: list | None = None) -> int:
     """Console entry point (``cawire-put``)."""
-    args = sys.argv[1:] if argv is None else argv
-    default_sigpipe()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        return 130
+    return console_main(run, argv)
 
 
 if __name__ == '__main__':
