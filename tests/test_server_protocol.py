@@ -262,3 +262,19 @@ def test_search_replies_without_network():
     versioned = bytes(c.VersionRequest(0, 13, sequence_id=5)) + request
     assert len(context.udp_search_replies(versioned + b'\xff' * 16,
                                           ('127.0.0.1', 1))) == 1
+
+
+def test_slow_putter_delays_only_its_own_channel(ioc):
+    with RawCircuit(ioc.server_port) as circuit:
+        slow = circuit.create_channel(TV + 'slow', 1).sid
+        fast = circuit.create_channel(TV + 'double', 2).sid
+        started = time.monotonic()
+        circuit.send(c.WriteNotifyRequest([5.0], ChannelType.DOUBLE, 1, slow, 1),
+                     c.ReadNotifyRequest(ChannelType.DOUBLE, 1, slow, 2),
+                     c.ReadNotifyRequest(ChannelType.DOUBLE, 1, fast, 3))
+        first = circuit.expect(c.ReadNotifyResponse)
+        assert first.ioid == 3 and time.monotonic() - started < 0.4
+        assert circuit.expect(c.WriteNotifyResponse).ioid == 1
+        readback = circuit.expect(c.ReadNotifyResponse)
+        assert readback.ioid == 2 and readback.data[0] == 5.0
+        assert time.monotonic() - started >= 0.5

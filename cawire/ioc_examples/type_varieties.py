@@ -25,8 +25,10 @@ alarmed             DOUBLE      alarm limits; starts in HIGH/MINOR
 read_only           DOUBLE      clients cannot write it
 guarded             DOUBLE      putter refuses negative values
 plain               DOUBLE      0.0, no limits (the PV for EPICS's acctst)
+slow                DOUBLE      its putter takes 0.5 s (like a device)
 ==================  ==========  =============================================
 """
+import asyncio
 import enum
 
 from cawire import ChannelType
@@ -81,6 +83,14 @@ class TypeVarietiesIOC(PVGroup):
 
     plain = pvproperty(value=0.0, precision=3,
                        doc='A double without limits (acctst target)')
+
+    slow = pvproperty(value=0.0, precision=1,
+                      doc='Writes complete after 0.5 s')
+
+    @slow.putter
+    async def slow(self, instance, value):
+        await asyncio.sleep(0.5)
+        return value
 
     @guarded.putter
     async def guarded(self, instance, value):

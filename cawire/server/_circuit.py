@@ -3,8 +3,11 @@
 The circuit is an asyncio ``Protocol``: received bytes are framed by the
 core (``cawire._framing.parse_stream``) and each request is answered at once
 when the channel has no async hooks (no task per request: this is the hot
-path), or from a task when a putter/getter must run.  Replies produced while
-handling one chunk of input are written with a single transport write.
+path), or from a task when a putter/getter must run.  While such a hook runs,
+later requests for the *same* channel wait (a write's read-back sees the
+write, as with RSRV); the client's other channels are served meanwhile.
+Replies produced while handling one chunk of input are written with a single
+transport write.
 
 Fairness and bounded memory:
 
@@ -21,6 +24,7 @@ Fairness and bounded memory:
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 import struct
@@ -57,6 +61,8 @@ _EVENT_ADD_MASK = struct.Struct('>12xH')
 #: extended form (payload and count < 0xFFFF), else use pack_header.
 _pack_header = HEADER_STRUCT.pack
 NO_CID = 0xFFFFFFFF
+#: Requests waiting behind hooks above which we stop reading the client.
+MAX_QUEUED_COMMANDS = 10_000
 #: Transport buffer above which the client counts as not reading.
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 1 << 18
@@ -68,7 +74,7 @@ class ChannelEntry:
     """A channel created by this circuit's client."""
 
     __slots__ = ('name', 'cid', 'sid', 'data', 'access', 'readable',
-                 'writable', 'subscriptions')
+                 'writable', 'subscriptions', 'busy', 'waiting')
 
     def __init__(self, name, cid, sid, data, access):
         self.name = name
@@ -80,6 +86,8 @@ class ChannelEntry:
         self.readable = bool(access & AccessRights.READ)
         self.writable = bool(access & AccessRights.WRITE)
         self.subscriptions: dict[int, Subscription] = {}
+        self.busy = False     # a putter/getter hook is running
+        self.waiting = None   # deque of later requests for this channel
 
 
 class ServerCircuit(asyncio.Protocol):
@@ -107,7 +115,7 @@ class ServerCircuit(asyncio.Protocol):
         self._events_on = True
         self._write_paused = False
         self._input_stalled = False
-        self._busy = False          # a putter/getter task is running
+        self._queued = 0            # commands waiting behind a hook
         self._backlog: list = []     # parsed commands not handled yet
         self._held = UpdateQueue()
         self._tasks: set[asyncio.Task] = set()
@@ -158,7 +166,7 @@ class ServerCircuit(asyncio.Protocol):
         """Stop reading while the client is not reading or a hook runs;
         resume (backlog first) when neither holds any more."""
         while not self._closed:
-            if self._write_paused or self._busy:
+            if self._write_paused or self._queued > MAX_QUEUED_COMMANDS:
                 if not self._input_stalled:
                     self._input_stalled = True
                     self.transport.pause_reading()
@@ -203,29 +211,45 @@ class ServerCircuit(asyncio.Protocol):
 
     def _run_commands(self, commands) -> None:
         """Handle commands in order; keep the rest as backlog if the client
-        stopped reading or a hook must finish first."""
-        handlers = _HANDLERS
+        stopped reading or too many wait behind hooks."""
+        channels = self.channels
         for index, command in enumerate(commands):
             if self._closed:
                 return
-            if self._write_paused or self._busy:
+            if self._write_paused or self._queued > MAX_QUEUED_COMMANDS:
                 self._backlog = commands[index:]
                 return
-            try:
-                handler = handlers.get(type(command))
-                if handler is None:
-                    raise RemoteProtocolError(
-                        f'command {type(command).__name__} is not a client '
-                        f'request')
-                handler(self, command)
-            except RemoteProtocolError as exc:
-                self._protocol_error(str(exc), command)
+            if type(command) in _CHANNEL_COMMANDS:
+                entry = channels.get(command._h[4])
+                if entry is not None and (entry.busy or entry.waiting):
+                    # Requests on a channel are served in order (caput's
+                    # read-back must see its write): wait for the hook.
+                    if entry.waiting is None:
+                        entry.waiting = collections.deque()
+                    entry.waiting.append(command)
+                    self._queued += 1
+                    continue
+            if not self._handle(command):
                 return
-            except Exception:  # noqa: BLE001 - one request must not kill the loop
-                logger.exception('Circuit %s: internal error handling %r',
-                                 self.address, command)
-                self._send_error(command, NO_CID, CAStatus.ECA_INTERNAL,
-                                 'internal server error')
+
+    def _handle(self, command) -> bool:
+        """Handle one command; False if the circuit was closed for it."""
+        try:
+            handler = _HANDLERS.get(type(command))
+            if handler is None:
+                raise RemoteProtocolError(
+                    f'command {type(command).__name__} is not a client '
+                    f'request')
+            handler(self, command)
+        except RemoteProtocolError as exc:
+            self._protocol_error(str(exc), command)
+            return False
+        except Exception:  # noqa: BLE001 - one request must not kill the loop
+            logger.exception('Circuit %s: internal error handling %r',
+                             self.address, command)
+            self._send_error(command, NO_CID, CAStatus.ECA_INTERNAL,
+                             'internal server error')
+        return True
 
     # ------------------------------------------------------------- sending
     def _send(self, message: bytes) -> None:
@@ -405,7 +429,7 @@ class ServerCircuit(asyncio.Protocol):
             self._read_reply(command, entry, notify, ECA_NORDACCESS)
             return
         if data.has_async_read:
-            self._spawn(self._async_read(command, entry, notify))
+            self._spawn(self._async_read(command, entry, notify), entry)
             return
         self._read_reply(command, entry, notify)
 
@@ -468,7 +492,7 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
             return
         if data.has_async_write:
-            self._spawn(self._async_write(command, entry, notify, value))
+            self._spawn(self._async_write(command, entry, notify, value), entry)
             return
         try:
             data.commit(value)
@@ -551,17 +575,24 @@ class ServerCircuit(asyncio.Protocol):
         self._outbox.append(_pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
 
     # ------------------------------------------------------------ lifecycle
-    def _spawn(self, coroutine) -> None:
-        # Requests are served in order (as RSRV does): the rest of this
-        # client's input waits until the hook has finished.
-        self._busy = True
+    def _spawn(self, coroutine, entry: ChannelEntry) -> None:
+        # Only this channel's later requests wait for the hook; the
+        # client's other channels are served meanwhile.
+        entry.busy = True
         task = self._loop.create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._hook_done)
+        task.add_done_callback(lambda done: self._hook_done(done, entry))
 
-    def _hook_done(self, task) -> None:
+    def _hook_done(self, task, entry: ChannelEntry) -> None:
         self._tasks.discard(task)
-        self._busy = False
+        entry.busy = False
+        waiting = entry.waiting
+        while waiting and not entry.busy and not self._closed:
+            self._queued -= 1
+            if not self._handle(waiting.popleft()):
+                return
+        if not waiting:
+            entry.waiting = None
         self._flush()
         self._update_reading()
 
@@ -596,6 +627,12 @@ class ServerCircuit(asyncio.Protocol):
             task.cancel()
         self.server._circuit_closed(self)
 
+
+#: Requests that name a channel by SID (header parameter1).
+_CHANNEL_COMMANDS = frozenset({
+    cmds.ReadNotifyRequest, cmds.ReadRequest, cmds.WriteRequest,
+    cmds.WriteNotifyRequest, cmds.EventAddRequest, cmds.EventCancelRequest,
+    cmds.ClearChannelRequest})
 
 _HANDLERS = {
     cmds.VersionRequest: ServerCircuit._on_version,
