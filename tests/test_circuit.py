@@ -2,10 +2,7 @@
 
 Literal byte strings are the real EPICS captures of ca-protocol.md section 9.
 """
-import copy
-
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cawire import _commands as cmds
 from cawire._circuit import (ClientChannel, IdAllocator, ServerChannel,
@@ -18,9 +15,8 @@ from cawire._state import (AWAIT_CREATE_CHAN_RESPONSE, CLIENT, CLOSED,
                            SEND_CREATE_CHAN_RESPONSE, SERVER)
 from cawire._status import CAStatus
 
-
-def hexbytes(text):
-    return bytes.fromhex(''.join(text.split()))
+from circuit_helpers import (Pair, connected_client, feed, hexbytes,
+                             server_with_channel, snapshot, wire)
 
 
 E3 = hexbytes('''
@@ -49,45 +45,6 @@ E15_ACK = hexbytes('00010000 00140000 00000000 00000003')
 E16_CLEAR = hexbytes('000c0000 00000000 00000000 00000001')
 E17_ECHO = hexbytes('00170000 00000000 00000000 00000000')
 E18_FAIL = hexbytes('001a0000 00000000 00000003 00000000')
-
-
-def wire(buffers):
-    return b''.join(bytes(b) for b in buffers)
-
-
-def feed(circuit, data):
-    commands, needed = circuit.recv(data)
-    assert needed == 0
-    return [circuit.process_command(c) for c in commands]
-
-
-def connected_client(cids=(1,), sids=(0,), native=ChannelType.DOUBLE):
-    """A client circuit that went through E3/E4-like exchanges."""
-    circuit = VirtualCircuit(CLIENT, ('127.0.0.1', 5064), 0)
-    channels = []
-    circuit.send(cmds.VersionRequest(0, 13))
-    feed(circuit, bytes(cmds.VersionResponse(13)))
-    for cid, sid in zip(cids, sids):
-        channel = ClientChannel(f'PV{cid}', circuit, cid)
-        circuit.send(channel.create())
-        feed(circuit, bytes(cmds.AccessRightsResponse(cid, 3))
-             + bytes(cmds.CreateChanResponse(native, 1, cid, sid)))
-        channels.append(channel)
-    return circuit, channels
-
-
-class Pair:
-    """A client and a server circuit wired back to back through bytes."""
-
-    def __init__(self):
-        self.client = VirtualCircuit(CLIENT, ('127.0.0.1', 5064), 0)
-        self.server = VirtualCircuit(SERVER, ('127.0.0.1', 50000), None)
-
-    def c2s(self, *commands):
-        return feed(self.server, wire(self.client.send(*commands)))
-
-    def s2c(self, *commands):
-        return feed(self.client, wire(self.server.send(*commands)))
 
 
 # -- literal captures -----------------------------------------------------------
@@ -344,15 +301,6 @@ def test_create_reply_reusing_a_live_sid_is_rejected():
         feed(circuit, bytes(cmds.CreateChanResponse(6, 1, 5, 10)))
 
 
-def server_with_channel():
-    pair = Pair()
-    channel = ClientChannel('PV', pair.client, 1)
-    pair.c2s(channel.version(), channel.create())
-    schannel = pair.server.channels[1]
-    pair.s2c(schannel.version(), schannel.create(ChannelType.DOUBLE, 1, 10))
-    return pair, channel, schannel
-
-
 @pytest.mark.parametrize('command, message', [
     (cmds.ReadNotifyRequest(6, 1, 77, 1), 'unknown sid 77'),
     (cmds.WriteRequest([1.0], 6, 1, 77, 1), 'unknown sid 77'),
@@ -544,155 +492,10 @@ def test_server_disconnects_a_channel_and_client_recreates_it():
     assert again.states[CLIENT] is CONNECTED and again.sid == 11
 
 
-# -- property tests ----------------------------------------------------------------
-
-def snapshot(circuit):
-    return (
-        dict(circuit.states.states),
-        {cid: (ch.states[CLIENT], ch.states[SERVER], ch.sid,
-               ch.access_rights, frozenset(ch._ioids),
-               frozenset(ch._subscriptionids))
-         for cid, ch in circuit.channels.items()},
-        dict(circuit.channels_sid), dict(circuit._ioids),
-        dict(circuit.event_add_commands), frozenset(circuit._cancelling),
-        circuit.protocol_version,
-    )
-
-
-ids = st.one_of(st.sampled_from([0, 1, 2, 3, 10, 20, 100, 101, 102]),
-                st.integers(0, 2 ** 32 - 1))
-responses = st.one_of(
-    st.builds(cmds.AccessRightsResponse, ids, st.integers(0, 3)),
-    st.builds(cmds.CreateChanResponse, st.integers(0, 6), st.integers(0, 9),
-              ids, ids),
-    st.builds(cmds.CreateChFailResponse, ids),
-    st.builds(cmds.ServerDisconnResponse, ids),
-    st.builds(cmds.ClearChannelResponse, ids, ids),
-    st.builds(lambda ioid: cmds.ReadNotifyResponse([1.0], 6, 1, 1, ioid),
-              ids),
-    st.builds(lambda ioid: cmds.WriteNotifyResponse(6, 1, 1, ioid), ids),
-    st.builds(lambda subid: cmds.EventAddResponse([1.0], 6, 1, 1, subid),
-              ids),
-    st.builds(lambda sid, subid: cmds.EventCancelResponse(6, sid, subid, 0),
-              ids, ids),
-    st.builds(lambda cid: cmds.ErrorResponse(
-        cmds.ReadNotifyRequest(6, 1, 10, 100), cid, 1, 'x'), ids),
-    st.just(cmds.EchoResponse()),
-    st.just(cmds.VersionResponse(13)),
-)
-
-
-def busy_client():
-    circuit, (one, two) = connected_client(cids=(1, 2), sids=(10, 20))
-    circuit.send(one.read(ioid=100), two.read(ioid=101),
-                 one.subscribe(subscriptionid=102),
-                 two.subscribe(subscriptionid=103))
-    circuit.send(one.unsubscribe(102))
-    pending = ClientChannel('PV3', circuit, 3)
-    circuit.send(pending.create())
-    return circuit
-
-
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(responses, max_size=25))
-def test_random_server_traffic_never_corrupts_the_client(commands):
-    circuit = busy_client()
-    for command in commands:
-        before = snapshot(circuit)
-        channel_objects = dict(circuit.channels)
-        try:
-            (parsed,) = circuit.recv(bytes(command))[0]
-            circuit.process_command(parsed)
-        except RemoteProtocolError:
-            # Rejected: nothing at all changed.
-            assert snapshot(circuit) == before
-            continue
-        after = snapshot(circuit)
-        # Only the channel the command names may have changed.
-        touched = getattr(command, 'cid', None)
-        for cid, chan in channel_objects.items():
-            if cid != touched and chan.sid != getattr(command, 'sid', -1):
-                if type(command) in (cmds.ReadNotifyResponse,
-                                     cmds.WriteNotifyResponse,
-                                     cmds.EventCancelResponse,
-                                     cmds.ErrorResponse):
-                    continue    # routed by ioid / subscriptionid instead
-                assert after[1].get(cid) == before[1][cid]
-        # Every state is one the tables know; live maps are consistent.
-        for chan in circuit.channels.values():
-            assert chan.states[CLIENT] in (AWAIT_CREATE_CHAN_RESPONSE,
-                                           CONNECTED, MUST_CLOSE)
-        for sid, chan in circuit.channels_sid.items():
-            assert circuit.channels[chan.cid] is chan and chan.sid == sid
-        for ioid, chan in circuit._ioids.items():
-            assert ioid in chan._ioids and chan.cid in circuit.channels
-        for subid, event_add in circuit.event_add_commands.items():
-            assert subid in circuit.channels_sid[event_add.sid] \
-                ._subscriptionids
-
-
-requests = st.one_of(
-    st.builds(lambda name, cid: cmds.CreateChanRequest(name, cid, 13),
-              st.sampled_from(['A', 'B']), ids),
-    st.builds(lambda sid, ioid, dt: cmds.ReadNotifyRequest(dt, 1, sid, ioid),
-              ids, ids, st.integers(0, 40)),
-    st.builds(lambda sid, ioid: cmds.WriteNotifyRequest([1.0], 6, 1, sid,
-                                                        ioid), ids, ids),
-    st.builds(lambda sid, subid: cmds.EventAddRequest(6, 0, sid, subid, 0, 0,
-                                                      0, 1), ids, ids),
-    st.builds(lambda sid, subid: cmds.EventCancelRequest(6, sid, subid),
-              ids, ids),
-    st.builds(cmds.ClearChannelRequest, ids, ids),
-    st.just(cmds.EchoRequest()),
-    st.just(cmds.EventsOffRequest()),
-    st.builds(cmds.ClientNameRequest, st.sampled_from(['u', 'v'])),
-)
-
-
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(requests, max_size=25))
-def test_random_client_traffic_never_corrupts_the_server(commands):
-    pair, _, _ = server_with_channel()
-    server = pair.server
-    for command in commands:
-        before = snapshot(server)
-        try:
-            (parsed,) = server.recv(bytes(command))[0]
-            server.process_command(parsed)
-        except RemoteProtocolError:
-            assert snapshot(server) == before
-            continue
-        for sid, chan in server.channels_sid.items():
-            assert server.channels[chan.cid] is chan
-        for subid, event_add in server.event_add_commands.items():
-            assert subid in server.channels_sid[event_add.sid] \
-                ._subscriptionids
-
-
-def test_snapshot_helper_sees_changes():
-    circuit, (channel,) = connected_client()
-    before = copy.deepcopy(snapshot(circuit))
-    circuit.send(channel.read())
-    assert snapshot(circuit) != before
-
-
-def test_recv_of_a_large_message_in_small_chunks():
-    circuit, (channel,) = connected_client()
-    request = channel.read(data_count=10000, ioid=9)
-    circuit.send(request)
-    reply = bytes(cmds.ReadNotifyResponse(list(range(10000)), 6, 10000, 1, 9))
-    assert len(reply) == 24 + 80000          # extended header
-    got = []
-    for i in range(0, len(reply), 1000):
-        commands, needed = circuit.recv(reply[i:i + 1000])
-        got += commands
-        if not commands:
-            assert needed == len(reply)
-    assert needed == 0
-    (parsed,) = got
-    assert circuit.process_command(parsed).data[-1] == 9999
+def test_id_allocator_gives_up_when_every_id_is_live():
+    allocator = IdAllocator(lambda candidate: True)
+    with pytest.raises(LocalProtocolError, match='no free id'):
+        allocator()
 
 
 # -- name servers (CA 4.12): search datagrams over a circuit -------------------------
@@ -715,102 +518,3 @@ def test_name_server_search_over_tcp_e19():
     assert bytes(found) == hexbytes('00060000 88f80000 ffffffff 00000033')
     assert cmds.extract_address(found, ('10.0.0.5', 5075)) == \
         ('10.0.0.5', 5075)
-
-
-# -- interoperability with caproto's sans-I/O core (an independent oracle) ---------
-
-caproto = pytest.importorskip('caproto')
-
-
-def caproto_feed(circuit, data):
-    commands, _ = circuit.recv(data)
-    out = []
-    for command in commands:
-        circuit.process_command(command)
-        out.append(command)
-    return out
-
-
-def test_caproto_client_talks_to_our_server():
-    ca = caproto
-    theirs = ca.VirtualCircuit(ca.CLIENT, ('127.0.0.1', 5064), 0)
-    ours = VirtualCircuit(SERVER, ('127.0.0.1', 40000), None)
-
-    def c2s(*commands):
-        return feed(ours, wire(theirs.send(*commands)))
-
-    def s2c(*commands):
-        return caproto_feed(theirs, wire(ours.send(*commands)))
-
-    cchan = ca.ClientChannel('PV:X', theirs, 5)
-    c2s(cchan.version(), cchan.host_name('h'), cchan.client_name('u'),
-        cchan.create())
-    schan = ours.channels[5]
-    s2c(schan.version(), schan.access_rights_response(3),
-        schan.create(ChannelType.LONG, 3, sid=44))
-    assert cchan.states[ca.CLIENT] is ca.CONNECTED
-    assert cchan.native_data_type == ChannelType.LONG
-
-    (request,) = c2s(cchan.read(data_type=ChannelType.TIME_LONG))
-    (reply,) = s2c(schan.read([7, 8, 9], request.ioid,
-                              data_type=request.data_type))
-    assert list(reply.data) == [7, 8, 9]
-
-    (write,) = c2s(cchan.write([1, 2, 3], notify=True))
-    assert list(write.data) == [1, 2, 3]
-    s2c(schan.write(write.ioid, write.data_type, write.data_count))
-
-    (sub,) = c2s(cchan.subscribe(data_type=ChannelType.LONG))
-    (update,) = s2c(schan.subscribe([4, 5, 6], sub.subscriptionid,
-                                    data_count=3))
-    assert list(update.data) == [4, 5, 6]
-    c2s(cchan.unsubscribe(sub.subscriptionid))
-    s2c(schan.unsubscribe(sub.subscriptionid))
-    assert theirs.event_add_commands == {}
-
-    c2s(cchan.clear())
-    s2c(schan.clear())
-    assert cchan.states[ca.CLIENT] is ca.CLOSED
-    assert ours.channels == {}
-
-
-def test_our_client_talks_to_caproto_server():
-    ca = caproto
-    ours = VirtualCircuit(CLIENT, ('127.0.0.1', 5064), 0)
-    theirs = ca.VirtualCircuit(ca.SERVER, ('127.0.0.1', 40000), None)
-
-    def c2s(*commands):
-        return caproto_feed(theirs, wire(ours.send(*commands)))
-
-    def s2c(*commands):
-        return feed(ours, wire(theirs.send(*commands)))
-
-    channel = ClientChannel('PV:Y', ours, 9)
-    c2s(channel.version(), channel.client_name('u'), channel.host_name('h'),
-        channel.create())
-    schan = theirs.channels[9]
-    s2c(schan.version(), ca.AccessRightsResponse(9, 3),
-        schan.create(ChannelType.DOUBLE, 1, 12))
-    assert channel.states[CLIENT] is CONNECTED and channel.sid == 12
-
-    (request,) = c2s(channel.read())
-    (reply,) = s2c(schan.read([2.5], request.ioid,
-                              data_type=request.data_type, data_count=1))
-    assert reply.data[0] == 2.5
-
-    (sub,) = c2s(channel.subscribe())
-    (update,) = s2c(schan.subscribe([3.5], sub.subscriptionid,
-                                    data_count=1))
-    assert update.data[0] == 3.5
-    c2s(channel.unsubscribe(sub.subscriptionid))
-    s2c(schan.unsubscribe(sub.subscriptionid))
-    assert ours.event_add_commands == {}
-    c2s(channel.clear())
-    s2c(schan.clear())
-    assert channel.states[CLIENT] is CLOSED
-
-
-def test_id_allocator_gives_up_when_every_id_is_live():
-    allocator = IdAllocator(lambda candidate: True)
-    with pytest.raises(LocalProtocolError, match='no free id'):
-        allocator()
