@@ -4,6 +4,8 @@ EPICS tools are configured through EPICS_CA_* (client), EPICS_CAS_* (server,
 each falling back to its EPICS_CA_* twin) and, for caproto compatibility,
 CAPROTO_* variables. Everything else in cawire receives a :class:`Config`
 instead of touching ``os.environ``, so a test can build one from a plain dict.
+The command-line tools' own variables (EPICS_CLI_TIMEOUT, POSIXLY_CORRECT)
+are read here too, into a :class:`ToolEnvironment`.
 
 The parsing quirks follow EPICS base (envDefs / addrList / udpiiu) so that the
 same environment means the same thing to cawire and to libca/RSRV:
@@ -25,7 +27,8 @@ from collections.abc import Mapping
 
 __all__ = ('Config', 'get_environment_variables', 'parse_address_list',
            'client_search_addresses', 'server_beacon_addresses',
-           'interface_broadcast_addresses', 'ENVIRONMENT_DEFAULTS')
+           'interface_broadcast_addresses', 'ENVIRONMENT_DEFAULTS',
+           'ToolEnvironment')
 
 logger = logging.getLogger('cawire.config')
 
@@ -252,6 +255,34 @@ class Config:
             default_timeout=_number(env, 'CAPROTO_DEFAULT_TIMEOUT', float, 0.0),
             string_encoding=encoding,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolEnvironment:
+    """What cawire-get/put/monitor take from the environment.
+
+    Attributes
+    ----------
+    cli_timeout : str or None
+        EPICS_CLI_TIMEOUT as raw text (None when unset).  Kept unparsed: the
+        tools validate it and report a bad value in the C tools' words.
+    posixly_correct : bool
+        Whether POSIXLY_CORRECT is set (to anything): getopt then stops at
+        the first operand, as glibc's does.
+    """
+
+    cli_timeout: str | None = None
+    posixly_correct: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None
+                     ) -> 'ToolEnvironment':
+        """Read the tools' variables from ``environ`` (``os.environ`` by
+        default)."""
+        if environ is None:
+            environ = os.environ
+        return cls(cli_timeout=environ.get('EPICS_CLI_TIMEOUT'),
+                   posixly_correct='POSIXLY_CORRECT' in environ)
 
 
 # Linux ioctl request numbers (linux/sockios.h); stable ABI since 2.0.

@@ -6,7 +6,7 @@ import socket
 import psutil
 import pytest
 
-from cawire._config import (Config, client_search_addresses,
+from cawire._config import (Config, ToolEnvironment, client_search_addresses,
                             get_environment_variables,
                             interface_broadcast_addresses, parse_address_list,
                             server_beacon_addresses)
@@ -222,3 +222,18 @@ def test_server_beacons_limited_to_interface_list():
     config = Config.from_environ({'EPICS_CAS_INTF_ADDR_LIST': '127.0.0.1',
                                   'EPICS_CAS_BEACON_ADDR_LIST': '127.0.0.1:7003'})
     assert server_beacon_addresses(config) == [('127.0.0.1', 7003)]
+
+
+def test_tool_environment_keeps_the_timeout_text_and_sees_posixly_correct():
+    assert ToolEnvironment.from_environ({}) == ToolEnvironment(None, False)
+    tools = ToolEnvironment.from_environ({'EPICS_CLI_TIMEOUT': ' abc',
+                                          'POSIXLY_CORRECT': ''})
+    # Unparsed: the tools report a bad value in caget's own words.
+    assert tools.cli_timeout == ' abc'
+    assert tools.posixly_correct is True
+
+
+def test_tool_environment_reads_os_environ_by_default(monkeypatch):
+    monkeypatch.setenv('EPICS_CLI_TIMEOUT', '0.5')
+    monkeypatch.delenv('POSIXLY_CORRECT', raising=False)
+    assert ToolEnvironment.from_environ() == ToolEnvironment('0.5', False)

@@ -10,8 +10,8 @@ exit status and any stdout text (-V).
 from __future__ import annotations
 
 import dataclasses
-import os
 
+from .._config import ToolEnvironment
 from ._cformat import IntBase, scan_double, scan_int, scan_unsigned
 from ._format import FormatOptions, TimestampKind, dbr_type_from_text
 from ._getopt import Getopt
@@ -120,7 +120,7 @@ def _version_banner(prog: str) -> str:
 
 def _environment_timeout(options: _CommonOptions, messages: list) -> None:
     """``use_ca_timeout_env``: EPICS_CLI_TIMEOUT overrides the default."""
-    text = os.environ.get('EPICS_CLI_TIMEOUT')
+    text = ToolEnvironment.from_environ().cli_timeout
     if text is None:
         return
     value = scan_double(text)
@@ -250,7 +250,7 @@ def _bad_count_message(arg: str, prog: str) -> str:
 
 
 def _posix_mode() -> bool:
-    return 'POSIXLY_CORRECT' in os.environ
+    return ToolEnvironment.from_environ().posixly_correct
 
 
 def _parse_dbr_type(arg: str) -> int:
