@@ -8,6 +8,7 @@ end.  The coalescing stage is also unit-tested directly.
 """
 import threading
 import time
+from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -134,10 +135,14 @@ class _Sub:
         self.delivered = []
 
     def process(self, response):
-        self.delivered.append(response)
+        self.delivered.append(response.value)
 
 
-def test_coalescing_keeps_latest_update_per_subscription():
+Update = namedtuple('Update', 'value payload_size')
+
+
+@pytest.fixture
+def delivery_harness():
     sent = []
     loop = NetworkLoop('test-flow-loop')
     loop.start()
@@ -146,36 +151,66 @@ def test_coalescing_keeps_latest_update_per_subscription():
         _lock=threading.RLock(), selector=loop,
         send_flow_control=lambda command: sent.append(type(command).__name__)
         or True)
-    delivery = UpdateDelivery(manager, high_water=5, low_water=1,
-                              hard_limit=10)
-    executor = CallbackExecutor(1, high_water=5, low_water=1,
-                                on_high_water=delivery.backlog_high,
-                                on_low_water=delivery.backlog_low)
-    delivery.executor = executor
+    executor = CallbackExecutor(1)
     gate = threading.Event()
-    executor.submit(gate.wait, WAIT)
-    subs = [_Sub(), _Sub()]
+    executor.submit(gate.wait, WAIT)  # the "slow consumer"
+
+    def make(**thresholds):
+        delivery = UpdateDelivery(manager, **thresholds)
+        delivery.executor = executor
+        return delivery
+
     try:
-        for i in range(1000):
-            delivery.deliver(subs[i % 2], i)
-        assert executor.backlog <= 10 + 2
-        assert sent == ['EventsOffRequest']
-        gate.set()
-        done = threading.Event()
-        executor.submit(done.set)
-        assert done.wait(WAIT)
-        executor.shutdown()
-        assert wait_until(lambda: sent == ['EventsOffRequest',
-                                           'EventsOnRequest'])
+        yield make, executor, gate, sent
     finally:
         gate.set()
+        executor.shutdown()
         loop.stop()
+
+
+def _drain(executor):
+    done = threading.Event()
+    executor.submit(done.set)
+    assert done.wait(WAIT)
+
+
+def test_coalescing_keeps_latest_update_per_subscription(delivery_harness):
+    make, executor, gate, sent = delivery_harness
+    delivery = make(high_water=5, low_water=1, hard_limit=10)
+    subs = [_Sub(), _Sub()]
+    for i in range(1000):
+        delivery.deliver(subs[i % 2], Update(i, 8))
+    assert executor.backlog <= 10 + 2
+    assert sent == ['EventsOffRequest']
+    gate.set()
+    _drain(executor)
+    assert wait_until(lambda: sent == ['EventsOffRequest', 'EventsOnRequest'])
     for parity, sub in enumerate(subs):
         assert sub.received == 500
         assert sub.delivered[-1] == 998 + parity  # the latest survives
         assert sub.delivered == sorted(sub.delivered)
         assert len(sub.delivered) + sub.coalesced == 500
     assert delivery.coalesced_updates == sum(s.coalesced for s in subs) > 0
+    assert delivery.queued_bytes == 0
+
+
+def test_backlog_is_bounded_in_bytes(delivery_harness):
+    make, executor, gate, sent = delivery_harness
+    megabyte = 2 ** 20
+    delivery = make(high_water=10_000, low_water=10, hard_limit=100_000,
+                    max_bytes=8 * megabyte)
+    sub = _Sub()
+    peak = 0
+    for i in range(500):  # 500 updates of 1 MB each: 500 MB offered
+        delivery.deliver(sub, Update(i, megabyte))
+        peak = max(peak, delivery.queued_bytes)
+    # EVENTS_OFF at 8 MB; merging from 32 MB: never more than that plus one.
+    assert sent == ['EventsOffRequest']
+    assert peak <= 4 * 8 * megabyte + megabyte
+    gate.set()
+    _drain(executor)
+    assert sub.delivered[-1] == 499
+    assert wait_until(lambda: sent == ['EventsOffRequest', 'EventsOnRequest'])
 
 
 def test_disconnect_is_prompt_with_a_callback_backlog(isolated_ioc):

@@ -74,6 +74,10 @@ class VirtualCircuitManager(CircuitRequests):
     #: Backlog beyond which queued updates of one subscription are merged
     #: into the latest (and counted in ``coalesced_updates``).
     backlog_hard_limit = 10000
+    #: Payload bytes queued for callbacks at which EVENTS_OFF is sent (merging
+    #: per subscription starts at 4x, EVENTS_ON waits for 1/4 of it): big
+    #: arrays are bounded in bytes, not only in number of updates.
+    backlog_max_bytes = 16 * 2 ** 20
 
     def __init__(self, context, circuit, selector, timeout=2.0):
         self.context = context
@@ -106,14 +110,11 @@ class VirtualCircuitManager(CircuitRequests):
         self.delivery = UpdateDelivery(
             self, high_water=self.backlog_high_water,
             low_water=self.backlog_low_water,
-            hard_limit=self.backlog_hard_limit)
+            hard_limit=self.backlog_hard_limit,
+            max_bytes=self.backlog_max_bytes)
         self.user_callback_executor = CallbackExecutor(
             context.max_workers,
-            name=f'cawire-callbacks-{circuit.address[0]}:{circuit.address[1]}',
-            high_water=self.backlog_high_water,
-            low_water=self.backlog_low_water,
-            on_high_water=self.delivery.backlog_high,
-            on_low_water=self.delivery.backlog_low)
+            name=f'cawire-callbacks-{circuit.address[0]}:{circuit.address[1]}')
         self.delivery.executor = self.user_callback_executor
         config = context.config
         max_message = None
@@ -196,6 +197,11 @@ class VirtualCircuitManager(CircuitRequests):
     def coalesced_updates(self) -> int:
         """Subscription updates replaced by a newer one before delivery."""
         return self.delivery.coalesced_updates
+
+    @property
+    def queued_update_bytes(self) -> int:
+        """Payload bytes of subscription updates waiting for callbacks."""
+        return self.delivery.queued_bytes
 
     @property
     def dropped_updates(self) -> int:

@@ -51,6 +51,8 @@ FIRST_REGISTRATION_RETRY = 0.1
 #: Minimum seconds between two "retry every unanswered search" triggered by
 #: beacon anomalies.
 ANOMALY_RETRY_INTERVAL = 1.0
+#: Minimum seconds between two warnings about malformed datagrams.
+MALFORMED_WARNING_INTERVAL = 10.0
 _RECV_BUFFER_SIZE = 0xFFFF + 16
 #: Datagrams read per readiness notification before other work gets a turn.
 UDP_DATAGRAMS_PER_WAKEUP = 256
@@ -142,6 +144,8 @@ class SharedBroadcaster:
         self._registration_timer = None
         self._registration_delay = FIRST_REGISTRATION_RETRY
         self._last_anomaly_retry = float('-inf')
+        self._last_malformed_warning = float('-inf')
+        self.malformed_datagrams = 0
         self.search_addresses = client_search_addresses(self.config)
         self.loop = NetworkLoop('cawire-network')
         self.udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -307,8 +311,18 @@ class SharedBroadcaster:
         try:
             commands = read_datagram(bytes_recv, address, CLIENT)
         except RemoteProtocolError as exc:
-            self.log.warning('Ignoring malformed datagram from %s:%d: %s',
-                             *address, exc)
+            # Anyone who can reach the port can send garbage: count it and
+            # warn at most once per MALFORMED_WARNING_INTERVAL.
+            self.malformed_datagrams += 1
+            now = time.monotonic()
+            if now - self._last_malformed_warning >= MALFORMED_WARNING_INTERVAL:
+                self._last_malformed_warning = now
+                self.log.warning('Ignoring malformed datagram from %s:%d: %s '
+                                 '(%d malformed so far)', *address, exc,
+                                 self.malformed_datagrams)
+            else:
+                self.log.debug('Ignoring malformed datagram from %s:%d: %s',
+                               *address, exc)
             commands = getattr(exc, 'commands', None) or []
         sequence = None
         replies = []

@@ -37,11 +37,12 @@ logger = logging.getLogger('cawire.circ')
 class _UpdateJob:
     """A queued delivery; its response may be refreshed before it starts."""
 
-    __slots__ = ('sub', 'response', 'started')
+    __slots__ = ('sub', 'response', 'size', 'started')
 
-    def __init__(self, sub, response):
+    def __init__(self, sub, response, size):
         self.sub = sub
         self.response = response
+        self.size = size
         self.started = False
 
 
@@ -51,20 +52,34 @@ class UpdateDelivery:
     Parameters
     ----------
     manager : VirtualCircuitManager
-        Sends EVENTS_OFF / EVENTS_ON through ``manager.send_from_loop`` and
-        ``manager.send_flow_control``.
+        Provides ``_lock``, ``selector`` (the network loop), ``circuit`` and
+        ``send_flow_control(command) -> bool``.
+    high_water, low_water, hard_limit : int
+        Backlog thresholds in queued updates (see the module docstring).
+    max_bytes : int
+        Payload bytes queued for callbacks at which EVENTS_OFF is sent;
+        updates are merged per subscription beyond four times this, and
+        EVENTS_ON needs the backlog below a quarter of it.
+    max_lag : float
+        Seconds the oldest queued update may wait before EVENTS_OFF.
     """
 
     #: Backlog below which the lag is not even looked at.
     LAG_CHECK_BACKLOG = 32
 
     def __init__(self, manager, *, high_water: int, low_water: int,
-                 hard_limit: int, max_lag: float = 0.5):
+                 hard_limit: int, max_bytes: int = 16 * 2 ** 20,
+                 max_lag: float = 0.5):
         self.manager = manager
         self.high_water = high_water
         self.low_water = low_water
         self.hard_limit = hard_limit
+        self.max_bytes = max_bytes
+        self.hard_bytes = 4 * max_bytes
+        self.low_bytes = max_bytes // 4
         self.max_lag = max_lag
+        #: Payload bytes of the updates waiting for callbacks.
+        self.queued_bytes = 0
         # While True (automatic suspension), stale queued updates are skipped.
         self.skip_stale = False
         # Set when the context disconnects: queued updates are dropped so
@@ -72,6 +87,7 @@ class UpdateDelivery:
         self.discard = False
         self.user_events_off = False
         self.auto_events_off = False
+        self._resume_requested = False
         self.events_off_sent = 0
         self.events_on_sent = 0
         self.coalesced_updates = 0
@@ -85,42 +101,58 @@ class UpdateDelivery:
         """Queue ``command`` for ``sub``'s callbacks (network thread)."""
         sub.received += 1
         executor = self.executor
-        if executor.backlog >= self.hard_limit:
+        size = command.payload_size
+        if (executor.backlog >= self.hard_limit
+                or self.queued_bytes >= self.hard_bytes):
             with self._lock:
                 job = sub._queued_job
                 if job is not None and not job.started:
+                    self.queued_bytes += size - job.size
                     job.response = command
+                    job.size = size
                     sub.coalesced += 1
                     self.coalesced_updates += 1
                     return
-        job = _UpdateJob(sub, command)
+        job = _UpdateJob(sub, command, size)
         sub._queued_job = job
+        with self._lock:
+            self.queued_bytes += size
         executor.submit(self._run, job)
+        if self.auto_events_off or self.user_events_off:
+            return
         backlog = executor.backlog
-        if (backlog >= self.LAG_CHECK_BACKLOG and not self.auto_events_off
-                and not self.user_events_off
-                and (backlog >= self.high_water
-                     or executor.oldest_age() >= self.max_lag)):
+        if (backlog >= self.high_water or self.queued_bytes >= self.max_bytes
+                or (backlog >= self.LAG_CHECK_BACKLOG
+                    and executor.oldest_age() >= self.max_lag)):
             self.backlog_high()
 
     def _run(self, job) -> None:
-        if self.discard:
-            self.dropped_updates += 1
-            return
         with self._lock:
             job.started = True
+            self.queued_bytes -= job.size
             response = job.response
             sub = job.sub
             latest = sub._queued_job
             if latest is job:
                 sub._queued_job = None
-            elif self.skip_stale and latest is not None:
-                # Overloaded and a newer update of this subscription is
-                # queued: this one is stale.
-                sub.coalesced += 1
-                self.coalesced_updates += 1
-                return
-        sub.process(response)
+                stale = False
+            else:
+                stale = self.skip_stale and latest is not None
+        if (self.auto_events_off and not self._resume_requested
+                and self.executor.backlog <= self.low_water
+                and self.queued_bytes <= self.low_bytes):
+            # Caught up: ask the network thread to resume the flow.
+            self._resume_requested = True
+            self.manager.selector.call_soon(self._maybe_resume)
+        if self.discard:
+            self.dropped_updates += 1
+        elif stale:
+            # Overloaded and a newer update of this subscription is queued:
+            # this one is stale.
+            sub.coalesced += 1
+            self.coalesced_updates += 1
+        else:
+            sub.process(response)
 
     # -- flow control ------------------------------------------------------------------
     #
@@ -150,7 +182,7 @@ class UpdateDelivery:
         return sent
 
     def backlog_high(self) -> None:
-        """Executor hook: the backlog reached high water (network thread)."""
+        """The callbacks fell behind: suspend updates (network thread)."""
         manager = self.manager
         with manager._lock:
             if self.user_events_off or self.auto_events_off:
@@ -160,31 +192,29 @@ class UpdateDelivery:
             self.auto_events_off = True
             self.skip_stale = True
         log = logger.warning if self.events_off_sent == 1 else logger.debug
-        log('Callbacks of circuit %s:%d fell %d updates behind; asking the '
-            'server to suspend updates (EVENTS_OFF, %d time(s) so far)',
-            *manager.circuit.address, self.executor.backlog,
-            self.events_off_sent)
-        if self.executor.watch_low_water():
-            manager.selector.call_soon(self._maybe_resume)
+        log('Callbacks of circuit %s:%d fell behind (%d updates, %d bytes '
+            'queued); asking the server to suspend updates (EVENTS_OFF, %d '
+            'time(s) so far)', *manager.circuit.address, self.executor.backlog,
+            self.queued_bytes, self.events_off_sent)
 
     def backlog_low(self) -> None:
-        """Executor hook: the callbacks caught up (worker thread)."""
+        """Ask the network thread to check whether to resume (any thread)."""
         self.manager.selector.call_soon(self._maybe_resume)
 
     def _maybe_resume(self) -> None:
         # Network thread.
         manager = self.manager
         with manager._lock:
+            self._resume_requested = False
             if not self.auto_events_off:
                 return
             if self.user_events_off:
                 self.auto_events_off = False  # the user's choice stands
                 self.skip_stale = False
                 return
-            if self.executor.backlog > self.low_water:
-                # More arrived meanwhile: look again once it drains.
-                if not self.executor.watch_low_water():
-                    return
+            if (self.executor.backlog > self.low_water
+                    or self.queued_bytes > self.low_bytes):
+                return  # more arrived meanwhile; a worker asks again
             self._send(ca.EventsOnRequest())
             self.auto_events_off = False
             self.skip_stale = False
