@@ -128,8 +128,8 @@ def build_jobs(settings: Settings) -> list[Job]:
         'bulk-read', 'bulk_read', 'bulk_read',
         {'names': layout.connect_spec(s.bulk_pvs), 'reads': s.bulk_reads,
          'timeout': timeout},
-        [Row('bulk_read_s', f'bulk read {_count(s.bulk_pvs)} PVs', 's', 'lower',
-             'bulk_read_s')],
+        [Row(f'bulk_read_{s.bulk_pvs}_s', f'bulk read {_count(s.bulk_pvs)} PVs',
+             's', 'lower', 'bulk_read_s')],
         timeout=3 * timeout + 30))
     jobs.append(Job(
         'write-notify', 'write_notify', 'write_notify',
