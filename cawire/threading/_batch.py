@@ -55,6 +55,12 @@ class Batch:
         return self
 
     def _components(self, pv):
+        # Fast path for the usual case (connected), else wait up to timeout.
+        cm, channel = pv._circuit_manager, pv._channel
+        if (pv.channel_ready.is_set() and cm is not None and channel is not None
+                and not cm.dead.is_set() and not pv.context._closing):
+            pv._idle_requested = False
+            return cm, channel
         return pv._connected_components(Deadline(self.timeout))
 
     def read(self, pv, callback, data_type=None, data_count=None) -> None:

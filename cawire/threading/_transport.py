@@ -129,13 +129,17 @@ class StreamTransport:
                     f'circuit {self.name} is closed ({self.close_reason})')
             queue = self._queue
             added = 0
+            append = queue.append
             for buffer in buffers:
-                view = memoryview(buffer)
-                if view.ndim != 1 or view.itemsize != 1:
-                    view = view.cast('B')
-                if view.nbytes:
-                    queue.append(view)
-                    added += view.nbytes
+                if type(buffer) is not bytes:
+                    # Arrays etc.: a flat byte view, so len() is the size.
+                    buffer = memoryview(buffer)
+                    if buffer.ndim != 1 or buffer.itemsize != 1:
+                        buffer = buffer.cast('B')
+                size = len(buffer)
+                if size:
+                    append(buffer)
+                    added += size
             self._queued_bytes += added
             if self.loop.in_loop_thread():
                 # The network thread corks: everything it queues during one
@@ -200,11 +204,12 @@ class StreamTransport:
             self._queued_bytes -= sent
             while sent:
                 head = queue[0]
-                if sent >= head.nbytes:
-                    sent -= head.nbytes
+                size = len(head)
+                if sent >= size:
+                    sent -= size
                     queue.popleft()
                 else:
-                    queue[0] = head[sent:]
+                    queue[0] = memoryview(head)[sent:]
                     sent = 0
         self._drained.notify_all()
 
