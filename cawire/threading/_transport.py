@@ -45,6 +45,22 @@ MAX_BUFFERS_PER_SEND = 512
 SEND_HIGH_WATER = 8 * 1024 * 1024
 
 
+try:
+    from numpy import empty as _numpy_empty
+except ImportError:  # numpy is optional for the transport
+    _numpy_empty = None
+#: Buffers at least this big are allocated without zero-filling them
+#: (numpy.empty) when numpy is available: 32 MB of zeros costs milliseconds.
+UNINITIALISED_ALLOCATION_MIN = 1024 * 1024
+
+
+def _allocate(size: int):
+    """A writable byte buffer of ``size`` bytes (contents undefined)."""
+    if _numpy_empty is not None and size >= UNINITIALISED_ALLOCATION_MIN:
+        return _numpy_empty(size, dtype='u1')
+    return bytearray(size)
+
+
 class StreamTransport:
     """Queue-based sender and arena receiver for one connected TCP socket.
 
@@ -231,25 +247,28 @@ class StreamTransport:
         if self._discard_remaining:
             self._discard()
             return
-        arena = self._arena
-        try:
-            received = self.sock.recv_into(memoryview(arena)[self._filled:])
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._close(f'receive failed: {exc}')
-            return
-        if not received:
-            self._close('server closed the connection')
-            return
-        self.bytes_received += received
-        self.last_receipt = time.monotonic()
-        self._filled += received
-        if self._filled - self._start < self._needed:
-            # Still receiving one big message.
+        recv_into = self.sock.recv_into
+        while True:
+            arena = self._arena
+            try:
+                received = recv_into(memoryview(arena)[self._filled:])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._close(f'receive failed: {exc}')
+                return
+            if not received:
+                self._close('server closed the connection')
+                return
+            self.bytes_received += received
+            self.last_receipt = time.monotonic()
+            self._filled += received
+            if self._filled - self._start >= self._needed:
+                break
+            # Still receiving one big message: keep reading while the kernel
+            # has data, rather than going back through select() per chunk.
             if self._filled == len(arena):
                 self._make_room(self._needed)
-            return
         try:
             commands, consumed, needed = self._parse(
                 memoryview(arena)[self._start:self._filled])
@@ -344,9 +363,9 @@ class StreamTransport:
             # actually arrives (a lying header must not make us allocate
             # gigabytes): grow geometrically.
             size = min(needed, max(2 * pending, EXACT_ALLOCATION_LIMIT))
-        new = bytearray(size)
+        new = _allocate(size)
         if pending:
-            new[:pending] = arena[start:filled]
+            memoryview(new)[:pending] = memoryview(arena)[start:filled]
         self._arena, self._start, self._filled = new, 0, pending
 
     # -- closing ----------------------------------------------------------------
