@@ -295,3 +295,32 @@ def test_create_clear_10000_subscriptions_leaves_rss_flat(tv_ioc):
     # late sample above every early one by 3 MB (caproto: ~78 MB here).
     early, late = samples[3:6], samples[6:]
     assert min(late) - max(early) < 1_000_000, f'RSS samples {samples}'
+
+
+def test_requests_from_a_client_that_stops_reading_are_all_answered(tv_ioc):
+    """50,000 reads (20 MB of replies) sent without reading the replies:
+    the server stops reading that client instead of buffering the replies,
+    then answers every request, in order, once the client reads again."""
+    total = 50_000
+    baseline = rss(tv_ioc)
+    with RawCircuit(tv_ioc.server_port, receive_buffer=4096) as circuit:
+        sid = circuit.create_channel(TV + 'double_array', 1).sid
+        requests = b''.join(bytes(c.ReadNotifyRequest(ChannelType.STRING, 10,
+                                                      sid, ioid))
+                            for ioid in range(total))
+        sender = threading.Thread(target=circuit.sock.sendall,
+                                  args=(requests,))
+        sender.start()
+        time.sleep(1.0)  # the server fills its buffer and stops reading
+        server_rss = rss(tv_ioc)
+        with RawCircuit(tv_ioc.server_port) as other:
+            assert read_double(tv_ioc.server_port) == 3.14159
+            other.send(c.EchoRequest())
+            other.expect(c.EchoResponse)
+        ioids = []
+        while len(ioids) < total:
+            reply = circuit.expect(c.ReadNotifyResponse, timeout=10)
+            ioids.append(reply.ioid)
+        sender.join(10)
+    assert ioids == list(range(total))
+    assert server_rss - baseline < 8e6  # it never held the 20 MB

@@ -162,27 +162,35 @@ class ServerCircuit(asyncio.Protocol):
             self._release_held()
         self._update_reading()
 
+    def _must_stall(self) -> bool:
+        return self._write_paused or self._queued > MAX_QUEUED_COMMANDS
+
     def _update_reading(self) -> None:
-        """Stop reading while the client is not reading or a hook runs;
-        resume (backlog first) when neither holds any more."""
-        while not self._closed:
-            if self._write_paused or self._queued > MAX_QUEUED_COMMANDS:
-                if not self._input_stalled:
-                    self._input_stalled = True
-                    self.transport.pause_reading()
-                return
-            if not self._input_stalled:
-                return
-            self._input_stalled = False
-            self.transport.resume_reading()
-            if self._backlog:
-                backlog, self._backlog = self._backlog, []
-                self._run_commands(backlog)
-                self._flush()
-                continue  # a hook in the backlog may have stalled us again
-            if self._pending and len(self._pending) >= self._needed:
-                self.data_received(b'')
+        """Stop reading while the client is not reading (or too many
+        requests wait behind hooks); when that ends, handle the backlog,
+        then the unparsed input, then read again."""
+        if self._closed:
             return
+        if self._must_stall():
+            if not self._input_stalled:
+                self._input_stalled = True
+                self.transport.pause_reading()
+            return
+        if not self._input_stalled:
+            return
+        self._input_stalled = False
+        if self._backlog:
+            backlog, self._backlog = self._backlog, []
+            self._run_commands(backlog)
+            self._flush()
+            if self._closed:
+                return
+            if self._must_stall():  # stalled again by the backlog
+                self._input_stalled = True
+                return
+        self.transport.resume_reading()
+        if self._pending and len(self._pending) >= self._needed:
+            self.data_received(b'')
 
     def data_received(self, data: bytes) -> None:
         if self._pending:
@@ -216,7 +224,7 @@ class ServerCircuit(asyncio.Protocol):
         for index, command in enumerate(commands):
             if self._closed:
                 return
-            if self._write_paused or self._queued > MAX_QUEUED_COMMANDS:
+            if self._must_stall():
                 self._backlog = commands[index:]
                 return
             if type(command) in _CHANNEL_COMMANDS:
