@@ -303,6 +303,14 @@ class _PartyStates:
     # The state of each party, indexable by role like caproto's
     # ``circuit.states[CLIENT]``.
     __slots__ = ('states', '_table')
+    #: Set by each subclass: starting states, and the function giving its
+    #: transition table (resolved lazily, once per process).
+    _INITIAL: dict
+    _TRANSITIONS = None
+
+    def __init__(self):
+        self.states = dict(self._INITIAL)
+        self._table = self._TRANSITIONS()
 
     def __getitem__(self, role: Role) -> States:
         return self.states[role]
@@ -338,10 +346,8 @@ class CircuitState(_PartyStates):
     """Handshake state of one circuit, for both parties."""
     __slots__ = ()
     _what = 'circuit'
-
-    def __init__(self):
-        self.states = dict(_INITIAL_CIRCUIT_STATES)
-        self._table = circuit_transitions()
+    _INITIAL = _INITIAL_CIRCUIT_STATES
+    _TRANSITIONS = staticmethod(circuit_transitions)
 
     def process_command_type(self, sender: Role, our_role: Role,
                              command_type) -> None:
@@ -372,10 +378,8 @@ class ChannelState(_PartyStates):
     """Lifecycle of one channel on one circuit, for both parties."""
     __slots__ = ()
     _what = 'channel'
-
-    def __init__(self):
-        self.states = dict(_INITIAL_CHANNEL_STATES)
-        self._table = channel_transitions()
+    _INITIAL = _INITIAL_CHANNEL_STATES
+    _TRANSITIONS = staticmethod(channel_transitions)
 
     def process_command_type(self, sender: Role, our_role: Role,
                              command_type) -> bool:

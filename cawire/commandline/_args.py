@@ -165,8 +165,11 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
 
 
 def _handle_number_format(opt: str, arg: str, options, messages: list) -> bool:
-    """-e/-f/-g and -l/-0 (caget and camonitor)."""
+    """-s, -e/-f/-g and -l/-0: how caget and camonitor show numbers."""
     fmt = options.format
+    if opt == 's':
+        options.float_as_string = True
+        return True
     if opt in 'efg':
         digits = scan_int(arg)
         if digits is None:
@@ -299,8 +302,6 @@ def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
                 count = 0
             # caget passes the int on as an unsigned long.
             options.count = count % 2 ** 64
-        elif opt == 's':
-            options.float_as_string = True
         elif _handle_common(opt, arg, options, messages, prog):
             pass
         elif _handle_number_format(opt, arg, options, messages):
@@ -409,8 +410,6 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
                     break
                 mask |= bit
             options.mask = mask
-        elif opt == 's':
-            options.float_as_string = True
         elif _handle_common(opt, arg, options, messages, prog):
             pass
         elif _handle_number_format(opt, arg, options, messages):
