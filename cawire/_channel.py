@@ -145,9 +145,11 @@ class ClientChannel(_BaseChannel):
                               version=self.circuit.protocol_version)
 
     def host_name(self, host_name: str) -> HostNameRequest:
+        """HOST_NAME: our host name, for the server's access security."""
         return HostNameRequest(host_name)
 
     def client_name(self, client_name: str) -> ClientNameRequest:
+        """CLIENT_NAME: our user name, for the server's access security."""
         return ClientNameRequest(client_name)
 
     def create(self) -> CreateChanRequest:
@@ -247,6 +249,7 @@ class ServerChannel(_BaseChannel):
         circuit._register_channel(self)
 
     def version(self) -> VersionResponse:
+        """The server's VERSION reply, at the circuit's protocol version."""
         return VersionResponse(self.circuit.protocol_version)
 
     def access_rights_response(self, access_rights) -> AccessRightsResponse:
@@ -261,6 +264,7 @@ class ServerChannel(_BaseChannel):
                                   self.cid, sid)
 
     def create_fail(self) -> CreateChFailResponse:
+        """CREATE_CH_FAIL: this channel cannot be served."""
         return CreateChFailResponse(self.cid)
 
     def read(self, data, ioid: int, data_type=None,

@@ -38,6 +38,7 @@ from __future__ import annotations
 from ._channel import ClientChannel, ServerChannel, _BaseChannel
 from ._circuit_rules import CircuitCommandRules
 from ._commands import EventAddRequest, EventAddResponse
+from ._commands_base import Message
 from ._constants import DEFAULT_PROTOCOL_VERSION
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           RemoteProtocolError)
@@ -81,7 +82,8 @@ class VirtualCircuit(CircuitCommandRules):
         (including ones whose cancel is not yet acknowledged).
     """
 
-    def __init__(self, our_role: Role, address, priority: int | None,
+    def __init__(self, our_role: Role, address: tuple[str, int] | None,
+                 priority: int | None,
                  protocol_version: int = DEFAULT_PROTOCOL_VERSION, *,
                  id_allocator: IdAllocator | None = None,
                  max_payload: int | None = None):
@@ -136,11 +138,13 @@ class VirtualCircuit(CircuitCommandRules):
                 f'channels={len(self.channels)}>')
 
     @property
-    def host(self):
+    def host(self) -> str:
+        """The peer's host (first item of ``address``)."""
         return self.address[0]
 
     @property
-    def port(self):
+    def port(self) -> int:
+        """The peer's port (second item of ``address``)."""
         return self.address[1]
 
     @property
@@ -191,7 +195,7 @@ class VirtualCircuit(CircuitCommandRules):
             buffers.extend(command.iter_buffers())
         return buffers
 
-    def recv(self, *buffers):
+    def recv(self, *buffers) -> tuple[list, int]:
         """Parse received bytes (simple users; fast shells call
         :func:`cawire._framing.parse_stream` themselves).
 
@@ -234,7 +238,7 @@ class VirtualCircuit(CircuitCommandRules):
         self._recv_needed = needed
         return commands, needed
 
-    def process_command(self, command):
+    def process_command(self, command: Message) -> Message:
         """Validate a received command, update state.
 
         Returns

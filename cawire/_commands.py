@@ -28,7 +28,7 @@ from ._commands_discovery import __all__ as _discovery_all
 from ._commands_discovery import RsrvIsUpResponse, SearchResponse
 from ._constants import EPICS_CA1_PORT, UNKNOWN_ADDRESS
 from ._exceptions import CaprotoKeyError
-from ._state import CLIENT, REQUEST, RESPONSE, SERVER
+from ._state import CLIENT, REQUEST, RESPONSE, SERVER, Role
 
 __all__ = (('Message', 'COMMANDS', 'get_command_class', 'extract_address',
             'all_commands')
@@ -69,7 +69,8 @@ COMMANDS = _build_registry()
 assert COMMANDS[(CLIENT, 1)].__name__ == 'EventAddResponse'
 
 
-def get_command_class(role, command_id: int, payload_size=None):
+def get_command_class(role: Role, command_id: int,
+                      payload_size: int | None = None) -> type:
     """The class ``role`` receives for ``command_id``.
 
     Parameters
@@ -96,7 +97,8 @@ def get_command_class(role, command_id: int, payload_size=None):
     return cls
 
 
-def extract_address(search_response: SearchResponse, source_address):
+def extract_address(search_response: SearchResponse,
+                    source_address: tuple[str, int]) -> tuple[str, int]:
     """Where the server named by a SEARCH reply accepts TCP connections.
 
     Parameters

@@ -93,6 +93,7 @@ class AccessRightsResponse(Message):
 
     @property
     def access_rights(self) -> AccessRights:
+        """READ/WRITE bits granted on the channel."""
         # Only the two defined bits; anything else a peer sets is noise.
         return AccessRights(self._h[5] & 3)
 

@@ -16,6 +16,7 @@ from ._exceptions import CaprotoValueError, RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, HEADER_SIZE,
                        ExtendedMessageHeader, MessageHeader)
 from ._state import REQUEST, RESPONSE
+from ._status import CAStatusCode
 
 __all__ = (
     'EchoRequest', 'EchoResponse', 'EventsOffRequest', 'EventsOnRequest',
@@ -165,7 +166,10 @@ class ErrorResponse(Message):
                           (_header_bytes_of(original_request), message))
 
     @classmethod
-    def from_wire(cls, header_fields, payload):
+    def from_wire(cls, header_fields: tuple, payload: memoryview
+                  ) -> 'ErrorResponse':
+        """Parser constructor; rejects a payload too short to hold the
+        embedded request header."""
         if len(payload) < HEADER_SIZE:
             raise RemoteProtocolError(
                 f'ERROR message with a {len(payload)}-byte payload: too short '
@@ -180,7 +184,8 @@ class ErrorResponse(Message):
     cid = property(lambda self: self._h[4])
 
     @property
-    def status(self):
+    def status(self) -> CAStatusCode:
+        """The ECA code of the failure."""
         return status_from_wire(self._h[5])
 
     @property
@@ -194,6 +199,7 @@ class ErrorResponse(Message):
 
     @property
     def error_message(self) -> str:
+        """The server's context text (latin-1, up to the first NUL)."""
         raw = bytes(self.buffers[1])
         return raw.split(b'\x00', 1)[0].decode('latin-1')
 

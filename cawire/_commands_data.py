@@ -220,7 +220,9 @@ class EventAddResponse(_DataMessage):
                         u32(subscriptionid, 'subscriptionid'))
 
     @classmethod
-    def from_wire(cls, header_fields, payload):
+    def from_wire(cls, header_fields: tuple, payload: memoryview):
+        """Parser constructor; an empty payload is the cancel
+        acknowledgement, returned as an :class:`EventCancelResponse`."""
         if header_fields[1] == 0:
             return EventCancelResponse.from_wire(header_fields, payload)
         return _data_from_wire(cls, header_fields, payload)
@@ -357,7 +359,10 @@ class EventAddRequest(Message):
                           u32(subscriptionid, 'subscriptionid'), (payload,))
 
     @classmethod
-    def from_wire(cls, header_fields, payload):
+    def from_wire(cls, header_fields: tuple, payload: memoryview
+                  ) -> 'EventAddRequest':
+        """Parser constructor; rejects a payload shorter than the 16 bytes
+        of low/high/to/mask."""
         if len(payload) < _EVENT_ADD_PAYLOAD.size:
             raise RemoteProtocolError(
                 f'EVENT_ADD request with a {len(payload)}-byte payload; 16 '

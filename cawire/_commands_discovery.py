@@ -237,6 +237,7 @@ class RsrvIsUpResponse(Message):
 
     @property
     def address(self) -> str:
+        """Server IPv4 as a dotted quad ('0.0.0.0': use the source)."""
         return ipv4_from_int(self._h[5])
 
 
@@ -258,6 +259,7 @@ class RepeaterConfirmResponse(Message):
 
     @property
     def repeater_address(self) -> str:
+        """The registered client's IPv4 as the repeater saw it."""
         return ipv4_from_int(self._h[5])
 
 
@@ -277,4 +279,5 @@ class RepeaterRegisterRequest(Message):
 
     @property
     def client_address(self) -> str:
+        """The registering client's IPv4 (libca leaves it 0.0.0.0)."""
         return ipv4_from_int(self._h[5])

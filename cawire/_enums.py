@@ -67,6 +67,8 @@ class ChannelType(IntEnum):
 
 
 class AlarmSeverity(IntEnum):
+    """Alarm severity of a value (epicsAlarmSeverity; caproto names)."""
+
     NO_ALARM = 0
     MINOR_ALARM = 1
     MAJOR_ALARM = 2
@@ -74,6 +76,8 @@ class AlarmSeverity(IntEnum):
 
 
 class AlarmStatus(IntEnum):
+    """Alarm condition of a value (epicsAlarmCondition; caproto names)."""
+
     NO_ALARM = 0
     READ = 1
     WRITE = 2
@@ -188,7 +192,7 @@ def _build_field_types():
 field_types = _build_field_types()
 
 
-def native_type(data_type) -> ChannelType:
+def native_type(data_type: int) -> ChannelType:
     """Base type (0..6) of any DBR type.
 
     PUT_ACKT/PUT_ACKS carry an ENUM-like u16; STSACK_STRING and CLASS_NAME
@@ -206,8 +210,9 @@ def native_type(data_type) -> ChannelType:
     return _native_of(data_type)
 
 
-def promote_type(data_type, *, use_status=False, use_time=False,
-                 use_gr=False, use_ctrl=False) -> ChannelType:
+def promote_type(data_type: int, *, use_status: bool = False,
+                 use_time: bool = False, use_gr: bool = False,
+                 use_ctrl: bool = False) -> ChannelType:
     """Promote a type to its STS/TIME/GR/CTRL variant (libca arithmetic).
 
     The richest requested family wins (ctrl > gr > time > status).  ENUM
@@ -239,7 +244,7 @@ def promote_type(data_type, *, use_status=False, use_time=False,
     return CT(base)
 
 
-def field_class_to_type(native, field_class) -> ChannelType:
+def field_class_to_type(native: int, field_class: str | int) -> ChannelType:
     """The DBR type to request for a channel of type ``native``.
 
     Parameters

@@ -41,27 +41,27 @@ class ValidationError(CaprotoError):
 
 
 class CaprotoKeyError(KeyError, CaprotoError):
-    pass
+    """A lookup by name or id failed (e.g. an unknown ECA code name)."""
 
 
 class CaprotoValueError(ValueError, CaprotoError):
-    pass
+    """A value we were given cannot be used (out of range, wrong length)."""
 
 
 class CaprotoTypeError(TypeError, CaprotoError):
-    pass
+    """A value of the wrong type was given."""
 
 
 class CaprotoRuntimeError(RuntimeError, CaprotoError):
-    pass
+    """An operation is impossible in the current state (e.g. closed)."""
 
 
 class CaprotoNotImplementedError(NotImplementedError, CaprotoError):
-    pass
+    """A feature cawire does not provide."""
 
 
 class CaprotoAttributeError(AttributeError, CaprotoError):
-    pass
+    """An attribute that does not exist or cannot be set."""
 
 
 class CaprotoConversionError(CaprotoValueError):
@@ -69,11 +69,11 @@ class CaprotoConversionError(CaprotoValueError):
 
 
 class CaprotoNetworkError(OSError, CaprotoError):
-    pass
+    """A socket-level failure (bind, send, connect)."""
 
 
 class CaprotoTimeoutError(TimeoutError, CaprotoError):
-    pass
+    """A wait (connection, read, write) ran out of time."""
 
 
 class ErrorResponseReceived(CaprotoError):

@@ -19,7 +19,7 @@ from ._commands import COMMANDS
 from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, EXTENDED_STRUCT,
                        HEADER_SIZE, HEADER_STRUCT)
-from ._state import CLIENT, SERVER
+from ._state import CLIENT, SERVER, Role
 
 __all__ = ('parse_stream', 'read_datagram', 'serialize')
 
@@ -64,7 +64,8 @@ def _too_large(fields, max_payload) -> RemoteProtocolError:
         f'header fields {fields}')
 
 
-def parse_stream(buf, role, *, max_payload=None):
+def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
+                 max_payload: int | None = None) -> tuple[list, int, int]:
     """Parse the whole messages at the start of a TCP receive buffer.
 
     Parameters
@@ -151,7 +152,8 @@ def parse_stream(buf, role, *, max_payload=None):
     return commands, offset, needed
 
 
-def read_datagram(data, address, role):
+def read_datagram(data: bytes | bytearray | memoryview,
+                  address: tuple[str, int] | None, role: Role) -> list:
     """Parse one UDP datagram into commands.
 
     Parameters

@@ -40,7 +40,6 @@ EXTENDED_HEADER_SIZE = EXTENDED_HEADER_STRUCT.size  # 24
 EXTENDED_MARKER = 0xFFFF
 
 _MAX_U16 = 0xFFFF
-_MAX_U32 = 0xFFFFFFFF
 
 _pack_standard = HEADER_STRUCT.pack
 _pack_extended = EXTENDED_HEADER_STRUCT.pack
@@ -148,7 +147,8 @@ def pack_header(command: int, payload_size: int, data_type: int,
 
 
 def make_header(command: int, payload_size: int, data_type: int,
-                data_count: int, parameter1: int, parameter2: int):
+                data_count: int, parameter1: int, parameter2: int
+                ) -> MessageHeader | ExtendedMessageHeader:
     """Build the ctypes header structure for these fields (switch rule as in
     :func:`pack_header`)."""
     if payload_size >= _MAX_U16 or data_count >= _MAX_U16:
@@ -159,7 +159,8 @@ def make_header(command: int, payload_size: int, data_type: int,
                          parameter1, parameter2)
 
 
-def unpack_header(buf, offset: int = 0):
+def unpack_header(buf: bytes | bytearray | memoryview,
+                  offset: int = 0) -> tuple:
     """Unpack the header at ``buf[offset:]``.
 
     Returns

@@ -107,7 +107,9 @@ def min_payload_size(data_type: int, data_count: int) -> int:
     return offset + data_count * size
 
 
-def decode(data_type, data_count, payload, *, encoding=_DEFAULT_ENCODING):
+def decode(data_type: int, data_count: int,
+           payload: bytes | bytearray | memoryview, *,
+           encoding: str = _DEFAULT_ENCODING) -> tuple:
     """Decode a DBR payload into ``(metadata, data)``.
 
     Parameters
@@ -172,7 +174,7 @@ def _decode_strings(payload, offset, count):
             for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
 
 
-def decode_strings(values, encoding=_DEFAULT_ENCODING) -> list:
+def decode_strings(values: list, encoding: str = _DEFAULT_ENCODING) -> list:
     """Decode a list of ``bytes`` (a string-type ``data``) to ``str``.
 
     Undecodable bytes are replaced (U+FFFD) rather than raising: the bytes
@@ -181,7 +183,7 @@ def decode_strings(values, encoding=_DEFAULT_ENCODING) -> list:
     return [value.decode(encoding, 'replace') for value in values]
 
 
-def char_array_to_str(values, encoding=_DEFAULT_ENCODING) -> str:
+def char_array_to_str(values, encoding: str = _DEFAULT_ENCODING) -> str:
     """Text of a DBR_CHAR array holding a long string (cut at first NUL)."""
     raw = bytes(values)
     return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
@@ -302,8 +304,9 @@ def _encode_strings(data, encoding, short_string):
             len(elements))
 
 
-def encode(data_type, data, *, metadata=None, encoding=_DEFAULT_ENCODING,
-           short_string=False):
+def encode(data_type: int, data, *, metadata=None,
+           encoding: str = _DEFAULT_ENCODING,
+           short_string: bool = False) -> tuple[tuple, int]:
     """Encode values (and metadata) of ``data_type`` for the wire.
 
     Parameters

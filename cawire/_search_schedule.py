@@ -184,6 +184,7 @@ class SearchSchedule:
         return self._where.get(key)
 
     def frames_per_try(self, index: int) -> float:
+        """Datagrams per try (the congestion window) of timer ``index``."""
         return self._timers[index].frames_per_try
 
     def __contains__(self, key: Hashable) -> bool:

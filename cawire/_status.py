@@ -160,7 +160,7 @@ eca_value_to_status = _StatusTable(
     (code.code_with_severity, code) for code in CAStatus)
 
 
-def ensure_eca_value(status) -> int:
+def ensure_eca_value(status: CAStatusCode | int) -> int:
     """Return the wire value (``code_with_severity``) of a status.
 
     Parameters

@@ -25,7 +25,7 @@ def epics_timestamp_to_unix(seconds_since_epoch: int,
     return seconds_since_epoch + EPICS_EPOCH + nano_seconds * 1e-9
 
 
-def timestamp_to_epics(timestamp: float):
+def timestamp_to_epics(timestamp: float) -> tuple[int, int]:
     """Split a POSIX time into EPICS ``(seconds, nanoseconds)``.
 
     Raises

@@ -32,8 +32,11 @@ import socket
 import struct
 import sys
 
+from ._commands import (RepeaterConfirmResponse, RepeaterRegisterRequest,
+                        RsrvIsUpResponse)
 from ._config import Config
 from ._constants import HEADER_SIZE, MAX_UDP_RECV
+from ._headers import HEADER_STRUCT
 
 __all__ = ('Repeater', 'RepeaterAlreadyRunning', 'parse_datagram',
            'confirm_message', 'fill_beacon_address', 'is_local_address',
@@ -41,12 +44,13 @@ __all__ = ('Repeater', 'RepeaterAlreadyRunning', 'parse_datagram',
 
 logger = logging.getLogger('cawire.repeater')
 
-_VERSION = 0
-_RSRV_IS_UP = 13
-_REPEATER_CONFIRM = 17
-_REPEATER_REGISTER = 24
+# Command ids and header layout come from the core; the repeater works on
+# raw bytes (no command objects) because it only peeks at the first header.
+_RSRV_IS_UP = RsrvIsUpResponse.ID
+_REPEATER_CONFIRM = RepeaterConfirmResponse.ID
+_REPEATER_REGISTER = RepeaterRegisterRequest.ID
 
-_HEADER = struct.Struct('>HHHHII')
+_HEADER = HEADER_STRUCT
 _COMMAND = struct.Struct('>H')
 _P2_OFFSET = 12
 _P2 = struct.Struct('>I')
@@ -194,6 +198,7 @@ class Repeater:
 
     @property
     def address(self) -> Address:
+        """The ``(host, port)`` the repeater's socket is bound to."""
         return self._sock.getsockname()
 
     def stop(self) -> None:

@@ -29,31 +29,39 @@ def base_type(data_type: int) -> int:
 
 
 def is_string_type(data_type: int) -> bool:
+    """Whether values of ``data_type`` are strings (STSACK and CLASS_NAME
+    included)."""
     return data_type <= 34 and base_type(data_type) == STRING or \
         data_type in (STSACK_STRING, CLASS_NAME)
 
 
 def is_char_type(data_type: int) -> bool:
+    """Whether ``data_type`` (0..34) carries CHAR values."""
     return data_type <= 34 and base_type(data_type) == CHAR
 
 
 def is_enum_type(data_type: int) -> bool:
+    """Whether ``data_type`` (0..34) carries ENUM values."""
     return data_type <= 34 and base_type(data_type) == ENUM
 
 
 def is_float_type(data_type: int) -> bool:
+    """Whether ``data_type`` (0..34) carries FLOAT or DOUBLE values."""
     return data_type <= 34 and base_type(data_type) in (FLOAT, DOUBLE)
 
 
 def is_time_type(data_type: int) -> bool:
+    """Whether ``data_type`` is a TIME_* type (14..20)."""
     return 14 <= data_type <= 20
 
 
 def is_graphic_type(data_type: int) -> bool:
+    """Whether ``data_type`` is a GR_* type (21..27)."""
     return 21 <= data_type <= 27
 
 
 def is_control_type(data_type: int) -> bool:
+    """Whether ``data_type`` is a CTRL_* type (28..34)."""
     return 28 <= data_type <= 34
 
 
@@ -118,6 +126,7 @@ class Reading:
 
     @property
     def count(self) -> int:
+        """Number of value elements."""
         return len(self.values)
 
     def char_bytes(self) -> bytes:

@@ -15,10 +15,14 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from .._exceptions import CaprotoTimeoutError
 from ._reading import is_enum_type, is_float_type
+
+if TYPE_CHECKING:  # the client is imported only when a tool runs
+    from ..threading.client import Context
+    from ._args import Parsed
 
 __all__ = ('ToolOutput', 'connect_channels', 'request_type', 'output_name',
            'ca_timeout', 'TIME_OFFSET', 'Deadline', 'default_sigpipe',
@@ -87,6 +91,7 @@ class ToolOutput:
         return word
 
     def flush(self) -> None:
+        """Flush stdout (stderr is never buffered here)."""
         self._stdout.flush()
 
 
@@ -111,7 +116,7 @@ def console_main(run: Callable[[list], int], argv: list | None) -> int:
         return 130
 
 
-def report_parse(parsed, output: ToolOutput) -> int | None:
+def report_parse(parsed: Parsed, output: ToolOutput) -> int | None:
     """Print what option parsing said (a ``_args.Parsed``) to ``output``.
 
     Returns
@@ -134,7 +139,7 @@ def report_parse(parsed, output: ToolOutput) -> int | None:
 
 
 @contextlib.contextmanager
-def tool_context(context=None) -> Iterator:
+def tool_context(context: Context | None = None) -> Iterator[Context]:
     """The client context a tool runs with: ``context`` as given, or a new
     one that is disconnected when the block ends."""
     if context is not None:
@@ -162,12 +167,13 @@ class Deadline:
         self._end = None if timeout is None else time.monotonic() + timeout
 
     def remaining(self) -> float | None:
+        """Seconds left (never negative), or None for no deadline."""
         if self._end is None:
             return None
         return max(self._end - time.monotonic(), 0.0)
 
 
-def connect_channels(context, names: Iterable[str], *, priority: int,
+def connect_channels(context: Context, names: Iterable[str], *, priority: int,
                      timeout: float, output: ToolOutput) -> list | None:
     """``connect_pvs``: create channels for ``names`` and wait for all.
 

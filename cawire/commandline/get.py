@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, PermissionDenied)
@@ -21,11 +22,12 @@ from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
                        console_main, output_name, report_parse,
                        request_type, tool_context)
 
+if TYPE_CHECKING:  # the client is imported only when a tool runs
+    from ..threading.client import Context
+
 __all__ = ('main', 'run')
 
 PROG = 'cawire-get'
-_TIME_STRING = 14
-
 
 
 def _plain_request_type(native_type: int, options: GetOptions) -> int:
@@ -123,7 +125,8 @@ class _ReadAll:
                     self.timed_out[index] = True
 
 
-def run(args: list, output: ToolOutput | None = None, context=None) -> int:
+def run(args: list, output: ToolOutput | None = None,
+        context: Context | None = None) -> int:
     """Run cawire-get with ``args`` (without the program name).
 
     Parameters

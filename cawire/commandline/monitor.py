@@ -18,6 +18,7 @@ import queue
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from .._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
@@ -25,6 +26,9 @@ from ._format import WideFormatter
 from ._reading import Reading
 from ._session import (ToolOutput, console_main, output_name, report_parse,
                        request_type, tool_context)
+
+if TYPE_CHECKING:  # the client is imported only when a tool runs
+    from ..threading.client import Context
 
 __all__ = ('main', 'run')
 
@@ -172,7 +176,8 @@ class _Monitor:
             self.handle(event)
 
 
-def run(args: list, output: ToolOutput | None = None, context=None,
+def run(args: list, output: ToolOutput | None = None,
+        context: Context | None = None,
         stop: threading.Event | None = None) -> int:
     """Run cawire-monitor with ``args`` (without the program name).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
@@ -22,6 +23,9 @@ from ._reading import Reading, is_enum_type
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
                        console_main, output_name, report_parse,
                        request_type, tool_context)
+
+if TYPE_CHECKING:  # the client is imported only when a tool runs
+    from ..threading.client import Context
 
 __all__ = ('main', 'run')
 
@@ -214,7 +218,8 @@ def _write(pv, data_type: int, data, options: PutOptions,
     return None
 
 
-def run(args: list, output: ToolOutput | None = None, context=None) -> int:
+def run(args: list, output: ToolOutput | None = None,
+        context: Context | None = None) -> int:
     """Run cawire-put with ``args`` (without the program name).
 
     Returns

@@ -360,6 +360,7 @@ class SoftIoc(_Process):
         self.start()
 
     def close(self) -> None:
+        """Stop the IOC and delete its temporary database file."""
         super().close()
         if self._db_file is not None:
             self._db_file.close()
