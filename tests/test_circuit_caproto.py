@@ -1,16 +1,12 @@
 """Interoperability of our sans-I/O circuit with caproto's, an independent
-implementation used as an oracle (caproto is a test extra: without it only
-this module is skipped)."""
-import pytest
+implementation used as an oracle (caproto is a required test extra)."""
+import caproto
 
 from cawire._circuit import ClientChannel, VirtualCircuit
 from cawire._enums import ChannelType
 from cawire._state import CLIENT, CLOSED, CONNECTED, SERVER
 
 from circuit_helpers import feed, wire
-
-
-caproto = pytest.importorskip('caproto')
 
 
 def caproto_feed(circuit, data):

@@ -2,8 +2,10 @@
 cross-check against caproto's parser and serializer (an independent oracle)."""
 import warnings
 
+import caproto
 import numpy as np
 import pytest
+from caproto._commands import read_from_bytestream as caproto_read
 
 from cawire import _commands as cw
 from cawire._commands import COMMANDS, all_commands, get_command_class
@@ -17,8 +19,6 @@ from cawire._headers import ExtendedMessageHeader, MessageHeader
 from cawire._state import CLIENT, REQUEST, RESPONSE, SERVER
 from cawire._status import CAStatus
 
-caproto = pytest.importorskip('caproto')
-from caproto._commands import read_from_bytestream as caproto_read  # noqa
 
 ECA_NORMAL = CAStatus.ECA_NORMAL
 
