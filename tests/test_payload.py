@@ -2,18 +2,16 @@
 
 Round trips for every DBR type 0..38 with counts 0, 1 and N, captured wire
 payloads from ca-protocol.md section 9, garbage in pads, both value backends,
-caproto's decoder as an independent oracle, and property tests feeding random
-bytes to ``decode``.
+and property tests feeding random bytes to ``decode``.  The caproto oracle
+checks are in test_payload_caproto.py.
 """
 import array
 import ctypes
 import datetime
 import math
 
-import caproto
 import numpy as np
 import pytest
-from caproto._headers import MessageHeader as CaprotoHeader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,83 +20,11 @@ from cawire import (DBR_TYPES, VALUE_OFFSET, AlarmSeverity, AlarmStatus,
                     ChannelType, RemoteProtocolError, decode, encode,
                     native_type)
 
+from payload_helpers import (assert_metadata_equal, assert_values_equal,
+                             make_metadata, samples, wire)
+
 ALL_TYPES = list(ChannelType)
 STRING_TYPES = sorted(cawire.STRING_VALUED_TYPES)
-
-SAMPLES = {
-    ChannelType.STRING: [b'', b'a', b'hello world', b'x' * 39,
-                         'caf\u00e9'.encode('latin-1'), b'sp ace'],
-    ChannelType.INT: [0, -1, 32767, -32768, 12, 7],
-    ChannelType.FLOAT: [0.0, -1.5, 3.25, 2.0 ** 100, -0.0, float('nan')],
-    ChannelType.ENUM: [0, 1, 15, 65535, 2, 3],
-    ChannelType.CHAR: [0, 1, 127, 128, 255, 65],
-    ChannelType.LONG: [0, -1, 2 ** 31 - 1, -2 ** 31, 42, 5],
-    ChannelType.DOUBLE: [0.0, -1.5, math.pi, 1e300, float('nan'),
-                         float('-inf')],
-}
-
-
-def samples(data_type, count):
-    return SAMPLES[native_type(data_type)][:count]
-
-
-def make_metadata(data_type):
-    """A metadata instance of ``data_type`` with every field non-default."""
-    cls = DBR_TYPES[data_type]
-    if cls is None:
-        return None
-    md = cls(status=AlarmStatus.HIHI, severity=AlarmSeverity.MAJOR_ALARM)
-    if hasattr(md, 'stamp'):
-        md.stamp = cawire.TimeStamp(1099018312, 355449000)
-    if hasattr(md, '_units'):
-        md.units = 'mm'
-        base = native_type(data_type)
-        for i, (name, _) in enumerate(
-                f for f in cls._fields_ if f[0].endswith('_limit')):
-            value = 10 + i
-            if base in (ChannelType.FLOAT, ChannelType.DOUBLE):
-                value = value + 0.5 if i != 2 else float('nan')
-            setattr(md, name, value)
-    if hasattr(md, 'precision'):
-        md.precision = 3
-    if hasattr(md, 'no_str'):
-        md.enum_strings = ['Off', 'On', '', 'Maybe']
-    if hasattr(md, 'ackt'):
-        md.ackt, md.acks = 1, 2
-    return md
-
-
-def same(a, b):
-    """Equality that treats NaN as equal to NaN."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    return a == b
-
-
-def assert_metadata_equal(ours, expected):
-    if expected is None:
-        assert ours is None
-        return
-    assert type(ours) is type(expected)
-    got, want = ours.to_dict(), expected.to_dict()
-    assert got.keys() == want.keys()
-    for key in want:
-        assert same(got[key], want[key]), key
-
-
-def assert_values_equal(data, expected, data_type):
-    if data_type in cawire.STRING_VALUED_TYPES:
-        assert data == list(expected)
-        return
-    assert len(data) == len(expected)
-    np.testing.assert_array_equal(np.asarray(data, dtype=float),
-                                  np.asarray(expected, dtype=float))
-
-
-def wire(buffers):
-    """Payload as a peer sends it: metadata, values, zero pad to 8."""
-    payload = b''.join(bytes(b) for b in buffers)
-    return payload + bytes(-len(payload) % 8)
 
 
 @pytest.fixture(params=['numpy', 'array'])
@@ -503,89 +429,6 @@ def test_encode_metadata_forms():
     assert md.encoding == 'utf-8'
     md.encoding = 'latin-1'
     assert md.enum_strings == ('\u00c3\u00a9t\u00c3\u00a9',)
-
-
-# ---------------------------------------------------------------------------
-# caproto as an oracle
-
-
-def caproto_decode(data_type, data_count, payload):
-    header = CaprotoHeader(15, len(payload), data_type, data_count, 1, 0)
-    response = caproto.ReadNotifyResponse.from_wire(header,
-                                                    bytearray(payload))
-    return response.metadata, response.data
-
-
-def caproto_text(value):
-    return value.decode('latin-1') if isinstance(value, bytes) else value
-
-
-@pytest.mark.parametrize('count', [0, 1, 5])
-@pytest.mark.parametrize('data_type', [t for t in ALL_TYPES if t < 35])
-def test_caproto_decodes_our_bytes_identically(data_type, count):
-    values = samples(data_type, count)
-    payload = wire(encode(data_type, values,
-                          metadata=make_metadata(data_type))[0])
-    ours_md, ours = decode(data_type, count, payload)
-    # caproto lays DBR_CTRL_STRING out as TIME_STRING; db_access.h gives it
-    # the STS_STRING layout, which caproto decodes correctly as type 7.
-    oracle_type = 7 if data_type == ChannelType.CTRL_STRING else data_type
-    their_md, theirs = caproto_decode(oracle_type, count, payload)
-    if data_type in cawire.STRING_VALUED_TYPES:
-        assert list(theirs) == ours
-    else:
-        np.testing.assert_array_equal(np.asarray(theirs), np.asarray(ours))
-        assert np.asarray(theirs).dtype == ours.dtype
-    if ours_md is None:
-        assert their_md is None
-        return
-    for key, value in ours_md.to_dict().items():
-        expected = getattr(their_md, key)
-        if key.endswith('_limit') and isinstance(expected, bytes):
-            # caproto declares CHAR limits as c_char (one byte)
-            expected = int.from_bytes(expected, 'big')
-        if key == 'enum_strings':
-            expected = tuple(caproto_text(s) for s in expected)
-        assert same(value, caproto_text(expected)), key
-    for key in ('precision',):
-        if hasattr(their_md, key):
-            assert getattr(ours_md, key) == getattr(their_md, key)
-    if hasattr(their_md, 'stamp'):
-        assert tuple(ours_md.stamp) == (their_md.stamp.secondsSinceEpoch,
-                                        their_md.stamp.nanoSeconds)
-
-
-@pytest.mark.parametrize('count', [0, 1, 5])
-@pytest.mark.parametrize('data_type', [t for t in ALL_TYPES
-                                       if t < 35 and t != 28])
-def test_we_encode_byte_identically_to_caproto(data_type, count):
-    # (caproto's CTRL_STRING layout is wrong, see above)
-    values = samples(data_type, count)
-    metadata = make_metadata(data_type)
-    ours = wire(encode(data_type, values, metadata=metadata)[0])
-    their_md = None
-    if metadata is not None:
-        their_md = caproto._dbr.DBR_TYPES[data_type].from_buffer_copy(
-            bytes(metadata))
-    command = caproto.ReadNotifyResponse(
-        data=values, data_type=data_type, data_count=count, status=1,
-        ioid=1, metadata=their_md)
-    assert bytes(command)[16:] == ours
-
-
-@pytest.mark.parametrize('data_type, value', [
-    (ChannelType.PUT_ACKT, 1), (ChannelType.PUT_ACKS, 2),
-    (ChannelType.CLASS_NAME, b'bi'), (ChannelType.STSACK_STRING, b'alarm')])
-def test_caproto_decodes_special_types_identically(data_type, value):
-    # caproto keeps the value of these types in its metadata structure.
-    metadata = make_metadata(data_type)
-    payload = wire(encode(data_type, [value], metadata=metadata)[0])
-    ours_md, ours = decode(data_type, 1, payload)
-    their_md, _ = caproto_decode(data_type, 1, payload)
-    assert their_md.value == ours[0] == value
-    if ours_md is not None:
-        for key in ('status', 'severity', 'ackt', 'acks'):
-            assert getattr(ours_md, key) == getattr(their_md, key)
 
 
 # ---------------------------------------------------------------------------
