@@ -457,3 +457,58 @@ def test_writes_of_every_type_seen_by_caget(ctx, run_tool, name, value,
         assert ' '.join(result.stdout.split()) == caget_text
     finally:
         pv.write(restore)
+
+
+def test_read_variants_count_notify_and_type_ids(ctx):
+    wf, = ctx.get_pvs('TST:wf:double')
+    assert wf.read(data_count=2).data.tolist() == [1.5, 2.5]
+    assert wf.read().data_count == 5  # dynamic length (NORD)
+    # Deprecated READ (not READ_NOTIFY) still works.
+    old_style = wf.read(notify=False)
+    assert type(old_style).__name__ == 'ReadResponse'
+    assert old_style.data.tolist()[:2] == [1.5, 2.5]
+    # data_type as an int id and as a ChannelType member.
+    assert wf.read(data_type=20).data_type is ChannelType.TIME_DOUBLE
+    assert wf.read(data_type=ChannelType.CTRL_DOUBLE).metadata.precision == 3
+
+
+def test_subscription_mask_and_count(ctx):
+    from cawire._enums import SubscriptionType
+    ao, wf = ctx.get_pvs('TST:ao', 'TST:wf:double')
+    alarms = []
+    sub = ao.subscribe(data_type='status', mask=SubscriptionType.DBE_ALARM)
+    cb = lambda sub, response: alarms.append(int(response.metadata.severity))  # noqa: E731
+    sub.add_callback(cb)
+    assert wait_until(lambda: len(alarms) == 1)  # the initial update
+    ao.write([1.0])   # value change, no alarm change: nothing
+    ao.write([12.0])  # HIHI -> MAJOR
+    assert wait_until(lambda: alarms[-1:] == [2])
+    ao.write([0.0])   # back to NO_ALARM
+    assert wait_until(lambda: alarms[-1:] == [0])
+    assert len(alarms) == 3
+    sub.clear()
+    firsts = []
+    wsub = wf.subscribe(data_count=2)
+    wcb = lambda sub, response: firsts.append(response.data.tolist())  # noqa: E731
+    wsub.add_callback(wcb)
+    assert wait_until(lambda: firsts == [[1.5, 2.5]])
+    wsub.clear()
+
+
+def test_timeouts_sentinels_and_batch_plain_write(ctx):
+    from cawire.threading.client import (CONTEXT_DEFAULT_TIMEOUT,
+                                         PV_DEFAULT_TIMEOUT)
+    pv, = ctx.get_pvs('TST:longout')
+    assert pv.timeout == ctx.timeout
+    assert pv._timeout is CONTEXT_DEFAULT_TIMEOUT
+    pv.timeout = 1.5
+    assert pv.timeout == 1.5
+    pv.timeout = CONTEXT_DEFAULT_TIMEOUT
+    assert repr(PV_DEFAULT_TIMEOUT) == 'PV_DEFAULT_TIMEOUT'
+    other, = ctx.get_pvs('TST:longout', timeout=None, priority=1)
+    assert other.timeout is None
+    pv.wait_for_connection()
+    with Batch() as b:
+        b.write(pv, [77])  # no callback: a plain WRITE
+    assert wait_until(lambda: pv.read().data[0] == 77)
+    pv.write([0])

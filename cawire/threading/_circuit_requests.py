@@ -71,7 +71,10 @@ class CircuitRequests:
              wait, deadline) -> PendingRequest:
         """Send a read request; return its pending slot (user thread)."""
         if data_count is None:
-            data_count = 0  # 4.13: the current (dynamic) length
+            # READ_NOTIFY: 0 means the current (dynamic) length (4.13).  The
+            # deprecated READ does not honour that (RSRV answers 0 elements),
+            # so it asks for the native count.
+            data_count = 0 if notify else channel.native_data_count
         self._check_size(data_type, data_count, channel.native_data_count)
         with self._lock:
             if self.dead.is_set():
