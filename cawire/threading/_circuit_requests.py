@@ -71,10 +71,11 @@ class CircuitRequests:
              wait, deadline) -> PendingRequest:
         """Send a read request; return its pending slot (user thread)."""
         if data_count is None:
-            # READ_NOTIFY: 0 means the current (dynamic) length (4.13).  The
-            # deprecated READ does not honour that (RSRV answers 0 elements),
-            # so it asks for the native count.
-            data_count = 0 if notify else channel.native_data_count
+            # READ_NOTIFY: 0 means the current (dynamic) length (servers
+            # >= 4.13).  The deprecated READ does not honour that (RSRV
+            # answers 0 elements), so it asks for the native count.
+            dynamic = notify and self.circuit.protocol_version >= 13
+            data_count = 0 if dynamic else channel.native_data_count
         self._check_size(data_type, data_count, channel.native_data_count)
         with self._lock:
             if self.dead.is_set():
@@ -182,7 +183,11 @@ class CircuitRequests:
         native = channel.native_data_type
         data_type = ChannelType(native) if data_type is None else \
             field_class_to_type(native, data_type)
-        data_count = sub.data_count or 0
+        data_count = sub.data_count
+        if data_count is None:
+            # 0 = the current length, understood by servers since 4.13.
+            data_count = (0 if self.circuit.protocol_version >= 13
+                          else channel.native_data_count)
         self._check_size(data_type, data_count, channel.native_data_count)
         sub._wire_request = (data_type, data_count)
         return ca.EventAddRequest(data_type, data_count, channel.sid,
