@@ -56,9 +56,18 @@ def test_slow_consumer_memory_bounded_latest_delivered(ca_env, thread_errors):
             rate.write([0])
             time.sleep(0.2)  # let the last update leave the server
             final = float(count.read().data[0])
-            assert wait_until(lambda: recorder.values and
-                              recorder.values[-1] == final, 20), \
-                (recorder.values[-5:], final)
+            stopped = time.monotonic()
+            # Catching up means the latest value soon, not a replay of the
+            # backlog at the callback's pace (libca: well under a second;
+            # 5 s = 250 callbacks of 20 ms).
+            caught_up = wait_until(lambda: recorder.values and
+                                   recorder.values[-1] == final, 20)
+            catch_up = time.monotonic() - stopped
+            assert caught_up, (recorder.values[-5:], final)
+            assert catch_up < 5, (
+                f'latest value delivered {catch_up:.1f} s after the producer '
+                f'stopped (a backlog of ~{catch_up / 0.02:.0f} updates was '
+                'replayed)')
             peak = max(peak, rss())
             delivered = len(recorder.values)
             produced = final - recorder.values[0] + 1
@@ -79,7 +88,8 @@ def test_slow_consumer_memory_bounded_latest_delivered(ca_env, thread_errors):
                   f'{delivered}, suppressed {suppressed:.0f} (EVENTS_OFF '
                   f'sent {cm.events_off_sent}, coalesced locally '
                   f'{cm.coalesced_updates}, received {sub.received}); RSS '
-                  f'growth {growth / MB:.1f} MB')
+                  f'growth {growth / MB:.1f} MB; latest value '
+                  f'{catch_up:.1f} s after the producer stopped')
             sub.clear()
             array_sub.clear()
         finally:
