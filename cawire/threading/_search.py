@@ -141,7 +141,8 @@ class SearchEngine:
         self.schedule.boost(time.monotonic())
         self._reschedule()
 
-    def answered(self, responses, source_address, sequence) -> None:
+    def answered(self, responses, source_address, sequence,
+                 versions: dict | None = None) -> None:
         """Process the SEARCH replies of one datagram or TCP batch.
 
         Parameters
@@ -152,16 +153,31 @@ class SearchEngine:
             server's address for TCP replies).
         sequence : int or None
             Sequence number of the datagram's VERSION, if any.
+        versions : dict, optional
+            Filled with server address -> minor protocol version.
         """
         now = time.monotonic()
         found = collections.defaultdict(list)
+        addresses: dict = {}
+        debug = search_logger.isEnabledFor(logging.DEBUG)
         for response in responses:
             item = self.unanswered.pop(response.cid, None)
             if item is None:
                 continue  # a duplicate (another server) or a late reply
             self.schedule.answered(item.search_id, now, sequence)
-            address = ca.extract_address(response, source_address)
-            search_logger.debug('Found %r at %s:%d', item.name, *address)
+            # Replies in one datagram nearly always name the same server:
+            # work its address out once per distinct (ip, port) field pair.
+            key = response._h[2], response._h[4]  # (port, ip) header fields
+            address = addresses.get(key)
+            if address is None:
+                address = addresses[key] = ca.extract_address(
+                    response, source_address)
+                if versions is not None:
+                    version = response.version
+                    if version is not None:
+                        versions[address] = version
+            if debug:
+                search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
         for (_, address), items in found.items():
             queue = items[0].results_queue

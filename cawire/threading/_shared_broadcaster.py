@@ -345,12 +345,8 @@ class SharedBroadcaster:
             with self._lock:
                 self.beacons.heard(replies[0].sender_address or address,
                                    time.monotonic())
-            for reply in replies:
-                version = reply.version
-                if version is not None:
-                    self.server_protocol_versions[
-                        ca.extract_address(reply, address)] = version
-            self.search_engine.answered(replies, address, sequence)
+            self.search_engine.answered(replies, address, sequence,
+                                        self.server_protocol_versions)
 
     def _on_beacon(self, beacon, source) -> None:
         address = (beacon.address if beacon.address not in (None, '0.0.0.0')
