@@ -14,6 +14,7 @@ from cawire._enums import AccessRights
 from cawire._exceptions import (CaprotoError, CaprotoTimeoutError,
                                 PermissionDenied)
 from cawire.server.testing import IocProcess
+from cawire.testing.reliability import freeze
 from cawire.testing.faults import describe_fds, open_fds
 from cawire.testing.reliability import (MB, Recorder, live_circuits,
                                         make_context, rss, wait_until)
@@ -337,3 +338,51 @@ def test_context_disconnect_leaves_no_thread_or_fd(softioc, ca_env,
     assert not leaked, describe_fds(leaked)
     with pytest.raises(CaprotoError):
         pvs[0].read()
+
+
+def test_disconnect_releases_blocked_callers(isolated_ioc, ca_env,
+                                            thread_errors):
+    """Eight threads blocked in read()/write() (30 s timeouts) on a frozen
+    IOC: Context.disconnect() releases them at once with a clear error
+    instead of leaving them waiting for their timeouts."""
+    import signal
+    ioc = isolated_ioc()
+    ctx = make_context(ioc.server_port, repeater_port=ca_env.repeater_port)
+    outcomes = []
+    threads = []
+    try:
+        ai, ao = ctx.get_pvs('TST:ai', 'TST:ao')
+        ai.wait_for_connection()
+        ao.wait_for_connection()
+        freeze(ioc)
+
+        def blocked(index):
+            started = time.monotonic()
+            try:
+                if index % 2:
+                    ai.read(timeout=30)
+                else:
+                    ao.write([float(index)], timeout=30)
+                outcomes.append(('returned', time.monotonic() - started))
+            except Exception as exc:  # noqa: BLE001 - recorded, asserted
+                outcomes.append((exc, time.monotonic() - started))
+
+        threads = [threading.Thread(target=blocked, args=(i,))
+                   for i in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        assert not outcomes  # all of them are waiting
+        ctx.disconnect()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+        assert len(outcomes) == 8
+        for outcome, elapsed in outcomes:
+            assert isinstance(outcome, CaprotoError), outcome
+            assert elapsed < 5, (outcome, elapsed)
+    finally:
+        ioc.kill(signal.SIGCONT)
+        ctx.disconnect()
+        for thread in threads:
+            thread.join(35)
