@@ -13,8 +13,9 @@ Run (see fuzz/README.md)::
 Entry points: ``parse_stream`` and ``read_datagram`` in both roles, the
 core ``VirtualCircuit`` (recv + process_command) in both roles, the core
 ``Broadcaster`` (recv + process_commands + search_results), the repeater's
-``parse_datagram``/``fill_beacon_address``, and the server's UDP search
-handler ``Context.udp_search_replies``.
+``parse_datagram``/``fill_beacon_address``, the server's UDP search
+handler ``Context.udp_search_replies`` and its TCP request handling
+(``ServerCircuit.data_received``, with a recording transport).
 """
 import sys
 
@@ -28,6 +29,7 @@ with atheris.instrument_imports():
     from cawire._framing import parse_stream, read_datagram
     from cawire._state import CLIENT, SERVER
     from cawire.repeater import fill_beacon_address, parse_datagram
+    from cawire.server import _circuit as server_circuit_module  # noqa: F401
     from cawire.server import _server as server_module
 
 ADDRESS = ('127.0.0.1', 5064)
@@ -103,7 +105,68 @@ def server_search(data, role):
         read_datagram(reply, ADDRESS, CLIENT)
 
 
-TARGETS = [stream, datagram, circuit, broadcaster, repeater, server_search]
+class _Transport:
+    """The asyncio transport methods ServerCircuit uses, recording writes."""
+
+    def __init__(self):
+        self.written = []
+        self.closed = False
+
+    def get_extra_info(self, name, default=None):
+        return {'peername': ('127.0.0.1', 40000)}.get(name, default)
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def write(self, data):
+        self.written.append(bytes(data))
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+
+_LOOP = None
+
+
+def server_circuit(data, role):
+    """The server's TCP request handling (ServerCircuit.data_received) on
+    the data, split in two at a data-chosen point; what it writes back must
+    parse as whole client-bound messages."""
+    import asyncio
+    from cawire.server._circuit import ServerCircuit
+    global _LOOP
+    if _LOOP is None:
+        _LOOP = asyncio.new_event_loop()
+
+    async def run():
+        circuit = ServerCircuit(_server())
+        transport = _Transport()
+        circuit.connection_made(transport)
+        cut = data[0] % (len(data) + 1) if data else 0
+        for piece in (data[1:cut], data[cut:]):
+            if transport.closed:
+                break
+            circuit.data_received(piece)
+            await asyncio.sleep(0)
+        circuit.connection_lost(None)
+        output = b''.join(transport.written)
+        commands, consumed, _ = parse_stream(output, CLIENT)
+        assert consumed == len(output)
+
+    _LOOP.run_until_complete(run())
+
+
+TARGETS = [stream, datagram, circuit, broadcaster, repeater, server_search,
+           server_circuit]
 
 
 def test_one_input(data: bytes):
@@ -143,6 +206,7 @@ def seeds():
     out.append(bytes([1 << 1]) + search)
     out.append(bytes([1 << 1 | 1]) + replies)
     out.append(bytes([5 << 1]) + search)
+    out.append(bytes([6 << 1]) + b'\x40' + client)
     return out
 
 
