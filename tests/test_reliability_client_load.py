@@ -226,6 +226,42 @@ def test_32_threads_hammer_one_context(softioc, ca_env, thread_errors):
         ctx.disconnect()
 
 
+def test_subscribe_while_an_idle_pv_reconnects(softioc, ca_env,
+                                               thread_errors):
+    """add_callback() (activating a subscription) racing with the channel
+    being re-created for an idle PV woken by another thread: the
+    subscription is sent once, never twice, and add_callback never raises."""
+    ctx = make_context(softioc.server_port,
+                       repeater_port=ca_env.repeater_port, timeout=3)
+    errors = []
+    try:
+        pv, = ctx.get_pvs('TST:str')
+        pv.wait_for_connection()
+
+        def callback(sub, response):
+            pass
+
+        def wake():
+            pv.read(wait=False, callback=lambda response: None)
+
+        for _ in range(400):
+            sub = pv.subscribe(data_type='time')
+            pv.go_idle()
+            waker = threading.Thread(target=wake)
+            waker.start()
+            try:
+                sub.add_callback(callback)
+            except Exception as exc:  # noqa: BLE001 - recorded, asserted
+                errors.append(repr(exc))
+            waker.join(5)
+            time.sleep(0.001)
+            sub.clear()
+        assert not errors, f'{len(errors)} of 400: {errors[:3]}'
+        assert pv.read().data == [b'hello']
+    finally:
+        ctx.disconnect()
+
+
 def test_go_idle_with_a_write_in_flight_loses_nothing(softioc, ca_env,
                                                      thread_errors):
     """caproto's contract: go_idle() with a read/write in progress is
