@@ -55,7 +55,8 @@ def template_arg_parser(*, desc: str, default_prefix: str,
     verbosity.add_argument('-q', '--quiet', action='store_true',
                            help='Only log warnings and errors.')
     verbosity.add_argument('-v', '--verbose', action='count', default=0,
-                           help='More log messages (-vv for debug).')
+                           help='Log circuits and searches (-vv: everything '
+                                'at debug level).')
     parser.add_argument('--list-pvs', action='store_true',
                         help='Log the PV names at startup.')
     parser.add_argument('--async-lib', default='asyncio',
@@ -76,13 +77,20 @@ def template_arg_parser(*, desc: str, default_prefix: str,
         if args.async_lib != 'asyncio':
             raise NotImplementedError(
                 f'async library {args.async_lib!r}: only asyncio is implemented')
-        if args.verbose > 1:
-            level = 'DEBUG'
-        elif args.verbose == 1 or not args.quiet:
-            level = 'INFO'
+        if args.quiet:
+            config_cawire_logging(file=sys.stderr, level='WARNING')
+        elif args.verbose > 1:
+            config_cawire_logging(file=sys.stderr, level='DEBUG')
         else:
-            level = 'WARNING'
-        config_cawire_logging(file=sys.stderr, level=level)
+            config_cawire_logging(file=sys.stderr,
+                                  level='DEBUG' if args.verbose else 'INFO')
+            # -v: the server's own story (circuits, searches) in detail,
+            # the rest of cawire at INFO.
+            logging.getLogger('cawire').setLevel('INFO')
+            if args.verbose:
+                for name in ('cawire.server', 'cawire.circ',
+                             'cawire.bcast.search'):
+                    logging.getLogger(name).setLevel('DEBUG')
         ioc_options = {'prefix': args.prefix,
                        'macros': {key: getattr(args, key) for key in macros}}
         run_options = {'module_name': 'cawire.server',
