@@ -63,6 +63,8 @@ _pack_header = HEADER_STRUCT.pack
 NO_CID = 0xFFFFFFFF
 #: Requests waiting behind hooks above which we stop reading the client.
 MAX_QUEUED_COMMANDS = 10_000
+#: Output queued within one loop iteration above which it is written at once.
+OUTBOX_LIMIT = 1 << 18
 #: Transport buffer above which the client counts as not reading.
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 1 << 18
@@ -111,6 +113,7 @@ class ServerCircuit(asyncio.Protocol):
         self._pending = b''        # received bytes not parsed yet
         self._needed = 16
         self._outbox: list[bytes] = []
+        self._outbox_bytes = 0
         self._flush_scheduled = False
         self._events_on = True
         self._write_paused = False
@@ -262,11 +265,18 @@ class ServerCircuit(asyncio.Protocol):
     # ------------------------------------------------------------- sending
     def _send(self, message: bytes) -> None:
         self._outbox.append(message)
+        self._outbox_bytes += len(message)
+        if self._outbox_bytes > OUTBOX_LIMIT:
+            # Hand big output to the transport now, so that its flow
+            # control (pause_writing) sees a client that is not reading
+            # before we build more replies or updates for it.
+            self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._outbox and not self._closed:
             outbox, self._outbox = self._outbox, []
+            self._outbox_bytes = 0
             self.transport.write(b''.join(outbox) if len(outbox) > 1
                                  else outbox[0])
 
@@ -295,16 +305,24 @@ class ServerCircuit(asyncio.Protocol):
         """Queue a monitor update (or hold it if the client is behind)."""
         if self._closed:
             return
-        message = self._event_message(subscription, data)
-        if self._events_on and not self._write_paused:
-            self._outbox.append(message)
-            if not self._flush_scheduled:
+        header, payload = self._event_message(subscription, data)
+        # An update already held for this subscription must not be
+        # overtaken: the newer one replaces it instead.
+        if self._events_on and not self._write_paused and \
+                subscription not in self._held:
+            self._send(header)
+            if payload:
+                self._send(payload)
+            if self._outbox and not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
         else:
-            self._held.hold(subscription, message)
+            # The payload is the channel's cached encoding, shared by every
+            # subscriber: holding it costs a reference, not a copy.
+            self._held.hold(subscription, (header, payload))
 
-    def _event_message(self, subscription: Subscription, data) -> bytes:
+    def _event_message(self, subscription: Subscription, data):
+        """(header, payload) of an update for ``subscription``."""
         data_type = subscription.data_type
         status = ECA_NORMAL
         if subscription.entry.readable:
@@ -323,14 +341,20 @@ class ServerCircuit(asyncio.Protocol):
         size = len(payload)
         if size < 0xFFFF and count < 0xFFFF:
             return _pack_header(_EVENT_ADD, size, data_type, count, status,
-                                subscription.subscriptionid) + payload
+                                subscription.subscriptionid), payload
         return pack_header(_EVENT_ADD, size, data_type, count, status,
-                           subscription.subscriptionid) + payload
+                           subscription.subscriptionid), payload
 
     def _release_held(self) -> None:
-        messages = self._held.take_all()
-        if messages:
-            self._outbox.extend(messages)
+        for subscription, update in self._held.take_items():
+            if self._write_paused or not self._events_on:
+                self._held.hold(subscription, update)  # blocked again
+            else:
+                header, payload = update
+                self._send(header)
+                if payload:
+                    self._send(payload)
+        if self._outbox:
             self._schedule_flush()
 
     @property
@@ -470,8 +494,13 @@ class ServerCircuit(asyncio.Protocol):
                 return
         # READ (deprecated) carries the CID where READ_NOTIFY has the status.
         p1 = status if notify else entry.cid
-        self._send(pack_header(h[0], len(payload), data_type, count, p1, ioid)
-                   + payload)
+        size = len(payload)
+        if size < 0xFFFF and count < 0xFFFF:
+            self._send(_pack_header(h[0], size, data_type, count, p1, ioid))
+        else:
+            self._send(pack_header(h[0], size, data_type, count, p1, ioid))
+        if size:
+            self._send(payload)
 
     def _on_write(self, command) -> None:
         h = command._h
@@ -580,7 +609,7 @@ class ServerCircuit(asyncio.Protocol):
         entry.data.remove_subscription(subscription)
         if self._held:
             self._held.discard(subscription)
-        self._outbox.append(_pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
+        self._send(_pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
 
     # ------------------------------------------------------------ lifecycle
     def _spawn(self, coroutine, entry: ChannelEntry) -> None:
@@ -628,8 +657,9 @@ class ServerCircuit(asyncio.Protocol):
         for entry in list(self.channels.values()):
             self._drop_channel(entry)
         self.channels.clear()
-        self._held.take_all()
+        self._held.take_items()
         self._outbox.clear()
+        self._outbox_bytes = 0
         self._pending = b''
         for task in self._tasks:
             task.cancel()

@@ -69,10 +69,10 @@ class UpdateQueue:
     __slots__ = ('_held', 'coalesced')
 
     def __init__(self):
-        self._held: dict[Subscription, bytes] = {}
+        self._held: dict = {}  # Subscription -> (header, payload)
         self.coalesced = 0
 
-    def hold(self, subscription: Subscription, message: bytes) -> None:
+    def hold(self, subscription: Subscription, message) -> None:
         if subscription in self._held:
             self.coalesced += 1
         self._held[subscription] = message
@@ -81,13 +81,16 @@ class UpdateQueue:
         """Forget a cancelled subscription's held update."""
         self._held.pop(subscription, None)
 
-    def take_all(self) -> list[bytes]:
-        """Remove and return every held update, oldest subscription first."""
+    def take_items(self) -> list:
+        """Remove and return every held (subscription, update) pair."""
         if not self._held:
             return []
-        messages = list(self._held.values())
+        items = list(self._held.items())
         self._held = {}
-        return messages
+        return items
+
+    def __contains__(self, subscription) -> bool:
+        return subscription in self._held
 
     def __len__(self) -> int:
         return len(self._held)
