@@ -236,6 +236,44 @@ def test_executor_water_marks():
     assert events == ['high', 'low']
 
 
+def test_executor_hold_defers_the_wake_up_until_release():
+    executor = CallbackExecutor(1, name='test-hold')
+    results = []
+    executor.hold()
+    for i in range(5):
+        executor.submit(results.append, i)
+    # No worker was woken (none even started) while held.
+    assert executor.threads == []
+    assert executor.backlog == 5
+    done = threading.Event()
+    executor.submit(done.set)
+    executor.release()
+    assert done.wait(WAIT)
+    assert results == list(range(5))
+    # Submissions from another thread are not held back by the holder.
+    executor.hold()
+    other = threading.Event()
+    threading.Thread(target=executor.submit, args=(other.set,)).start()
+    assert other.wait(WAIT)
+    executor.release()
+    executor.shutdown()
+    assert not any(t.is_alive() for t in executor.threads)
+
+
+def test_executor_shutdown_wakes_idle_workers():
+    executor = CallbackExecutor(3, name='test-idle')
+    finished = threading.Semaphore(0)
+    gate = threading.Event()
+    for _ in range(3):
+        executor.submit(lambda: (gate.wait(WAIT), finished.release()))
+    gate.set()
+    for _ in range(3):
+        assert finished.acquire(timeout=WAIT)
+    executor.shutdown(timeout=WAIT)
+    assert len(executor.threads) == 3
+    assert not any(t.is_alive() for t in executor.threads)
+
+
 def test_executor_rejects_after_shutdown():
     executor = CallbackExecutor(1)
     executor.shutdown()

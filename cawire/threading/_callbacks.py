@@ -20,6 +20,7 @@ import collections
 import inspect
 import itertools
 import logging
+import queue
 import threading
 import warnings
 import weakref
@@ -72,13 +73,20 @@ class CallbackExecutor:
         self.on_high_water = on_high_water
         self.on_low_water = on_low_water
         self._jobs: collections.deque = collections.deque()
-        self._condition = threading.Condition(threading.Lock())
+        # Guards the queue and the worker bookkeeping.  An idle worker parks
+        # on its own doorbell (a C-level SimpleQueue): waking it is one put,
+        # much cheaper than threading.Condition's per-wait lock and Python
+        # bookkeeping, which matters at thousands of wake-ups per second.
+        self._lock = threading.Lock()
+        self._doorbells: list[queue.SimpleQueue] = []
         self._workers: list[threading.Thread] = []
-        self._idle_workers = 0
         self._shutdown = False
         self._above_high_water = False
         self._watch_low = False
         self._thread_ids: set[int] = set()
+        # While a thread holds the executor (see hold()), its submissions
+        # only queue: the workers are woken once, by release().
+        self._holder: int | None = None
         self.jobs_run = 0
 
     @property
@@ -107,7 +115,7 @@ class CallbackExecutor:
         Returns True if the backlog is already at or below low water, in
         which case nothing is armed and the caller should act now.
         """
-        with self._condition:
+        with self._lock:
             if len(self._jobs) <= self.low_water:
                 self._watch_low = False
                 return True
@@ -117,10 +125,33 @@ class CallbackExecutor:
     def in_worker_thread(self) -> bool:
         return threading.get_ident() in self._thread_ids
 
+    def hold(self) -> None:
+        """Defer waking the workers for this thread's submissions.
+
+        The network thread holds the executor while it processes what one
+        receive brought, so that a burst of updates costs one wake-up of a
+        worker instead of one per update.  Must be paired with
+        :meth:`release` (the holder must never block in between).
+        """
+        self._holder = threading.get_ident()
+
+    def release(self) -> None:
+        """End :meth:`hold`; wake a worker if jobs were queued meanwhile."""
+        self._holder = None
+        if self._jobs:
+            with self._lock:
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        if self._doorbells:
+            self._doorbells.pop().put(None)
+        elif len(self._workers) < self.max_workers and not self._shutdown:
+            self._start_worker()
+
     def submit(self, func: Callable, *args) -> bool:
         """Queue ``func(*args)``.  Returns False if the executor is shut down."""
         notify_high = False
-        with self._condition:
+        with self._lock:
             if self._shutdown:
                 return False
             self._jobs.append((func, args, monotonic()))
@@ -129,10 +160,8 @@ class CallbackExecutor:
                 self._above_high_water = True
                 self._watch_low = True
                 notify_high = True
-            if self._idle_workers:
-                self._condition.notify()
-            elif len(self._workers) < self.max_workers:
-                self._start_worker()
+            if self._holder is None or self._holder != threading.get_ident():
+                self._wake_locked()
         if notify_high and self.on_high_water is not None:
             self._call_hook(self.on_high_water)
         return True
@@ -154,27 +183,32 @@ class CallbackExecutor:
     def _work(self) -> None:
         self._thread_ids.add(threading.get_ident())
         jobs = self._jobs
-        condition = self._condition
+        lock = self._lock
+        doorbell = queue.SimpleQueue()
         while True:
             notify_low = False
-            with condition:
-                while not jobs:
+            with lock:
+                if not jobs:
                     if self._shutdown:
                         return
-                    self._idle_workers += 1
-                    condition.wait()
-                    self._idle_workers -= 1
-                func, args, _ = jobs.popleft()
-                if self._above_high_water and len(jobs) <= self.low_water:
-                    self._above_high_water = False
-                    if self._watch_low:
+                    self._doorbells.append(doorbell)
+                    job = None
+                else:
+                    job = jobs.popleft()
+                    if self._above_high_water and len(jobs) <= self.low_water:
+                        self._above_high_water = False
+                        if self._watch_low:
+                            self._watch_low = False
+                            notify_low = True
+                    elif self._watch_low and len(jobs) <= self.low_water:
                         self._watch_low = False
                         notify_low = True
-                elif self._watch_low and len(jobs) <= self.low_water:
-                    self._watch_low = False
-                    notify_low = True
+            if job is None:
+                doorbell.get()
+                continue
             if notify_low and self.on_low_water is not None:
                 self._call_hook(self.on_low_water)
+            func, args, _ = job
             try:
                 func(*args)
             except Exception:
@@ -193,11 +227,13 @@ class CallbackExecutor:
         cancel_pending : bool
             Drop queued jobs instead of running them.
         """
-        with self._condition:
+        with self._lock:
             self._shutdown = True
             if cancel_pending:
                 self._jobs.clear()
-            self._condition.notify_all()
+            for doorbell in self._doorbells:
+                doorbell.put(None)
+            self._doorbells.clear()
             workers = list(self._workers)
         if wait:
             current = threading.current_thread()
@@ -271,6 +307,9 @@ class CallbackRegistry:
         self._tokens = itertools.count()
         self._lock = threading.RLock()
         self._on_removed = on_removed
+        # (weak reference, adapter or None) pairs in registration order,
+        # rebuilt only after a change: snapshot() runs once per update.
+        self._entries: tuple | None = ()
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -301,12 +340,14 @@ class CallbackRegistry:
             self._callbacks[token] = _weak_with_callback(target, removed)
             if adapter is not None:
                 self._adapters[token] = adapter
+            self._entries = None
         return token
 
     def _collected(self, token: int) -> None:
         with self._lock:
             removed = self._callbacks.pop(token, None) is not None
             self._adapters.pop(token, None)
+            self._entries = None
             now_empty = not self._callbacks
         if removed and now_empty and self._on_removed is not None:
             self._on_removed()
@@ -316,23 +357,29 @@ class CallbackRegistry:
         with self._lock:
             self._callbacks.pop(token, None)
             self._adapters.pop(token, None)
+            self._entries = None
             return not self._callbacks
 
     def clear(self) -> None:
         with self._lock:
             self._callbacks.clear()
             self._adapters.clear()
+            self._entries = None
 
     def snapshot(self) -> list[Callable]:
         """The live callbacks, in registration order."""
-        with self._lock:
-            items = list(self._callbacks.items())
-            adapters = dict(self._adapters)
+        entries = self._entries
+        if entries is None:
+            with self._lock:
+                adapters = self._adapters
+                entries = self._entries = tuple(
+                    (ref, adapters.get(token))
+                    for token, ref in self._callbacks.items())
         result = []
-        for token, ref in items:
+        for ref, adapter in entries:
             func = ref()
             if func is not None:
-                result.append(adapters.get(token, func))
+                result.append(func if adapter is None else adapter)
         return result
 
     def tokens(self) -> list[int]:

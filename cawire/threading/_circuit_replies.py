@@ -49,6 +49,16 @@ class CircuitReplies:
         self._process_commands(commands)
 
     def _process_commands(self, commands) -> None:
+        # Callbacks queued while processing one receive wake the executor
+        # once, after the whole batch (one thread switch per burst).
+        executor = self.user_callback_executor
+        executor.hold()
+        try:
+            self._process_commands_held(commands)
+        finally:
+            executor.release()
+
+    def _process_commands_held(self, commands) -> None:
         handlers = self._handlers
         process = self.circuit.process_command
         lock = self._lock
