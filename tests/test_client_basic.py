@@ -141,8 +141,11 @@ def test_read_with_callback_and_no_wait(ctx):
 
 def test_access_rights_readonly_write_is_refused_locally(ctx):
     rights = []
-    readonly, = ctx.get_pvs('TST:readonly',
-                            access_rights_callback=lambda pv, r: rights.append(r))
+
+    def on_rights(pv, r):  # held weakly by the PV, as in caproto
+        rights.append(r)
+
+    readonly, = ctx.get_pvs('TST:readonly', access_rights_callback=on_rights)
     readonly.wait_for_connection()
     assert readonly.access_rights == AccessRights.READ
     assert wait_until(lambda: rights == [AccessRights.READ])
@@ -161,13 +164,53 @@ def test_access_rights_readonly_write_is_refused_locally(ctx):
 
 def test_connection_state_callback(ctx):
     states = []
-    pv, = ctx.get_pvs('TST:long',
-                      connection_state_callback=lambda pv, s: states.append(s))
+
+    def on_state(pv, s):
+        states.append(s)
+
+    pv, = ctx.get_pvs('TST:long', connection_state_callback=on_state)
     pv.wait_for_connection()
     assert wait_until(lambda: states == ['connected'])
     late = []
-    ctx.get_pvs('TST:long', connection_state_callback=lambda p, s: late.append(s))
+
+    def on_late(p, s):
+        late.append(s)
+
+    ctx.get_pvs('TST:long', connection_state_callback=on_late)
     assert wait_until(lambda: late == ['connected'])
+
+
+class _StateRecorder:
+    def __init__(self):
+        self.states = []
+
+    def changed(self, pv, state):
+        self.states.append(state)
+
+
+def test_connection_and_rights_callbacks_are_held_weakly(ctx):
+    # caproto's CallbackHandler holds these weakly (WeakMethod for bound
+    # methods); so does cawire.
+    pv, = ctx.get_pvs('TST:long')
+    pv.wait_for_connection()
+    kept = _StateRecorder()
+    dropped = _StateRecorder()
+    dropped_calls = dropped.states
+    for registry in (pv.connection_state_callback, pv.access_rights_callback):
+        registry.add_callback(kept.changed)
+        registry.add_callback(dropped.changed)
+    assert len(pv.connection_state_callback.callbacks) == 2
+    del dropped
+    gc.collect()
+    assert len(pv.connection_state_callback.callbacks) == 1
+    assert len(pv.access_rights_callback.callbacks) == 1
+    pv.connection_state_callback.process('connected')
+    assert wait_until(lambda: kept.states == ['connected'])
+    assert dropped_calls == []
+    # An inline lambda has no other reference: it is gone at once.
+    pv.connection_state_callback.add_callback(lambda pv, state: None)
+    gc.collect()
+    assert len(pv.connection_state_callback.callbacks) == 1
 
 
 def test_subscription_callbacks_tokens_and_weakrefs(ctx):

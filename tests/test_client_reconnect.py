@@ -57,9 +57,12 @@ def test_subscription_resumes_after_ioc_restart(isolated_ioc):
     ctx = context_for(ioc)
     try:
         states = []
-        counter, = ctx.get_pvs(
-            'TST:counter',
-            connection_state_callback=lambda pv, state: states.append(state))
+
+        def on_state(pv, state):  # held weakly by the PV
+            states.append(state)
+
+        counter, = ctx.get_pvs('TST:counter',
+                               connection_state_callback=on_state)
         values = []
         sub = counter.subscribe()
 
@@ -119,8 +122,11 @@ def test_unresponsive_server_is_detected_by_echo(isolated_ioc):
     ctx = context_for(ioc, EPICS_CA_CONN_TMO='0.5')
     try:
         states = []
-        ai, = ctx.get_pvs('TST:ai', connection_state_callback=lambda pv, s:
-                          states.append(s))
+
+        def on_state(pv, s):  # held weakly by the PV
+            states.append(s)
+
+        ai, = ctx.get_pvs('TST:ai', connection_state_callback=on_state)
         ai.wait_for_connection()
         cm = ai.circuit_manager
         stop_process(ioc)

@@ -327,10 +327,12 @@ def test_access_rights_change_reaches_callback(isolated_ioc, ca_env,
     ctx = make_context(ioc.server_port, repeater_port=ca_env.repeater_port)
     try:
         changes = []
-        ao, asg = ctx.get_pvs(
-            'TST:ao', 'TST:ao.ASG',
-            access_rights_callback=lambda pv, rights: changes.append(
-                (pv.name, rights)))
+
+        def on_rights(pv, rights):  # held weakly by the PVs, as in caproto
+            changes.append((pv.name, rights))
+
+        ao, asg = ctx.get_pvs('TST:ao', 'TST:ao.ASG',
+                              access_rights_callback=on_rights)
         ao.wait_for_connection()
         asg.wait_for_connection()
         assert wait_until(lambda: ('TST:ao', AccessRights.READ_WRITE)

@@ -40,10 +40,12 @@ def _kill_and_restart(isolated_ioc, repeater_port, *, new_port):
     figures = {}
     try:
         states = []
-        counter, ai = ctx.get_pvs(
-            'TST:counter', 'TST:ai',
-            connection_state_callback=lambda pv, s: states.append(
-                (pv.name, s, time.monotonic())))
+
+        def on_state(pv, s):  # held weakly by the PVs, as in caproto
+            states.append((pv.name, s, time.monotonic()))
+
+        counter, ai = ctx.get_pvs('TST:counter', 'TST:ai',
+                                  connection_state_callback=on_state)
         recorder = Recorder()
         sub = counter.subscribe()
         sub.add_callback(recorder)
@@ -115,10 +117,12 @@ def test_ioc_frozen_longer_than_conn_tmo(isolated_ioc, ca_env, thread_errors):
                        EPICS_CA_CONN_TMO='1.0')
     try:
         states = []
-        counter, ai = ctx.get_pvs(
-            'TST:counter', 'TST:ai',
-            connection_state_callback=lambda pv, s: states.append(
-                (pv.name, s)))
+
+        def on_state(pv, s):  # held weakly by the PVs, as in caproto
+            states.append((pv.name, s))
+
+        counter, ai = ctx.get_pvs('TST:counter', 'TST:ai',
+                                  connection_state_callback=on_state)
         recorder = Recorder()
         sub = counter.subscribe()
         sub.add_callback(recorder)

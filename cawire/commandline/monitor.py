@@ -52,6 +52,8 @@ class _Channel:
     token: int | None = None
     # Subscriptions hold their callbacks weakly: keep ours alive here.
     callback: object = None
+    # So do connection-state registries (as in caproto).
+    connection_callback: object = None
     last_count: int = 0
 
 
@@ -77,8 +79,9 @@ class _Monitor:
         for index, (name, pv) in enumerate(zip(names, pvs)):
             channel = _Channel(index, name, pv)
             self.channels.append(channel)
+            channel.connection_callback = self._connection_callback(channel)
             pv.connection_state_callback.add_callback(
-                self._connection_callback(channel), run=True)
+                channel.connection_callback, run=True)
 
     def _enqueue(self, event) -> None:
         while not self.closing.is_set():

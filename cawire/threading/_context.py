@@ -174,6 +174,10 @@ class Context:
         access_rights_callback : callable
             Expected signature: ``f(pv, access_rights)`` with an
             ``AccessRights`` member.
+
+            Both callbacks are held by *weak* reference, as subscription
+            callbacks are (and as caproto does): keep a reference to them,
+            or they are silently garbage collected and never called.
         timeout : number or None, optional
             Default timeout of these PVs' operations; by default the
             Context's.  If None, never timeout.

@@ -8,9 +8,11 @@ directly when the relevant reply is parsed.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
+import weakref
 
 from .._enums import AccessRights, ChannelType, field_class_to_type, native_type
 from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
@@ -31,17 +33,22 @@ _WRITABLE_TYPES = frozenset(range(7)) | {ChannelType.PUT_ACKT,
 
 
 class ConnectionCallbacks:
-    """Strongly held ``f(pv, value)`` callbacks (connection state, rights).
+    """Weakly held ``f(pv, value)`` callbacks (connection state, rights).
 
+    Like subscription callbacks (and like caproto's ``CallbackHandler``),
+    the registry holds only weak references: a callback with no other
+    reference is garbage collected and silently removed, so keep a
+    reference to it (a lambda passed inline to ``get_pvs`` is lost).
     ``process`` records the latest value so a callback added later can be
     told the current state at once.
     """
 
-    __slots__ = ('pv', 'callbacks', '_next_token', '_last_value')
+    __slots__ = ('pv', 'callbacks', '_next_token', '_last_value',
+                 '__weakref__')
 
     def __init__(self, pv, last_value=None):
         self.pv = pv
-        self.callbacks: dict[int, object] = {}
+        self.callbacks: dict[int, weakref.ref] = {}
         self._next_token = 0
         self._last_value = last_value
 
@@ -50,10 +57,37 @@ class ConnectionCallbacks:
         return self.pv.component_lock
 
     def add_callback(self, func, run: bool = False) -> int:
+        """Register ``func`` (held weakly); return its token.
+
+        Raises
+        ------
+        TypeError
+            If ``func`` cannot be weakly referenced (a builtin such as
+            ``list.append`` bound to a list): wrap it in a function you keep.
+        """
+        if not callable(func):
+            raise TypeError(f'{func!r} is not callable')
         with self.pv.component_lock:
             token = self._next_token
             self._next_token += 1
-            self.callbacks[token] = func
+            registry = weakref.ref(self)
+
+            def removed(_ref, token=token):
+                callbacks = registry()
+                if callbacks is not None:
+                    callbacks.callbacks.pop(token, None)
+
+            try:
+                if inspect.ismethod(func):
+                    ref = weakref.WeakMethod(func, removed)
+                else:
+                    ref = weakref.ref(func, removed)
+            except TypeError:
+                raise TypeError(
+                    f'{func!r} cannot be weakly referenced; connection and '
+                    f'access-rights callbacks are held weakly (as in caproto)'
+                ) from None
+            self.callbacks[token] = ref
             last = self._last_value
         if run and last is not None:
             self.pv._run_callback(func, self.pv, last)
@@ -66,8 +100,11 @@ class ConnectionCallbacks:
     def process(self, value, executor=None) -> None:
         with self.pv.component_lock:
             self._last_value = value
-            callbacks = list(self.callbacks.values())
-        for func in callbacks:
+            refs = list(self.callbacks.values())
+        for ref in refs:
+            func = ref()
+            if func is None:
+                continue
             if executor is not None:
                 executor.submit(run_user_callback, func, self.pv, value)
             else:
