@@ -35,7 +35,7 @@ object itself: ids, tables, send/receive and disconnection.
 """
 from __future__ import annotations
 
-from ._channel import ClientChannel, ServerChannel, _BaseChannel
+from ._channel import NO_IDS, ClientChannel, ServerChannel, _BaseChannel
 from ._circuit_rules import CircuitCommandRules
 from ._commands import EventAddRequest, EventAddResponse
 from ._commands_base import Message
@@ -278,8 +278,7 @@ class VirtualCircuit(CircuitCommandRules):
         self.states.disconnect()
         for channel in self.channels.values():
             channel.states.circuit_lost()
-            channel._ioids.clear()
-            channel._subscriptionids.clear()
+            channel._ioids = channel._subscriptionids = NO_IDS
         self._ioids.clear()
         self._ioid_counts.clear()
         self.event_add_commands.clear()
@@ -310,8 +309,8 @@ class VirtualCircuit(CircuitCommandRules):
         for ioid in channel._ioids:
             self._ioids.pop(ioid, None)
             self._ioid_counts.pop(ioid, None)
-        channel._ioids.clear()
+        channel._ioids = NO_IDS
         for subscriptionid in channel._subscriptionids:
             self.event_add_commands.pop(subscriptionid, None)
             self._cancelling.discard(subscriptionid)
-        channel._subscriptionids.clear()
+        channel._subscriptionids = NO_IDS

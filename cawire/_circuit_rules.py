@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from ._channel import ClientChannel, ServerChannel
+from ._channel import NO_IDS, ClientChannel, ServerChannel
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
     ClientNameRequest, CreateChanRequest, CreateChanResponse,
@@ -198,7 +198,8 @@ class CircuitCommandRules:
         else:
             del self._ioids[ioid]
             self._ioid_counts.pop(ioid, None)
-            channel._ioids.discard(ioid)
+            if ioid in channel._ioids:
+                channel._ioids.discard(ioid)
         return channel
 
     def _drop_subscription(self, subscriptionid: int) -> None:
@@ -207,7 +208,8 @@ class CircuitCommandRules:
         if event_add is not None:
             channel = self.channels_sid.get(event_add.sid)
             if channel is not None:
-                channel._subscriptionids.discard(subscriptionid)
+                if subscriptionid in channel._subscriptionids:
+                    channel._subscriptionids.discard(subscriptionid)
 
     # -- channel lifecycle -------------------------------------------------
 
@@ -293,6 +295,8 @@ class CircuitCommandRules:
         if ioid in self._ioids:
             self._ioid_counts[ioid] = self._ioid_counts.get(ioid, 1) + 1
         self._ioids[ioid] = channel
+        if channel._ioids is NO_IDS:
+            channel._ioids = set()
         channel._ioids.add(ioid)
 
     def _on_write_request(self, command: WriteRequest, sender: Role) -> None:
@@ -322,6 +326,8 @@ class CircuitCommandRules:
                               'already in use on this circuit')
         self._advance_channel(channel, command, sender)
         self.event_add_commands[subscriptionid] = command
+        if channel._subscriptionids is NO_IDS:
+            channel._subscriptionids = set()
         channel._subscriptionids.add(subscriptionid)
 
     def _subscription(self, command, sender: Role):
