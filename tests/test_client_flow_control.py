@@ -248,3 +248,31 @@ def test_disconnect_is_prompt_with_a_callback_backlog(isolated_ioc):
     finally:
         consumer.disconnect()
         producer.disconnect()
+
+
+class _SlowSub(_Sub):
+    def process(self, response):
+        time.sleep(0.002)
+        super().process(response)
+
+
+def test_backlog_left_when_updates_stop_is_not_replayed(delivery_harness):
+    # F8: the producer stops while a backlog is queued and the flow is on.
+    # Nothing arrives any more to notice the lag, so the worker must: the
+    # stale updates are skipped and each subscription ends on its latest.
+    make, executor, gate, sent = delivery_harness
+    delivery = make(high_water=100_000, low_water=1, hard_limit=200_000,
+                    max_lag=0.05)
+    subs = [_SlowSub(), _SlowSub()]
+    # Backdate nothing: deliver fast, then let the queue age past max_lag.
+    for i in range(400):
+        delivery.deliver(subs[i % 2], Update(i, 8))
+    time.sleep(0.1)
+    gate.set()
+    _drain(executor)
+    assert 'EventsOffRequest' in sent
+    for parity, sub in enumerate(subs):
+        assert sub.delivered[-1] == 398 + parity
+        assert sub.delivered == sorted(sub.delivered)
+        assert len(sub.delivered) + sub.coalesced == 200
+    assert delivery.coalesced_updates > 0

@@ -5,7 +5,10 @@ order and, normally, every one is delivered.  A consumer that falls behind
 is handled in stages, as libca and RSRV would between them:
 
 1. When the backlog reaches ``high_water`` queued jobs, or the oldest
-   queued update has waited ``max_lag`` seconds, the circuit sends
+   queued update has waited ``max_lag`` seconds (noticed as updates
+   arrive, and by the worker as it runs them, so that a backlog left when
+   the producer stops is not replayed at the callback's pace), the
+   circuit sends
    EVENTS_OFF: the server stops sending updates and keeps only the latest
    per subscription.  While suspended, a queued update that has a newer
    one queued behind it for the same subscription is skipped (stale data
@@ -88,6 +91,7 @@ class UpdateDelivery:
         self.user_events_off = False
         self.auto_events_off = False
         self._resume_requested = False
+        self._lag_check_requested = False
         self.events_off_sent = 0
         self.events_on_sent = 0
         self.coalesced_updates = 0
@@ -138,12 +142,23 @@ class UpdateDelivery:
                 stale = False
             else:
                 stale = self.skip_stale and latest is not None
-        if (self.auto_events_off and not self._resume_requested
-                and self.executor.backlog <= self.low_water
-                and self.queued_bytes <= self.low_bytes):
-            # Caught up: ask the network thread to resume the flow.
-            self._resume_requested = True
-            self.manager.selector.call_soon(self._maybe_resume)
+        executor = self.executor
+        if self.auto_events_off:
+            if (not self._resume_requested
+                    and executor.backlog <= self.low_water
+                    and self.queued_bytes <= self.low_bytes):
+                # Caught up: ask the network thread to resume the flow.
+                self._resume_requested = True
+                self.manager.selector.call_soon(self._maybe_resume)
+        elif (not self._lag_check_requested and not self.user_events_off
+                and executor.backlog >= self.LAG_CHECK_BACKLOG
+                and executor.oldest_age() >= self.max_lag):
+            # Behind by max_lag with nothing arriving to notice it (the
+            # producer stopped while a backlog was queued): without this
+            # the backlog would be replayed at the callback's pace before
+            # the latest value.  The network thread decides (F8).
+            self._lag_check_requested = True
+            self.manager.selector.call_soon(self._lag_check)
         if self.discard:
             self.dropped_updates += 1
         elif stale:
@@ -196,6 +211,14 @@ class UpdateDelivery:
             'queued); asking the server to suspend updates (EVENTS_OFF, %d '
             'time(s) so far)', *manager.circuit.address, self.executor.backlog,
             self.queued_bytes, self.events_off_sent)
+
+    def _lag_check(self) -> None:
+        # Network thread, asked by a worker that found the queue lagging.
+        self._lag_check_requested = False
+        executor = self.executor
+        if (executor.backlog >= self.LAG_CHECK_BACKLOG
+                and executor.oldest_age() >= self.max_lag):
+            self.backlog_high()
 
     def backlog_low(self) -> None:
         """Ask the network thread to check whether to resume (any thread)."""
