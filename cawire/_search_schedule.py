@@ -429,17 +429,27 @@ class SearchSchedule:
         datagrams: list[SearchDatagram] = []
         current: list = []
         used = 0
-        for key, size in list(timer.requests.items()):
-            if used + size > self._capacity:
+        capacity = self._capacity
+        requests = timer.requests
+        taken = []
+        # Iterate in place and remove afterwards: copying all the pending
+        # requests for every call (a few frames each) was quadratic in the
+        # number of PVs being searched.
+        for item in requests.items():
+            size = item[1]
+            if used + size > capacity:
                 datagrams.append(self._seal(current))
                 current, used = [], 0
                 if len(datagrams) >= timer.frames_per_try:
                     break
-            current.append(key)
+            current.append(item[0])
+            taken.append(item)
             used += size
-            del timer.requests[key]
-            timer.awaiting[key] = size
-            timer.attempts += 1
+        awaiting = timer.awaiting
+        for key, size in taken:
+            del requests[key]
+            awaiting[key] = size
+        timer.attempts += len(taken)
         if current:
             datagrams.append(self._seal(current))
         return datagrams
