@@ -344,10 +344,12 @@ class PV:
         request is ignored.  If reads or writes are in progress, the channel
         is cleared once they complete (unless the PV is used again first).
         """
-        if self.active_subscriptions():
-            return
         with self.component_lock:
-            if not self.channel_ready.is_set() or self._idle:
+            # Checked under the lock that activating a subscription takes,
+            # so a subscription sent meanwhile is never cleared with the
+            # channel (and left unsent until the PV is used again).
+            if (self.active_subscriptions()
+                    or not self.channel_ready.is_set() or self._idle):
                 return
             cm = self._circuit_manager
             if cm is None:
@@ -560,7 +562,13 @@ class PV:
             sub.clear()
 
     def _activate_subscription(self, sub: Subscription) -> None:
+        # One decision, under the lock the CREATE_CHAN reply handler also
+        # holds: either the channel is ready and EVENT_ADD goes out here, or
+        # it is not and the handler sends it when the channel connects.
         with self.component_lock:
+            if sub.active:
+                return
+            sub._take_new_id()
             self._idle_requested = False
             self._wake_if_idle()
             cm, channel = self._circuit_manager, self._channel
@@ -569,9 +577,13 @@ class PV:
                 cm.subscribe(self, channel, sub)
             # Otherwise the circuit subscribes it when the channel connects.
 
-    def _deactivate_subscription(self, sub: Subscription,
-                                 subscriptionid: int) -> None:
+    def _deactivate_subscription(self, sub: Subscription) -> None:
         with self.component_lock:
+            subscriptionid = sub.subscriptionid
+            if subscriptionid is None:
+                return
+            sub.subscriptionid = None
+            sub.most_recent_response = None
             cm, channel = self._circuit_manager, self._channel
             if cm is not None and channel is not None and \
                     self.channel_ready.is_set() and not cm.dead.is_set():

@@ -136,16 +136,19 @@ class Subscription:
         return self.subscriptionid is not None
 
     def _activate(self) -> None:
-        self.subscriptionid = next(_subscription_ids)
+        # The PV assigns the id under its component_lock: the lock under
+        # which the circuit, on a CREATE_CHAN reply, sends EVENT_ADD for each
+        # active subscription.  Assigned here, before that lock, the id made
+        # the subscription visible to both senders and it went out twice.
         self.pv._activate_subscription(self)
 
     def _deactivate(self) -> None:
-        subscriptionid = self.subscriptionid
-        if subscriptionid is None:
-            return
-        self.subscriptionid = None
-        self.most_recent_response = None
-        self.pv._deactivate_subscription(self, subscriptionid)
+        if self.subscriptionid is not None:
+            self.pv._deactivate_subscription(self)
+
+    def _take_new_id(self) -> None:
+        """Become active (caller holds the PV's ``component_lock``)."""
+        self.subscriptionid = next(_subscription_ids)
 
     def _last_callback_collected(self) -> None:
         # Called by the garbage collector, on whatever thread it runs on and
