@@ -9,14 +9,12 @@ intermediate queue or polling thread.
 """
 from __future__ import annotations
 
-import atexit
 import collections
 import getpass
 import itertools
 import logging
 import socket
 import threading
-import weakref
 
 from .._circuit import VirtualCircuit
 from .._config import get_environment_variables
@@ -25,6 +23,7 @@ from .._state import CLIENT
 from ._callbacks import run_user_callback
 from ._circuit_manager import VirtualCircuitManager
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT
+from ._exit import disconnect_at_exit
 from ._pv import PV
 from ._shared_broadcaster import SharedBroadcaster
 
@@ -44,19 +43,8 @@ def _global_default_timeout() -> float:
 
 GLOBAL_DEFAULT_TIMEOUT = _global_default_timeout()
 
-# Contexts still connected, so that interpreter exit can close them cleanly
-# (their threads are daemons; without this, sockets are just abandoned).
-_live_contexts: weakref.WeakSet = weakref.WeakSet()
-
-
-@atexit.register
-def _disconnect_live_contexts() -> None:
-    for context in list(_live_contexts):
-        try:
-            context.disconnect(wait=True)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            ctx_logger.debug('Context.disconnect at exit failed',
-                             exc_info=True)
+# Contexts still connected are closed cleanly at interpreter exit.
+_live_contexts = disconnect_at_exit(ctx_logger, 'Context')
 
 
 class _SearchResults:

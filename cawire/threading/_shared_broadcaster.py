@@ -15,7 +15,6 @@ the circuit check itself.
 """
 from __future__ import annotations
 
-import atexit
 import getpass
 import importlib.util
 import itertools
@@ -35,6 +34,7 @@ from .._config import Config, client_search_addresses
 from .._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
 from .._framing import read_datagram, serialize
 from .._state import CLIENT
+from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
 from ._search import SearchEngine, SearchItem
 from ._selector_loop import NetworkLoop
@@ -103,17 +103,8 @@ def spawn_repeater_if_needed(port: int) -> subprocess.Popen | None:
         return None
 
 
-# Broadcasters still running, closed at interpreter exit (after contexts).
-_live_broadcasters: weakref.WeakSet = weakref.WeakSet()
-
-
-@atexit.register
-def _disconnect_live_broadcasters() -> None:
-    for broadcaster in list(_live_broadcasters):
-        try:
-            broadcaster.disconnect(wait=True)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            bcast_logger.debug('disconnect at exit failed', exc_info=True)
+# Broadcasters still running are closed at interpreter exit (after contexts).
+_live_broadcasters = disconnect_at_exit(bcast_logger, 'SharedBroadcaster')
 
 
 class SharedBroadcaster:
