@@ -189,11 +189,7 @@ class PV:
         """Registry of ``f(pv, state)`` callbacks ('connected'/'disconnected')."""
         callbacks = self._connection_callbacks
         if callbacks is None:
-            with self.component_lock:
-                callbacks = self._connection_callbacks
-                if callbacks is None:
-                    callbacks = self._connection_callbacks = \
-                        ConnectionCallbacks(self, self._state)
+            callbacks = self._create_registry('_connection_callbacks', '_state')
         return callbacks
 
     @property
@@ -201,11 +197,17 @@ class PV:
         """Registry of ``f(pv, access_rights)`` callbacks."""
         callbacks = self._rights_callbacks
         if callbacks is None:
-            with self.component_lock:
-                callbacks = self._rights_callbacks
-                if callbacks is None:
-                    callbacks = self._rights_callbacks = \
-                        ConnectionCallbacks(self, self.access_rights)
+            callbacks = self._create_registry('_rights_callbacks', 'access_rights')
+        return callbacks
+
+    def _create_registry(self, slot: str, current: str) -> ConnectionCallbacks:
+        # Created on first use (most PVs never get one: ~550 B saved each),
+        # under the lock so two threads cannot each install their own.
+        with self.component_lock:
+            callbacks = getattr(self, slot)
+            if callbacks is None:
+                callbacks = ConnectionCallbacks(self, getattr(self, current))
+                setattr(self, slot, callbacks)
         return callbacks
 
     @property
