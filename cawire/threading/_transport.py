@@ -247,21 +247,11 @@ class StreamTransport:
         if self._discard_remaining:
             self._discard()
             return
-        recv_into = self.sock.recv_into
         while True:
             arena = self._arena
-            try:
-                received = recv_into(memoryview(arena)[self._filled:])
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._close(f'receive failed: {exc}')
-                return
+            received = self._receive(memoryview(arena)[self._filled:])
             if not received:
-                self._close('server closed the connection')
                 return
-            self.bytes_received += received
-            self.last_receipt = time.monotonic()
             self._filled += received
             if self._filled - self._start >= self._needed:
                 break
@@ -317,23 +307,34 @@ class StreamTransport:
         if self._on_oversized is not None and fields is not None:
             self._on_oversized(fields)
 
+    def _receive(self, buffer, nbytes: int = 0) -> int:
+        """recv_into ``buffer``; 0 when there is nothing to read now.
+
+        0 also covers the circuit ending (EOF or a socket error), which
+        closes it with the reason logged.
+        """
+        try:
+            received = self.sock.recv_into(buffer, nbytes)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            self._close(f'receive failed: {exc}')
+            return 0
+        if not received:
+            self._close('server closed the connection')
+            return 0
+        self.bytes_received += received
+        self.last_receipt = time.monotonic()
+        return received
+
     def _discard(self) -> None:
         scratch = self._scratch
         if scratch is None:
             scratch = self._scratch = bytearray(ARENA_SIZE)
-        try:
-            received = self.sock.recv_into(
-                scratch, min(self._discard_remaining, len(scratch)))
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._close(f'receive failed: {exc}')
-            return
+        received = self._receive(
+            scratch, min(self._discard_remaining, len(scratch)))
         if not received:
-            self._close('server closed the connection')
             return
-        self.bytes_received += received
-        self.last_receipt = time.monotonic()
         self._discard_remaining -= received
         if not self._discard_remaining:
             self._scratch = None
