@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from cawire import _commands as cw  # noqa: E402
-from cawire._framing import parse_stream  # noqa: E402
-from cawire._state import CLIENT  # noqa: E402
+from cawire.protocol import _commands as cw  # noqa: E402
+from cawire.protocol._framing import parse_stream  # noqa: E402
+from cawire.protocol._state import CLIENT  # noqa: E402
 
 try:
     import caproto

@@ -32,11 +32,11 @@ import socket
 import struct
 import sys
 
-from ._commands import (RepeaterConfirmResponse, RepeaterRegisterRequest,
+from .protocol._commands import (RepeaterConfirmResponse, RepeaterRegisterRequest,
                         RsrvIsUpResponse)
-from ._config import Config
-from ._constants import HEADER_SIZE, MAX_UDP_RECV
-from ._headers import HEADER_STRUCT
+from .config import Config
+from .protocol._constants import HEADER_SIZE, MAX_UDP_RECV
+from .protocol._headers import HEADER_STRUCT
 
 __all__ = ('Repeater', 'RepeaterAlreadyRunning', 'parse_datagram',
            'confirm_message', 'fill_beacon_address', 'is_local_address',
@@ -340,7 +340,7 @@ def run(port: int | None = None, config: Config | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m cawire.repeater [-v] [--port PORT]``."""
-    from ._log import config_cawire_logging
+    from .log import config_cawire_logging
 
     parser = argparse.ArgumentParser(
         prog='cawire-repeater',

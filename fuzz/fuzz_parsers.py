@@ -22,12 +22,12 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from cawire import _commands as cmds
-    from cawire._broadcaster import Broadcaster
-    from cawire._circuit import ClientChannel, VirtualCircuit
-    from cawire._exceptions import RemoteProtocolError
-    from cawire._framing import parse_stream, read_datagram
-    from cawire._state import CLIENT, SERVER
+    from cawire.protocol import _commands as cmds
+    from cawire.protocol._broadcaster import Broadcaster
+    from cawire.protocol._circuit import ClientChannel, VirtualCircuit
+    from cawire.protocol._exceptions import RemoteProtocolError
+    from cawire.protocol._framing import parse_stream, read_datagram
+    from cawire.protocol._state import CLIENT, SERVER
     from cawire.repeater import fill_beacon_address, parse_datagram
     from cawire.server import _circuit as server_circuit_module  # noqa: F401
     from cawire.server import _server as server_module
@@ -50,7 +50,7 @@ def touch(command):
 def _server():
     global _SERVER
     if _SERVER is None:
-        from cawire._config import Config
+        from cawire.config import Config
         from cawire.ioc_examples.type_varieties import TypeVarietiesIOC
         _SERVER = server_module.Context(TypeVarietiesIOC(prefix='tv:').pvdb, ['127.0.0.1'],
                           config=Config.from_environ({}))

@@ -37,7 +37,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cawire._config import Config  # noqa: E402
+from cawire.config import Config  # noqa: E402
 from cawire.testing import epics  # noqa: E402
 from cawire.threading.client import Context, SharedBroadcaster  # noqa: E402
 

@@ -1,9 +1,9 @@
 """Circuits for the circuit tests: wiring them through bytes and bringing
 them to a known state (shared by test_circuit*.py; not a test module)."""
-from cawire import _commands as cmds
-from cawire._circuit import ClientChannel, VirtualCircuit
-from cawire._enums import ChannelType
-from cawire._state import CLIENT, SERVER
+from cawire.protocol import _commands as cmds
+from cawire.protocol._circuit import ClientChannel, VirtualCircuit
+from cawire.protocol._enums import ChannelType
+from cawire.protocol._state import CLIENT, SERVER
 
 
 def hexbytes(text):

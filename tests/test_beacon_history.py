@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cawire._beacon_history import BeaconEvent, BeaconHistory
+from cawire.protocol._beacon_history import BeaconEvent, BeaconHistory
 
 E = BeaconEvent
 SERVER = ('127.0.0.1', 5064)

@@ -1,14 +1,14 @@
-"""The UDP Broadcaster (cawire._broadcaster)."""
+"""The UDP Broadcaster (cawire.protocol._broadcaster)."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cawire import _commands as cmds
-from cawire._broadcaster import Broadcaster, search_request_size
-from cawire._exceptions import (CaprotoValueError, LocalProtocolError,
+from cawire.protocol import _commands as cmds
+from cawire.protocol._broadcaster import Broadcaster, search_request_size
+from cawire.protocol._exceptions import (CaprotoValueError, LocalProtocolError,
                                 RemoteProtocolError)
-from cawire._framing import read_datagram
-from cawire._search_schedule import search_message_size
-from cawire._state import CLIENT, SERVER
+from cawire.protocol._framing import read_datagram
+from cawire.protocol._search_schedule import search_message_size
+from cawire.protocol._state import CLIENT, SERVER
 
 
 def hexbytes(text):

@@ -1,19 +1,19 @@
-"""VirtualCircuit, ClientChannel and ServerChannel (cawire._circuit).
+"""VirtualCircuit, ClientChannel and ServerChannel (cawire.protocol._circuit).
 
 Literal byte strings are the real EPICS captures of ca-protocol.md section 9.
 """
 import pytest
 
-from cawire import _commands as cmds
-from cawire._circuit import (ClientChannel, IdAllocator, ServerChannel,
+from cawire.protocol import _commands as cmds
+from cawire.protocol._circuit import (ClientChannel, IdAllocator, ServerChannel,
                              VirtualCircuit)
-from cawire._enums import AccessRights, ChannelType
-from cawire._exceptions import (CaprotoKeyError, LocalProtocolError,
+from cawire.protocol._enums import AccessRights, ChannelType
+from cawire.protocol._exceptions import (CaprotoKeyError, LocalProtocolError,
                                 RemoteProtocolError)
-from cawire._state import (AWAIT_CREATE_CHAN_RESPONSE, CLIENT, CLOSED,
+from cawire.protocol._state import (AWAIT_CREATE_CHAN_RESPONSE, CLIENT, CLOSED,
                            CONNECTED, DISCONNECTED, FAILED, MUST_CLOSE,
                            SEND_CREATE_CHAN_RESPONSE, SERVER)
-from cawire._status import CAStatus
+from cawire.protocol._status import CAStatus
 
 from circuit_helpers import (Pair, connected_client, feed, hexbytes,
                              server_with_channel, snapshot, wire)

@@ -2,9 +2,9 @@
 implementation used as an oracle (caproto is a required test extra)."""
 import caproto
 
-from cawire._circuit import ClientChannel, VirtualCircuit
-from cawire._enums import ChannelType
-from cawire._state import CLIENT, CLOSED, CONNECTED, SERVER
+from cawire.protocol._circuit import ClientChannel, VirtualCircuit
+from cawire.protocol._enums import ChannelType
+from cawire.protocol._state import CLIENT, CLOSED, CONNECTED, SERVER
 
 from circuit_helpers import feed, wire
 

@@ -5,10 +5,10 @@ import copy
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cawire import _commands as cmds
-from cawire._circuit import ClientChannel
-from cawire._exceptions import RemoteProtocolError
-from cawire._state import (AWAIT_CREATE_CHAN_RESPONSE, CLIENT, CONNECTED,
+from cawire.protocol import _commands as cmds
+from cawire.protocol._circuit import ClientChannel
+from cawire.protocol._exceptions import RemoteProtocolError
+from cawire.protocol._state import (AWAIT_CREATE_CHAN_RESPONSE, CLIENT, CONNECTED,
                            MUST_CLOSE)
 
 from circuit_helpers import connected_client, server_with_channel, snapshot

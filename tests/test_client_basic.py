@@ -14,8 +14,8 @@ import time
 import pytest
 
 from cawire import ChannelType
-from cawire._enums import AccessRights
-from cawire._exceptions import (CaprotoTimeoutError, ContextDisconnectedError,
+from cawire.protocol._enums import AccessRights
+from cawire.protocol._exceptions import (CaprotoTimeoutError, ContextDisconnectedError,
                                 PermissionDenied)
 from cawire.threading.client import (Batch, Context, PV, SharedBroadcaster,
                                      Subscription, VirtualCircuitManager)
@@ -516,7 +516,7 @@ def test_read_variants_count_notify_and_type_ids(ctx):
 
 
 def test_subscription_mask_and_count(ctx):
-    from cawire._enums import SubscriptionType
+    from cawire.protocol._enums import SubscriptionType
     ao, wf = ctx.get_pvs('TST:ao', 'TST:wf:double')
     alarms = []
     sub = ao.subscribe(data_type='status', mask=SubscriptionType.DBE_ALARM)

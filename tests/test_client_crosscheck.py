@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from cawire._enums import ChannelType, FIELD_CLASSES, field_class_to_type
-from cawire._exceptions import ErrorResponseReceived
+from cawire.protocol._enums import ChannelType, FIELD_CLASSES, field_class_to_type
+from cawire.protocol._exceptions import ErrorResponseReceived
 from cawire.threading.client import Context
 
 # PV -> native type, for the session database (tests/db/test.db).

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from cawire import _commands as ca
-from cawire._config import Config
-from cawire._framing import read_datagram
-from cawire._state import SERVER
+from cawire.protocol import _commands as ca
+from cawire.config import Config
+from cawire.protocol._framing import read_datagram
+from cawire.protocol._state import SERVER
 from cawire.testing import epics
 from cawire.threading._shared_broadcaster import spawn_repeater_if_needed
 from cawire.threading.client import Context, SharedBroadcaster
@@ -93,7 +93,7 @@ def test_unanswered_search_is_retried_and_new_get_pvs_retries_at_once(
         ctx.get_pvs('NOWHERE:a')
         first = receive_datagrams(sniffer, 4)
         names = [read_datagram(d, a, SERVER)[1].name for _, d, a in first]
-        # Retried (on libca's back-off schedule, which cawire._search_schedule
+        # Retried (on libca's back-off schedule, which cawire.protocol._search_schedule
         # implements and tests/test_search_schedule.py pins down).
         assert names == ['NOWHERE:a'] * 4
         # A new get_pvs sends the new name and retries the old one now.

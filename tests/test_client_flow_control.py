@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cawire._config import Config
+from cawire.config import Config
 from cawire.threading._callbacks import CallbackExecutor
 from cawire.threading._selector_loop import NetworkLoop
 from cawire.threading._update_delivery import UpdateDelivery

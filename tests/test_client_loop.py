@@ -12,10 +12,10 @@ import warnings
 
 import pytest
 
-from cawire import _commands as ca
-from cawire._exceptions import DisconnectedError
-from cawire._framing import parse_stream, serialize
-from cawire._state import CLIENT
+from cawire.protocol import _commands as ca
+from cawire.protocol._exceptions import DisconnectedError
+from cawire.protocol._framing import parse_stream, serialize
+from cawire.protocol._state import CLIENT
 from cawire.threading._callbacks import (CallbackExecutor, CallbackRegistry,
                                          accepts_one_positional_argument)
 from cawire.threading._selector_loop import NetworkLoop

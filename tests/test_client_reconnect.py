@@ -9,8 +9,8 @@ import threading
 import time
 
 
-from cawire._config import Config
-from cawire._exceptions import DisconnectedError
+from cawire.config import Config
+from cawire.protocol._exceptions import DisconnectedError
 from cawire.threading.client import Context, SharedBroadcaster
 
 WAIT = 15.0

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from cawire import _commands as ca
-from cawire._config import Config
-from cawire._exceptions import DisconnectedError
-from cawire._framing import parse_stream, read_datagram
-from cawire._state import SERVER
+from cawire.protocol import _commands as ca
+from cawire.config import Config
+from cawire.protocol._exceptions import DisconnectedError
+from cawire.protocol._framing import parse_stream, read_datagram
+from cawire.protocol._state import SERVER
 from cawire.threading.client import Context, SharedBroadcaster
 
 WAIT = 10.0
@@ -176,7 +176,7 @@ def test_server_lying_about_payload_size_allocates_nothing_huge(
     try:
         fake, = ctx.get_pvs('FAKE:pv')
         fake.wait_for_connection()
-        from cawire._exceptions import CaprotoTimeoutError, ErrorResponseReceived
+        from cawire.protocol._exceptions import CaprotoTimeoutError, ErrorResponseReceived
         with pytest.raises((CaprotoTimeoutError, ErrorResponseReceived)):
             fake.read(timeout=0.5)
         transport = fake.circuit_manager.transport

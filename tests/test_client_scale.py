@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cawire._config import Config
+from cawire.config import Config
 from cawire.threading.client import Batch, Context, SharedBroadcaster
 
 WAIT = 20.0
@@ -168,7 +168,7 @@ def _stop_and_wait(ioc):
 
 def test_big_write_to_a_stalled_server_times_out_cleanly(isolated_ioc):
     import signal
-    from cawire._exceptions import CaprotoTimeoutError
+    from cawire.protocol._exceptions import CaprotoTimeoutError
     ioc = isolated_ioc(db=DB_DIR / 'client_big.db', asg_file=None)
     ctx = context_for(ioc)
     try:

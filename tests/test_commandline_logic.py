@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from cawire._exceptions import (CaprotoTimeoutError, ErrorResponseReceived,
+from cawire.protocol._exceptions import (CaprotoTimeoutError, ErrorResponseReceived,
                                 PermissionDenied)
-from cawire._status import CAStatus
+from cawire.protocol._status import CAStatus
 from cawire.commandline import get, monitor, put
 from cawire.commandline._session import ToolOutput
 

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 from caproto._commands import read_from_bytestream as caproto_read
 
-from cawire import _commands as cw
-from cawire._commands import COMMANDS, all_commands, get_command_class
-from cawire._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE
-from cawire._enums import (AccessRights, AlarmSeverity, AlarmStatus,
+from cawire.protocol import _commands as cw
+from cawire.protocol._commands import COMMANDS, all_commands, get_command_class
+from cawire.protocol._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE
+from cawire.protocol._enums import (AccessRights, AlarmSeverity, AlarmStatus,
                            ChannelType, native_type)
-from cawire._exceptions import (CaprotoKeyError, CaprotoValueError,
+from cawire.protocol._exceptions import (CaprotoKeyError, CaprotoValueError,
                                 RemoteProtocolError)
-from cawire._framing import parse_stream, read_datagram, serialize
-from cawire._headers import ExtendedMessageHeader, MessageHeader
-from cawire._state import CLIENT, REQUEST, RESPONSE, SERVER
-from cawire._status import CAStatus
+from cawire.protocol._framing import parse_stream, read_datagram, serialize
+from cawire.protocol._headers import ExtendedMessageHeader, MessageHeader
+from cawire.protocol._state import CLIENT, REQUEST, RESPONSE, SERVER
+from cawire.protocol._status import CAStatus
 
 
 ECA_NORMAL = CAStatus.ECA_NORMAL

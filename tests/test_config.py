@@ -1,4 +1,4 @@
-"""cawire._config: EPICS environment parsing with libca's quirks."""
+"""cawire.config: EPICS environment parsing with libca's quirks."""
 import dataclasses
 import logging
 import socket
@@ -6,7 +6,7 @@ import socket
 import psutil
 import pytest
 
-from cawire._config import (Config, ToolEnvironment, client_search_addresses,
+from cawire.config import (Config, ToolEnvironment, client_search_addresses,
                             get_environment_variables,
                             interface_broadcast_addresses, parse_address_list,
                             server_beacon_addresses)

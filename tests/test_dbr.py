@@ -12,7 +12,7 @@ import pytest
 import cawire
 from cawire import (DBR_SIZE, DBR_TYPES, VALUE_OFFSET, VALUE_SIZE,
                     AlarmSeverity, AlarmStatus, ChannelType, TimeStamp)
-from cawire import _dbr
+from cawire.protocol import _dbr
 
 # ca-protocol.md 5.4, copied literally.
 SHEET_SIZE = [40, 2, 4, 2, 1, 4, 8, 44, 6, 8, 6, 6, 8, 16, 52, 16, 16, 16,

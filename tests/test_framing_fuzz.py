@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from cawire import _commands as cw
-from cawire._exceptions import RemoteProtocolError
-from cawire._framing import parse_stream, read_datagram, serialize
-from cawire._headers import pack_header
-from cawire._state import CLIENT, REQUEST, RESPONSE, SERVER
+from cawire.protocol import _commands as cw
+from cawire.protocol._exceptions import RemoteProtocolError
+from cawire.protocol._framing import parse_stream, read_datagram, serialize
+from cawire.protocol._headers import pack_header
+from cawire.protocol._state import CLIENT, REQUEST, RESPONSE, SERVER
 
 ROLES = st.sampled_from([CLIENT, SERVER])
 FUZZ = settings(max_examples=400, deadline=None,
@@ -128,7 +128,7 @@ DBR_TYPE = st.integers(0, 38)
 
 @st.composite
 def data_values(draw, data_type):
-    from cawire._enums import ChannelType, native_type
+    from cawire.protocol._enums import ChannelType, native_type
     base = native_type(data_type)
     count = draw(st.integers(0, 6))
     if base == ChannelType.STRING:
@@ -328,6 +328,6 @@ def test_memoryview_and_bytearray_inputs():
 
 
 def test_bad_role_is_our_error():
-    from cawire._exceptions import LocalProtocolError
+    from cawire.protocol._exceptions import LocalProtocolError
     with pytest.raises(LocalProtocolError):
         parse_stream(b'', 'client')

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from cawire._headers import (EXTENDED_HEADER_SIZE, HEADER_SIZE,
+from cawire.protocol._headers import (EXTENDED_HEADER_SIZE, HEADER_SIZE,
                              ExtendedMessageHeader, MessageHeader,
                              make_header, needs_extended_header, pack_header,
                              padded_length, unpack_header)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from cawire._exceptions import (CaprotoTimeoutError, DisconnectedError,
+from cawire.protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                 ErrorResponseReceived)
 from cawire.testing import epics
 from cawire.testing.faults import ATTACKS, FaultProxy, HostileServer
@@ -189,7 +189,7 @@ _HUGE_PAYLOAD_PROBE = textwrap.dedent('''
     import json, resource, sys, threading, time, logging
     limit = int(sys.argv[3])
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    from cawire._config import Config
+    from cawire.config import Config
     from cawire.threading.client import Context, SharedBroadcaster
     errors, records = [], []
     threading.excepthook = lambda args: errors.append(repr(args.exc_value))

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from cawire._enums import AccessRights
-from cawire._exceptions import (CaprotoError, CaprotoTimeoutError,
+from cawire.protocol._enums import AccessRights
+from cawire.protocol._exceptions import (CaprotoError, CaprotoTimeoutError,
                                 PermissionDenied)
 from cawire.server.testing import IocProcess
 from cawire.testing.reliability import freeze

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from cawire._exceptions import CaprotoTimeoutError, DisconnectedError
+from cawire.protocol._exceptions import CaprotoTimeoutError, DisconnectedError
 from cawire.testing import epics
 from cawire.testing.faults import DOWN, FaultProxy
 from cawire.testing.reliability import (MB, Recorder, freeze, live_circuits,

@@ -1,6 +1,6 @@
 """Core fixes made by the reliability suite (bounded state under hostile
 input), tested without I/O."""
-from cawire._beacon_history import MAX_SERVERS, BeaconEvent, BeaconHistory
+from cawire.protocol._beacon_history import MAX_SERVERS, BeaconEvent, BeaconHistory
 
 
 def test_beacon_history_is_bounded_against_invented_servers():

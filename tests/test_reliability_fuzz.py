@@ -32,14 +32,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cawire import _commands as cmds
-from cawire._beacon_history import BeaconHistory
-from cawire._broadcaster import Broadcaster
-from cawire._circuit import ClientChannel, VirtualCircuit
-from cawire._enums import ChannelType
-from cawire._exceptions import CaprotoError, RemoteProtocolError
-from cawire._framing import parse_stream
-from cawire._state import CLIENT, SERVER
+from cawire.protocol import _commands as cmds
+from cawire.protocol._beacon_history import BeaconHistory
+from cawire.protocol._broadcaster import Broadcaster
+from cawire.protocol._circuit import ClientChannel, VirtualCircuit
+from cawire.protocol._enums import ChannelType
+from cawire.protocol._exceptions import CaprotoError, RemoteProtocolError
+from cawire.protocol._framing import parse_stream
+from cawire.protocol._state import CLIENT, SERVER
 
 FUZZ = settings(max_examples=250, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow,
@@ -361,7 +361,7 @@ def _server_pvdb():
 def _run_server_circuit(chunks):
     from cawire.server._circuit import ServerCircuit
     from cawire.server._server import Context as ServerContext
-    from cawire._config import Config
+    from cawire.config import Config
     errors = []
 
     async def main():
@@ -429,7 +429,7 @@ SEARCH_DATAGRAM = b''.join(bytes(c) for c in (
 @given(data=st.data())
 def test_server_udp_search_handler_survives_mutations(data):
     from cawire.server._server import Context as ServerContext
-    from cawire._config import Config
+    from cawire.config import Config
     server = ServerContext(_server_pvdb(), ['127.0.0.1'],
                            config=Config.from_environ({}))
     server.tcp_port = 5064

@@ -15,7 +15,7 @@ import time
 import psutil
 import pytest
 
-from cawire import _commands as c
+from cawire.protocol import _commands as c
 from cawire import ChannelType, SubscriptionType
 from cawire.server.testing import IocProcess, RawCircuit
 from cawire.testing import epics
@@ -272,7 +272,7 @@ def test_channel_flood_without_reading(tv_ioc):
 def test_server_shutdown_releases_threads_and_fds(ca_env):
     from cawire.ioc_examples.type_varieties import TypeVarietiesIOC
     from cawire.server import Context as ServerContext
-    from cawire._config import Config
+    from cawire.config import Config
 
     port = epics.free_port()
     config = Config.from_environ({

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from cawire import repeater as rep
-from cawire._config import Config
+from cawire.config import Config
 from cawire.testing import epics
 
 from conftest import TEST_PREFIX

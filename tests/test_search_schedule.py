@@ -4,8 +4,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cawire._exceptions import CaprotoValueError
-from cawire._search_schedule import (
+from cawire.protocol._exceptions import CaprotoValueError
+from cawire.protocol._search_schedule import (
     DATAGRAM_PAYLOAD_CAPACITY, SearchSchedule, search_message_size)
 
 

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from cawire import _commands as c
+from cawire.protocol import _commands as c
 from cawire import ChannelType
-from cawire._config import Config
+from cawire.config import Config
 from cawire.server import Context, PVGroup, ioc_arg_parser, pvproperty
 from cawire.server.testing import IocProcess, RawCircuit
 from cawire.testing import epics

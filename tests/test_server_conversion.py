@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cawire import ChannelType
-from cawire._exceptions import CaprotoConversionError
+from cawire.protocol._exceptions import CaprotoConversionError
 from cawire.server._conversion import (convert_values, format_double,
                                        parse_float, parse_integer)
 

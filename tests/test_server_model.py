@@ -8,10 +8,10 @@ import pytest
 
 from cawire import (AlarmSeverity, AlarmStatus, ChannelType,
                     SubscriptionType)
-from cawire._dbr import VALUE_OFFSET, VALUE_SIZE, padded
-from cawire._exceptions import (CaprotoConversionError, CaprotoRuntimeError,
+from cawire.protocol._dbr import VALUE_OFFSET, VALUE_SIZE, padded
+from cawire.protocol._exceptions import (CaprotoConversionError, CaprotoRuntimeError,
                                 CaprotoValueError)
-from cawire._payload import decode
+from cawire.protocol._payload import decode
 from cawire.server import (ChannelByte, ChannelChar, ChannelDouble,
                            ChannelEnum, ChannelFloat, ChannelInteger,
                            ChannelShort, ChannelString, PVGroup, SubGroup,

@@ -12,12 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from cawire import _commands as c
+from cawire.protocol import _commands as c
 from cawire import ChannelType, SubscriptionType
-from cawire._constants import DO_REPLY, DONT_REPLY
-from cawire._framing import read_datagram
-from cawire._state import CLIENT
-from cawire._status import CAStatus
+from cawire.protocol._constants import DO_REPLY, DONT_REPLY
+from cawire.protocol._framing import read_datagram
+from cawire.protocol._state import CLIENT
+from cawire.protocol._status import CAStatus
 from cawire.server.testing import IocProcess, RawCircuit
 
 pytestmark = pytest.mark.epics
@@ -248,7 +248,7 @@ def test_version_with_bad_priority_is_rejected(ioc):
 def test_search_replies_without_network():
     """Context.udp_search_replies: ignore list, pre-4.11 clients (no VERSION
     in the request: none in the reply), garbage after valid searches."""
-    from cawire._config import Config
+    from cawire.config import Config
     from cawire.server import ChannelDouble, Context
     config = Config.from_environ({'EPICS_CAS_IGNORE_ADDR_LIST': '10.0.0.9'})
     context = Context({'a': ChannelDouble(value=1.0)}, config=config)

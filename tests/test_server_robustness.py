@@ -11,9 +11,9 @@ import time
 import psutil
 import pytest
 
-from cawire import _commands as c
+from cawire.protocol import _commands as c
 from cawire import ChannelType, SubscriptionType
-from cawire._status import CAStatus
+from cawire.protocol._status import CAStatus
 from cawire.server.testing import IocProcess, RawCircuit
 from cawire.testing import epics
 

@@ -1,9 +1,9 @@
-"""The circuit and channel state tables (cawire._state)."""
+"""The circuit and channel state tables (cawire.protocol._state)."""
 import pytest
 
-from cawire import _commands as cmds
-from cawire._exceptions import LocalProtocolError, RemoteProtocolError
-from cawire._state import (
+from cawire.protocol import _commands as cmds
+from cawire.protocol._exceptions import LocalProtocolError, RemoteProtocolError
+from cawire.protocol._state import (
     AWAIT_CREATE_CHAN_RESPONSE, AWAIT_VERSION_RESPONSE, CLIENT, CLOSED,
     CONNECTED, DISCONNECTED, FAILED, IDLE, MUST_CLOSE, REQUEST,
     SEND_CREATE_CHAN_REQUEST, SEND_CREATE_CHAN_RESPONSE,

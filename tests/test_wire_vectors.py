@@ -16,12 +16,12 @@ import math
 import numpy as np
 import pytest
 
-from cawire import _commands as cw
-from cawire._enums import AccessRights, AlarmSeverity, AlarmStatus, ChannelType
-from cawire._framing import parse_stream, read_datagram
-from cawire._headers import ExtendedMessageHeader
-from cawire._state import CLIENT, SERVER
-from cawire._status import CAStatus
+from cawire.protocol import _commands as cw
+from cawire.protocol._enums import AccessRights, AlarmSeverity, AlarmStatus, ChannelType
+from cawire.protocol._framing import parse_stream, read_datagram
+from cawire.protocol._headers import ExtendedMessageHeader
+from cawire.protocol._state import CLIENT, SERVER
+from cawire.protocol._status import CAStatus
 
 SOURCE = ('127.0.0.1', 35064)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._config import ToolEnvironment
+from ..config import ToolEnvironment
 from ._cformat import IntBase, scan_double, scan_int, scan_unsigned
 from ._format import FormatOptions, TimestampKind, dbr_type_from_text
 from ._getopt import Getopt

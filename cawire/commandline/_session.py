@@ -17,7 +17,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from .._exceptions import CaprotoTimeoutError
+from ..protocol._exceptions import CaprotoTimeoutError
 from ._reading import is_enum_type, is_float_type
 
 if TYPE_CHECKING:  # the client is imported only when a tool runs

@@ -12,9 +12,9 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, PermissionDenied)
-from .._status import CAStatus
+from ..protocol._status import CAStatus
 from ._args import GetOptions, parse_get
 from ._format import (Problem, WideFormatter, dbr_block, plain_line)
 from ._reading import Reading

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from .._exceptions import CaprotoError
+from ..protocol._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
 from ._format import WideFormatter
 from ._reading import Reading

@@ -12,10 +12,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
                            PermissionDenied)
-from .._status import CAStatus
+from ..protocol._status import CAStatus
 from ._args import PutOptions, parse_put
 from ._cformat import strtod_prefix, unescape
 from ._format import Problem, WideFormatter, plain_line

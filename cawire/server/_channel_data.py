@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._enums import (AccessRights, AlarmSeverity, AlarmStatus, ChannelType,
+from ..protocol._enums import (AccessRights, AlarmSeverity, AlarmStatus, ChannelType,
                       SubscriptionType)
-from .._exceptions import CaprotoValueError
+from ..protocol._exceptions import CaprotoValueError
 from . import _wire
 from ._conversion import as_text_list, convert_values
 

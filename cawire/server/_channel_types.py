@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._enums import AlarmSeverity, AlarmStatus, ChannelType
-from .._exceptions import CaprotoConversionError, CaprotoValueError
+from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
+from ..protocol._exceptions import CaprotoConversionError, CaprotoValueError
 from ._channel_data import _DBE_LOG, _DBE_VALUE, _VALUE_CHANGE, ChannelData
 from ._conversion import (NATIVE_NUMPY_DTYPES, as_text_list, convert_values,
                           to_native_array)

@@ -1,7 +1,7 @@
 """One client's TCP connection (a virtual circuit) on the server.
 
 The circuit is an asyncio ``Protocol``: received bytes are framed by the
-core (``cawire._framing.parse_stream``) and each request is answered at once
+core (``cawire.protocol._framing.parse_stream``) and each request is answered at once
 when the channel has no async hooks (no task per request: this is the hot
 path), or from a task when a putter/getter must run.  While such a hook runs,
 later requests for the *same* channel wait (a write's read-back sees the
@@ -29,15 +29,15 @@ import logging
 import socket
 import struct
 
-from .. import _commands as cmds
-from .._constants import (CA_MINIMUM_SUPPORTED_VERSION,
+from ..protocol import _commands as cmds
+from ..protocol._constants import (CA_MINIMUM_SUPPORTED_VERSION,
                           DEFAULT_PROTOCOL_VERSION, MAX_PRIORITY)
-from .._enums import AccessRights
-from .._exceptions import CaprotoError, RemoteProtocolError
-from .._framing import parse_stream
-from .._headers import HEADER_STRUCT, pack_header
-from .._state import SERVER
-from .._status import CAStatus
+from ..protocol._enums import AccessRights
+from ..protocol._exceptions import CaprotoError, RemoteProtocolError
+from ..protocol._framing import parse_stream
+from ..protocol._headers import HEADER_STRUCT, pack_header
+from ..protocol._state import SERVER
+from ..protocol._status import CAStatus
 from ._subscriptions import Subscription, UpdateQueue
 from ._wire import is_readable_type, is_writable_type, zero_payload
 

@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 
-from .._log import config_cawire_logging
+from ..log import config_cawire_logging
 from ._server import Context
 
 __all__ = ('ioc_arg_parser', 'template_arg_parser', 'run', 'start_server')

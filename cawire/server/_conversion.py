@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._enums import ChannelType
-from .._exceptions import CaprotoConversionError
+from ..protocol._enums import ChannelType
+from ..protocol._exceptions import CaprotoConversionError
 
 __all__ = ('NATIVE_NUMPY_DTYPES', 'format_double', 'parse_integer',
            'parse_float', 'convert_values', 'as_text_list', 'to_native_array')

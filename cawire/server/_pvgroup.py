@@ -35,8 +35,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .._enums import ChannelType
-from .._exceptions import CaprotoRuntimeError, CaprotoValueError
+from ..protocol._enums import ChannelType
+from ..protocol._exceptions import CaprotoRuntimeError, CaprotoValueError
 from ._channel_data import ChannelAlarm, ChannelData
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelFloat, ChannelInteger,

@@ -11,7 +11,7 @@
 * beacons (RSRV_IS_UP) to the beacon address list at the beacon port, fast
   at start (0.02 s doubling) then every EPICS_CAS_BEACON_PERIOD.
 
-Configuration comes from :class:`cawire._config.Config` (read from the
+Configuration comes from :class:`cawire.config.Config` (read from the
 environment once, in ``Context.__init__``).
 """
 from __future__ import annotations
@@ -21,13 +21,13 @@ import itertools
 import logging
 import socket
 
-from .. import _commands as cmds
-from .._config import Config, server_beacon_addresses
-from .._constants import (DEFAULT_PROTOCOL_VERSION, DO_REPLY, MAX_STRING_SIZE,
+from ..protocol import _commands as cmds
+from ..config import Config, server_beacon_addresses
+from ..protocol._constants import (DEFAULT_PROTOCOL_VERSION, DO_REPLY, MAX_STRING_SIZE,
                           MAX_UDP_SEND)
-from .._exceptions import RemoteProtocolError
-from .._framing import read_datagram
-from .._state import SERVER
+from ..protocol._exceptions import RemoteProtocolError
+from ..protocol._framing import read_datagram
+from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
 
 __all__ = ('Context', 'AsyncioAsyncLayer', 'BEACON_START_DELAY')

@@ -13,12 +13,12 @@ import numpy as np
 
 import struct
 
-from .. import _payload
-from .._backend import NUMERIC_DTYPES
-from .._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded, payload_size
-from .._enums import ChannelType, native_type
-from .._exceptions import CaprotoConversionError, CaprotoValueError
-from .._timestamp import timestamp_to_epics
+from ..protocol import _payload
+from ..protocol._backend import NUMERIC_DTYPES
+from ..protocol._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded, payload_size
+from ..protocol._enums import ChannelType, native_type
+from ..protocol._exceptions import CaprotoConversionError, CaprotoValueError
+from ..protocol._timestamp import timestamp_to_epics
 from ._conversion import NATIVE_NUMPY_DTYPES
 
 __all__ = ('encode_channel', 'zero_payload', 'STSACK_STRING', 'CLASS_NAME',

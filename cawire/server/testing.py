@@ -69,7 +69,7 @@ class IocProcess(epics._Process):
 class RawCircuit:
     """A minimal blocking CA client connection for protocol-level tests.
 
-    It speaks raw commands (``cawire._commands``) so tests can send exactly
+    It speaks raw commands (``cawire.protocol._commands``) so tests can send exactly
     what they want, including garbage, and see exactly what comes back.
 
     Parameters
@@ -86,7 +86,7 @@ class RawCircuit:
                  timeout: float = 5.0, receive_buffer: int | None = None):
         import socket
 
-        from .. import _commands
+        from ..protocol import _commands
         self._commands = _commands
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if receive_buffer is not None:
@@ -119,8 +119,8 @@ class RawCircuit:
 
     def _fill(self, timeout: float) -> bool:
         """Receive once; False when the server closed the connection."""
-        from .._framing import parse_stream
-        from .._state import CLIENT
+        from ..protocol._framing import parse_stream
+        from ..protocol._state import CLIENT
         self.sock.settimeout(timeout)
         chunk = self.sock.recv(1 << 20)
         if not chunk:

@@ -15,7 +15,7 @@ import time
 import psutil
 import pytest
 
-from .._config import Config
+from ..config import Config
 
 __all__ = ('WAIT', 'MB', 'wait_until', 'make_context', 'freeze',
            'tcp_connections_to', 'live_circuits', 'rss', 'thread_errors',

@@ -10,9 +10,9 @@ from __future__ import annotations
 import collections
 import time
 
-from .. import _commands as ca
-from .._enums import AccessRights
-from .._exceptions import PermissionDenied
+from ..protocol import _commands as ca
+from ..protocol._enums import AccessRights
+from ..protocol._exceptions import PermissionDenied
 from ._defaults import Deadline
 from ._requests import PendingRequest
 

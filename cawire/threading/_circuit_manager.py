@@ -1,6 +1,6 @@
 """One TCP circuit to one server at one priority: ``VirtualCircuitManager``.
 
-The manager is the I/O shell around the sans-I/O ``cawire._circuit``
+The manager is the I/O shell around the sans-I/O ``cawire.protocol._circuit``
 ``VirtualCircuit``: it owns the socket (through a :class:`StreamTransport`),
 the table of outstanding requests (ioid -> :class:`PendingRequest`), the
 subscriptions routed to it, the callback executor of its PVs, and the
@@ -25,12 +25,12 @@ import socket
 import threading
 import time
 
-from .. import _commands as ca
-from .._exceptions import (CaprotoError, DisconnectedError,
+from ..protocol import _commands as ca
+from ..protocol._exceptions import (CaprotoError, DisconnectedError,
                            LocalProtocolError)
-from .._circuit import ClientChannel
-from .._framing import parse_stream
-from .._state import CLIENT, States
+from ..protocol._circuit import ClientChannel
+from ..protocol._framing import parse_stream
+from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
 from ._circuit_replies import CircuitReplies
 from ._circuit_requests import CircuitRequests
@@ -58,7 +58,7 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
     Parameters
     ----------
     context : Context
-    circuit : cawire._circuit.VirtualCircuit
+    circuit : cawire.protocol._circuit.VirtualCircuit
     selector : NetworkLoop
         The network loop that watches this circuit's socket.
     timeout : float

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from .. import _commands as ca
-from .._enums import AccessRights
-from .._exceptions import (CaprotoValueError, ErrorResponseReceived,
+from ..protocol import _commands as ca
+from ..protocol._enums import AccessRights
+from ..protocol._exceptions import (CaprotoValueError, ErrorResponseReceived,
                            RemoteProtocolError)
-from .._framing import parse_stream
-from .._state import CLIENT
+from ..protocol._framing import parse_stream
+from ..protocol._state import CLIENT
 
 __all__ = ('CircuitReplies',)
 

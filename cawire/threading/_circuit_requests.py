@@ -8,10 +8,10 @@ backpressure happen outside it, so the network thread is never held up.
 """
 from __future__ import annotations
 
-from .. import _commands as ca
-from .._dbr import payload_size as dbr_payload_size
-from .._enums import ChannelType, field_class_to_type
-from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+from ..protocol import _commands as ca
+from ..protocol._dbr import payload_size as dbr_payload_size
+from ..protocol._enums import ChannelType, field_class_to_type
+from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, LocalProtocolError)
 from ._requests import PendingRequest
 

@@ -16,10 +16,10 @@ import logging
 import socket
 import threading
 
-from .._circuit import VirtualCircuit
-from .._config import get_environment_variables
-from .._exceptions import ContextDisconnectedError
-from .._state import CLIENT
+from ..protocol._circuit import VirtualCircuit
+from ..config import get_environment_variables
+from ..protocol._exceptions import ContextDisconnectedError
+from ..protocol._state import CLIENT
 from ._callbacks import run_user_callback
 from ._circuit_manager import VirtualCircuitManager
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from .._exceptions import CaprotoTimeoutError
+from ..protocol._exceptions import CaprotoTimeoutError
 
 __all__ = ('CONTEXT_DEFAULT_TIMEOUT', 'PV_DEFAULT_TIMEOUT',
            'ECHO_TIMEOUT', 'Deadline')

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
-from .. import _commands as ca
-from .._exceptions import CaprotoError
+from ..protocol import _commands as ca
+from ..protocol._exceptions import CaprotoError
 from ._defaults import ECHO_TIMEOUT
 
 __all__ = ('KeepAlive',)

@@ -13,11 +13,11 @@ import functools
 import logging
 import socket
 
-from .. import _commands as ca
-from .._constants import DEFAULT_PROTOCOL_VERSION
-from .._exceptions import CaprotoError
-from .._framing import parse_stream, serialize
-from .._state import CLIENT
+from ..protocol import _commands as ca
+from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
+from ..protocol._exceptions import CaprotoError
+from ..protocol._framing import parse_stream, serialize
+from ..protocol._state import CLIENT
 from ._transport import StreamTransport
 
 __all__ = ('NameServerLink',)

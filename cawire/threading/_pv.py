@@ -14,8 +14,8 @@ import threading
 import time
 import weakref
 
-from .._enums import AccessRights, ChannelType, field_class_to_type, native_type
-from .._exceptions import (CaprotoTimeoutError, CaprotoValueError,
+from ..protocol._enums import AccessRights, ChannelType, field_class_to_type, native_type
+from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
                            LocalProtocolError, PermissionDenied)
 from ._callbacks import run_user_callback

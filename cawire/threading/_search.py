@@ -1,6 +1,6 @@
 """Name searches: libca's retry timers driving the UDP socket.
 
-:class:`SearchEngine` is the I/O side of ``cawire._search_schedule``: it
+:class:`SearchEngine` is the I/O side of ``cawire.protocol._search_schedule``: it
 keeps the table of unanswered searches (search id -> name and where to
 report the result), asks the schedule which names go into which datagram,
 packs each datagram (VERSION with the sequence number, then SEARCH
@@ -18,10 +18,10 @@ import logging
 import time
 from typing import Callable
 
-from .. import _commands as ca
-from .._constants import DEFAULT_PROTOCOL_VERSION, DONT_REPLY
-from .._framing import serialize
-from .._search_schedule import SearchSchedule, search_message_size
+from ..protocol import _commands as ca
+from ..protocol._constants import DEFAULT_PROTOCOL_VERSION, DONT_REPLY
+from ..protocol._framing import serialize
+from ..protocol._search_schedule import SearchSchedule, search_message_size
 
 __all__ = ('SearchEngine', 'SearchItem')
 

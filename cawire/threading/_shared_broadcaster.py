@@ -9,7 +9,7 @@ At start it makes sure a repeater runs on EPICS_CA_REPEATER_PORT (spawning
 ``python -m cawire.repeater`` detached when the port is free, as libca
 spawns caRepeater) and registers with it, retrying with a growing delay up
 to ``registration_retry_time``.  Beacons are run through
-``cawire._beacon_history``: anomalies re-search unresolved names soon,
+``cawire.protocol._beacon_history``: anomalies re-search unresolved names soon,
 regular beacons keep idle circuits from sending ECHOs, irregular ones make
 the circuit check itself.
 """
@@ -28,12 +28,12 @@ import threading
 import time
 import weakref
 
-from .. import _commands as ca
-from .._beacon_history import BeaconEvent, BeaconHistory
-from .._config import Config, client_search_addresses
-from .._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
-from .._framing import read_datagram, serialize
-from .._state import CLIENT
+from ..protocol import _commands as ca
+from ..protocol._beacon_history import BeaconEvent, BeaconHistory
+from ..config import Config, client_search_addresses
+from ..protocol._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
+from ..protocol._framing import read_datagram, serialize
+from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
 from ._search import SearchEngine, SearchItem

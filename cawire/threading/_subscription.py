@@ -18,7 +18,7 @@ import itertools
 import logging
 import threading
 
-from .._enums import SubscriptionType
+from ..protocol._enums import SubscriptionType
 from ._callbacks import CallbackRegistry, run_user_callback
 
 __all__ = ('Subscription',)

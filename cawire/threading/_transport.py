@@ -26,8 +26,8 @@ import threading
 import time
 from typing import Callable, Iterable
 
-from .._exceptions import DisconnectedError, RemoteProtocolError
-from .._headers import unpack_header
+from ..protocol._exceptions import DisconnectedError, RemoteProtocolError
+from ..protocol._headers import unpack_header
 
 __all__ = ('StreamTransport',)
 
@@ -72,7 +72,7 @@ class StreamTransport:
         Connected (or connecting) non-blocking socket.
     parse : callable
         ``parse(memoryview) -> (commands, consumed, needed)`` (usually
-        ``cawire._framing.parse_stream`` with role and limits bound).
+        ``cawire.protocol._framing.parse_stream`` with role and limits bound).
     on_commands : callable
         Called on the network thread with each non-empty list of commands.
     on_closed : callable

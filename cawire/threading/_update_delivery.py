@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from .. import _commands as ca
+from ..protocol import _commands as ca
 
 __all__ = ('UpdateDelivery',)
 

@@ -15,7 +15,7 @@ from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT
 from ._pv import PV
 from ._shared_broadcaster import SharedBroadcaster
 from ._subscription import Subscription
-from .._exceptions import (CaprotoTimeoutError, ContextDisconnectedError,
+from ..protocol._exceptions import (CaprotoTimeoutError, ContextDisconnectedError,
                            DisconnectedError, ErrorResponseReceived,
                            PermissionDenied)
 

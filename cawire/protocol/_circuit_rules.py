@@ -41,7 +41,7 @@ _MAX_NATIVE_TYPE = 6
 
 
 class CircuitCommandRules:
-    """The per-command handlers of :class:`~cawire._circuit.VirtualCircuit`.
+    """The per-command handlers of :class:`~cawire.protocol._circuit.VirtualCircuit`.
 
     A mixin: it works on the circuit's attributes (``states``,
     ``channels``, ``channels_sid``, ``event_add_commands``, ``_ioids``,

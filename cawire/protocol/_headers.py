@@ -136,7 +136,7 @@ def pack_header(command: int, payload_size: int, data_type: int,
     ------
     struct.error
         If a field does not fit its wire width (callers turn this into
-        their own error type; see ``cawire._commands``).
+        their own error type; see ``cawire.protocol._commands``).
     """
     if payload_size >= _MAX_U16 or data_count >= _MAX_U16:
         return _pack_extended(command, EXTENDED_MARKER, data_type, 0,

@@ -3,7 +3,7 @@
 A VirtualCircuit sits between a socket (owned by the caller) and the code
 that uses Channel Access.  Everything we send goes through :meth:`send`
 (commands in, buffers out) and everything received goes through
-:meth:`process_command` (after :func:`cawire._framing.parse_stream`, or
+:meth:`process_command` (after :func:`cawire.protocol._framing.parse_stream`, or
 :meth:`recv` for simple users).  Both check the command against the state
 tables of ``_state`` and against the ids in use, then update them:
 
@@ -197,7 +197,7 @@ class VirtualCircuit(CircuitCommandRules):
 
     def recv(self, *buffers) -> tuple[list, int]:
         """Parse received bytes (simple users; fast shells call
-        :func:`cawire._framing.parse_stream` themselves).
+        :func:`cawire.protocol._framing.parse_stream` themselves).
 
         Parameters
         ----------

@@ -3,9 +3,9 @@
 The commands that carry DBR payloads (ReadNotifyResponse, EventAddResponse,
 ReadResponse, WriteRequest, WriteNotifyRequest) keep the received payload as
 a memoryview of the receive buffer and decode ``data``/``metadata`` only on
-first access (then cache them), through ``cawire._payload.decode``; numeric
+first access (then cache them), through ``cawire.protocol._payload.decode``; numeric
 data come back as views on that buffer, so an 8 MB array is never copied by
-the core.  Built by a user, they encode through ``cawire._payload.encode``.
+the core.  Built by a user, they encode through ``cawire.protocol._payload.encode``.
 
 The parser checks one thing eagerly, because it is cheap and protects every
 later consumer: the payload must be long enough for the declared type and

@@ -265,7 +265,7 @@ _INITIAL_CHANNEL_STATES = {CLIENT: SEND_CREATE_CHAN_REQUEST, SERVER: IDLE}
 
 
 def _resolve(table_names):
-    commands = importlib.import_module('cawire._commands')
+    commands = importlib.import_module('cawire.protocol._commands')
     return {
         role: {state: {getattr(commands, name): new
                        for name, new in transitions.items()}
