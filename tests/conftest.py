@@ -1,9 +1,15 @@
 """Session-wide fixtures: loopback CA ports, a caRepeater, the test softIoc.
 
 The whole session runs with EPICS_CA_* / EPICS_CAS_* pointing at two fresh
-loopback ports (so parallel runs never collide and nothing leaves 127.0.0.1),
-and with a real caRepeater on the repeater port from the start: otherwise the
-first libca user (caget, pyepics) would spawn one that outlives the run.
+loopback ports (so parallel runs never collide and nothing leaves 127.0.0.1).
+Every test outside ``tests/core`` gets a real caRepeater on the repeater port
+before it runs: otherwise the first libca user (caget, pyepics) would spawn
+one that outlives the run.  The core's tests need no EPICS binaries at all.
+
+Layout: ``core/`` (the sans-I/O protocol package, literal bytes only),
+``client/``, ``server/``, ``tools/`` (command-line tools and the repeater),
+``reliability/`` (faults, hostile peers, load) and ``infra/`` (test and
+benchmark helpers).
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ DB_DIR = Path(__file__).parent / 'db'
 TEST_DB = DB_DIR / 'test.db'
 TEST_ACF = DB_DIR / 'test.acf'
 TEST_PREFIX = 'TST:'
+CORE_DIR = Path(__file__).parent / 'core'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,12 +54,19 @@ def ca_ports(ca_env):
     return ca_env
 
 
-@pytest.fixture(scope='session', autouse=True)
+@pytest.fixture(scope='session')
 def repeater(ca_env):
     """A real caRepeater on the session's repeater port, started before any
     test can touch libca."""
     with epics.Repeater(ca_env.repeater_port) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _repeater_outside_core(request):
+    """Start the session's caRepeater for every test that is not a core test."""
+    if CORE_DIR not in request.node.path.parents:
+        request.getfixturevalue('repeater')
 
 
 @pytest.fixture(scope='session')

@@ -24,9 +24,9 @@ from cawire.testing import epics
 
 pytestmark = pytest.mark.epics
 
-DB_DIR = Path(__file__).parent / 'db'
+DB_DIR = Path(__file__).parent.parent / 'db'
 PREFIX = 'CWT:'
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 OURS = {'caget': 'cawire.commandline.get', 'caput': 'cawire.commandline.put',
         'camonitor': 'cawire.commandline.monitor'}

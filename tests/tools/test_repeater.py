@@ -18,7 +18,7 @@ from cawire.testing import epics
 
 from conftest import TEST_PREFIX
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LOOPBACK_P2 = 0x7F000001
 HEADER = struct.Struct('>HHHHII')
 

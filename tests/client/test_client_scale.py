@@ -15,7 +15,7 @@ from cawire.config import Config
 from cawire.threading.client import Batch, Context, SharedBroadcaster
 
 WAIT = 20.0
-DB_DIR = Path(__file__).parent / 'db'
+DB_DIR = Path(__file__).parent.parent / 'db'
 
 
 def context_for(ioc, **environ):

@@ -22,7 +22,7 @@ from cawire.threading.client import (Context, SharedBroadcaster,
                                      VirtualCircuitManager)
 
 WAIT = 20.0
-DB_DIR = Path(__file__).parent / 'db'
+DB_DIR = Path(__file__).parent.parent / 'db'
 
 
 def wait_until(predicate, timeout=WAIT):
