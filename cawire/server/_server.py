@@ -159,14 +159,14 @@ class Context:
         datagrams.append(b''.join(current))
         return datagrams
 
-    def tcp_search_reply(self, command) -> bytes | None:
+    def tcp_search_reply(self, command: cmds.SearchRequest
+                         ) -> cmds.SearchResponse | cmds.NotFoundResponse | None:
         """Answer to a SEARCH received on a circuit (name-server use)."""
         if command.name in self.pvdb:
-            return bytes(cmds.SearchResponse(self.tcp_port, None, command.cid,
-                                             None))
-        if command._h[2] == DO_REPLY:
-            return bytes(cmds.NotFoundResponse(command._h[3], command.cid,
-                                               reply=DO_REPLY))
+            return cmds.SearchResponse(self.tcp_port, None, command.cid, None)
+        if command.reply == DO_REPLY:
+            return cmds.NotFoundResponse(command.version, command.cid,
+                                         reply=DO_REPLY)
         return None
 
     # --------------------------------------------------------------- circuits
