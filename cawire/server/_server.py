@@ -21,12 +21,14 @@ import itertools
 import logging
 import socket
 
-from ..protocol import _commands as cmds
 from ..config import Config, server_beacon_addresses
-from ..protocol._constants import (DEFAULT_PROTOCOL_VERSION, DO_REPLY, MAX_STRING_SIZE,
-                          MAX_UDP_SEND)
+from ..protocol import _commands as cmds
+from ..protocol._broadcaster import Broadcaster
+from ..protocol._constants import (DEFAULT_PROTOCOL_VERSION, DO_REPLY,
+                                   MAX_STRING_SIZE)
 from ..protocol._exceptions import RemoteProtocolError
-from ..protocol._framing import read_datagram
+from ..protocol._search_messages import (pack_search_replies,
+                                         parse_search_requests)
 from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
 
@@ -96,6 +98,9 @@ class Context:
         self.tcp_port = None
         self.circuits: set[ServerCircuit] = set()
         self.beacon_count = 0
+        #: The UDP side's protocol object: parses search datagrams, checks
+        #: and packs the beacons.
+        self.broadcaster = Broadcaster(SERVER, DEFAULT_PROTOCOL_VERSION)
         self._sid_counter = itertools.count()
         self._tcp_servers = []
         self._udp_transports = []
@@ -118,46 +123,25 @@ class Context:
         return next(self._sid_counter) & 0xFFFFFFFF
 
     # ----------------------------------------------------------------- search
-    def udp_search_replies(self, data: bytes, address) -> list[bytes]:
+    def udp_search_replies(self, data: bytes,
+                           address: tuple[str, int]) -> list[bytes]:
         """Reply datagrams for one search datagram (empty: stay quiet)."""
         if address[0] in self._ignore:
             return []
         try:
-            commands = read_datagram(data, address, SERVER)
+            commands = self.broadcaster.recv(data, address)
         except RemoteProtocolError as exc:
             search_logger.debug('Bad datagram from %s: %s', address, exc)
             commands = getattr(exc, 'commands', None) or []
-        sequence = None
-        found = []
-        for command in commands:
-            if type(command) is cmds.VersionRequest:
-                if command._h[2] == 1:  # sequenceNoIsValid
-                    sequence = command._h[4]
-            elif type(command) is cmds.SearchRequest:
-                if command.name in self.pvdb:
-                    found.append(bytes(cmds.SearchResponse(
-                        self.tcp_port, None, command.cid,
-                        DEFAULT_PROTOCOL_VERSION)))
-            else:
-                # RSRV stops at anything but VERSION/SEARCH on UDP.
-                break
+        sequence, requests = parse_search_requests(commands)
+        pvdb = self.pvdb
+        found = [request.cid for request in requests if request.name in pvdb]
         if not found:
             return []
         search_logger.debug('Answering %d search(es) from %s', len(found),
                             address)
-        lead = (bytes(cmds.VersionResponse(DEFAULT_PROTOCOL_VERSION,
-                                           sequence_id=sequence))
-                if sequence is not None else b'')
-        datagrams, current = [], [lead]
-        size = len(lead)
-        for reply in found:
-            if size + len(reply) > MAX_UDP_SEND:
-                datagrams.append(b''.join(current))
-                current, size = [lead], len(lead)
-            current.append(reply)
-            size += len(reply)
-        datagrams.append(b''.join(current))
-        return datagrams
+        return pack_search_replies(sequence, self.tcp_port, found,
+                                   version=DEFAULT_PROTOCOL_VERSION)
 
     def tcp_search_reply(self, command: cmds.SearchRequest
                          ) -> cmds.SearchResponse | cmds.NotFoundResponse | None:
@@ -216,7 +200,7 @@ class Context:
         period = max(self.config.cas_beacon_period, BEACON_START_DELAY)
         delay = BEACON_START_DELAY
         while True:
-            beacon = bytes(cmds.RsrvIsUpResponse(
+            beacon = self.broadcaster.send(cmds.RsrvIsUpResponse(
                 DEFAULT_PROTOCOL_VERSION, self.tcp_port,
                 self.beacon_count & 0xFFFFFFFF, 0))
             self.beacon_count += 1
