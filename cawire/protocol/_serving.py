@@ -70,7 +70,8 @@ def header_fields(command: Message) -> tuple[int, int, int, int, int, int]:
 def subscription_mask(command: EventAddRequest) -> int:
     """The DBE mask of an EVENT_ADD request (what ``command.mask`` gives,
     without decoding low/high/to)."""
-    return _MASK.unpack_from(command._payload, _MASK_OFFSET)[0]
+    payload = command._payload  # type: ignore[attr-defined]
+    return _MASK.unpack_from(payload, _MASK_OFFSET)[0]
 
 
 def check_version_request(priority: int, version: int) -> None:

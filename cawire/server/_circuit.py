@@ -35,7 +35,7 @@ from ..protocol._channel import ServerChannel
 from ..protocol._circuit import VirtualCircuit
 from ..protocol._commands_base import Message
 from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
-from ..protocol._enums import AccessRights, ChannelType
+from ..protocol._enums import AccessRights, AlarmSeverity, ChannelType
 from ..protocol._exceptions import CaprotoError, RemoteProtocolError
 from ..protocol._framing import parse_stream
 from ..protocol._serving import (check_version_request, event_add_header,
@@ -181,7 +181,7 @@ class ServerCircuit(asyncio.Protocol):
 
     # --------------------------------------------------------- asyncio hooks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport = cast(asyncio.Transport, transport)
         self.address = transport.get_extra_info('peername')
         self.circuit = VirtualCircuit(SERVER, self.address, None,
                                       max_payload=self._max_payload)
@@ -625,7 +625,7 @@ class ServerCircuit(asyncio.Protocol):
         if header_fields(command)[2] == _PUT_ACKT:
             alarm.must_acknowledge_transient = bool(value)
         elif value >= alarm.severity_to_acknowledge:
-            alarm.severity_to_acknowledge = 0
+            alarm.severity_to_acknowledge = AlarmSeverity.NO_ALARM
 
     def _on_event_add(self, command: cmds.EventAddRequest) -> None:
         _, _, data_type, count, sid, subid = header_fields(command)

@@ -20,6 +20,8 @@ import asyncio
 import itertools
 import logging
 import socket
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from ..config import Config, server_beacon_addresses
 from ..protocol import _commands as cmds
@@ -31,6 +33,9 @@ from ..protocol._search_messages import (pack_search_replies,
                                          parse_search_requests)
 from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._channel_data import ChannelData
 
 __all__ = ('Context', 'AsyncioAsyncLayer', 'BEACON_START_DELAY')
 
@@ -57,20 +62,24 @@ class AsyncioAsyncLayer:
 class _SearchProtocol(asyncio.DatagramProtocol):
     def __init__(self, context: 'Context'):
         self.context = context
-        self.transport = None
+        self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, address) -> None:
+    def datagram_received(self, data: bytes,
+                          address: tuple[str, int]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
         try:
             for reply in self.context.udp_search_replies(data, address):
-                self.transport.sendto(reply, address)
+                transport.sendto(reply, address)
         except Exception:  # noqa: BLE001 - keep serving other searchers
             search_logger.exception('Failed to answer a search from %s',
                                     address)
 
-    def error_received(self, exc) -> None:
+    def error_received(self, exc: Exception) -> None:
         search_logger.debug('UDP error: %s', exc)
 
 
@@ -87,7 +96,9 @@ class Context:
         Configuration (default: read from the environment).
     """
 
-    def __init__(self, pvdb: dict, interfaces=None, config: Config | None = None):
+    def __init__(self, pvdb: Mapping[str, 'ChannelData'],
+                 interfaces: Iterable[str] | None = None,
+                 config: Config | None = None):
         self.pvdb = pvdb
         self.config = config if config is not None else Config.from_environ()
         if not interfaces:
@@ -95,20 +106,21 @@ class Context:
                           or ['0.0.0.0'])
         self.interfaces = list(interfaces)
         self.port = self.config.cas_server_port
-        self.tcp_port = None
+        #: The TCP port clients connect to (None until :meth:`run` binds).
+        self.tcp_port: int | None = None
         self.circuits: set[ServerCircuit] = set()
         self.beacon_count = 0
         #: The UDP side's protocol object: parses search datagrams, checks
         #: and packs the beacons.
         self.broadcaster = Broadcaster(SERVER, DEFAULT_PROTOCOL_VERSION)
         self._sid_counter = itertools.count()
-        self._tcp_servers = []
-        self._udp_transports = []
-        self._beacon_socket = None
+        self._tcp_servers: list[asyncio.Server] = []
+        self._udp_transports: list[asyncio.BaseTransport] = []
+        self._beacon_socket: socket.socket | None = None
         self._tasks: list[asyncio.Task] = []
         self._ignore = {ip for ip, _ in self.config.cas_ignore_addr_list}
-        self._stopped = None
-        self._started = None
+        self._stopped: asyncio.Event | None = None
+        self._started: asyncio.Event | None = None
         self.max_payload = self._compute_max_payload()
 
     def _compute_max_payload(self) -> int:
@@ -136,11 +148,12 @@ class Context:
         sequence, requests = parse_search_requests(commands)
         pvdb = self.pvdb
         found = [request.cid for request in requests if request.name in pvdb]
-        if not found:
+        port = self.tcp_port
+        if not found or port is None:  # nothing to offer, or not listening
             return []
         search_logger.debug('Answering %d search(es) from %s', len(found),
                             address)
-        return pack_search_replies(sequence, self.tcp_port, found,
+        return pack_search_replies(sequence, port, found,
                                    version=DEFAULT_PROTOCOL_VERSION)
 
     def tcp_search_reply(self, command: cmds.SearchRequest
@@ -161,7 +174,7 @@ class Context:
         self.circuits.discard(circuit)
 
     # ---------------------------------------------------------------- startup
-    async def _bind_tcp(self, loop) -> None:
+    async def _bind_tcp(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             server = await loop.create_server(
                 lambda: ServerCircuit(self), host=self.interfaces,
@@ -177,7 +190,7 @@ class Context:
         self._tcp_servers.append(server)
         self.tcp_port = server.sockets[0].getsockname()[1]
 
-    async def _bind_udp(self, loop) -> None:
+    async def _bind_udp(self, loop: asyncio.AbstractEventLoop) -> None:
         for interface in self.interfaces:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -213,7 +226,8 @@ class Context:
             await asyncio.sleep(delay)
             delay = min(delay * 2, period)
 
-    async def _run_hooks(self, name: str, async_lib) -> list:
+    async def _run_hooks(self, name: str, async_lib: 'AsyncioAsyncLayer'
+                         ) -> list[Coroutine[Any, Any, Any]]:
         coroutines = []
         for data in self.pvdb.values():
             hook = getattr(data, name, None)
@@ -222,7 +236,9 @@ class Context:
         return coroutines
 
     async def run(self, *, log_pv_names: bool = False,
-                  startup_hook=None) -> None:
+                  startup_hook: Callable[[AsyncioAsyncLayer],
+                                         Awaitable[Any]] | None = None
+                  ) -> None:
         """Serve until cancelled (or :meth:`stop`), then shut down cleanly.
 
         Parameters
@@ -233,8 +249,8 @@ class Context:
             Awaited with the async_lib before serving.
         """
         loop = asyncio.get_running_loop()
-        self._stopped = asyncio.Event()
-        self._started = asyncio.Event()
+        stopped = self._stopped = asyncio.Event()
+        started = self._started = asyncio.Event()
         async_lib = AsyncioAsyncLayer()
         await self._bind_tcp(loop)
         await self._bind_udp(loop)
@@ -249,9 +265,9 @@ class Context:
             self._tasks.append(loop.create_task(_logged(coroutine)))
         for coroutine in await self._run_hooks('server_scan', async_lib):
             self._tasks.append(loop.create_task(_logged(coroutine)))
-        self._started.set()
+        started.set()
         try:
-            await self._stopped.wait()
+            await stopped.wait()
         finally:
             await self._shutdown(async_lib)
 
@@ -266,7 +282,7 @@ class Context:
         if self._stopped is not None:
             self._stopped.set()
 
-    async def _shutdown(self, async_lib) -> None:
+    async def _shutdown(self, async_lib: 'AsyncioAsyncLayer') -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -285,7 +301,7 @@ class Context:
         logger.info('Server stopped')
 
 
-async def _logged(coroutine) -> None:
+async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:
     try:
         await coroutine
     except asyncio.CancelledError:

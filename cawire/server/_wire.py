@@ -69,7 +69,9 @@ def _graphic_template(channel, data_type: int, base: ChannelType) -> bytes:
     Units, precision, limits and enum strings only change with
     ``write_metadata``, so the structure is built once per request type.
     """
-    md = DBR_TYPES[ChannelType(data_type)]()
+    structure = DBR_TYPES[ChannelType(data_type)]
+    assert structure is not None  # GR/CTRL types all have one
+    md = structure()
     fields = channel._metadata_fields()
     if base == ChannelType.ENUM:
         md.enum_strings = tuple(fields.get('enum_strings', ()))
