@@ -29,7 +29,8 @@ from ._exceptions import RemoteProtocolError
 from ._headers import HEADER_STRUCT, pack_header
 
 __all__ = (
-    'header_fields', 'subscription_mask', 'check_version_request',
+    'header_fields', 'subscription_mask', 'subscription_request',
+    'check_version_request',
     'read_notify_header', 'read_header', 'event_add_header',
     'write_notify_reply', 'event_cancel_reply',
     'status_metadata', 'time_metadata', 'stsack_metadata',
@@ -72,6 +73,16 @@ def subscription_mask(command: EventAddRequest) -> int:
     without decoding low/high/to)."""
     payload = command._payload  # type: ignore[attr-defined]
     return _MASK.unpack_from(payload, _MASK_OFFSET)[0]
+
+
+def subscription_request(command: EventAddRequest
+                         ) -> tuple[int, int, int, int, int]:
+    """``(data_type, data_count, sid, subscriptionid, mask)`` of a received
+    EVENT_ADD request, in one call."""
+    _, _, data_type, data_count, sid, subscriptionid = command._h
+    payload = command._payload  # type: ignore[attr-defined]
+    return (data_type, data_count, sid, subscriptionid,
+            _MASK.unpack_from(payload, _MASK_OFFSET)[0])
 
 
 def check_version_request(priority: int, version: int) -> None:
@@ -140,6 +151,9 @@ def write_notify_reply(data_type: int, data_count: int, status: int,
                        ioid: int) -> bytes:
     """A whole WRITE_NOTIFY reply (``WriteNotifyResponse``) echoing the
     request's type and count."""
+    if data_count < _STANDARD_LIMIT:
+        return _pack_standard(_WRITE_NOTIFY, 0, data_type, data_count,
+                              status, ioid)
     return pack_header(_WRITE_NOTIFY, 0, data_type, data_count, status, ioid)
 
 
@@ -147,6 +161,9 @@ def event_cancel_reply(data_type: int, data_count: int, sid: int,
                        subscriptionid: int) -> bytes:
     """A whole EVENT_CANCEL acknowledgement (``EventCancelResponse``: an
     empty EVENT_ADD echoing the request's type and count)."""
+    if data_count < _STANDARD_LIMIT:
+        return _pack_standard(_EVENT_CANCEL_ACK, 0, data_type, data_count,
+                              sid, subscriptionid)
     return pack_header(_EVENT_CANCEL_ACK, 0, data_type, data_count, sid,
                        subscriptionid)
 

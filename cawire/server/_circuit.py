@@ -41,7 +41,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._serving import (check_version_request, event_add_header,
                                  event_cancel_reply, header_fields,
                                  is_acknowledgement_type, read_header,
-                                 read_notify_header, subscription_mask,
+                                 read_notify_header, subscription_request,
                                  write_notify_reply)
 from ..protocol._state import SERVER
 from ..protocol._status import CAStatus, CAStatusCode
@@ -365,7 +365,23 @@ class ServerCircuit(asyncio.Protocol):
         """Queue a monitor update (or hold it if the client is behind)."""
         if self._closed:
             return
-        header, payload = self._event_message(subscription, data)
+        data_type = subscription.data_type
+        if subscription.entry.readable:
+            try:
+                payload, count = data.encode_read(data_type,
+                                                  subscription.data_count)
+            except CaprotoError as exc:
+                logger.debug('Update of %r as type %d failed: %s', data,
+                             data_type, exc)
+                header, payload = self._failed_update(subscription,
+                                                      ECA_GETFAIL)
+            else:
+                header = event_add_header(len(payload), data_type, count,
+                                          ECA_NORMAL,
+                                          subscription.subscriptionid)
+        else:
+            header, payload = self._failed_update(subscription,
+                                                  ECA_NORDACCESS)
         # An update already held for this subscription must not be
         # overtaken: the newer one replaces it instead.
         if self._events_on and not self._write_paused and \
@@ -381,24 +397,13 @@ class ServerCircuit(asyncio.Protocol):
             # subscriber: holding it costs a reference, not a copy.
             self._held.hold(subscription, (header, payload))
 
-    def _event_message(self, subscription: Subscription,
-                       data: 'ChannelData') -> tuple[bytes, bytes]:
-        """(header, payload) of an update for ``subscription``."""
+    @staticmethod
+    def _failed_update(subscription: Subscription,
+                       status: int) -> tuple[bytes, bytes]:
+        """(header, zeroed payload) of an update that carries an error."""
         data_type = subscription.data_type
-        status = ECA_NORMAL
-        if subscription.entry.readable:
-            try:
-                payload, count = data.encode_read(data_type,
-                                                  subscription.data_count)
-            except CaprotoError as exc:
-                logger.debug('Update of %r as type %d failed: %s', data,
-                             data_type, exc)
-                status = ECA_GETFAIL
-        else:
-            status = ECA_NORDACCESS
-        if status != ECA_NORMAL:
-            count = subscription.data_count or 1
-            payload = zero_payload(data_type, count)
+        count = subscription.data_count or 1
+        payload = zero_payload(data_type, count)
         return event_add_header(len(payload), data_type, count, status,
                                 subscription.subscriptionid), payload
 
@@ -471,10 +476,10 @@ class ServerCircuit(asyncio.Protocol):
         self.circuit.process_command(command)
         channel = self.circuit.channels[command.cid]
         assert isinstance(channel, ServerChannel)
-        data = self.server.pvdb.get(command.name)
+        data = self.server.pvdb.get(channel.name)
         if data is None:
             logger.debug('Circuit %s: no PV named %r', self.address,
-                         command.name)
+                         channel.name)
             self._send_commands(channel.create_fail())
             return
         access = AccessRights(data.check_access(self.client_hostname,
@@ -501,7 +506,7 @@ class ServerCircuit(asyncio.Protocol):
         entry.subscriptions.clear()
 
     def _on_read(self, command: Message) -> None:
-        _, _, data_type, count, sid, _ = header_fields(command)
+        _, _, data_type, count, sid, ioid = header_fields(command)
         entry = self._entry(command, sid)
         notify = type(command) is _READ_NOTIFY_REQUEST
         if not is_readable_type(data_type):
@@ -510,31 +515,37 @@ class ServerCircuit(asyncio.Protocol):
             return
         data = entry.data
         if count > max(data.max_length, len(data)):
-            self._read_reply(command, entry, notify, ECA_BADCOUNT)
+            status = ECA_BADCOUNT
+        elif not entry.readable:
+            status = ECA_NORDACCESS
+        elif data.has_async_read:
+            self._spawn(self._async_read(command, entry, notify, data_type,
+                                         count, ioid), entry)
             return
-        if not entry.readable:
-            self._read_reply(command, entry, notify, ECA_NORDACCESS)
-            return
-        if data.has_async_read:
-            self._spawn(self._async_read(command, entry, notify), entry)
-            return
-        self._read_reply(command, entry, notify)
+        else:
+            status = ECA_NORMAL
+        self._read_reply(command, entry, notify, data_type, count, ioid,
+                         status)
 
     async def _async_read(self, command: Message, entry: ChannelEntry,
-                          notify: bool) -> None:
+                          notify: bool, data_type: int, count: int,
+                          ioid: int) -> None:
+        status = ECA_NORMAL
         try:
-            await entry.data.read(header_fields(command)[2])
+            await entry.data.read(data_type)
         except Exception:  # noqa: BLE001 - a user getter failed
             logger.exception('Getter of %s failed', entry.name)
-            self._read_reply(command, entry, notify, ECA_GETFAIL)
-        else:
-            self._read_reply(command, entry, notify)
+            status = ECA_GETFAIL
+        self._read_reply(command, entry, notify, data_type, count, ioid,
+                         status)
 
     def _read_reply(self, command: Message, entry: ChannelEntry,
-                    notify: bool, status: int = ECA_NORMAL) -> None:
+                    notify: bool, data_type: int, count: int, ioid: int,
+                    status: int) -> None:
+        """Answer a read: the request's type, count and ioid; ``status``
+        other than ECA_NORMAL when it already failed."""
         if self._closed:
             return
-        _, _, data_type, count, _, ioid = header_fields(command)
         if status == ECA_NORMAL:
             try:
                 payload, count = entry.data.encode_read(data_type, count)
@@ -628,7 +639,7 @@ class ServerCircuit(asyncio.Protocol):
             alarm.severity_to_acknowledge = AlarmSeverity.NO_ALARM
 
     def _on_event_add(self, command: cmds.EventAddRequest) -> None:
-        _, _, data_type, count, sid, subid = header_fields(command)
+        data_type, count, sid, subid, mask = subscription_request(command)
         entry = self.channels.get(sid)
         if entry is None:
             entry = self._entry(command, sid)  # raises
@@ -645,7 +656,7 @@ class ServerCircuit(asyncio.Protocol):
             data.remove_subscription(old)
             self._held.discard(old)
         subscription = Subscription(self, entry, subid, data_type, count,
-                                    subscription_mask(command))
+                                    mask)
         subscriptions[subid] = subscription
         data.add_subscription(subscription)
         self.post_update(subscription, data)

@@ -55,6 +55,7 @@ def test_request_fields_and_mask():
     (parsed,), _, _ = parse_stream(bytes(request), SERVER)
     assert serving.header_fields(parsed) == (1, 16, 20, 3, 5, 9)
     assert serving.subscription_mask(parsed) == parsed.mask == 13
+    assert serving.subscription_request(parsed) == (20, 3, 5, 9, 13)
 
 
 def test_version_check():
