@@ -69,6 +69,8 @@ _READ_NOTIFY_REQUEST = cmds.ReadNotifyRequest
 _WRITE_NOTIFY_REQUEST = cmds.WriteNotifyRequest
 _PUT_ACKT = int(ChannelType.PUT_ACKT)
 _READ_BIT = int(AccessRights.READ)
+#: ChannelType by wire value (indexing a tuple beats the enum's call).
+_CHANNEL_TYPES = tuple(ChannelType)
 _WRITE_BIT = int(AccessRights.WRITE)
 NO_CID = 0xFFFFFFFF
 #: Requests waiting behind hooks above which we stop reading the client.
@@ -595,7 +597,8 @@ class ServerCircuit(asyncio.Protocol):
             wire_values = command.data
             if count > data.max_length:
                 wire_values = wire_values[:data.max_length]
-            value = data.values_from_wire(wire_values, command.data_type)
+            value = data.values_from_wire(wire_values,
+                                          _CHANNEL_TYPES[data_type])
         except CaprotoError as exc:
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
             return
