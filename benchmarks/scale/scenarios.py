@@ -75,11 +75,14 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
     """
     names = _names(bed)
     prefix = ioc_prefix(ioc)
-    clients = {kind: bed.start_client(kind, kind, names, subscribe=subscribe)
-               for kind in kinds}
+    clients: dict = {}
     results: dict = {}
     try:
-        for kind, client in clients.items():
+        # One after the other, so that neither connects while the other
+        # loads the IOCs and the CPU.
+        for kind in kinds:
+            client = clients[kind] = bed.start_client(kind, kind, names,
+                                                      subscribe=subscribe)
             connected = client.expect('connected', bed.timeout + 30)
             results[kind] = {'connect_s': connected['connect_s'],
                              'mem_per_pv_kib': connected['mem_per_pv_kib']}
