@@ -4,8 +4,9 @@ Started by :mod:`benchmarks.scale` inside a client namespace as
 ``python -m benchmarks.scale._client '<json spec>'``; talks JSON lines:
 every event it prints starts with ``@@`` and it obeys commands on stdin:
 
-* ``reboot <prefix> <address>``: watch the PVs whose names start with
-  ``prefix`` go down and come back; a thread probes TCP ``address:5064`` to
+* ``reboot <prefix> <address> [<port>]``: watch the PVs whose names start
+  with ``prefix`` go down and come back; a thread probes TCP
+  ``address:port`` (5064 by default) to
   time when the IOC listens again. Prints ``down`` then ``back`` with
   ``back_after_listen_s`` (last PV connected, and resubscribed when
   monitoring, minus the first accepted probe connection).
@@ -64,11 +65,12 @@ def wait_until(predicate, timeout: float, step=None) -> bool:
 
 
 class ListenProbe(threading.Thread):
-    """Connects to address:5064 every few ms until accepted; records when."""
+    """Connects to address:port every few ms until accepted; records when."""
 
-    def __init__(self, address: str, timeout: float):
+    def __init__(self, address: str, port: int, timeout: float):
         super().__init__(daemon=True)
         self.address = address
+        self.port = port
         self.timeout = timeout
         self.accepted_at: float | None = None
 
@@ -76,7 +78,8 @@ class ListenProbe(threading.Thread):
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection((self.address, 5064), timeout=0.5):
+                with socket.create_connection((self.address, self.port),
+                                              timeout=0.5):
                     self.accepted_at = time.monotonic()
                     return
             except OSError:
@@ -163,9 +166,9 @@ def cpu_and_rss() -> dict:
     return {'cpu_s': time.process_time(), 'rss_mib': rss_bytes() / 2**20}
 
 
-def watch_reboot(client, names: list[str], address: str, subscribed: bool,
-                 timeout: float) -> None:
-    probe = ListenProbe(address, timeout)
+def watch_reboot(client, names: list[str], address: str, port: int,
+                 subscribed: bool, timeout: float) -> None:
+    probe = ListenProbe(address, port, timeout)
     if not wait_until(lambda: not any(client.connected(n) for n in names),
                       timeout, client.step):
         emit('error', message='PVs of the rebooted IOC never disconnected')
@@ -223,9 +226,10 @@ def main() -> None:
     for line in sys.stdin:
         command, *args = line.split()
         if command == 'reboot':
-            prefix, address = args
+            prefix, address, *port = args
             watch_reboot(client, [n for n in names if n.startswith(prefix)],
-                         address, subscribed, timeout)
+                         address, int(port[0]) if port else 5064, subscribed,
+                         timeout)
         elif command == 'stats':
             emit('stats', updates=getattr(client, 'updates', 0), **cpu_and_rss())
         elif command == 'quit':

@@ -1,9 +1,9 @@
 """Count the CA searches a client namespace sends (no tcpdump needed).
 
 Run inside the client's namespace as
-``python -m benchmarks.scale._counter <interface> <own address>``: a packet
-socket on the interface sees every outgoing frame, and each IPv4/UDP datagram
-from the own address to port 5064 is parsed with cawire's core into its
+``python -m benchmarks.scale._counter <interface> <own address> [<port>]``:
+a packet socket on the interface sees every outgoing frame, and each
+IPv4/UDP datagram from the own address to the server port (5064) is parsed with cawire's core into its
 SEARCH requests. On ``snap`` (stdin) it prints one ``@@`` JSON line:
 datagrams, UDP payload bytes, search requests, and searches per name prefix
 (up to and including the first ':'). ``quit`` ends it.
@@ -27,8 +27,9 @@ CA_SERVER_PORT = 5064
 
 
 class Counter:
-    def __init__(self, interface: str, address: str):
+    def __init__(self, interface: str, address: str, port: int):
         self.own = socket.inet_aton(address)
+        self.port = port
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
                                   socket.htons(ETH_P_ALL))
         self.sock.bind((interface, 0))
@@ -51,7 +52,7 @@ class Counter:
             if frame[23] != socket.IPPROTO_UDP or frame[26:30] != self.own:
                 continue
             udp = 14 + header_length
-            if struct.unpack_from('!H', frame, udp + 2)[0] != CA_SERVER_PORT:
+            if struct.unpack_from('!H', frame, udp + 2)[0] != self.port:
                 continue
             payload = frame[udp + 8:]
             try:
@@ -77,7 +78,8 @@ class Counter:
 
 
 def main() -> None:
-    counter = Counter(sys.argv[1], sys.argv[2])
+    port = int(sys.argv[3]) if len(sys.argv) > 3 else CA_SERVER_PORT
+    counter = Counter(sys.argv[1], sys.argv[2], port)
     threading.Thread(target=counter.run, daemon=True).start()
     print('@@' + json.dumps({'event': 'ready'}), flush=True)
     for line in sys.stdin:

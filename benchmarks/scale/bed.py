@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 from cawire.testing.epics import epics_bin_dir
-from cawire.testing.netns import Host, NetnsBed, bed_environ, remove_stale_namespaces
+from cawire.testing.epics import free_port
+from cawire.testing.netns import (Host, LoopbackBed, NetnsBed, bed_environ,
+                                  remove_stale_namespaces)
 
 from ._client import ioc_prefix, pv_names
 
@@ -57,6 +59,10 @@ def _python_env(**settings: str) -> dict[str, str]:
     env['PYTHONPATH'] = os.pathsep.join(
         filter(None, [str(REPO_ROOT), env.get('PYTHONPATH', '')]))
     return env
+
+
+def loopback_bed(bed) -> bool:
+    return isinstance(bed, LoopbackBed)
 
 
 class ClientProcess:
@@ -127,11 +133,17 @@ class ScaleBed:
         Scan of the softIoc records ('Passive', '1 second', ...).
     timeout : float
         Bound for IOC start-up and every wait.
+    loopback : bool
+        Use the lighter :class:`~cawire.testing.netns.LoopbackBed` (IOCs on
+        127.0.0.2... sharing one free port, unicast search lists; no root
+        needed). Search counters need root (a packet socket) and are left
+        out without it.
     """
 
     def __init__(self, iocs: int, per_ioc: int, *,
                  client_hosts=('cawire', 'pyepics'), ioc_kind: str = 'softioc',
-                 scan: str = 'Passive', timeout: float = 120.0):
+                 scan: str = 'Passive', timeout: float = 120.0,
+                 loopback: bool = False):
         if ioc_kind not in IOC_KINDS:
             raise ValueError(f'ioc_kind must be one of {IOC_KINDS}')
         self.iocs, self.per_ioc = iocs, per_ioc
@@ -144,8 +156,18 @@ class ScaleBed:
         self.counters: dict[str, ClientProcess] = {}
         self.clients: list[ClientProcess] = []
         self._db_file = None
-        remove_stale_namespaces()
-        self.bed = NetnsBed()
+        self.bed: NetnsBed
+        if loopback:
+            self.bed = LoopbackBed(free_port(), free_port())
+            self.count_searches = os.geteuid() == 0
+            # Every loopback client sends from 127.0.0.1: a counter sees the
+            # searches of all clients running at the time.
+            self.searches_per_client = False
+        else:
+            self.searches_per_client = True
+            remove_stale_namespaces()
+            self.bed = NetnsBed()
+            self.count_searches = True
         try:
             self._build(client_hosts)
         except BaseException:
@@ -161,10 +183,17 @@ class ScaleBed:
         for name in client_hosts:
             host = self.bed.add_host(f'c-{name}')
             self.client_hosts[name] = host
-            host.popen([str(epics_bin_dir() / 'caRepeater')])
+            if not (loopback_bed(self.bed) and len(self.client_hosts) > 1):
+                # (Loopback hosts share one repeater port: one repeater.)
+                host.popen([str(epics_bin_dir() / 'caRepeater')],
+                           env=bed_environ(**self.bed.repeater_settings()))
+            if not self.count_searches:
+                continue
+            source = '127.0.0.1' if loopback_bed(self.bed) else host.address
             counter = ClientProcess(host.popen(
-                [sys.executable, '-m', 'benchmarks.scale._counter', 'eth0',
-                 host.address], env=_python_env(), stdin=subprocess.PIPE,
+                [sys.executable, '-m', 'benchmarks.scale._counter',
+                 self.bed.interface, source, str(self.bed.server_port)],
+                env=_python_env(), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 cwd=REPO_ROOT), f'counter {name}')
             counter.expect('ready', self.timeout)
@@ -186,8 +215,9 @@ class ScaleBed:
 
     def start_ioc(self, index: int, wait: bool = True) -> None:
         host = self.ioc_hosts[index]
-        self.ioc_processes[index] = host.popen(self.ioc_argv(index),
-                                               env=_python_env(), cwd=REPO_ROOT)
+        self.ioc_processes[index] = host.popen(
+            self.ioc_argv(index), env=_python_env(**self.bed.server_settings(host)),
+            cwd=REPO_ROOT)
         if wait:
             self.wait_listening([index])
 
@@ -198,16 +228,16 @@ class ScaleBed:
         process.wait(10)
 
     def wait_listening(self, indices) -> float:
-        """Wait until every IOC in ``indices`` accepts TCP on 5064; probed
+        """Wait until every IOC in ``indices`` accepts TCP connections; probed
         from the first client host. Returns the seconds waited."""
         addresses = [self.ioc_hosts[index].address for index in indices]
         probe = ('import sys, socket, time\n'
-                 'pending = set(sys.argv[2:]); deadline = time.monotonic() + '
+                 'port = int(sys.argv[2]); pending = set(sys.argv[3:]); deadline = time.monotonic() + '
                  'float(sys.argv[1])\n'
                  'while pending and time.monotonic() < deadline:\n'
                  '    for address in sorted(pending):\n'
                  '        try:\n'
-                 '            socket.create_connection((address, 5064), 0.5).close()\n'
+                 '            socket.create_connection((address, port), 0.5).close()\n'
                  '            pending.discard(address)\n'
                  '        except OSError:\n'
                  '            pass\n'
@@ -216,7 +246,8 @@ class ScaleBed:
         host = next(iter(self.client_hosts.values()))
         t0 = time.monotonic()
         completed = host.run([sys.executable, '-c', probe, str(self.timeout),
-                              *addresses], timeout=self.timeout + 30)
+                              str(self.bed.server_port), *addresses],
+                             timeout=self.timeout + 30)
         if completed.stdout.strip() or completed.returncode:
             dead = [index for index in indices
                     if self.ioc_processes[index].poll() is not None]
@@ -236,16 +267,21 @@ class ScaleBed:
                 'timeout': self.timeout}
         process = self.client_hosts[host].popen(
             [sys.executable, '-m', 'benchmarks.scale._client', json.dumps(spec)],
-            env=_python_env(**(env_settings or {})), stdin=subprocess.PIPE,
+            env=_python_env(**{**self.bed.client_settings(),
+                               **(env_settings or {})}),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             cwd=REPO_ROOT)
         client = ClientProcess(process, f'{kind} client in {host}')
         self.clients.append(client)
         return client
 
-    def searches(self, host: str) -> dict:
-        """The search counter of client host ``host`` now."""
-        counter = self.counters[host]
+    def searches(self, host: str) -> dict | None:
+        """The search counter of client host ``host`` now (None when
+        searches are not counted: loopback bed without root)."""
+        counter = self.counters.get(host)
+        if counter is None:
+            return None
         counter.send('snap')
         return counter.expect('snap', 30)
 

@@ -16,7 +16,10 @@ __all__ = ('connect_all', 'reboot_one', 'many_clients', 'name_servers_only',
            'summary')
 
 
-def _search_difference(before: dict, after: dict) -> dict:
+def _search_difference(before: dict | None, after: dict | None) -> dict:
+    if before is None or after is None:  # searches not counted
+        return {'datagrams': None, 'bytes': None, 'searches': None,
+                'by_prefix': {}}
     prefixes = set(before['by_prefix']) | set(after['by_prefix'])
     return {
         'datagrams': after['datagrams'] - before['datagrams'],
@@ -50,14 +53,14 @@ def connect_all(bed: ScaleBed, kinds=('cawire', 'pyepics'), repeats: int = 1,
             finally:
                 client.close()
             sent = _search_difference(before, bed.searches(kind))
-            results[kind].append({
-                'connect_s': connected['connect_s'],
-                'connect_cpu_s': connected['connect_cpu_s'],
-                'mem_per_pv_kib': connected['mem_per_pv_kib'],
-                'search_datagrams_per_pv': sent['datagrams'] / count,
-                'search_bytes_per_pv': sent['bytes'] / count,
-                'searches_per_pv': sent['searches'] / count,
-            })
+            run = {'connect_s': connected['connect_s'],
+                   'connect_cpu_s': connected['connect_cpu_s'],
+                   'mem_per_pv_kib': connected['mem_per_pv_kib']}
+            if sent['searches'] is not None:
+                run.update(search_datagrams_per_pv=sent['datagrams'] / count,
+                           search_bytes_per_pv=sent['bytes'] / count,
+                           searches_per_pv=sent['searches'] / count)
+            results[kind].append(run)
     return results
 
 
@@ -94,7 +97,8 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
         time.sleep(settle_s)
         before = {kind: bed.searches(kind) for kind in kinds}
         for client in clients.values():
-            client.send(f'reboot {prefix} {bed.ioc_hosts[ioc].address}')
+            client.send(f'reboot {prefix} {bed.ioc_hosts[ioc].address} '
+                        f'{bed.bed.server_port}')
         bed.kill_ioc(ioc)
         for client in clients.values():
             client.expect('down', bed.timeout)
@@ -107,6 +111,8 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
         time.sleep(settle_s)
         for kind in kinds:
             sent = _search_difference(before[kind], bed.searches(kind))
+            if sent['searches'] is None or not bed.searches_per_client:
+                continue  # not counted, or not per client
             rebooted = sent['by_prefix'].get(prefix, 0)
             results[kind].update(
                 rebooted_pvs=bed.per_ioc,

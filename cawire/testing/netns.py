@@ -15,6 +15,13 @@ leftovers of runs whose process is gone (a killed test run cannot clean up).
 
 Needs root and iproute2; :func:`unavailable_reason` says why a bed cannot be
 built so tests can skip with that message.
+
+:class:`LoopbackBed` is the lighter variant that needs neither: every
+"host" is an address 127.0.0.2, 127.0.0.3... of the loopback interface,
+all servers share one (free) port, and clients search the list of those
+addresses (loopback has no broadcast, so EPICS_CA_AUTO_ADDR_LIST=NO).
+Both beds have the same interface (``add_host``, ``Host.popen``/``run``,
+``server_settings``/``client_settings``, ``server_port``, ``close``).
 """
 from __future__ import annotations
 
@@ -35,7 +42,7 @@ from .epics import epics_env
 
 __all__ = ('PROJECT_PREFIX', 'TEST_SUBNET', 'unavailable_reason',
            'remove_stale_namespaces', 'NetnsBed', 'Host', 'bed_environ',
-           'NetnsError')
+           'NetnsError', 'LoopbackBed', 'LoopbackHost')
 
 logger = logging.getLogger('cawire.testing.netns')
 
@@ -274,8 +281,25 @@ class NetnsBed:
         self.hosts[name] = host
         return host
 
+    #: Servers listen here (the EPICS default: every host has its own address).
+    server_port = 5064
+    #: Interface a packet counter in a client host listens on.
+    interface = 'eth0'
+
+    def server_settings(self, host: Host) -> dict[str, str]:
+        """EPICS variables a server in ``host`` needs: none (defaults)."""
+        return {}
+
+    def client_settings(self) -> dict[str, str]:
+        """EPICS variables a client needs: none (broadcast discovery)."""
+        return {}
+
+    def repeater_settings(self) -> dict[str, str]:
+        """EPICS variables a caRepeater in a client host needs."""
+        return {}
+
     # -- processes -----------------------------------------------------------------------
-    def _popen(self, host: Host, command, env, kwargs) -> subprocess.Popen:
+    def _popen(self, host, command, env, kwargs) -> subprocess.Popen:
         log = None
         if 'stdout' not in kwargs:
             log = tempfile.NamedTemporaryFile(
@@ -315,7 +339,11 @@ class NetnsBed:
         """Kill every process in the bed and delete all its namespaces."""
         for process in self._processes:
             if process.poll() is None:
-                process.kill()
+                try:
+                    # Its own session: the group holds what it spawned too.
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    process.kill()
         for process in self._processes:
             try:
                 process.wait(5.0)
@@ -341,3 +369,76 @@ class NetnsBed:
     def __repr__(self) -> str:
         return (f'<NetnsBed {self.prefix}* {len(self.hosts)} hosts '
                 f'{self.network}>')
+
+
+class LoopbackHost(Host):
+    """A "host" of a :class:`LoopbackBed`: one loopback address; its
+    processes run in the caller's own network namespace."""
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        return [str(part) for part in command]
+
+
+class LoopbackBed(NetnsBed):
+    """The lighter bed: hosts are 127.0.0.2, 127.0.0.3..., one shared port.
+
+    Needs no privileges. Servers get EPICS_CAS_INTF_ADDR_LIST set to their
+    address and beacons to 127.0.0.1 on the repeater port; clients get
+    EPICS_CA_AUTO_ADDR_LIST=NO and every host address in
+    EPICS_CA_ADDR_LIST (a unicast search of each).
+
+    Parameters
+    ----------
+    server_port, repeater_port : int
+        Ports shared by every host (pick free ones: the bed lives in the
+        root namespace beside everything else).
+    """
+
+    interface = 'lo'
+
+    def __init__(self, server_port: int, repeater_port: int):
+        self.server_port = server_port
+        self.repeater_port = repeater_port
+        self.prefix = f'loopback{os.getpid()}-'
+        self.hosts = {}
+        self._namespaces = []
+        self._processes = []
+        self._logs = {}
+        self.network = ipaddress.IPv4Network('127.0.0.0/8')
+        self._host_addresses = iter(
+            str(address) for address in self.network.hosts()
+            if int(address) >= int(ipaddress.IPv4Address('127.0.0.2')))
+        # Addresses of the hosts that run servers (clients search these).
+        self._server_addresses: dict[str, None] = {}
+
+    def add_host(self, name: str) -> Host:
+        if name in self.hosts:
+            raise ValueError(f'host {name!r} exists')
+        host = LoopbackHost(self, name, '', next(self._host_addresses))
+        self.hosts[name] = host
+        return host
+
+    def _common_settings(self) -> dict[str, str]:
+        return {'EPICS_CA_SERVER_PORT': str(self.server_port),
+                'EPICS_CA_REPEATER_PORT': str(self.repeater_port)}
+
+    def server_settings(self, host: Host) -> dict[str, str]:
+        self._server_addresses[host.address] = None
+        return {**self._common_settings(),
+                'EPICS_CAS_INTF_ADDR_LIST': host.address,
+                'EPICS_CAS_AUTO_BEACON_ADDR_LIST': 'NO',
+                'EPICS_CAS_BEACON_ADDR_LIST': '127.0.0.1',
+                # A server's own CA client (softIoc's dbCa) stays local too.
+                'EPICS_CA_AUTO_ADDR_LIST': 'NO',
+                'EPICS_CA_ADDR_LIST': '127.0.0.1'}
+
+    def repeater_settings(self) -> dict[str, str]:
+        return self._common_settings()
+
+    def client_settings(self) -> dict[str, str]:
+        addresses = ' '.join(self._server_addresses)
+        return {**self._common_settings(), 'EPICS_CA_AUTO_ADDR_LIST': 'NO',
+                'EPICS_CA_ADDR_LIST': addresses}
+
+    def __repr__(self) -> str:
+        return f'<LoopbackBed {len(self.hosts)} hosts port={self.server_port}>'
