@@ -405,16 +405,16 @@ class LoopbackBed(NetnsBed):
         self._processes = []
         self._logs = {}
         self.network = ipaddress.IPv4Network('127.0.0.0/8')
-        self._host_addresses = iter(
-            str(address) for address in self.network.hosts()
-            if int(address) >= int(ipaddress.IPv4Address('127.0.0.2')))
+        first = ipaddress.IPv4Address('127.0.0.2')
+        self._host_addresses = (address for address in self.network.hosts()
+                                if address >= first)
         # Addresses of the hosts that run servers (clients search these).
         self._server_addresses: dict[str, None] = {}
 
     def add_host(self, name: str) -> Host:
         if name in self.hosts:
             raise ValueError(f'host {name!r} exists')
-        host = LoopbackHost(self, name, '', next(self._host_addresses))
+        host = LoopbackHost(self, name, '', str(next(self._host_addresses)))
         self.hosts[name] = host
         return host
 
