@@ -341,7 +341,9 @@ class ChannelData:
 
     # ------------------------------------------------------------------ reads
     def _conversion_options(self) -> dict:
-        return {'encoding': self.string_encoding}
+        # A C IOC's scalar put takes '' as 0; its array put refuses it.
+        return {'encoding': self.string_encoding,
+                'empty_is_zero': not self.is_array}
 
     def _metadata_fields(self) -> dict:
         """Fields of the GR/CTRL structures (units, limits...)."""

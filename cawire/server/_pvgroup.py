@@ -182,7 +182,9 @@ def data_class_for(dtype, value):
         extra['enum_strings'] = tuple(member.name for member in dtype)
         return ChannelEnum, extra
     if dtype is bool:
-        extra['enum_strings'] = _BOOL_STRINGS
+        # Two states as a bo record has them (an index beyond reads as
+        # 'Illegal_Value', as from a C IOC).
+        extra.update(enum_strings=_BOOL_STRINGS, enum_rules='bo')
     if dtype == ChannelType.CHAR and value is not None \
             and not isinstance(value, str):
         return ChannelByte, extra

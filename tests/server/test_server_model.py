@@ -146,9 +146,13 @@ def test_writes_from_the_wire_convert_to_native():
     enum_channel.commit(enum_channel.values_from_wire(
         np.array([0], dtype='>u2'), CT.ENUM))
     assert enum_channel.value == 'Zero'
-    with pytest.raises(CaprotoValueError):
-        enum_channel.commit(enum_channel.values_from_wire(
-            np.array([5.0], dtype='>f8'), CT.DOUBLE))
+    # A number beyond the states is stored, as softIoc's mbbo does; it
+    # reads as '' (an unset state) and a state string out of the set fails.
+    enum_channel.commit(enum_channel.values_from_wire(
+        np.array([5.0], dtype='>f8'), CT.DOUBLE))
+    assert enum_channel.elements_as(CT.STRING) == ['']
+    with pytest.raises(CaprotoConversionError):
+        enum_channel.values_from_wire([b'Five'], CT.STRING)
     with pytest.raises(CaprotoConversionError):
         double.values_from_wire([b'abc'], CT.STRING)
     array = channels['double_array']
