@@ -147,6 +147,9 @@ class ChannelData:
                  reported_record_type: str = 'cawire', read_only: bool = False):
         self.string_encoding = string_encoding
         self.reported_record_type = reported_record_type
+        #: The record fields (cawire.server.records.RecordFields) of a
+        #: channel mocking a record, kept in step with its value.
+        self.record_fields = None
         self.read_only = bool(read_only)
         self._alarm = alarm if alarm is not None else ChannelAlarm()
         self._alarm.connect(self)
@@ -289,6 +292,11 @@ class ChannelData:
                 if other is not self:
                     other._alarm_changed()
         self.publish(events)
+        if self.record_fields is not None:
+            if property_changed:
+                self.record_fields.refresh()
+            else:
+                self.record_fields.alarm_refresh()
 
     async def write_metadata(self, publish: bool = True, **metadata) -> None:
         """Update metadata fields (units, precision, limits, enum_strings...).
@@ -301,6 +309,8 @@ class ChannelData:
         self._metadata_templates.clear()
         if changed and publish:
             self.publish(SubscriptionType.DBE_PROPERTY)
+        if changed and self.record_fields is not None:
+            self.record_fields.refresh()
 
     def _update_metadata(self, metadata: dict) -> bool:
         if metadata:
@@ -318,6 +328,8 @@ class ChannelData:
     def _alarm_changed(self) -> None:
         self._payload_cache.clear()
         self.publish(SubscriptionType.DBE_ALARM)
+        if self.record_fields is not None:
+            self.record_fields.alarm_refresh()
 
     def values_from_wire(self, data, data_type: ChannelType):
         """Convert client data (decoded payload) to a value for ``write``.

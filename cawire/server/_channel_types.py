@@ -71,6 +71,12 @@ class ChannelNumeric(ChannelData):
         self.lower_ctrl_limit = lower_ctrl_limit
         self.value_atol = value_atol
         self.log_atol = log_atol
+        #: Severities of the HIHI, HIGH, LOW and LOLO alarms (a record's
+        #: HHSV, HSV, LSV, LLSV).
+        self.limit_severities = (AlarmSeverity.MAJOR_ALARM,
+                                 AlarmSeverity.MINOR_ALARM,
+                                 AlarmSeverity.MINOR_ALARM,
+                                 AlarmSeverity.MAJOR_ALARM)
         self._last_posted = [None, None]  # value, log
         if not hasattr(self, 'precision'):
             self.precision = 0
@@ -121,16 +127,27 @@ class ChannelNumeric(ChannelData):
         return self._check_limits(elements, has_alarm, has_warning)
 
     def _check_limits(self, elements, has_alarm, has_warning):
+        # A limit whose severity is NO_ALARM raises nothing (as a record
+        # whose HHSV... is NO_ALARM); the next limit is checked instead.
         value = elements[0]
-        if has_alarm and value >= self.upper_alarm_limit:
-            return AlarmStatus.HIHI, AlarmSeverity.MAJOR_ALARM
-        if has_alarm and value <= self.lower_alarm_limit:
-            return AlarmStatus.LOLO, AlarmSeverity.MAJOR_ALARM
-        if has_warning and value >= self.upper_warning_limit:
-            return AlarmStatus.HIGH, AlarmSeverity.MINOR_ALARM
-        if has_warning and value <= self.lower_warning_limit:
-            return AlarmStatus.LOW, AlarmSeverity.MINOR_ALARM
+        hihi, high, low, lolo = self.limit_severities
+        if has_alarm and hihi and value >= self.upper_alarm_limit:
+            return AlarmStatus.HIHI, AlarmSeverity(hihi)
+        if has_alarm and lolo and value <= self.lower_alarm_limit:
+            return AlarmStatus.LOLO, AlarmSeverity(lolo)
+        if has_warning and high and value >= self.upper_warning_limit:
+            return AlarmStatus.HIGH, AlarmSeverity(high)
+        if has_warning and low and value <= self.lower_warning_limit:
+            return AlarmStatus.LOW, AlarmSeverity(low)
         return AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+
+    def reevaluate_alarm(self) -> None:
+        """Recompute the alarm from the limits after they changed."""
+        status, severity = self._alarm_from_limits(self._elements)
+        if status is None:
+            status, severity = AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+        if self._alarm._set(status, severity):
+            self._alarm._publish()
 
     def _value_events(self, elements) -> int:
         # Deadbands (like a record's MDEL/ADEL): a scalar change smaller

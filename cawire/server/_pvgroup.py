@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..protocol._enums import ChannelType
+from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoRuntimeError, CaprotoValueError
 from ._channel_data import ChannelAlarm, ChannelData
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
@@ -80,7 +80,7 @@ class PvpropertyData:
         self.has_async_write = prop.put_hook is not None or own_verify
         own_read = type(self).read is not PvpropertyData.read
         self.has_async_read = prop.get_hook is not None or own_read
-        if prop.startup_hook is None and prop.scan_spec is None:
+        if prop.startup_hook is None and prop.scan_runner is None:
             self.server_startup = None
         if prop.shutdown_hook is None:
             self.server_shutdown = None
@@ -103,30 +103,96 @@ class PvpropertyData:
         tasks = []
         if self.pvspec.startup_hook is not None:
             tasks.append(self.pvspec.startup_hook(self.group, self, async_lib))
-        if self.pvspec.scan_spec is not None:
-            tasks.append(self._scan_loop(async_lib))
+        if self.pvspec.scan_runner is not None:
+            tasks.append(self.pvspec.scan_runner(self.group, self, async_lib))
         await asyncio.gather(*tasks)
 
     async def server_shutdown(self, async_lib) -> None:
         await self.pvspec.shutdown_hook(self.group, self, async_lib)
 
-    async def _scan_loop(self, async_lib) -> None:
-        func, period, subtract_elapsed, stop_on_error = self.pvspec.scan_spec
+    @property
+    def fields(self) -> dict:
+        """Field name to channel of a record-mocking PV (else empty)."""
+        if self.record_fields is None:
+            return {}
+        return self.record_fields.fields
+
+    @property
+    def field_inst(self):
+        """The RecordFields of a record-mocking PV, or None."""
+        return self.record_fields
+
+    @property
+    def record_type(self) -> str | None:
+        return self.pvspec.record
+
+    def _scan_period(self, period: float, use_scan_field: bool) -> float:
+        if not use_scan_field or self.record_fields is None:
+            return period
+        scan = self.record_fields.fields['SCAN'].value
+        if scan == 'Passive' and not self.record_fields.scan_written:
+            return period  # the decorator's period until SCAN is written
+        return self.record_fields.scan_rate_sec or 0.0
+
+    async def scan_loop(self, async_lib, func: Callable, period: float, *,
+                        subtract_elapsed: bool = True,
+                        stop_on_error: bool = False,
+                        failure_severity=AlarmSeverity.MAJOR_ALARM,
+                        use_scan_field: bool = False) -> None:
+        """Call ``func(group, self, async_lib)`` periodically (see
+        :func:`scan_wrapper`)."""
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
+            interval = self._scan_period(period, use_scan_field)
+            if interval <= 0:
+                # Passive/event SCAN: look again later for a new rate.
+                await asyncio.sleep(0.1)
+                continue
             try:
                 await func(self.group, self, async_lib)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a user scan hook failed
                 self.group.log.exception('Scan of %s failed', self.pvname)
+                await self.alarm.write(status=AlarmStatus.SCAN,
+                                       severity=failure_severity)
                 if stop_on_error:
                     return
-            delay = period
+            else:
+                if (self.alarm.status, self.alarm.severity) == (
+                        AlarmStatus.SCAN, failure_severity):
+                    await self.alarm.write(status=AlarmStatus.NO_ALARM,
+                                           severity=AlarmSeverity.NO_ALARM)
+            delay = interval
             if subtract_elapsed:
-                delay = max(0.0, period - (loop.time() - started))
+                delay = max(0.0, interval - (loop.time() - started))
             await asyncio.sleep(delay)
+
+
+def scan_wrapper(scan_function: Callable, period: float, *,
+                 subtract_elapsed: bool = True, stop_on_error: bool = False,
+                 failure_severity=AlarmSeverity.MAJOR_ALARM,
+                 use_scan_field: bool = False) -> Callable:
+    """Turn ``scan_function(group, instance, async_lib)`` into a coroutine
+    function that calls it every ``period`` seconds (for ``pvproperty(scan=)``).
+
+    A failing call is logged and sets the alarm to SCAN/``failure_severity``
+    until a call succeeds; ``stop_on_error`` ends the loop instead.
+    ``subtract_elapsed`` keeps the period between starts, not between calls.
+    ``use_scan_field``: a ``record=`` PV follows its SCAN field once a client
+    wrote it.
+    """
+    if period <= 0:
+        raise CaprotoValueError('scan period must be > 0')
+
+    async def scanned(group, instance, async_lib) -> None:
+        await instance.scan_loop(
+            async_lib, scan_function, float(period),
+            subtract_elapsed=subtract_elapsed, stop_on_error=stop_on_error,
+            failure_severity=AlarmSeverity(failure_severity),
+            use_scan_field=use_scan_field)
+    return scanned
 
 
 _data_classes: dict[type, type] = {}
@@ -232,16 +298,34 @@ class pvproperty:
                  name: str | None = None, dtype=None, value=None,
                  max_length: int | None = None, read_only: bool | None = None,
                  alarm_group: str | None = None, doc: str | None = None,
-                 **cls_kwargs):
-        if scan is not None:
-            raise CaprotoValueError('use the @prop.scan(period) decorator')
+                 record=None, fields=None, **cls_kwargs):
+        if scan is not None and not callable(scan):
+            raise CaprotoValueError('scan must be a coroutine function; use '
+                                    'the @prop.scan(period) decorator')
+        if fields is not None:
+            raise NotImplementedError(
+                'per-field putters (fields=, prop.fields.X.putter) are not '
+                'implemented; write a putter on the value instead')
+        record = getattr(record, '_record_type', record)
+        if record is not None:
+            from .records import RECORD_TYPES
+            if record not in RECORD_TYPES:
+                raise CaprotoValueError(
+                    f'record type {record!r} is not supported; choose one '
+                    f'of {sorted(RECORD_TYPES)}')
+            if name is not None and '.' in name:
+                raise CaprotoValueError(
+                    f'a record PV name cannot contain ".": {name!r}')
+        self.record = record
         self.attr_name: str | None = None
         self.name = name
         self.get_hook = get
         self.put_hook = put
         self.startup_hook = startup
         self.shutdown_hook = shutdown
-        self.scan_spec = None
+        #: Long-running coroutine function (group, instance, async_lib)
+        #: started with the server (see scan_wrapper).
+        self.scan_runner: Callable | None = scan
         self.dtype = dtype
         self.value = value
         self.max_length = max_length
@@ -295,14 +379,26 @@ class pvproperty:
         return self
 
     def scan(self, period: float, *, subtract_elapsed: bool = True,
-             stop_on_error: bool = False):
-        """Decorator: call the function every ``period`` seconds."""
+             stop_on_error: bool = False,
+             failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
+             use_scan_field: bool = False):
+        """Decorator: call the function every ``period`` seconds.
+
+        A failing call sets the alarm to SCAN/``failure_severity`` (cleared
+        by the next good call). With ``use_scan_field`` (a ``record=`` PV)
+        the record's SCAN field sets the period once written.
+        """
         if period <= 0:
             raise CaprotoValueError('scan period must be > 0')
+        if use_scan_field and self.record is None:
+            raise CaprotoValueError('use_scan_field needs record=')
 
         def wrapper(func: Callable) -> 'pvproperty':
-            self.scan_spec = (func, float(period), subtract_elapsed,
-                              stop_on_error)
+            self.scan_runner = scan_wrapper(
+                func, period, subtract_elapsed=subtract_elapsed,
+                stop_on_error=stop_on_error,
+                failure_severity=failure_severity,
+                use_scan_field=use_scan_field)
             return self
         return wrapper
 
@@ -320,13 +416,22 @@ class pvproperty:
         if self.alarm_group is not None:
             kwargs['alarm'] = group.alarms.setdefault(self.alarm_group,
                                                       ChannelAlarm())
+        if self.record is not None:
+            kwargs['reported_record_type'] = self.record
+            if self.record in ('bi', 'bo') and \
+                    issubclass(self.data_class, ChannelEnum):
+                kwargs['enum_rules'] = 'bo'
         cls = _pvproperty_class(self.data_class)
         try:
-            return cls(pvname=pvname, group=group, prop=self, value=value,
+            data = cls(pvname=pvname, group=group, prop=self, value=value,
                        read_only=self.read_only, **kwargs)
         except (TypeError, ValueError) as exc:
             raise CaprotoValueError(f'cannot create PV {pvname!r}: {exc}') \
                 from exc
+        if self.record is not None:
+            from .records import RecordFields
+            RecordFields(data, self.record, description=self.doc or '')
+        return data
 
 
 class SubGroup:
@@ -437,6 +542,8 @@ class PVGroup:
             self.attr_pvdb[attr] = data
             self.attr_to_pvname[attr] = data.pvname
             self._merge({data.pvname: data})
+            if data.record_fields is not None:
+                self._merge(data.record_fields.pvdb_entries())
 
     def _merge(self, pvdb: dict) -> None:
         for pvname, data in pvdb.items():
