@@ -24,11 +24,11 @@ import numpy as np
 
 from ..protocol._enums import (AccessRights, AlarmSeverity, AlarmStatus, ChannelType,
                       SubscriptionType)
-from ..protocol._exceptions import CaprotoValueError
+from ..protocol._exceptions import CaprotoError, CaprotoValueError
 from . import _wire
 from ._conversion import as_text_list, convert_values
 
-__all__ = ('ChannelAlarm', 'ChannelData')
+__all__ = ('ChannelAlarm', 'ChannelData', 'SkipWrite', 'Forbidden')
 
 logger = logging.getLogger('cawire.server.data')
 
@@ -42,6 +42,15 @@ _PAYLOAD_CACHE_ENTRIES = 16
 _LIMIT_NAMES = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
                 'upper_warning_limit', 'lower_warning_limit',
                 'lower_alarm_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')
+
+
+class SkipWrite(Exception):
+    """Raise from a putter (``verify_value``) to accept a write without
+    storing it: the client sees success, the value stays unchanged."""
+
+
+class Forbidden(CaprotoError):
+    """A client is not allowed the requested access."""
 
 
 class ChannelAlarm:
@@ -263,7 +272,12 @@ class ChannelData:
             Metadata fields to update at the same time (units, limits...).
         """
         if verify_value:
-            modified = await self.verify_value(value)
+            try:
+                modified = await self.verify_value(value)
+            except SkipWrite:
+                return
+            if modified is SkipWrite:
+                return
             if modified is not None:
                 value = modified
         self.commit(value, timestamp=timestamp, status=status,

@@ -43,7 +43,7 @@ from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelShort, ChannelString)
 
 __all__ = ('PVGroup', 'pvproperty', 'SubGroup', 'PvpropertyData',
-           'expand_macros', 'data_class_for')
+           'expand_macros', 'data_class_for', 'scan_wrapper')
 
 logger = logging.getLogger('cawire.server')
 
@@ -68,6 +68,10 @@ def expand_macros(text: str, macros: dict) -> str:
 class PvpropertyData:
     """Mixin giving a ChannelData its pvproperty hooks and group."""
 
+    #: The ``Pvproperty*RO`` classes refuse client writes whatever
+    #: ``read_only`` says.
+    forced_read_only = False
+
     def __init__(self, *, pvname: str, group: 'PVGroup',
                  prop: 'pvproperty', **kwargs):
         self.pvname = pvname
@@ -75,6 +79,8 @@ class PvpropertyData:
         self.pvspec = prop
         self.name = prop.name
         self.__doc__ = prop.doc
+        if self.forced_read_only:
+            kwargs['read_only'] = True
         super().__init__(**kwargs)
         own_verify = type(self).verify_value is not PvpropertyData.verify_value
         self.has_async_write = prop.put_hook is not None or own_verify
@@ -199,6 +205,8 @@ _data_classes: dict[type, type] = {}
 
 
 def _pvproperty_class(base: type) -> type:
+    if issubclass(base, PvpropertyData):
+        return base  # already a Pvproperty* class (dtype=PvpropertyDouble)
     cls = _data_classes.get(base)
     if cls is None:
         cls = type(f'Pvproperty{base.__name__.replace("Channel", "")}',
@@ -434,36 +442,96 @@ class pvproperty:
         return data
 
 
+class _NestedProperty:
+    """``group.attr`` of a dict-built SubGroup in a class body: its
+    decorators set the pvproperty's hooks and give back the SubGroup (so
+    ``@pair.setpoint.putter`` may reuse the name ``pair``)."""
+
+    def __init__(self, subgroup: 'SubGroup', prop: 'pvproperty'):
+        self._subgroup = subgroup
+        self._prop = prop
+
+    def _decorator(self, name: str):
+        def decorate(func: Callable) -> 'SubGroup':
+            getattr(self._prop, name)(func)
+            return self._subgroup
+        return decorate
+
+    def __getattr__(self, name: str):
+        if name in ('getter', 'putter', 'startup', 'shutdown'):
+            return self._decorator(name)
+        if name == 'scan':
+            def scan(*args, **kwargs):
+                inner = self._prop.scan(*args, **kwargs)
+
+                def decorate(func: Callable) -> 'SubGroup':
+                    inner(func)
+                    return self._subgroup
+                return decorate
+            return scan
+        return getattr(self._prop, name)
+
+
 class SubGroup:
     """Nest a PVGroup inside another (its PVs get the outer prefix too).
 
-    Use as ``sub = SubGroup(OtherGroup, prefix='sub:')`` or decorate a class
-    defined inside the group body: ``@SubGroup(prefix='sub:')``.
+    Use as ``sub = SubGroup(OtherGroup, prefix='sub:')``, decorate a class
+    defined inside the group body (``@SubGroup(prefix='sub:')``), or give a
+    dict of attribute name to pvproperty (or to pvproperty keyword dicts):
+    the group class is then built with ``base`` as its bases. Without a
+    prefix, the attribute name plus ``attr_separator`` (``':'``) is used.
     """
 
-    def __init__(self, group: type | None = None, *, prefix: str | None = None,
+    def __init__(self, group=None, *, prefix: str | None = None,
                  macros: dict | None = None, doc: str | None = None,
-                 **init_kwargs):
-        self.group_cls = group
+                 attr_separator: str | None = None,
+                 base: tuple | None = None, **init_kwargs):
+        self.group_cls: type | None = None
+        self.group_dict: dict | None = None
         self.prefix = prefix
         self.macros = macros or {}
         self.doc = doc
+        self.attr_separator = attr_separator
+        self.base = tuple(base) if base is not None else (PVGroup,)
         self.init_kwargs = init_kwargs
         self.attr_name: str | None = None
+        self._set_group(group)
+
+    def _set_group(self, group) -> None:
+        if isinstance(group, dict):
+            self.group_dict = {
+                attr: item if isinstance(item, pvproperty)
+                else pvproperty(**item)
+                for attr, item in group.items()}
+        elif group is not None:
+            self.group_cls = group
 
     def __call__(self, group: type) -> 'SubGroup':
-        self.group_cls = group
+        self._set_group(group)
         return self
 
     def __set_name__(self, owner, attr_name: str) -> None:
         self.attr_name = attr_name
+        if self.group_cls is None and self.group_dict is not None:
+            namespace = dict(self.group_dict)
+            namespace['__doc__'] = self.doc
+            self.group_cls = type(attr_name, self.base, namespace)
+        separator = self.attr_separator
+        if separator is None:
+            separator = getattr(self.group_cls, 'attr_separator', ':')
         if self.prefix is None:
-            self.prefix = f'{attr_name}:'
+            self.prefix = f'{attr_name}{separator}'
 
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
         return instance.groups[self.attr_name]
+
+    def __getattr__(self, name: str):
+        group_dict = self.__dict__.get('group_dict')
+        if group_dict is not None and name in group_dict:
+            return _NestedProperty(self, group_dict[name])
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         name = getattr(self.group_cls, '__name__', None)
@@ -496,6 +564,8 @@ class PVGroup:
 
     _pvs_: dict = {}
     _subgroups_: dict = {}
+    #: Between a SubGroup's attribute name and its PVs (default prefix).
+    attr_separator = ':'
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -29,6 +29,7 @@ from ..protocol._exceptions import RemoteProtocolError
 from ..protocol._framing import read_datagram
 from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
+from ._threadsafe_queue import ThreadsafeQueue
 
 __all__ = ('Context', 'AsyncioAsyncLayer', 'BEACON_START_DELAY')
 
@@ -50,6 +51,7 @@ class AsyncioAsyncLayer:
     Event = asyncio.Event
     Lock = asyncio.Lock
     Queue = asyncio.Queue
+    ThreadsafeQueue = ThreadsafeQueue  # (ioc-compat: caproto's async_lib API)
 
 
 class _SearchProtocol(asyncio.DatagramProtocol):
@@ -231,7 +233,10 @@ class Context:
 
     async def _run_hooks(self, name: str, async_lib) -> list:
         coroutines = []
-        for data in self.pvdb.values():
+        # A channel served under two names (NAME and NAME.VAL) runs its
+        # hooks once (ioc-compat).
+        unique = {id(data): data for data in self.pvdb.values()}
+        for data in unique.values():
             hook = getattr(data, name, None)
             if hook is not None:
                 coroutines.append(hook(async_lib))
