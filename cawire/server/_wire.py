@@ -11,28 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
-import struct
-
 from ..protocol import _payload
 from ..protocol._backend import NUMERIC_DTYPES
-from ..protocol._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded, payload_size
+from ..protocol._dbr import (DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded,
+                             payload_size)
 from ..protocol._enums import ChannelType, native_type
 from ..protocol._exceptions import CaprotoConversionError, CaprotoValueError
+from ..protocol._serving import (graphic_metadata, is_readable_type,
+                                 is_writable_type, status_metadata,
+                                 stsack_metadata, time_metadata)
 from ..protocol._timestamp import timestamp_to_epics
 from ._conversion import NATIVE_NUMPY_DTYPES
 
-__all__ = ('encode_channel', 'zero_payload', 'STSACK_STRING', 'CLASS_NAME',
-           'PUT_ACKT', 'PUT_ACKS', 'is_readable_type', 'is_writable_type')
+__all__ = ('encode_channel', 'zero_payload', 'is_readable_type',
+           'is_writable_type')
 
-PUT_ACKT = 35
-PUT_ACKS = 36
-STSACK_STRING = 37
-CLASS_NAME = 38
+_CLASS_NAME = int(ChannelType.CLASS_NAME)
 _PAD = bytes(8)
-_ZEROS = bytes(64)
-_STATUS_HEADER = struct.Struct('>hh')
-_TIME_HEADER = struct.Struct('>hhII')
-_STSACK_HEADER = struct.Struct('>hhHH')
 _GRAPHIC_LIMITS = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
                    'upper_warning_limit', 'lower_warning_limit',
                    'lower_alarm_limit')
@@ -47,16 +42,6 @@ _WIRE_DTYPES = {ChannelType(base): np.dtype(dtype)
 _INTEGER_LIMIT_TYPES = {ChannelType.INT: (-0x8000, 0x7FFF),
                         ChannelType.CHAR: (0, 0xFF),
                         ChannelType.LONG: (-0x80000000, 0x7FFFFFFF)}
-
-
-def is_readable_type(data_type: int) -> bool:
-    """Valid request type for READ/READ_NOTIFY/EVENT_ADD (0..34, 37, 38)."""
-    return 0 <= data_type <= 38 and data_type not in (PUT_ACKT, PUT_ACKS)
-
-
-def is_writable_type(data_type: int) -> bool:
-    """Valid type for WRITE/WRITE_NOTIFY (plain types and PUT_ACKT/ACKS)."""
-    return 0 <= data_type <= 6 or data_type in (PUT_ACKT, PUT_ACKS)
 
 
 def zero_payload(data_type: int, count: int) -> bytes:
@@ -84,7 +69,9 @@ def _graphic_template(channel, data_type: int, base: ChannelType) -> bytes:
     Units, precision, limits and enum strings only change with
     ``write_metadata``, so the structure is built once per request type.
     """
-    md = DBR_TYPES[ChannelType(data_type)]()
+    structure = DBR_TYPES[ChannelType(data_type)]
+    assert structure is not None  # GR/CTRL types all have one
+    md = structure()
     fields = channel._metadata_fields()
     if base == ChannelType.ENUM:
         md.enum_strings = tuple(fields.get('enum_strings', ()))
@@ -110,21 +97,20 @@ def _metadata(channel, data_type: int, base: ChannelType) -> bytes:
             seconds, nanoseconds = timestamp_to_epics(channel.timestamp)
         except CaprotoValueError:  # before 1990 or not finite: "undefined"
             seconds = nanoseconds = 0
-        return _TIME_HEADER.pack(status, severity, seconds, nanoseconds) + \
-            _ZEROS[:VALUE_OFFSET[data_type] - 12]
+        return time_metadata(data_type, status, severity, seconds,
+                             nanoseconds)
     if family == 1:
-        return _STATUS_HEADER.pack(status, severity) + \
-            _ZEROS[:VALUE_OFFSET[data_type] - 4]
+        return status_metadata(data_type, status, severity)
     if family == 5:  # STSACK_STRING
-        return _STSACK_HEADER.pack(status, severity,
-                                   int(alarm.must_acknowledge_transient),
-                                   int(alarm.severity_to_acknowledge))
+        return stsack_metadata(status, severity,
+                               int(alarm.must_acknowledge_transient),
+                               int(alarm.severity_to_acknowledge))
     templates = channel._metadata_templates
     template = templates.get(data_type)
     if template is None:
         template = templates[data_type] = _graphic_template(channel, data_type,
                                                             base)
-    return _STATUS_HEADER.pack(status, severity) + template[4:]
+    return graphic_metadata(template, status, severity)
 
 
 def _sized(values, base: ChannelType, count: int):
@@ -159,7 +145,7 @@ def encode_channel(channel, data_type: int, count: int):
         If the value cannot be converted to the requested type, or the type
         cannot be read (PUT_ACKT/PUT_ACKS).
     """
-    if data_type == CLASS_NAME:
+    if data_type == _CLASS_NAME:
         raw = channel.reported_record_type.encode('latin-1', 'replace')[:39]
         return raw.ljust(40, b'\0'), 1
     if not is_readable_type(data_type):
