@@ -134,6 +134,9 @@ def _severity_field(index: int):
         # Used from the next value written on, as a record uses it from
         # its next processing.
         parent.limit_severities = tuple(severities)
+        # The alarm limits in GR/CTRL replies depend on the severities.
+        parent._metadata_templates.clear()
+        parent._payload_cache.clear()
     return get, put
 
 
@@ -339,9 +342,24 @@ class RecordFields:
         self._refreshing = False
         #: SCAN was written by a client (scan loops then follow it).
         self.scan_written = False
+        self._default_limit_severities()
         for definition in self.definitions:
             self._create(definition)
         parent.record_fields = self
+
+    def _default_limit_severities(self) -> None:
+        # A limit given at declaration alarms with caproto's severities
+        # (MAJOR for HIHI/LOLO, MINOR for HIGH/LOW); a limit left unset
+        # starts with NO_ALARM, as in a fresh softIoc record, so that
+        # writing .HIHI alone raises nothing until .HHSV is set.
+        parent = self.parent
+        if not isinstance(parent, ChannelNumeric):
+            return
+        limits = (parent.upper_alarm_limit, parent.upper_warning_limit,
+                  parent.lower_warning_limit, parent.lower_alarm_limit)
+        parent.limit_severities = tuple(
+            severity if limit else AlarmSeverity.NO_ALARM
+            for severity, limit in zip(parent.limit_severities, limits))
 
     def _applies(self, definition: FieldDefinition) -> bool:
         # Limit fields need a numeric value channel (a waveform of strings
@@ -376,8 +394,10 @@ class RecordFields:
             channel = _field_channel_class(ChannelEnum)(
                 value=value, enum_strings=definition.menu, **common)
         elif kind == 'double':
+            # A record formats its DOUBLE fields with its PREC.
             channel = _field_channel_class(ChannelDouble)(
-                value=float(value or 0), **common)
+                value=float(value or 0),
+                precision=getattr(self.parent, 'precision', 0), **common)
         elif kind == 'long':
             channel = _field_channel_class(ChannelInteger)(
                 value=int(value or 0), **common)
@@ -471,6 +491,12 @@ class RecordFields:
                     new = definition.get(self.parent, self)
                 else:
                     new = self._stored.get(definition.name)
+                if definition.kind == 'double':
+                    precision = getattr(self.parent, 'precision', 0)
+                    if channel.precision != precision:  # type: ignore
+                        channel.precision = precision  # type: ignore
+                        channel._payload_cache.clear()
+                        channel._metadata_templates.clear()
                 if definition.kind == 'string':
                     new = self._cut(definition, new)
                 elif definition.kind == 'uchar':

@@ -164,7 +164,7 @@ def run_table(port, names):
 
 
 @pytest.fixture(scope='module')
-def both_outcomes(tmp_path_factory, ca_env):
+def both_outcomes(tmp_path_factory, ca_env, repeater):
     folder = tmp_path_factory.mktemp('conversion_ioc')
     (folder / 'conversion_ioc.py').write_text(CAWIRE_IOC)
     python_path = os.pathsep.join(
