@@ -39,10 +39,6 @@ def _finite_pair(upper, lower) -> bool:
     return not (upper == 0 and lower == 0)
 
 
-_ALARM_LIMIT_NAMES = ('upper_alarm_limit', 'upper_warning_limit',
-                      'lower_warning_limit', 'lower_alarm_limit')
-
-
 class ChannelNumeric(ChannelData):
     """Numeric channel with units, limits and alarm limits.
 
@@ -190,14 +186,6 @@ class ChannelNumeric(ChannelData):
         fields = {name: getattr(self, name) for name in _LIMIT_NAMES}
         fields['units'] = self.units
         fields['precision'] = self.precision
-        if self.record_fields is not None and \
-                self.data_type in (ChannelType.FLOAT, ChannelType.DOUBLE):
-            # A record reports an alarm limit whose severity is NO_ALARM
-            # as NaN (ai/ao get_alarm_double).
-            for name, severity in zip(_ALARM_LIMIT_NAMES,
-                                      self.limit_severities):
-                if not severity:
-                    fields[name] = math.nan
         return fields
 
 
