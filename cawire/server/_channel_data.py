@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 from collections.abc import Sequence
 
 import numpy as np
@@ -147,6 +148,14 @@ class ChannelData:
 
     #: Native base type on the wire (set by each subclass).
     data_type: ChannelType = ChannelType.DOUBLE
+    #: Access security (cawire.server.access_security), group and level
+    #: of this channel; set by apply_access_security.
+    access_security = None
+    access_security_group = 'DEFAULT'
+    access_security_level = 0
+    #: Optional ``hook(channel, hostname, username, rights) -> rights``
+    #: run last by check_access (a per-channel Python policy).
+    access_hook = None
     #: Python value used when none is given.
     default_value: object = 0
 
@@ -158,7 +167,7 @@ class ChannelData:
         self.reported_record_type = reported_record_type
         #: The record fields (cawire.server.records.RecordFields) of a
         #: channel mocking a record, kept in step with its value.
-        self.record_fields = None
+        self.record_fields: Any = None
         self.read_only = bool(read_only)
         self._alarm = alarm if alarm is not None else ChannelAlarm()
         self._alarm.connect(self)
@@ -233,10 +242,23 @@ class ChannelData:
         return elements[0] if len(elements) else self.default_value
 
     def check_access(self, hostname: str, username: str) -> AccessRights:
-        """Access rights of a client; override for per-client policies."""
+        """Access rights of a client (CA HOST_NAME and CLIENT_NAME).
+
+        The access security file's rights (everything without one), less
+        WRITE for a read-only channel, then ``access_hook`` if set.
+        Override for other per-client policies.
+        """
+        rights = AccessRights.READ | AccessRights.WRITE
+        if self.access_security is not None:
+            rights = self.access_security.rights(
+                self.access_security_group, username, hostname,
+                self.access_security_level)
         if self.read_only:
-            return AccessRights.READ
-        return AccessRights.READ | AccessRights.WRITE
+            rights &= AccessRights.READ
+        if self.access_hook is not None:
+            rights = AccessRights(self.access_hook(self, hostname, username,
+                                                   rights))
+        return rights
 
     # ------------------------------------------------------------------ hooks
     async def verify_value(self, value):

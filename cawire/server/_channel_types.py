@@ -73,7 +73,8 @@ class ChannelNumeric(ChannelData):
         self.log_atol = log_atol
         #: Severities of the HIHI, HIGH, LOW and LOLO alarms (a record's
         #: HHSV, HSV, LSV, LLSV).
-        self.limit_severities = (AlarmSeverity.MAJOR_ALARM,
+        self.limit_severities: tuple[AlarmSeverity, ...] = (
+                                 AlarmSeverity.MAJOR_ALARM,
                                  AlarmSeverity.MINOR_ALARM,
                                  AlarmSeverity.MINOR_ALARM,
                                  AlarmSeverity.MAJOR_ALARM)

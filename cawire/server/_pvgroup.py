@@ -32,6 +32,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +72,9 @@ class PvpropertyData:
     #: The ``Pvproperty*RO`` classes refuse client writes whatever
     #: ``read_only`` says.
     forced_read_only = False
+    # Provided by the ChannelData class this mixin is combined with.
+    record_fields: Any
+    alarm: Any
 
     def __init__(self, *, pvname: str, group: 'PVGroup',
                  prop: 'pvproperty', **kwargs):

@@ -34,6 +34,7 @@ from ..protocol._search_messages import (pack_search_replies,
 from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
 from ._threadsafe_queue import ThreadsafeQueue
+from .access_security import watch_reloads
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._channel_data import ChannelData
@@ -270,10 +271,13 @@ class Context:
             self._tasks.append(loop.create_task(_logged(coroutine)))
         for coroutine in await self._run_hooks('server_scan', async_lib):
             self._tasks.append(loop.create_task(_logged(coroutine)))
+        # ioc-compat: access security reloads reach connected clients.
+        unwatch = watch_reloads(self)
         started.set()
         try:
             await stopped.wait()
         finally:
+            unwatch()
             await self._shutdown(async_lib)
 
     async def wait_started(self) -> None:

@@ -431,10 +431,10 @@ class RecordFields:
     # --------------------------------------------------------------- names
     def pvdb_entries(self) -> dict[str, ChannelData]:
         """``NAME.FIELD`` (and ``NAME.VAL``) to channel, for a pvdb."""
-        entries: dict[str, ChannelData] = {
-            f'{self.parent.pvname}.VAL': self.parent}
+        pvname = getattr(self.parent, 'pvname')
+        entries: dict[str, ChannelData] = {f'{pvname}.VAL': self.parent}
         for name, channel in self.fields.items():
-            entries[f'{self.parent.pvname}.{name}'] = channel
+            entries[f'{pvname}.{name}'] = channel
         return entries
 
     @property
