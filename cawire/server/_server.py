@@ -35,6 +35,7 @@ from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
 from ._threadsafe_queue import ThreadsafeQueue
 from .access_security import watch_reloads
+from .filters import ChannelNames
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._channel_data import ChannelData
@@ -102,7 +103,8 @@ class Context:
     def __init__(self, pvdb: Mapping[str, 'ChannelData'],
                  interfaces: Iterable[str] | None = None,
                  config: Config | None = None):
-        self.pvdb = pvdb
+        # ioc-compat: also answers NAME.VAL and names with channel filters.
+        self.pvdb = ChannelNames(pvdb)
         self.config = config if config is not None else Config.from_environ()
         if not interfaces:
             interfaces = ([ip for ip, _ in self.config.cas_intf_addr_list]
