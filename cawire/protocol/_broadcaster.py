@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from ._commands_base import Message
 from ._commands import (
     ErrorResponse, NotFoundResponse, RepeaterConfirmResponse,
     RepeaterRegisterRequest, RsrvIsUpResponse, SearchRequest, SearchResponse,
@@ -64,6 +65,9 @@ class Broadcaster:
     cid_in_use : callable, optional
         ``cid_in_use(cid) -> bool`` for :meth:`new_search_id` to skip (a
         client context passes its channel table's ``__contains__``).
+    first_search_id : int
+        The first id :meth:`new_search_id` tries (a client may start at a
+        random one, as libca's ids differ between runs).
 
     Attributes
     ----------
@@ -75,7 +79,8 @@ class Broadcaster:
 
     def __init__(self, our_role: Role,
                  protocol_version: int = DEFAULT_PROTOCOL_VERSION, *,
-                 cid_in_use: Callable[[int], bool] | None = None):
+                 cid_in_use: Callable[[int], bool] | None = None,
+                 first_search_id: int = 1) -> None:
         if our_role not in (CLIENT, SERVER):
             raise CaprotoValueError(f'our_role must be CLIENT or SERVER, '
                                     f'not {our_role!r}')
@@ -86,13 +91,13 @@ class Broadcaster:
         self.registered = False
         self.repeater_address: str | None = None
 
-        def in_use(cid):
+        def in_use(cid: int) -> bool:
             return (cid in self.unanswered_searches
                     or (cid_in_use is not None and cid_in_use(cid)))
-        self._search_ids = IdAllocator(in_use, 1)
+        self._search_ids = IdAllocator(in_use, first_search_id)
         self._sendable = _SENDABLE[our_role]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<Broadcaster our_role={self.our_role!r} '
                 f'unanswered={len(self.unanswered_searches)} '
                 f'registered={self.registered}>')
@@ -108,7 +113,7 @@ class Broadcaster:
         instead; the repeater accepts both)."""
         return RepeaterRegisterRequest(ip)
 
-    def send(self, *commands) -> bytes:
+    def send(self, *commands: Message) -> bytes:
         """Validate ``commands`` as ours and return one datagram.
 
         Raises
@@ -136,7 +141,8 @@ class Broadcaster:
                                 len(commands), len(datagram))
         return datagram
 
-    def recv(self, data, address) -> list:
+    def recv(self, data: bytes | bytearray | memoryview,
+             address: tuple[str, int]) -> list:
         """Parse one datagram from ``address``.
 
         Raises
@@ -167,7 +173,8 @@ class Broadcaster:
                 self.registered = True
                 self.repeater_address = command.repeater_address
 
-    def search_results(self, commands: Iterable, source_address=None
+    def search_results(self, commands: Iterable,
+                       source_address: tuple[str, int] | None = None
                        ) -> list[SearchResult]:
         """The search replies in one received datagram, with the sequence
         number of the VERSION that leads them and the server's address.

@@ -13,9 +13,11 @@ import numpy as np
 
 from ..protocol import _payload
 from ..protocol._backend import NUMERIC_DTYPES
-from ..protocol._dbr import (DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded,
-                             payload_size)
-from ..protocol._enums import ChannelType, native_type
+from ..protocol._constants import MAX_STRING_SIZE
+from ..protocol._dbr import DBR_TYPES, padded, payload_size
+from ..protocol._enums import (ChannelType, control_types, graphical_types,
+                               native_type, native_types, status_types,
+                               time_types)
 from ..protocol._exceptions import CaprotoConversionError, CaprotoValueError
 from ..protocol._serving import (graphic_metadata, is_readable_type,
                                  is_writable_type, status_metadata,
@@ -34,7 +36,12 @@ _GRAPHIC_LIMITS = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
 _CTRL_LIMITS = _GRAPHIC_LIMITS + ('upper_ctrl_limit', 'lower_ctrl_limit')
 #: Metadata family per request type: 0 plain, 1 STS, 2 TIME, 3 GR, 4 CTRL,
 #: 5 STSACK, 6 none (PUT_ACKT/ACKS, CLASS_NAME).
-_FAMILY = [t // 7 for t in range(35)] + [6, 6, 5, 6]
+_FAMILY = [next((family for family, types in enumerate(
+    (native_types, status_types, time_types, graphical_types, control_types,
+     {ChannelType.STSACK_STRING})) if ChannelType(t) in types), 6)
+    for t in range(len(ChannelType))]
+#: Text bytes a DBR_STRING element holds before its NUL.
+_STRING_BYTES = MAX_STRING_SIZE - 1
 _BASE = [native_type(t) for t in range(39)]
 #: Big-endian wire dtypes of the numeric base types.
 _WIRE_DTYPES = {ChannelType(base): np.dtype(dtype)
@@ -127,8 +134,8 @@ def _sized(values, base: ChannelType, count: int):
 
 
 def _encode_strings(texts, encoding: str) -> list[bytes]:
-    # A DBR_STRING element holds at most 39 bytes plus the NUL.
-    return [text.encode(encoding, errors='replace')[:39] for text in texts]
+    return [text.encode(encoding, errors='replace')[:_STRING_BYTES]
+            for text in texts]
 
 
 def encode_channel(channel, data_type: int, count: int):
@@ -146,8 +153,9 @@ def encode_channel(channel, data_type: int, count: int):
         cannot be read (PUT_ACKT/PUT_ACKS).
     """
     if data_type == _CLASS_NAME:
-        raw = channel.reported_record_type.encode('latin-1', 'replace')[:39]
-        return raw.ljust(40, b'\0'), 1
+        raw = channel.reported_record_type.encode('latin-1',
+                                                  'replace')[:_STRING_BYTES]
+        return raw.ljust(MAX_STRING_SIZE, b'\0'), 1
     if not is_readable_type(data_type):
         raise CaprotoConversionError(f'DBR type {data_type} cannot be read')
     base = _BASE[data_type]
@@ -165,10 +173,10 @@ def encode_channel(channel, data_type: int, count: int):
         # Our values are already arrays of the base type: one byte-order
         # conversion is all the encoding they need.
         payload = metadata + values.astype(_WIRE_DTYPES[base]).tobytes()
-    expected = VALUE_OFFSET[data_type] + count * VALUE_SIZE[data_type]
+    expected = payload_size(data_type, count)
     if len(payload) < expected:  # count 0 of a plain type: no bytes at all
         payload += bytes(expected - len(payload))
-    pad = -len(payload) % 8
+    pad = padded(len(payload)) - len(payload)
     if pad:
         payload += _PAD[:pad]
     return payload, count
