@@ -343,7 +343,8 @@ class ServerCircuit(asyncio.Protocol):
             self._loop.call_soon(self._flush)
 
     def _send_error(self, command: Message, cid: int,
-                    status: CAStatusCode | int, message: str) -> None:
+                    status: CAStatus | CAStatusCode | int,
+                    message: str) -> None:
         self._send(bytes(cmds.ErrorResponse(command, cid, status, message)))
 
     def _protocol_error(self, reason: str,
