@@ -187,7 +187,10 @@ class ChannelData:
         self.max_length = self._initial_max_length(value, max_length)
         self._value, self._elements = self._normalize(value)
         cls = type(self)
-        self.has_async_write = cls.verify_value is not ChannelData.verify_value
+        self.has_async_write = (
+            cls.verify_value is not ChannelData.verify_value
+            or cls.preprocess_value is not ChannelData.preprocess_value
+            or cls.update_fields is not ChannelData.update_fields)
         self.has_async_read = cls.read is not ChannelData.read
 
     # ----------------------------------------------------------------- values
@@ -300,17 +303,28 @@ class ChannelData:
         **metadata
             Metadata fields to update at the same time (units, limits...).
         """
-        if verify_value:
-            try:
+        try:
+            value = self.preprocess_value(value)
+            if verify_value:
                 modified = await self.verify_value(value)
-            except SkipWrite:
-                return
-            if modified is SkipWrite:
-                return
-            if modified is not None:
-                value = modified
+                if modified is SkipWrite:
+                    return
+                if modified is not None:
+                    value = modified
+            await self.update_fields(value)
+        except SkipWrite:
+            return
         self.commit(value, timestamp=timestamp, status=status,
                     severity=severity, flags=flags, **metadata)
+
+    def preprocess_value(self, value: Any) -> Any:
+        """Hook run first on every write (caproto's name): return the value
+        to go on with (e.g. clipped); raise to refuse the write."""
+        return value
+
+    async def update_fields(self, value: Any) -> None:
+        """Hook run after ``verify_value`` with the value about to be
+        stored (caproto's name), e.g. to update related PVs."""
 
     def commit(self, value: Any, *, timestamp: float | None = None,
                status: AlarmStatus | int | None = None,
