@@ -114,7 +114,7 @@ def fanout(server: Server, pv_count: int, circuits: int, rate: float,
         for pv in pvs:
             pv.wait_for_connection(timeout=30)
 
-        def count(response, index=index):
+        def count(subscription, response, index=index):
             with lock:
                 counts[index] += 1
         for pv in pvs:

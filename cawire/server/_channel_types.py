@@ -52,7 +52,7 @@ class ChannelNumeric(ChannelData):
     (``lower_ctrl_limit`` < ``upper_ctrl_limit``) are refused.
     """
 
-    default_value = 0
+    default_value: object = 0
 
     def __init__(self, *, value=None, units: str = '',
                  upper_disp_limit=0, lower_disp_limit=0,
@@ -78,7 +78,7 @@ class ChannelNumeric(ChannelData):
                                  AlarmSeverity.MINOR_ALARM,
                                  AlarmSeverity.MINOR_ALARM,
                                  AlarmSeverity.MAJOR_ALARM)
-        self._last_posted = [None, None]  # value, log
+        self._last_posted: list[float | None] = [None, None]  # value, log
         if not hasattr(self, 'precision'):
             self.precision = 0
         super().__init__(value=value, **kwargs)

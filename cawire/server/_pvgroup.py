@@ -90,10 +90,11 @@ class PvpropertyData:
         self.has_async_write = prop.put_hook is not None or own_verify
         own_read = type(self).read is not PvpropertyData.read
         self.has_async_read = prop.get_hook is not None or own_read
+        # The server skips channels whose hook attribute is None.
         if prop.startup_hook is None and prop.scan_runner is None:
-            self.server_startup = None
+            self.server_startup = None  # type: ignore[method-assign,assignment]
         if prop.shutdown_hook is None:
-            self.server_shutdown = None
+            self.server_shutdown = None  # type: ignore[method-assign,assignment]
 
     async def verify_value(self, value: Any) -> Any:
         put = self.pvspec.put_hook
@@ -118,7 +119,9 @@ class PvpropertyData:
         await asyncio.gather(*tasks)
 
     async def server_shutdown(self, async_lib: Any) -> None:
-        await self.pvspec.shutdown_hook(self.group, self, async_lib)
+        hook = self.pvspec.shutdown_hook
+        assert hook is not None  # otherwise this method is None
+        await hook(self.group, self, async_lib)
 
     @property
     def fields(self) -> dict:
@@ -417,7 +420,7 @@ class pvproperty:
     # -- instantiation ----------------------------------------------------
     def create(self, group: 'PVGroup') -> ChannelData:
         """Build this PV's ChannelData for ``group``."""
-        pvname = group.prefix + expand_macros(self.name, group.macros)
+        pvname = group.prefix + expand_macros(self.name or '', group.macros)
         kwargs = dict(self._extra_kwargs)
         kwargs.update(self.cls_kwargs)
         value = self.value
@@ -591,10 +594,10 @@ class PVGroup:
         self.macros = dict(macros or {})
         self.prefix = expand_macros(prefix, self.macros)
         self.name = name or type(self).__name__
-        self.log = logging.getLogger(
+        self.log: logging.Logger = logging.getLogger(
             f'cawire.server.{self.name}' if parent is None
             else f'{parent.log.name}.{self.name}')
-        self.alarms = parent.alarms if parent is not None else {}
+        self.alarms: dict = parent.alarms if parent is not None else {}
         self.pvdb: dict[str, ChannelData] = {}
         self.attr_pvdb: dict[str, ChannelData] = {}
         self.attr_to_pvname: dict[str, str] = {}
