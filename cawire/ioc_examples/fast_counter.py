@@ -39,13 +39,13 @@ class FastCounterIOC(PVGroup):
         self.array.commit(self._ramp.copy())
         self.rate.commit(self._initial_rate)
 
-    @rate.putter
+    @rate.putter  # type: ignore[no-redef]  # caproto idiom: the hook rebinds the name
     async def rate(self, instance, value):
         if value < 0:
             raise ValueError('rate must be >= 0')
         return value
 
-    @count.startup
+    @count.startup  # type: ignore[no-redef]  # caproto idiom: the hook rebinds the name
     async def count(self, instance, async_lib):
         """Increment ``count`` and rewrite ``array`` on schedule."""
         loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ class RandomWalkIOC(PVGroup):
                     upper_ctrl_limit=3600.0, doc='Delta time [sec]')
     x = pvproperty(value=0.0, precision=3, doc='The random float value')
 
-    @x.startup
+    @x.startup  # type: ignore[no-redef]  # caproto idiom: the hook rebinds the name
     async def x(self, instance, async_lib):
         """Update x forever, pausing dt between steps."""
         while True:

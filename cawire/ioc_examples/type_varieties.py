@@ -87,12 +87,12 @@ class TypeVarietiesIOC(PVGroup):
     slow = pvproperty(value=0.0, precision=1,
                       doc='Writes complete after 0.5 s')
 
-    @slow.putter
+    @slow.putter  # type: ignore[no-redef]  # caproto idiom: the hook rebinds the name
     async def slow(self, instance, value):
         await asyncio.sleep(0.5)
         return value
 
-    @guarded.putter
+    @guarded.putter  # type: ignore[no-redef]  # caproto idiom: the hook rebinds the name
     async def guarded(self, instance, value):
         if value < 0:
             raise ValueError(f'{value} is negative')

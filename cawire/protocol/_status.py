@@ -5,6 +5,7 @@ attribute of the ``CAStatus`` namespace.  Replies carry the
 ``code_with_severity`` form, ``(message_number << 3) | severity``; look it up
 in ``eca_value_to_status``, which never raises for values a peer may invent.
 """
+from typing import TYPE_CHECKING
 from collections import namedtuple
 from enum import IntEnum
 
@@ -121,6 +122,11 @@ class _StatusNamespace(type):
 
     def __contains__(cls, item):
         return item in cls._codes
+
+    if TYPE_CHECKING:
+        # The ECA_* attributes are generated from the table, so a checker
+        # cannot see them; this tells it what any of them is.
+        def __getattr__(cls, name: str) -> 'CAStatusCode': ...
 
 
 class CAStatus(metaclass=_StatusNamespace):

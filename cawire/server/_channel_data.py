@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,12 +29,18 @@ from ..protocol._exceptions import CaprotoError, CaprotoValueError
 from . import _wire
 from ._conversion import as_text_list, convert_values
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._subscriptions import Subscription
-
 __all__ = ('ChannelAlarm', 'ChannelData', 'SkipWrite', 'Forbidden')
 
 logger = logging.getLogger('cawire.server.data')
+
+
+class Subscriber(Protocol):
+    """What a channel posts updates to: a client's subscription, or a
+    filter's relay standing for one."""
+
+    mask: int
+
+    def post(self, data: 'ChannelData') -> None: ...
 
 _DBE_VALUE = int(SubscriptionType.DBE_VALUE)
 _DBE_LOG = int(SubscriptionType.DBE_LOG)
@@ -69,9 +75,9 @@ class ChannelAlarm:
     alarm_string : str
     """
 
-    def __init__(self, *, status=0, severity=0,
+    def __init__(self, *, status: int = 0, severity: int = 0,
                  must_acknowledge_transient: bool = True,
-                 severity_to_acknowledge=0, alarm_string: str = ''):
+                 severity_to_acknowledge: int = 0, alarm_string: str = ''):
         self._status = AlarmStatus(status)
         self._severity = AlarmSeverity(severity)
         self.must_acknowledge_transient = bool(must_acknowledge_transient)
@@ -164,7 +170,7 @@ class ChannelData:
     #: Python value used when none is given.
     default_value: object = 0
 
-    def __init__(self, *, value=None, alarm: ChannelAlarm | None = None,
+    def __init__(self, *, value: Any = None, alarm: ChannelAlarm | None = None,
                  timestamp: float | None = None, max_length: int | None = None,
                  string_encoding: str = 'latin-1',
                  reported_record_type: str = 'cawire', read_only: bool = False):
@@ -177,7 +183,7 @@ class ChannelData:
         self._alarm = alarm if alarm is not None else ChannelAlarm()
         self._alarm.connect(self)
         self.timestamp = time.time() if timestamp is None else float(timestamp)
-        self._subscriptions: dict = {}
+        self._subscriptions: dict[Subscriber, None] = {}
         self._payload_cache: dict = {}
         #: GR/CTRL metadata bytes per request type (see _wire); cleared
         #: when metadata changes.
@@ -459,10 +465,10 @@ class ChannelData:
         return cached
 
     # ----------------------------------------------------------- subscribers
-    def add_subscription(self, subscription: 'Subscription') -> None:
+    def add_subscription(self, subscription: Subscriber) -> None:
         self._subscriptions[subscription] = None
 
-    def remove_subscription(self, subscription: 'Subscription') -> None:
+    def remove_subscription(self, subscription: Subscriber) -> None:
         self._subscriptions.pop(subscription, None)
 
     @property

@@ -32,7 +32,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from ._channel_data import ChannelAlarm, ChannelData
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelFloat, ChannelInteger,
                              ChannelShort, ChannelString)
+
+if TYPE_CHECKING:
+    from .records import RecordFields
 
 __all__ = ('PVGroup', 'pvproperty', 'SubGroup', 'PvpropertyData',
            'expand_macros', 'data_class_for', 'scan_wrapper')
@@ -77,7 +80,7 @@ class PvpropertyData:
     alarm: Any
 
     def __init__(self, *, pvname: str, group: 'PVGroup',
-                 prop: 'pvproperty', **kwargs):
+                 prop: 'pvproperty', **kwargs: Any):
         self.pvname = pvname
         self.group = group
         self.pvspec = prop
@@ -131,7 +134,7 @@ class PvpropertyData:
         return self.record_fields.fields
 
     @property
-    def field_inst(self):
+    def field_inst(self) -> 'RecordFields | None':
         """The RecordFields of a record-mocking PV, or None."""
         return self.record_fields
 
@@ -147,10 +150,10 @@ class PvpropertyData:
             return period  # the decorator's period until SCAN is written
         return self.record_fields.scan_rate_sec or 0.0
 
-    async def scan_loop(self, async_lib, func: Callable, period: float, *,
+    async def scan_loop(self, async_lib: Any, func: Callable, period: float, *,
                         subtract_elapsed: bool = True,
                         stop_on_error: bool = False,
-                        failure_severity=AlarmSeverity.MAJOR_ALARM,
+                        failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
                         use_scan_field: bool = False) -> None:
         """Call ``func(group, self, async_lib)`` periodically (see
         :func:`scan_wrapper`)."""
@@ -185,7 +188,7 @@ class PvpropertyData:
 
 def scan_wrapper(scan_function: Callable, period: float, *,
                  subtract_elapsed: bool = True, stop_on_error: bool = False,
-                 failure_severity=AlarmSeverity.MAJOR_ALARM,
+                 failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
                  use_scan_field: bool = False) -> Callable:
     """Turn ``scan_function(group, instance, async_lib)`` into a coroutine
     function that calls it every ``period`` seconds (for ``pvproperty(scan=)``).
@@ -222,9 +225,9 @@ def _pvproperty_class(base: type) -> type:
     return cls
 
 
-def data_class_for(dtype, value):
+def data_class_for(dtype: Any, value: Any) -> tuple[type, dict]:
     """ChannelData class and keyword adjustments for a dtype/value pair."""
-    extra = {}
+    extra: dict[str, Any] = {}
     if dtype is None:
         if isinstance(value, enum.IntEnum):
             dtype = type(value)
@@ -309,11 +312,14 @@ class pvproperty:
 
     def __init__(self, get: Callable | None = None, put: Callable | None = None,
                  startup: Callable | None = None,
-                 shutdown: Callable | None = None, *, scan=None,
-                 name: str | None = None, dtype=None, value=None,
+                 shutdown: Callable | None = None, *,
+                 scan: Callable | None = None,
+                 name: str | None = None, dtype: Any = None,
+                 value: Any = None,
                  max_length: int | None = None, read_only: bool | None = None,
                  alarm_group: str | None = None, doc: str | None = None,
-                 record=None, fields=None, **cls_kwargs):
+                 record: str | None = None, fields: Any = None,
+                 **cls_kwargs: Any):
         if scan is not None and not callable(scan):
             raise CaprotoValueError('scan must be a coroutine function; use '
                                     'the @prop.scan(period) decorator')
@@ -489,10 +495,11 @@ class SubGroup:
     prefix, the attribute name plus ``attr_separator`` (``':'``) is used.
     """
 
-    def __init__(self, group=None, *, prefix: str | None = None,
+    def __init__(self, group: type | dict | None = None, *,
+                 prefix: str | None = None,
                  macros: dict | None = None, doc: str | None = None,
                  attr_separator: str | None = None,
-                 base: tuple | None = None, **init_kwargs):
+                 base: tuple | None = None, **init_kwargs: Any):
         self.group_cls: type | None = None
         self.group_dict: dict | None = None
         self.prefix = prefix

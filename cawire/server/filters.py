@@ -28,13 +28,17 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, ValuesView
 from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..protocol._enums import SubscriptionType
 from . import _wire
+
+if TYPE_CHECKING:
+    from ._channel_data import ChannelData
 
 __all__ = ('ChannelNames', 'FilteredChannel', 'parse_channel_name')
 
@@ -123,7 +127,7 @@ class FilteredChannel:
     other attribute go to the PV's own channel.
     """
 
-    def __init__(self, data, filters: dict):
+    def __init__(self, data: ChannelData, filters: dict):
         self._data = data
         self._relays: dict = {}
         self._deadband = None
@@ -186,7 +190,7 @@ class FilteredChannel:
             return len(self._data)
         return len(self._data._elements[self._slice])
 
-    def encode_read(self, data_type: int, count: int):
+    def encode_read(self, data_type: int, count: int) -> tuple[bytes, int]:
         if self._slice is None and not self._now_timestamps:
             return self._data.encode_read(data_type, count)
         view = copy.copy(self._data)
@@ -201,13 +205,13 @@ class FilteredChannel:
         return _wire.encode_channel(view, data_type, count)
 
     # ------------------------------------------------------------- monitors
-    def add_subscription(self, subscription) -> None:
+    def add_subscription(self, subscription: Any) -> None:
         relay = _Relay(self, subscription)
         self._relays[subscription] = relay
         self._data.add_subscription(relay)
         self._remember_value()
 
-    def remove_subscription(self, subscription) -> None:
+    def remove_subscription(self, subscription: Any) -> None:
         relay = self._relays.pop(subscription, None)
         if relay is not None:
             self._data.remove_subscription(relay)
@@ -271,7 +275,7 @@ class ChannelNames(Mapping):
             raise KeyError(name)
         return data
 
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         data = self._pvdb.get(name)
         if data is not None:
             return data
@@ -289,7 +293,7 @@ class ChannelNames(Mapping):
     def __len__(self) -> int:
         return len(self._pvdb)
 
-    def values(self):
+    def values(self) -> ValuesView:
         return self._pvdb.values()
 
     def _target(self, name: str) -> tuple[Any, dict] | None:

@@ -443,7 +443,7 @@ class RecordFields:
         return SCAN_PERIODS.get(self._stored.get('SCAN', 'Passive'))
 
     # -------------------------------------------------------------- writes
-    async def field_written(self, channel: ChannelData, value):
+    async def field_written(self, channel: ChannelData, value: Any) -> Any:
         """Apply a client's write of a field (runs before it is stored)."""
         definition: FieldDefinition = channel.definition  # type: ignore
         if isinstance(channel, ChannelByte):
