@@ -468,6 +468,18 @@ class ChannelData:
     def add_subscription(self, subscription: Subscriber) -> None:
         self._subscriptions[subscription] = None
 
+    def pre_state_change(self, state: str, new_value: bool) -> None:
+        """Hook: a named state is about to change (``PVGroup.update_state``);
+        does nothing unless overridden."""
+
+    def post_state_change(self, state: str, new_value: bool) -> None:
+        """Hook: a named state has changed; does nothing unless overridden."""
+
+    def post_initial_update(self, subscription: Subscriber) -> None:
+        """Send a new subscription its first update (a filtered channel may
+        hold it back)."""
+        subscription.post(self)
+
     def remove_subscription(self, subscription: Subscriber) -> None:
         self._subscriptions.pop(subscription, None)
 

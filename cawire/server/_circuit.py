@@ -681,7 +681,7 @@ class ServerCircuit(asyncio.Protocol):
                                     mask)
         subscriptions[subid] = subscription
         data.add_subscription(subscription)
-        self.post_update(subscription, data)
+        data.post_initial_update(subscription)
 
     def _on_event_cancel(self, command: cmds.EventCancelRequest) -> None:
         _, _, data_type, count, sid, subid = header_fields(command)

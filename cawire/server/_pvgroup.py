@@ -39,6 +39,7 @@ import numpy as np
 from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoRuntimeError, CaprotoValueError
 from ._channel_data import ChannelAlarm, ChannelData
+from .states import StateUpdate, register_group_states
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelFloat, ChannelInteger,
                              ChannelShort, ChannelString)
@@ -609,6 +610,9 @@ class PVGroup:
         self.attr_pvdb: dict[str, ChannelData] = {}
         self.attr_to_pvname: dict[str, str] = {}
         self.groups: dict[str, PVGroup] = {}
+        if not hasattr(self, 'states'):
+            # caproto: a group without its own ``states`` shares its parent's
+            self.states: dict[str, bool] = getattr(parent, 'states', {})
         for attr, subgroup in self._subgroups_.items():
             if subgroup.group_cls is None:
                 raise CaprotoValueError(f'SubGroup {attr!r} has no group class')
@@ -628,6 +632,13 @@ class PVGroup:
             self._merge({data.pvname: data})
             if data.record_fields is not None:
                 self._merge(data.record_fields.pvdb_entries())
+        register_group_states(self)
+
+    def update_state(self, state: str, value: bool) -> StateUpdate:
+        """``async with group.update_state('fly', True):`` sets the named
+        state (see :mod:`cawire.server.states`), calling every PV's
+        ``pre_state_change`` before and ``post_state_change`` after."""
+        return StateUpdate(self, state, value)
 
     def _merge(self, pvdb: dict) -> None:
         for pvname, data in pvdb.items():
