@@ -249,9 +249,12 @@ class FilteredChannel:
     # ---------------------------------------------------------------- reads
     @property
     def max_length(self) -> int:
+        # A slice that selects nothing gives a channel of 0 elements, as
+        # from an IOC: libca then refuses plain gets (caget prints ECA_BADCOUNT)
+        # and a callback get of 0 elements reads none.
         if self._slice is None:
             return self._data.max_length
-        return max(len(range(self._data.max_length)[self._slice]), 1)
+        return len(range(self._data.max_length)[self._slice])
 
     def __len__(self) -> int:
         if self._slice is None:
