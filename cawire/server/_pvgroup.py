@@ -260,7 +260,8 @@ def data_class_for(dtype: Any, value: Any) -> tuple[type, dict]:
             else:
                 dtype = int
         else:
-            dtype = float if value is None else type(value)
+            # caproto: a pvproperty without value or dtype is an integer
+            dtype = int if value is None else type(value)
     if isinstance(dtype, type) and issubclass(dtype, ChannelData):
         return dtype, extra
     if isinstance(dtype, type) and issubclass(dtype, enum.IntEnum):

@@ -14,7 +14,8 @@ records bo/bi, putters), subgroups (SubGroup with init kwargs, nested
 decorated class, scan), macros (ioc_arg_parser(macros=), names with
 '.'), startup_and_shutdown_hooks (run(startup_hook=), AsyncLibraryLayer,
 startup/shutdown hooks), scan_rate (record='ai', scan(use_scan_field=True),
-the SCAN field), worker_thread (async_lib.ThreadsafeQueue with a thread).
+the SCAN field), worker_thread (async_lib.ThreadsafeQueue with a thread),
+rpc_function (pvfunction: argument, Status, Retval and Process PVs).
 
 Normalised before comparing (documented differences, docs/ioc-caproto-migration.md):
 timestamps and the cainfo host line; the server's own DBR_CLASS_NAME for
@@ -68,6 +69,14 @@ EXAMPLES = {
                   ['periodic:scanned'], None),
     'worker_thread': (['wt:request', 'wt:response'], [],
                       ('wt:response', 'wt:request', '0')),
+    # Status is left out: caproto serves its str default as a CHAR array
+    # without the terminating NUL that cawire's long strings carry.
+    'rpc_function': (['rpc:get_random:low', 'rpc:get_random:high',
+                      'rpc:get_random:Retval', 'rpc:get_random:Process',
+                      'rpc:fixed_random'],
+                     ['rpc:fixed_random', 'rpc:get_random:Retval'],
+                     ('rpc:get_random:Process', 'rpc:get_random:Process',
+                      '1')),
 }
 
 
