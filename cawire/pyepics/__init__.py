@@ -162,7 +162,8 @@ def caget_many(pvlist, as_string: bool = False, as_numpy: bool = True,
         native, nelm = int(chan.native_data_type), int(chan.native_data_count)
         value = _unpack(response.data, native, nelm, as_numpy)
         if as_string:
-            value = _as_string(value, native, len(response.data), channel)
+            value = _as_string(value, native,
+                               nelm if count is None else min(count, nelm), channel)
         out.append(value)
     return out
 

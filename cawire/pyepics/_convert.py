@@ -144,9 +144,9 @@ def put_data(value, native: int, nelm: int):
             return [value], 1
         if isinstance(value, str):
             return [value.encode(ENCODING)], 1
-        if nelm == 1:
-            return [str(value).encode(ENCODING)], 1
-        items = [str(item).encode(ENCODING) for item in list(value)[:nelm]]
+        # Like pyepics: a number is no sequence of strings (TypeError).
+        items = [str(value[index]).encode(ENCODING)
+                 for index in range(min(nelm, len(value)))]
         return items, len(items)
     if native == dbr.CHAR and isinstance(value, (str, bytes)):
         if isinstance(value, bytes):
@@ -155,7 +155,9 @@ def put_data(value, native: int, nelm: int):
         codes = codes[:nelm]
         return codes, len(codes)
     if nelm == 1 or numpy.ndim(value) == 0:
-        if isinstance(value, (str, bytes)):
+        if isinstance(value, str):
+            value = value.encode(ENCODING)
+        if isinstance(value, bytes):
             if native in (dbr.FLOAT, dbr.DOUBLE):
                 value = float(value)
             else:

@@ -60,7 +60,7 @@ def info_text(pv):
         out.append(f'   {key:{width}s} = {val}')
     if xtype == 'enum':
         out.append('   enum strings: ')
-        for index, name in enumerate(pv.enum_strs or ()):
+        for index, name in enumerate(pv.enum_strs):
             out.append(f'       {index} = {name}')
     if pv._monref is not None:
         out.append(f'   PV is internally monitored, with '

@@ -21,6 +21,13 @@ OP_CONN_UP, OP_CONN_DOWN = 6, 7
 
 NO_ALARM, MINOR_ALARM, MAJOR_ALARM, INVALID_ALARM = 0, 1, 2, 3
 
+#: Names of the alarm statuses and severities, as pyepics spells them.
+ALARM_STATUS_NAMES = ('NO_ALARM', 'READ', 'WRITE', 'HIHI', 'HIGH', 'LOLO', 'LOW',
+                      'STATE', 'COS', 'COMM', 'TIMEOUT', 'HW_LIMIT', 'CALC',
+                      'SCAN', 'LINK', 'SOFT', 'BAD_SUB', 'UDF', 'DISABLE',
+                      'SIMM', 'READ_ACCESS', 'WRITE_ACCESS')
+ALARM_SEVERITY_NAMES = ('NO_ALARM', 'MINOR', 'MAJOR', 'INVALID')
+
 #: Seconds between the POSIX and the EPICS epoch.
 EPICS2UNIX_EPOCH = 631152000.0
 
@@ -53,11 +60,12 @@ def promote_fieldtype(ftype: int, use_time: bool = False,
 
 def Name(ftype: int, reverse: bool = False):
     """Type code -> upper-case name ('TIME_DOUBLE'); with ``reverse``, a name
-    -> its code (pyepics's spelling: SHORT is 'INT')."""
+    -> its code (pyepics's spelling: plain SHORT is 'INT', 'TIME_SHORT' otherwise)."""
     names = {}
     for offset, prefix in ((0, ''), (TIME_STRING, 'TIME_'), (CTRL_STRING, 'CTRL_')):
         for code, base in enumerate(_NATIVE_NAMES):
-            names[offset + code] = prefix + ('INT' if base == 'SHORT' else base)
+            names[offset + code] = prefix + ('INT' if base == 'SHORT' and not prefix
+                                              else base)
     if reverse:
         wanted = str(ftype).upper()
         for code, name in names.items():

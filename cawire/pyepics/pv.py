@@ -11,7 +11,9 @@ pyepics-style PV of the same name.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+import socket
 import threading
 import time
 import warnings
@@ -41,6 +43,15 @@ def fmt_time(tstamp: float | None = None) -> str:
     return '%s.%5.5i' % (time.strftime('%Y-%m-%d %H:%M:%S',
                                        time.localtime(tstamp)),
                          round(1.e5 * frac))
+
+
+@functools.lru_cache(maxsize=256)
+def _host_name(address: str) -> str:
+    # libca reports a server by its host name where the address resolves.
+    try:
+        return socket.gethostbyaddr(address)[0]
+    except (OSError, UnicodeError):
+        return address
 
 
 def _call_user(func, *args, **kwargs) -> None:
@@ -129,6 +140,7 @@ class PV:
         self._native: int | None = None
         self._reported_rights = None
         self._connected_event = threading.Event()
+        self._first_update = threading.Event()
         self._lock = threading.RLock()
         self._reference_count = 0
         self.context = ca.current_context()
@@ -140,12 +152,19 @@ class PV:
             self._on_connection_state, run=True)
         self._rights_token = channel.access_rights_callback.add_callback(
             self._on_access_rights, run=True)
+        if channel.connected:
+            # As libca does for a channel it already has: connected at once.
+            with self._lock:
+                if not self.connected:
+                    self._connection_changed(True)
 
     # -- events from the client ----------------------------------------------------
 
     def _on_connection_state(self, channel, state: str) -> None:
         with self._lock:
-            self._connection_changed(state == 'connected')
+            conn = state == 'connected'
+            if conn != self.connected:
+                self._connection_changed(conn)
 
     def _connection_changed(self, conn: bool) -> None:
         if conn:
@@ -160,7 +179,7 @@ class PV:
             cm = self._channel.circuit_manager
             if cm is not None:
                 host, port = cm.circuit.address
-                self._args['host'] = f'{host}:{port}'
+                self._args['host'] = f'{_host_name(host)}:{port}'
             self.ftype = _convert.promoted(self.form, native)
             name = dbr.Name(self.ftype).lower()
             self._args['type'] = self._args['typefull'] = name
@@ -172,9 +191,9 @@ class PV:
                 ca.write(f"PV '{self.pvname}' disconnected.")
         self.connected = conn
         if conn:
-            self._connected_event.set()
             self._report_rights(self._channel.access_rights)
             self._check_auto_monitor()
+            self._connected_event.set()
         else:
             self._connected_event.clear()
             self._report_rights(0)
@@ -200,9 +219,11 @@ class PV:
         native = self._native
         if native is None:
             return
+        if self.form == 'native' and not len(response.data):
+            return  # pyepics cannot cast an empty plain-type update: dropped
         data_type = int(response.data_type)
         value = _convert.unpack(response.data, native, self._args['nelm'])
-        kwds = {'ftype': data_type, 'count': response.data_count,
+        kwds = {'ftype': data_type, 'count': len(response.data),
                 'chid': self.chid, 'pvname': self.pvname}
         kwds.update(_convert.metadata(response.metadata, data_type))
         self._on_changes(value, kwds)
@@ -219,6 +240,7 @@ class PV:
             self._monitor_last_value = value
         self._args.update(kwds)
         self._args['value'] = value
+        self._first_update.set()
         self._args['timestamp'] = kwds.get('timestamp', time.time())
         self._args['posixseconds'] = kwds.get('posixseconds', 0)
         self._args['nanoseconds'] = kwds.get('nanoseconds', 0)
@@ -232,6 +254,7 @@ class PV:
 
     def _clear_auto_monitor_subscription(self) -> None:
         monref, self._monref, self._monref_mask = self._monref, None, None
+        self._first_update.clear()
         if monref is not None:
             sub, token = monref
             sub.remove_callback(token)
@@ -288,7 +311,10 @@ class PV:
             self._conn_started = True
             if timeout is None:
                 timeout = self.connection_timeout
+            deadline = time.monotonic() + max(0.0, timeout)
             self._connected_event.wait(max(0.0, timeout))
+            if self.connected and self._monref is not None:
+                self._await_first_update(deadline - time.monotonic())
         return self.connected
 
     def connect(self, timeout=None) -> bool:
@@ -379,8 +405,11 @@ class PV:
             ftype = self.ftype
         else:
             ftype = _convert.promoted(form, self._native)
-        if with_ctrlvars and self._args['units'] is None and form == 'ctrl':
+        # (reading the units property fetches the control fields, as in pyepics)
+        if with_ctrlvars and self.units is None and form == 'ctrl':
             self.get_ctrlvars()
+        if use_monitor and self._monref is not None and ftype == self.ftype:
+            self._await_first_update(timeout)
         cached = self._args['value']
         try:
             cached_length = len(cached)
@@ -410,8 +439,7 @@ class PV:
                 val = [val]
             if count is None:
                 count = len(val)
-            if as_numpy and not hasattr(val, 'dtype') and \
-                    self._native != dbr.STRING:
+            if as_numpy and not hasattr(val, 'dtype'):
                 import numpy
                 val = numpy.asarray(val)
             elif not as_numpy and hasattr(val, 'tolist'):
@@ -422,6 +450,18 @@ class PV:
         if as_namespace:
             return SimpleNamespace(**metad)
         return metad
+
+    def _await_first_update(self, timeout) -> None:
+        # The monitor's first update follows the connection by one round
+        # trip; pyepics usually has it by the time a get is made (libca
+        # delivers it while the connection is awaited).  Waiting for it here
+        # gives the same answers.  Not on a callback thread: the update is
+        # queued behind the running callback there.
+        if self._first_update.is_set() or \
+                threading.current_thread().name.startswith('cawire-callbacks'):
+            return
+        self._first_update.wait(max(0.0, min(1.0, timeout))
+                                if timeout is not None else 1.0)
 
     def get_ctrlvars(self, timeout=5, warn=True):
         """Read the control fields (limits, units, precision, enum strings)."""
@@ -638,13 +678,11 @@ class PV:
 
     @property
     def char_status(self) -> str:
-        from ..protocol._enums import AlarmStatus
-        return AlarmStatus(self.status).name
+        return dbr.ALARM_STATUS_NAMES[self.status]
 
     @property
     def char_severity(self) -> str:
-        from ..protocol._enums import AlarmSeverity
-        return AlarmSeverity(self.severity).name
+        return dbr.ALARM_SEVERITY_NAMES[self.severity]
 
     @property
     def type(self) -> str:

@@ -64,8 +64,11 @@ SCRIPTS = {
                                         if 'time' not in k and 'seconds' not in k))
     ''',
     'form_native': f'''
+        import time
         for name in {SCALARS + ARRAYS!r}:
             pv = epics.PV(P + name, form='native')
+            pv.wait_for_connection()
+            time.sleep(0.2)  # the monitor's first update (a race in pyepics too)
             md = pv.get_with_metadata()
             print(name, pv.type, pv.typefull, sorted(md.keys() - {{'timestamp'}}), repr(md['value']))
     ''',
@@ -77,9 +80,11 @@ SCRIPTS = {
                                ('timestamp', 'posixseconds', 'nanoseconds')))
     ''',
     'pv_properties': f'''
+        import time
         for name in {SCALARS + ARRAYS!r}:
             pv = epics.PV(P + name)
             pv.wait_for_connection()
+            time.sleep(0.1)  # the first monitor update sets count (racy in pyepics)
             print(name, pv.count, pv.nelm, pv.type, pv.typefull, pv.access,
                   pv.read_access, pv.write_access, repr(pv.precision),
                   repr(pv.units), repr(pv.enum_strs), pv.status, pv.severity,
@@ -92,8 +97,10 @@ SCRIPTS = {
                   type(pv.nanoseconds).__name__, pv.host.split(':')[0])
     ''',
     'pv_repr': f'''
+        import time
         for name in {SCALARS + ARRAYS!r}:
             pv = epics.get_pv(P + name, connect=True)
+            time.sleep(0.1)  # the first monitor update sets count (racy in pyepics)
             print(repr(pv))
         print(repr(epics.PV(P + 'ai', form='ctrl', connection_timeout=1)))
     ''',
@@ -127,11 +134,13 @@ SCRIPTS = {
             print('callback', sorted(kws.items()))
             done.set()
         pv = epics.PV(P + 'ao')
-        print(pv.put(3.5, callback=on_done, callback_data='abc'))
+        result = pv.put(3.5, callback=on_done, callback_data='abc')
         done.wait(5)
+        print(result)
         done.clear()
-        print(pv.put(4.5, callback=on_done, callback_data={'x': 1}, wait=True))
+        result = pv.put(4.5, callback=on_done, callback_data={'x': 1}, wait=True)
         done.wait(5)
+        print(result)
         print(repr(pv.get(use_monitor=False)))
     ''',
     'put_use_complete': '''
@@ -151,9 +160,15 @@ SCRIPTS = {
         print(epics.caput(P + 'bo', 'Open', wait=True), epics.caget(P + 'bo', use_monitor=False),
               epics.caget(P + 'bo', as_string=True, use_monitor=False))
         print(epics.caput(P + 'bo', 0, wait=True), epics.caget(P + 'bo', as_string=True, use_monitor=False))
-        print(epics.caput(P + 'mbbo', 'Two', wait=True), epics.caget(P + 'mbbo', use_monitor=False))
+        try:
+            epics.caput(P + 'mbbo', 'Bogus', wait=True)
+        except Exception as exc:
+            print(type(exc).__name__, exc)
         print(epics.caput(P + 'strout', 'written', wait=True), repr(epics.caget(P + 'strout', use_monitor=False)))
-        print(epics.caput(P + 'strout', 42, wait=True), repr(epics.caget(P + 'strout', use_monitor=False)))
+        try:
+            epics.caput(P + 'strout', 42, wait=True)
+        except Exception as exc:
+            print(type(exc).__name__, exc)
     ''',
     'put_char_waveform_string': '''
         print(epics.caput(P + 'wf:char', 'hello world', wait=True))
@@ -278,7 +293,8 @@ SCRIPTS = {
                  P + 'wf:double', P + 'wf:char', P + 'wf:string', P + 'char']
         for value in epics.caget_many(names, connection_timeout=1.0):
             print(type(value).__name__, repr(value))
-        print(epics.caget_many(names, as_string=True, connection_timeout=1.0))
+        # (pyepics's caget_many(as_string=True) raises on a one-element char)
+        print(epics.caget_many(names[:-1], as_string=True, connection_timeout=1.0))
     ''',
     'caput_many': '''
         names = [P + 'ao', P + 'longout', P + 'strout']
@@ -293,7 +309,11 @@ SCRIPTS = {
     'cainfo_output': f'''
         import re
         for name in {SCALARS + ARRAYS!r}:
-            text = epics.cainfo(P + name, print_out=False)
+            try:
+                text = epics.cainfo(P + name, print_out=False)
+            except Exception as exc:  # pyepics fails on some types: so must we
+                print(name, type(exc).__name__, exc)
+                continue
             text = re.sub(r'(timestamp|posixseconds|nanoseconds)( *)= .*', r'\\1\\2= X', text)
             text = re.sub(r'host( *)= .*', r'host\\1= H', text)
             print(text)
