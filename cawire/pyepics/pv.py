@@ -311,10 +311,7 @@ class PV:
             self._conn_started = True
             if timeout is None:
                 timeout = self.connection_timeout
-            deadline = time.monotonic() + max(0.0, timeout)
             self._connected_event.wait(max(0.0, timeout))
-            if self.connected and self._monref is not None:
-                self._await_first_update(deadline - time.monotonic())
         return self.connected
 
     def connect(self, timeout=None) -> bool:

@@ -224,6 +224,7 @@ SCRIPTS = {
             calls.append((value, cb_info[0]))
         pv = epics.PV(P + 'long')
         pv.wait_for_connection()
+        time.sleep(0.3)  # after the first update (else a race, in pyepics too)
         i1 = pv.add_callback(cb, run_now=True)
         i2 = pv.add_callback(cb, index=7)
         i3 = pv.add_callback(cb)
