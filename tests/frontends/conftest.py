@@ -8,21 +8,13 @@ own server port instead of the session's.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from cawire.testing import epics
 
-DB_DIR = Path(__file__).parent.parent / 'db'
-REPO = Path(__file__).parent.parent.parent
-PREFIX = 'FE:'
-
-MODULES = {'pyepics': 'epics', 'cawire': 'cawire.pyepics'}
+from frontend_helpers import DB_DIR, MODULES, PREFIX, run_script, with_repo_path
 
 
 @pytest.fixture(scope='module')
@@ -31,16 +23,9 @@ def fe_ioc(ca_env, repeater):
     with epics.SoftIoc(DB_DIR / 'test.db', epics.free_port(),
                        ca_env.repeater_port, macros={'P': PREFIX},
                        asg_file=DB_DIR / 'test.acf') as ioc:
-        ioc.env['PYTHONPATH'] = os.pathsep.join(
-            filter(None, [str(REPO), os.environ.get('PYTHONPATH', '')]))
+        ioc.env = with_repo_path(ioc.env)
         ioc.env['TZ'] = 'UTC'
         yield ioc
-
-
-def run_script(code: str, env: dict, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter with ``env``."""
-    return subprocess.run([sys.executable, '-c', code], env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope='module')

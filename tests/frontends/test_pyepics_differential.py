@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from frontend_helpers import diff
+
 SCALARS = ['ai', 'long', 'str', 'bi', 'mbbi', 'short', 'float', 'char',
            'longstr', 'alarm', 'readonly']
 ARRAYS = ['wf:double', 'wf:float', 'wf:long', 'wf:short', 'wf:char',
@@ -421,4 +423,5 @@ SCRIPTS = {
 def test_same_output(name, run_both):
     outputs = run_both(SCRIPTS[name])
     assert outputs['pyepics'].strip(), 'the script printed nothing under pyepics'
-    assert outputs['cawire'] == outputs['pyepics']
+    assert outputs['cawire'] == outputs['pyepics'], diff(
+        outputs['pyepics'], outputs['cawire'], 'pyepics', 'cawire')
