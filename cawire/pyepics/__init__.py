@@ -153,7 +153,7 @@ def caget_many(pvlist, as_string: bool = False, as_numpy: bool = True,
                 batch.read(channel, lambda response, index=index: store(index, response),
                            data_count=count)
     all_done.wait(timeout)
-    out = []
+    out: list = []
     for channel, conn, response in zip(channels, connected, responses):
         if not conn or response is None or not hasattr(response, 'data'):
             out.append(None)

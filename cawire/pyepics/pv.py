@@ -19,6 +19,7 @@ import time
 import warnings
 from math import log10
 from types import SimpleNamespace
+from typing import Any
 
 from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     ErrorResponseReceived, PermissionDenied)
@@ -112,16 +113,16 @@ class PV:
         self.form = form.lower()
         self.verbose = verbose
         self._auto_monitor = auto_monitor
-        self.ftype = None
+        self.ftype: int | None = None
         self.connected = False
         self.connection_timeout = (connection_timeout if connection_timeout
                                    is not None else ca.DEFAULT_CONNECTION_TIMEOUT)
         self._user_max_count = count
-        self._args = dict.fromkeys(self._fields)
+        self._args: dict[str, Any] = dict.fromkeys(self._fields)
         self._args.update(pvname=self.pvname, count=count, nelm=-1,
                           type='unknown', typefull='unknown', access='unknown',
                           monitor_delta=monitor_delta)
-        self._monitor_last_value = None
+        self._monitor_last_value: Any = None
         self.connection_callbacks = ([connection_callback]
                                      if connection_callback is not None else [])
         self.access_callbacks = ([access_callback]
@@ -133,18 +134,21 @@ class PV:
                     self.callbacks[index] = (func, {})
         elif callable(callback):
             self.callbacks[0] = (callback, {})
-        self._put_complete = None
-        self._monref = None  # (Subscription, token) of the auto-monitor
-        self._monref_mask = None
+        self._put_complete: bool | None = None
+        # (Subscription, token) of the auto-monitor
+        self._monref: tuple[Any, int] | None = None
+        self._monref_mask: int | None = None
         self._conn_started = False
         self._native: int | None = None
-        self._reported_rights = None
+        self._reported_rights: tuple[bool, bool] | None = None
         self._connected_event = threading.Event()
         self._first_update = threading.Event()
         self._lock = threading.RLock()
         self._reference_count = 0
+        # The get_pv cache holding this PV (disconnect removes it from there).
+        self._cache: dict = _PVcache_
         self.context = ca.current_context()
-        self.chid = None
+        self.chid: int | None = None
         channel = ca.context().get_pvs(self.pvname)[0]
         self._channel = channel
         # The client holds these weakly: they live as long as this PV.
@@ -240,7 +244,6 @@ class PV:
             self._monitor_last_value = value
         self._args.update(kwds)
         self._args['value'] = value
-        self._first_update.set()
         self._args['timestamp'] = kwds.get('timestamp', time.time())
         self._args['posixseconds'] = kwds.get('posixseconds', 0)
         self._args['nanoseconds'] = kwds.get('nanoseconds', 0)
@@ -249,6 +252,9 @@ class PV:
             now = fmt_time(self._args['timestamp'])
             ca.write(f"{self.pvname}: {self._args['char_value']} ({now})")
         self.run_callbacks()
+        # Set once the callbacks have seen it: a get() waiting for the first
+        # update returns after them, as a pyepics get does after libca's.
+        self._first_update.set()
 
     # -- auto-monitor --------------------------------------------------------------
 
@@ -349,14 +355,15 @@ class PV:
 
     # -- reading -------------------------------------------------------------------
 
-    def _read(self, form: str, count, timeout, as_numpy: bool):
+    def _read(self, form: str, count, timeout, as_numpy: bool) -> dict | None:
         """One read of ``form``; the pyepics metadata dict, or None."""
         nelm = self._args['nelm']
         if count is not None:
             count = min(count, nelm)
         if timeout is None:
             timeout = 1.0 + log10(max(1, count or nelm))
-        data_type = _convert.request_class(form, self._native)
+        native = self._native if self._native is not None else dbr.DOUBLE
+        data_type = _convert.request_class(form, native)
         try:
             response = self._channel.read(data_type=data_type,
                                           data_count=count or None,
@@ -372,8 +379,7 @@ class PV:
                                              chid=self.chid) from None
         data_type_code = int(response.data_type)
         md = _convert.metadata(response.metadata, data_type_code)
-        md['value'] = _convert.unpack(response.data, self._native, nelm,
-                                      as_numpy)
+        md['value'] = _convert.unpack(response.data, native, nelm, as_numpy)
         return md
 
     def get(self, count=None, as_string: bool = False, as_numpy: bool = True,
@@ -401,7 +407,7 @@ class PV:
             form = self.form
             ftype = self.ftype
         else:
-            ftype = _convert.promoted(form, self._native)
+            ftype = _convert.promoted(form, self._native or 0)
         # (reading the units property fetches the control fields, as in pyepics)
         if with_ctrlvars and self.units is None and form == 'ctrl':
             self.get_ctrlvars()
@@ -512,7 +518,7 @@ class PV:
         """
         if not self.wait_for_connection():
             return None
-        native = self._native
+        native = self._native if self._native is not None else dbr.DOUBLE
         if native == dbr.ENUM and isinstance(value, str):
             if self._args['enum_strs'] is None:
                 self.get_ctrlvars()
@@ -640,7 +646,7 @@ class PV:
         self.put(val)
 
     @property
-    def char_value(self) -> str:
+    def char_value(self) -> Any:
         """The value as a string."""
         self._getarg('char_value')
         return self._set_charval(self._getarg('value'))
@@ -728,8 +734,8 @@ class PV:
         self._connected_event.clear()
         with _cache_lock:
             key = (self.pvname, self.form, self.context)
-            if _PVcache_.get(key) is self:
-                del _PVcache_[key]
+            if self._cache.get(key) is self:
+                del self._cache[key]
         if deepclean:
             self._channel.connection_state_callback.remove_callback(self._conn_token)
             self._channel.access_rights_callback.remove_callback(self._rights_token)
@@ -751,22 +757,39 @@ def get_pv(pvname, form: str = 'time', connect: bool = False, context=None,
     With ``connect``, waits up to ``timeout`` seconds and prints
     ``cannot connect to <name>`` on failure, as pyepics does.
     """
+    return cached_pv(_PVcache_, default_pv_class, pvname, form=form,
+                     connect=connect, timeout=timeout,
+                     connection_callback=connection_callback,
+                     access_callback=access_callback, callback=callback,
+                     verbose=verbose, count=count, auto_monitor=auto_monitor,
+                     monitor_delta=monitor_delta)
+
+
+def cached_pv(cache: dict, pv_class, pvname, *, form: str = 'time',
+              connect: bool = False, timeout: float = 5.0,
+              connection_callback=None, access_callback=None, callback=None,
+              verbose: bool = False, count=None, auto_monitor=None,
+              monitor_delta=None):
+    """:func:`get_pv` on a given ``cache`` dict making ``pv_class`` PVs
+    (the ophyd control layer keeps a cache of its own)."""
     if form not in ('native', 'time', 'ctrl'):
         form = 'time'
     if isinstance(pvname, PV):
         pvname = pvname.pvname
     key = (pvname, form, ca.current_context())
+    thispv: Any
     with _cache_lock:
-        thispv = _PVcache_.get(key)
+        thispv = cache.get(key)
         created = thispv is None
         if created:
-            thispv = default_pv_class(
+            thispv = pv_class(
                 pvname, form=form, callback=callback,
                 connection_callback=connection_callback,
                 access_callback=access_callback, connection_timeout=timeout,
                 count=count, verbose=verbose, auto_monitor=auto_monitor,
                 monitor_delta=monitor_delta)
-            _PVcache_[key] = thispv
+            thispv._cache = cache
+            cache[key] = thispv
     if not created:
         if connection_callback is not None:
             if thispv.connected:

@@ -201,6 +201,7 @@ class Subscription:
         def removed(_ref, cb_id=cb_id):
             self.remove_callback(cb_id)
 
+        ref: weakref.ref
         if inspect.ismethod(func):
             ref = weakref.WeakMethod(func, removed)
         else:
@@ -269,7 +270,7 @@ def block(*subscriptions, duration=None, timeout=GLOBAL_DEFAULT_TIMEOUT,
     deadline = None if duration is None else time.monotonic() + duration
     responses: queue.SimpleQueue = queue.SimpleQueue()
     active = []
-    keep = []
+    keep: list = []
 
     def make_forwarder(sub):
         def forward(_client_sub, response):
