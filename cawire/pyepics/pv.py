@@ -10,7 +10,6 @@ pyepics-style PV of the same name.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import socket
@@ -142,7 +141,7 @@ class PV:
         self._native: int | None = None
         self._reported_rights: tuple[bool, bool] | None = None
         self._connected_event = threading.Event()
-        self._first_update = threading.Event()
+        self._disconnected_by_user = False
         self._lock = threading.RLock()
         self._reference_count = 0
         # The get_pv cache holding this PV (disconnect removes it from there).
@@ -167,7 +166,7 @@ class PV:
     def _on_connection_state(self, channel, state: str) -> None:
         with self._lock:
             conn = state == 'connected'
-            if conn != self.connected:
+            if conn != self.connected and not self._disconnected_by_user:
                 self._connection_changed(conn)
 
     def _connection_changed(self, conn: bool) -> None:
@@ -220,47 +219,52 @@ class PV:
                 _call_user(func, read, write, pv=self)
 
     def _on_monitor(self, sub, response) -> None:
+        # The hot path of every update: kept lean (no properties twice).
         native = self._native
         if native is None:
             return
-        if self.form == 'native' and not len(response.data):
+        data = response.data
+        if self.form == 'native' and not len(data):
             return  # pyepics cannot cast an empty plain-type update: dropped
-        data_type = int(response.data_type)
-        value = _convert.unpack(response.data, native, self._args['nelm'])
-        kwds = {'ftype': data_type, 'count': len(response.data),
-                'chid': self.chid, 'pvname': self.pvname}
-        kwds.update(_convert.metadata(response.metadata, data_type))
+        # The subscription asked for the promoted type: it is self.ftype.
+        data_type = self.ftype
+        args = self._args
+        value = _convert.unpack(data, native, args['nelm'])
+        kwds = _convert.metadata(response.metadata, data_type)
+        kwds['ftype'] = data_type
+        kwds['count'] = len(data)
+        kwds['chid'] = self.chid
+        kwds['pvname'] = self.pvname
         self._on_changes(value, kwds)
 
     def _on_changes(self, value, kwds: dict) -> None:
-        delta = self._args.get('monitor_delta')
-        if delta is not None and self._monitor_last_value is not None:
-            try:
-                if abs(value - self._monitor_last_value) < delta:
-                    return
-            except TypeError:
-                pass
+        args = self._args
+        delta = args.get('monitor_delta')
         if delta is not None:
+            if self._monitor_last_value is not None:
+                try:
+                    if abs(value - self._monitor_last_value) < delta:
+                        return
+                except TypeError:
+                    pass
             self._monitor_last_value = value
-        self._args.update(kwds)
-        self._args['value'] = value
-        self._args['timestamp'] = kwds.get('timestamp', time.time())
-        self._args['posixseconds'] = kwds.get('posixseconds', 0)
-        self._args['nanoseconds'] = kwds.get('nanoseconds', 0)
+        args.update(kwds)
+        args['value'] = value
+        if 'timestamp' not in kwds:
+            args['timestamp'] = time.time()
+            args['posixseconds'] = 0
+            args['nanoseconds'] = 0
         self._set_charval(value, call_ca=False)
         if self.verbose:
-            now = fmt_time(self._args['timestamp'])
-            ca.write(f"{self.pvname}: {self._args['char_value']} ({now})")
-        self.run_callbacks()
-        # Set once the callbacks have seen it: a get() waiting for the first
-        # update returns after them, as a pyepics get does after libca's.
-        self._first_update.set()
+            now = fmt_time(args['timestamp'])
+            ca.write(f"{self.pvname}: {args['char_value']} ({now})")
+        if self.callbacks:
+            self.run_callbacks()
 
     # -- auto-monitor --------------------------------------------------------------
 
     def _clear_auto_monitor_subscription(self) -> None:
         monref, self._monref, self._monref_mask = self._monref, None, None
-        self._first_update.clear()
         if monref is not None:
             sub, token = monref
             sub.remove_callback(token)
@@ -317,7 +321,17 @@ class PV:
             self._conn_started = True
             if timeout is None:
                 timeout = self.connection_timeout
-            self._connected_event.wait(max(0.0, timeout))
+            timeout = max(0.0, timeout)
+            # The client marks the channel ready on its network thread; the
+            # connection handling then runs here rather than after a hop to
+            # the callback thread (whichever comes first does it, once).
+            if self._channel.channel_ready.wait(timeout):
+                with self._lock:
+                    if not self.connected and self._channel.connected and \
+                            not self._disconnected_by_user:
+                        self._connection_changed(True)
+            if not self.connected:
+                self._connected_event.wait(0.0 if timeout == 0.0 else 0.05)
         return self.connected
 
     def connect(self, timeout=None) -> bool:
@@ -411,8 +425,6 @@ class PV:
         # (reading the units property fetches the control fields, as in pyepics)
         if with_ctrlvars and self.units is None and form == 'ctrl':
             self.get_ctrlvars()
-        if use_monitor and self._monref is not None and ftype == self.ftype:
-            self._await_first_update(timeout)
         cached = self._args['value']
         try:
             cached_length = len(cached)
@@ -453,18 +465,6 @@ class PV:
         if as_namespace:
             return SimpleNamespace(**metad)
         return metad
-
-    def _await_first_update(self, timeout) -> None:
-        # The monitor's first update follows the connection by one round
-        # trip; pyepics usually has it by the time a get is made (libca
-        # delivers it while the connection is awaited).  Waiting for it here
-        # gives the same answers.  Not on a callback thread: the update is
-        # queued behind the running callback there.
-        if self._first_update.is_set() or \
-                threading.current_thread().name.startswith('cawire-callbacks'):
-            return
-        self._first_update.wait(max(0.0, min(1.0, timeout))
-                                if timeout is not None else 1.0)
 
     def get_ctrlvars(self, timeout=5, warn=True):
         """Read the control fields (limits, units, precision, enum strings)."""
@@ -526,6 +526,9 @@ class PV:
             if value in strs:
                 value = list(strs).index(value)
         data, _ = _convert.put_data(value, native, self._args['nelm'])
+        if not int(self._channel.access_rights or 0) & 2:
+            # libca refuses locally, without sending: so do we.
+            raise ca.CASeverityException('put', 'Write access denied')
         notify = bool(wait or callable(callback) or use_complete)
         self._put_complete = False if use_complete else None
         try:
@@ -569,7 +572,7 @@ class PV:
             func, kwargs = self.callbacks[index]
         except KeyError:
             return
-        kwds = copy.copy(self._args)
+        kwds = dict(self._args)
         kwds.update(kwargs)
         kwds['cb_info'] = (index, self)
         if callable(func):
@@ -730,6 +733,7 @@ class PV:
 
     def disconnect(self, deepclean: bool = True) -> None:
         """Stop all callbacks and forget this PV (``get_pv`` makes a new one)."""
+        self._disconnected_by_user = True
         self.connected = False
         self._connected_event.clear()
         with _cache_lock:
