@@ -147,11 +147,13 @@ def caget_many(pvlist, as_string: bool = False, as_numpy: bool = True,
 
     if pending[0] == 0:
         all_done.set()
+    def storer(index: int):
+        return lambda response: store(index, response)
+
     with Batch() as batch:
         for index, (channel, conn) in enumerate(zip(channels, connected)):
             if conn:
-                batch.read(channel, lambda response, index=index: store(index, response),
-                           data_count=count)
+                batch.read(channel, storer(index), data_count=count)
     all_done.wait(timeout)
     out: list = []
     for channel, conn, response in zip(channels, connected, responses):

@@ -142,7 +142,8 @@ class PV:
         self._reported_rights: tuple[bool, bool] | None = None
         self._connected_event = threading.Event()
         self._disconnected_by_user = False
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._claimed: bool | None = None  # the state being/been handled
         self._reference_count = 0
         # The get_pv cache holding this PV (disconnect removes it from there).
         self._cache: dict = _PVcache_
@@ -155,19 +156,30 @@ class PV:
             self._on_connection_state, run=True)
         self._rights_token = channel.access_rights_callback.add_callback(
             self._on_access_rights, run=True)
-        if channel.connected:
+        if channel.connected and self._claim(True):
             # As libca does for a channel it already has: connected at once.
-            with self._lock:
-                if not self.connected:
-                    self._connection_changed(True)
+            self._connection_changed(True)
 
     # -- events from the client ----------------------------------------------------
 
-    def _on_connection_state(self, channel, state: str) -> None:
+    def _claim(self, conn: bool) -> bool:
+        """Whether this thread handles the change to ``conn`` (exactly one
+        thread handles each change: the callback thread or a waiting one).
+
+        Only this decision is locked: the handling itself calls into the
+        client and user code, and must not hold a lock the client's
+        callback thread could wait for.
+        """
         with self._lock:
-            conn = state == 'connected'
-            if conn != self.connected and not self._disconnected_by_user:
-                self._connection_changed(conn)
+            if self._disconnected_by_user or self._claimed == conn:
+                return False
+            self._claimed = conn
+            return True
+
+    def _on_connection_state(self, channel, state: str) -> None:
+        conn = state == 'connected'
+        if self._claim(conn):
+            self._connection_changed(conn)
 
     def _connection_changed(self, conn: bool) -> None:
         if conn:
@@ -202,9 +214,8 @@ class PV:
             self._report_rights(0)
 
     def _on_access_rights(self, channel, rights) -> None:
-        with self._lock:
-            if self.connected:
-                self._report_rights(rights)
+        if self.connected:
+            self._report_rights(rights)
 
     def _report_rights(self, rights) -> None:
         read, write = bool(int(rights or 0) & 1), bool(int(rights or 0) & 2)
@@ -227,7 +238,7 @@ class PV:
         if self.form == 'native' and not len(data):
             return  # pyepics cannot cast an empty plain-type update: dropped
         # The subscription asked for the promoted type: it is self.ftype.
-        data_type = self.ftype
+        data_type = self.ftype if self.ftype is not None else int(response.data_type)
         args = self._args
         value = _convert.unpack(data, native, args['nelm'])
         kwds = _convert.metadata(response.metadata, data_type)
@@ -264,7 +275,8 @@ class PV:
     # -- auto-monitor --------------------------------------------------------------
 
     def _clear_auto_monitor_subscription(self) -> None:
-        monref, self._monref, self._monref_mask = self._monref, None, None
+        with self._lock:
+            monref, self._monref, self._monref_mask = self._monref, None, None
         if monref is not None:
             sub, token = monref
             sub.remove_callback(token)
@@ -282,15 +294,21 @@ class PV:
             return
         mask = (ca.DEFAULT_SUBSCRIPTION_MASK if self._auto_monitor is True
                 else int(self._auto_monitor))
-        if self._monref is not None:
+        with self._lock:  # claim the change (no client call under the lock)
             if self._monref_mask == mask:
                 return
-            self._clear_auto_monitor_subscription()
+            old, self._monref, self._monref_mask = self._monref, None, mask
+        if old is not None:
+            old[0].remove_callback(old[1])
         sub = self._channel.subscribe(
             data_type=_convert.request_class(self.form, self._native),
             data_count=self._user_max_count or None, mask=mask)
-        self._monref_mask = mask
-        self._monref = (sub, sub.add_callback(self._on_monitor))
+        token = sub.add_callback(self._on_monitor)
+        with self._lock:
+            if self._monref_mask == mask and self._monref is None:
+                self._monref = (sub, token)
+                return
+        sub.remove_callback(token)  # changed meanwhile
 
     @property
     def auto_monitor(self):
@@ -299,9 +317,8 @@ class PV:
 
     @auto_monitor.setter
     def auto_monitor(self, value) -> None:
-        with self._lock:
-            self._auto_monitor = value
-            self._check_auto_monitor()
+        self._auto_monitor = value
+        self._check_auto_monitor()
 
     @property
     def auto_monitor_mask(self):
@@ -325,13 +342,12 @@ class PV:
             # The client marks the channel ready on its network thread; the
             # connection handling then runs here rather than after a hop to
             # the callback thread (whichever comes first does it, once).
+            deadline = time.monotonic() + timeout
             if self._channel.channel_ready.wait(timeout):
-                with self._lock:
-                    if not self.connected and self._channel.connected and \
-                            not self._disconnected_by_user:
-                        self._connection_changed(True)
-            if not self.connected:
-                self._connected_event.wait(0.0 if timeout == 0.0 else 0.05)
+                if self._channel.connected and self._claim(True):
+                    self._connection_changed(True)
+                else:  # the callback thread is handling it: wait for that
+                    self._connected_event.wait(max(0.0, deadline - time.monotonic()))
         return self.connected
 
     def connect(self, timeout=None) -> bool:
@@ -342,8 +358,10 @@ class PV:
 
     def force_connect(self, pvname=None, chid=None, conn=True, **kws) -> None:
         """Run the connection handling again (callbacks included)."""
+        conn = bool(conn and self._channel.connected)
         with self._lock:
-            self._connection_changed(conn and self._channel.connected)
+            self._claimed = conn
+        self._connection_changed(conn)
 
     def force_read_access_rights(self) -> None:
         """Refresh ``access``/``read_access``/``write_access`` from the client."""
@@ -354,13 +372,14 @@ class PV:
 
     def reconnect(self) -> bool:
         """Redo the connection handling and wait for it; return connected."""
+        self._clear_auto_monitor_subscription()
+        self.connected = False
+        self._connected_event.clear()
+        self._conn_started = False
         with self._lock:
-            self._clear_auto_monitor_subscription()
-            self.connected = False
-            self._connected_event.clear()
-            self._conn_started = False
-            if self._channel.connected:
-                self._connection_changed(True)
+            self._claimed = None
+        if self._channel.connected and self._claim(True):
+            self._connection_changed(True)
         return self.wait_for_connection()
 
     def poll(self, evt: float = 1.e-4, iot: float = 1.0) -> None:
