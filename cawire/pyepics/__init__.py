@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from . import ca, dbr, pv
 from ._convert import unpack as _unpack
@@ -160,7 +161,7 @@ def caget_many(pvlist, as_string: bool = False, as_numpy: bool = True,
         if not conn or response is None or not hasattr(response, 'data'):
             out.append(None)
             continue
-        chan = channel.channel
+        chan: Any = channel.channel
         native, nelm = int(chan.native_data_type), int(chan.native_data_count)
         value = _unpack(response.data, native, nelm, as_numpy)
         if as_string:

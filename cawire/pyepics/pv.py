@@ -183,15 +183,15 @@ class PV:
 
     def _connection_changed(self, conn: bool) -> None:
         if conn:
-            chan = self._channel.channel
-            if chan is None:
+            chan: Any = self._channel.channel
+            if chan is None or chan.native_data_type is None:
                 return
             self._native = native = int(chan.native_data_type)
-            nelm = int(chan.native_data_count)
+            nelm = int(chan.native_data_count or 0)
             self.chid = self._args['chid'] = chan.cid
             self._args['nelm'] = nelm
             self._args['count'] = min(nelm, self._user_max_count or nelm)
-            cm = self._channel.circuit_manager
+            cm: Any = self._channel.circuit_manager
             if cm is not None:
                 host, port = cm.circuit.address
                 self._args['host'] = f'{_host_name(host)}:{port}'
@@ -410,9 +410,9 @@ class PV:
         except ErrorResponseReceived as exc:
             raise ca.ChannelAccessGetFailure(f'Get failed; {exc}',
                                              chid=self.chid) from None
-        data_type_code = int(response.data_type)
-        md = _convert.metadata(response.metadata, data_type_code)
-        md['value'] = _convert.unpack(response.data, native, nelm, as_numpy)
+        reply: Any = response
+        md = _convert.metadata(reply.metadata, int(reply.data_type))
+        md['value'] = _convert.unpack(reply.data, native, nelm, as_numpy)
         return md
 
     def get(self, count=None, as_string: bool = False, as_numpy: bool = True,
