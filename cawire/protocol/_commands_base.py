@@ -29,7 +29,7 @@ from ._enums import ChannelType
 from ._exceptions import CaprotoValueError
 from ._headers import (EXTENDED_HEADER_SIZE, HEADER_SIZE, make_header,
                        needs_extended_header, pack_header, padded_length)
-from ._status import CAStatusCode, eca_value_to_status
+from ._status import CAStatus, CAStatusCode, eca_value_to_status
 
 __all__ = ('Message',)
 
@@ -62,15 +62,18 @@ def status_from_wire(value: int) -> CAStatusCode:
     return eca_value_to_status[value]
 
 
-def status_to_wire(status) -> int:
-    """Accept a ``CAStatusCode`` or an int; return the wire value."""
+def status_to_wire(status: CAStatus | CAStatusCode | int) -> int:
+    """Accept a ``CAStatus`` member, ``CAStatusCode`` or int; return the
+    wire value."""
     if isinstance(status, CAStatusCode):
         return status.code_with_severity
+    if isinstance(status, CAStatus):
+        return status.value.code_with_severity
     try:
         return int(status)
     except (TypeError, ValueError):
         raise CaprotoValueError(
-            f'status must be a CAStatusCode or an int, not {status!r}'
+            f'status must be a CAStatus, CAStatusCode or int, not {status!r}'
         ) from None
 
 
