@@ -165,16 +165,11 @@ class Reading:
         if is_time_type(data_type):
             reading.stamp = (int(metadata.secondsSinceEpoch),
                              int(metadata.nanoSeconds))
-        raw_units = getattr(metadata, 'units_raw', None)
-        if raw_units is None:
-            raw_units = getattr(metadata, 'units', b'')
-        reading.units = _latin1(raw_units)
+        reading.units = _latin1(getattr(metadata, 'units', b''))
         reading.precision = int(getattr(metadata, 'precision', 0))
         reading.limits = {name: _number(getattr(metadata, name))
                           for name in _LIMIT_NAMES if hasattr(metadata, name)}
-        raw_strings = getattr(metadata, 'enum_strings_raw', None)
-        if raw_strings is None:
-            raw_strings = getattr(metadata, 'enum_strings', ())
+        raw_strings = getattr(metadata, 'enum_strings', ())
         if raw_strings:
             reading.enum_strings = tuple(_latin1(text) for text in raw_strings)
         reading.ackt = int(getattr(metadata, 'ackt', 0))

@@ -7,9 +7,10 @@ computed per call that could be computed once per type.  The tables are
 rebuilt when the value backend changes (``_backend.select_backend``).
 
 String-valued types (STRING and its STS/TIME/GR/CTRL forms, STSACK_STRING,
-CLASS_NAME) decode to a list of ``bytes``, one per 40-byte element, cut at the
-first NUL (bytes after it are garbage on the wire).  Turning them into text is
-the caller's choice of encoding: see ``decode_strings``.
+CLASS_NAME) decode to a ``DbrStringArray`` of ``bytes``, one per 40-byte
+element, cut at the first NUL (bytes after it are garbage on the wire).
+Turning them into text is the caller's choice of encoding: see
+``decode_strings``.
 """
 import struct
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from ._exceptions import (CaprotoTypeError, CaprotoValueError,
                           RemoteProtocolError)
 
 __all__ = ('decode', 'encode', 'decode_strings', 'char_array_to_str',
-           'min_payload_size', 'STRING_VALUED_TYPES')
+           'min_payload_size', 'STRING_VALUED_TYPES', 'DbrStringArray')
 
 _DEFAULT_ENCODING = 'latin-1'
 
@@ -127,10 +128,10 @@ def decode(data_type: int, data_count: int,
     -------
     metadata : DbrTypeBase subclass instance or None
         A copy of the metadata part (None for types without one).
-    data : numpy.ndarray, array.array or list of bytes
+    data : numpy.ndarray, array.array or DbrStringArray
         Numeric values as a read-only big-endian view of ``payload`` (numpy
         backend; the 'array' backend returns a native-order copy); string
-        types give a list of bytes.  ``data`` keeps ``payload`` alive.
+        types give a DbrStringArray of bytes.  ``data`` keeps ``payload`` alive.
 
     Raises
     ------
@@ -165,13 +166,51 @@ def decode(data_type: int, data_count: int,
     return metadata, _decode_strings(payload, offset, data_count)
 
 
-def _decode_strings(payload, offset, count):
+class DbrStringArray(list):
+    """The values of a string-type payload: a list of ``bytes``.
+
+    caproto's name and methods (``frombuffer``, ``tobytes``; a slice is a
+    DbrStringArray).  caproto's is a ``collections.UserList``; this one is a
+    ``list`` subclass, so indexing and iteration run at list speed.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, index):  # type: ignore[override]
+        result = list.__getitem__(self, index)
+        return DbrStringArray(result) if isinstance(index, slice) else result
+
+    @classmethod
+    def frombuffer(cls, buf: bytes | bytearray | memoryview,
+                   data_count: int | None = None) -> 'DbrStringArray':
+        """Split ``buf`` into 40-byte elements, each cut at its first NUL.
+
+        ``data_count`` defaults to the number of whole elements (at least
+        one: a short buffer holds one string).
+        """
+        raw = bytes(buf)
+        if data_count is None:
+            data_count = max(1, len(raw) // MAX_STRING_SIZE)
+        return cls(raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
+                   for i in range(0, data_count * MAX_STRING_SIZE,
+                                  MAX_STRING_SIZE))
+
+    def tobytes(self) -> bytes:
+        """The wire form: each element NUL-padded to 40 bytes (as numpy's
+        ``tobytes``); longer elements are cut to 40 bytes."""
+        return b''.join(item[:MAX_STRING_SIZE].ljust(MAX_STRING_SIZE, b'\x00')
+                        for item in self)
+
+
+def _decode_strings(payload: bytes | bytearray | memoryview, offset: int,
+                    count: int) -> DbrStringArray:
     end = offset + count * MAX_STRING_SIZE
     raw = bytes(payload[offset:end])
     if count == 1:
-        return [raw[:MAX_STRING_SIZE].split(b'\x00', 1)[0]]
-    return [raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
-            for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
+        return DbrStringArray((raw[:MAX_STRING_SIZE].split(b'\x00', 1)[0],))
+    return DbrStringArray(
+        raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
+        for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE))
 
 
 def decode_strings(values: list, encoding: str = _DEFAULT_ENCODING) -> list:
