@@ -9,6 +9,8 @@ also derive from the matching builtin so that ``except ValueError`` etc. keep
 working.
 """
 
+from typing import Any
+
 __all__ = (
     'CaprotoError', 'ProtocolError', 'LocalProtocolError',
     'RemoteProtocolError', 'ValidationError', 'CaprotoKeyError',
@@ -33,7 +35,14 @@ class LocalProtocolError(ProtocolError):
 
 
 class RemoteProtocolError(ProtocolError):
-    """The peer sent bytes or a command that violate the protocol."""
+    """The peer sent bytes or a command that violate the protocol.
+
+    Raised by the parsers with ``commands`` (those parsed before the bad
+    message) and ``consumed`` (their bytes) set.
+    """
+
+    commands: list[Any]
+    consumed: int
 
 
 class ValidationError(CaprotoError):

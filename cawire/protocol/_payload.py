@@ -14,8 +14,9 @@ Turning them into text is the caller's choice of encoding: see
 """
 import struct
 from collections.abc import Iterable
+from typing import Any
 
-from ._backend import register_backend_listener
+from ._backend import Backend, register_backend_listener
 from ._constants import MAX_STRING_SIZE
 from ._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, DbrTypeBase
 from ._enums import ChannelType, native_type
@@ -40,8 +41,9 @@ _STRING, _CHAR, _NUMERIC = 'string', 'char', 'numeric'
 #               zeroed metadata bytes)
 # Rebound (never mutated) when the backend changes, so a concurrent decode
 # always sees a complete table.
-_TABLE = {}
+_TABLE: dict[int, tuple] = {}
 
+_frombuffer: Any
 try:
     from numpy import frombuffer as _frombuffer
 except ImportError:  # pragma: no cover - numpy is a runtime dependency
@@ -59,8 +61,8 @@ _SCALAR_STRUCTS = {
 _FLOAT_BASES = frozenset((ChannelType.FLOAT, ChannelType.DOUBLE))
 
 
-def _build_tables(backend):
-    table = {}
+def _build_tables(backend: Backend) -> None:
+    table: dict[int, tuple] = {}
     for data_type in ChannelType:
         # PUT_ACKT/PUT_ACKS have ENUM (u16) values, STSACK/CLASS_NAME strings.
         base = native_type(data_type)
@@ -81,7 +83,7 @@ def _build_tables(backend):
     _TABLE = table
 
 
-_BACKEND = None
+_BACKEND: Backend  # set by _build_tables
 register_backend_listener(_build_tables)
 
 
@@ -176,7 +178,7 @@ class DbrStringArray(list):
 
     __slots__ = ()
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]
         result = list.__getitem__(self, index)
         return DbrStringArray(result) if isinstance(index, slice) else result
 
@@ -222,7 +224,7 @@ def decode_strings(values: list, encoding: str = _DEFAULT_ENCODING) -> list:
     return [value.decode(encoding, 'replace') for value in values]
 
 
-def char_array_to_str(values, encoding: str = _DEFAULT_ENCODING) -> str:
+def char_array_to_str(values: Any, encoding: str = _DEFAULT_ENCODING) -> str:
     """Text of a DBR_CHAR array holding a long string (cut at first NUL)."""
     raw = bytes(values)
     return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
@@ -343,7 +345,7 @@ def _encode_strings(data, encoding, short_string):
             len(elements))
 
 
-def encode(data_type: int, data, *, metadata=None,
+def encode(data_type: int, data: Any, *, metadata: Any = None,
            encoding: str = _DEFAULT_ENCODING,
            short_string: bool = False) -> tuple[tuple, int]:
     """Encode values (and metadata) of ``data_type`` for the wire.
