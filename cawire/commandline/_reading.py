@@ -116,7 +116,7 @@ class Reading:
     values: list
     status: int = 0
     severity: int = 0
-    stamp: tuple | None = None
+    stamp: tuple[int, int] | None = None
     units: str = ''
     precision: int = 0
     limits: dict = dataclasses.field(default_factory=dict)
@@ -151,6 +151,7 @@ class Reading:
     def from_parts(cls, data_type: int, data: Sequence,
                    metadata: Any = None) -> 'Reading':
         """Build a Reading from a DBR type, decoded data and metadata."""
+        values: list
         if is_string_type(data_type):
             values = [_latin1(item) for item in data]
         elif isinstance(data, (bytes, bytearray)):

@@ -128,6 +128,7 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
     data_type = request_type(channel.native_data_type,
                              enum_as_number=options.format.enum_as_number)
     timed_out = False
+    result: Reading | Problem | str
     try:
         result = Reading.from_response(
             pv.read(data_type=data_type, data_count=count, timeout=timeout))
