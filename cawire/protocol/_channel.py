@@ -11,7 +11,7 @@ moves only when the command goes through ``VirtualCircuit.send`` or
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Union
 
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
@@ -21,16 +21,21 @@ from ._commands import (
     ReadResponse, ReadNotifyRequest, ReadNotifyResponse,
     ServerDisconnResponse, VersionRequest, VersionResponse,
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
-from ._enums import ChannelType, SubscriptionType, field_class_to_type
+from ._enums import (AccessRights, ChannelType, SubscriptionType,
+                     field_class_to_type, native_type)
 from ._exceptions import (CaprotoKeyError, CaprotoValueError,
-                          LocalProtocolError)
+                          LocalProtocolError, PermissionDenied)
 from ._state import ChannelState, CLIENT, SERVER
 from ._status import CAStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._circuit import VirtualCircuit
 
-__all__ = ('ClientChannel', 'ServerChannel')
+__all__ = ('ClientChannel', 'ServerChannel', 'require_access')
+
+#: What a request may say for its DBR type: None / 'native', a field class
+#: name, a ChannelType or an int id.
+DataTypeSpec = Union[ChannelType, int, str, None]
 
 logger = logging.getLogger('cawire.ch')
 
@@ -39,7 +44,35 @@ DEFAULT_MASK = (SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
                 | SubscriptionType.DBE_PROPERTY)
 #: Since 4.13 a count of 0 asks for the current (dynamic) length.
 _DYNAMIC_COUNT_VERSION = 13
+#: Request types a client may write (plain types plus PUT_ACKT/PUT_ACKS).
+WRITABLE_TYPES = frozenset(ChannelType(t) for t in range(7)) | {
+    ChannelType.PUT_ACKT, ChannelType.PUT_ACKS}
 
+
+def require_access(access_rights: int | None, name: str, *,
+                   write: bool) -> None:
+    """libca's local access check (``ca_get``/``ca_put`` fail with
+    ECA_NORDACCESS/ECA_NOWTACCESS without sending anything).
+
+    The threading client does not use it (as caproto, it sends the request
+    and reports the server's status); the libca-compatible tools do.
+    ``access_rights`` None (not known yet) passes.
+
+    Raises
+    ------
+    PermissionDenied
+    """
+    if access_rights is None:
+        return
+    if write:
+        if not access_rights & AccessRights.WRITE:
+            raise PermissionDenied(
+                f'No write access to {name!r} (ECA_NOWTACCESS)')
+    elif not access_rights & AccessRights.READ:
+        raise PermissionDenied(f'No read access to {name!r} (ECA_NORDACCESS)')
+
+
+_NORMAL = getattr(CAStatus, 'ECA_NORMAL')  # CAStatus fills its namespace itself
 
 #: The id set of a channel with none: shared, so that 10,000 idle channels
 #: do not hold 20,000 empty sets; replaced by a set at the first id.
@@ -69,7 +102,7 @@ class _BaseChannel:
                  '_ioids', '_subscriptionids', '__weakref__')
 
     def __init__(self, name: str, circuit: 'VirtualCircuit', cid: int,
-                 *, string_encoding: str = 'latin-1'):
+                 *, string_encoding: str = 'latin-1') -> None:
         self.name = name
         self.circuit = circuit
         self.cid = cid
@@ -85,7 +118,7 @@ class _BaseChannel:
         self._ioids: set[int] | frozenset = NO_IDS
         self._subscriptionids: set[int] | frozenset = NO_IDS
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<{type(self).__name__} name={self.name!r} cid={self.cid} '
                 f'sid={self.sid} data_type={self.native_data_type!r} '
                 f'states={self.states[CLIENT]!r}/{self.states[SERVER]!r}>')
@@ -106,25 +139,54 @@ class _BaseChannel:
         """Ids of requests on this channel still waiting for a reply."""
         return frozenset(self._ioids)
 
-    def _fill_defaults(self, data_type, data_count):
-        if self.native_data_type is None:
+    def resolve_type(self, data_type: DataTypeSpec = None) -> ChannelType:
+        """The DBR type a request asks for.
+
+        ``data_type`` is None or ``'native'`` (the native type), a field
+        class (``'status'``, ``'time'``, ``'graphic'``, ``'control'``:
+        promoted from the native type), a ChannelType or an int id.
+
+        Raises
+        ------
+        LocalProtocolError
+            No explicit type and the native type is not known yet.
+        CaprotoValueError
+            An unknown field class or type id.
+        """
+        native = self.native_data_type
+        if native is None:
             if data_type is None or isinstance(data_type, str):
                 raise LocalProtocolError(
                     f'channel {self.name!r} is not connected yet: its native '
                     'type is unknown, so give an explicit data_type')
-            data_type = ChannelType(data_type)
-        else:
             try:
-                data_type = field_class_to_type(self.native_data_type,
-                                                data_type)
+                return ChannelType(data_type)
             except ValueError as exc:
                 raise CaprotoValueError(str(exc)) from None
-        if data_count is None:
-            if self.protocol_version >= _DYNAMIC_COUNT_VERSION:
-                data_count = 0
-            else:
-                data_count = self.native_data_count or 0
-        return data_type, data_count
+        if data_type is None:
+            return native
+        try:
+            return field_class_to_type(native, data_type)
+        except ValueError as exc:
+            raise CaprotoValueError(str(exc)) from None
+
+    def resolve_count(self, data_count: int | None = None, *,
+                      dynamic: bool = True) -> int:
+        """The element count a read or subscription asks for.
+
+        Default: 0 ("the current length") when the peer speaks 4.13 and
+        ``dynamic`` (READ_NOTIFY, EVENT_ADD), else the native count (the
+        deprecated READ: RSRV answers a count of 0 with no elements).
+        """
+        if data_count is not None:
+            return data_count
+        if dynamic and self.protocol_version >= _DYNAMIC_COUNT_VERSION:
+            return 0
+        return self.native_data_count or 0
+
+    def _fill_defaults(self, data_type: DataTypeSpec,
+                       data_count: int | None) -> tuple[ChannelType, int]:
+        return self.resolve_type(data_type), self.resolve_count(data_count)
 
 
 class ClientChannel(_BaseChannel):
@@ -144,7 +206,8 @@ class ClientChannel(_BaseChannel):
     __slots__ = ()
 
     def __init__(self, name: str, circuit: 'VirtualCircuit',
-                 cid: int | None = None, *, string_encoding: str = 'latin-1'):
+                 cid: int | None = None, *,
+                 string_encoding: str = 'latin-1') -> None:
         if circuit.our_role is not CLIENT:
             raise LocalProtocolError('a ClientChannel needs a client circuit')
         if cid is None:
@@ -174,8 +237,9 @@ class ClientChannel(_BaseChannel):
         """CLEAR_CHANNEL for this channel."""
         return ClearChannelRequest(self.sid, self.cid)
 
-    def read(self, data_type=None, data_count: int | None = None,
-             notify: bool = True, ioid: int | None = None):
+    def read(self, data_type: DataTypeSpec = None,
+             data_count: int | None = None, notify: bool = True,
+             ioid: int | None = None) -> ReadNotifyRequest | ReadRequest:
         """READ_NOTIFY (or deprecated READ) for this channel.
 
         Parameters
@@ -190,21 +254,35 @@ class ClientChannel(_BaseChannel):
         ioid : int, optional
             Allocated by the circuit when omitted.
         """
-        data_type, data_count = self._fill_defaults(data_type, data_count)
+        data_type = self.resolve_type(data_type)
+        data_count = self.resolve_count(data_count, dynamic=notify)
         if ioid is None:
             ioid = self.circuit.new_ioid()
         cls = ReadNotifyRequest if notify else ReadRequest
         return cls(data_type, data_count, self.sid, ioid)
 
-    def write(self, data, data_type=None, data_count: int | None = None,
-              metadata=None, notify: bool = True, ioid: int | None = None):
+    def write(self, data: Any, data_type: DataTypeSpec = None,
+              data_count: int | None = None, metadata: Any = None,
+              notify: bool = True, ioid: int | None = None
+              ) -> WriteNotifyRequest | WriteRequest:
         """WRITE_NOTIFY (or WRITE, with ``notify=False``).
 
         ``data_count`` defaults to the number of values given.  A WRITE
         carries the CID where the ioid would be, as libca does.
+
+        Raises
+        ------
+        CaprotoValueError
+            ``data_type`` is not one a client may write (only the plain
+            types and PUT_ACKT/PUT_ACKS: metadata is the server's), or the
+            data do not fit it.
         """
-        if data_type is None or isinstance(data_type, str):
-            data_type, _ = self._fill_defaults(data_type, 0)
+        data_type = self.resolve_type(data_type)
+        if data_type not in WRITABLE_TYPES:
+            raise CaprotoValueError(
+                f'Cannot write with data type {data_type!r}: clients may '
+                f'only write plain types (or PUT_ACKT/PUT_ACKS); use '
+                f'{ChannelType(native_type(data_type))!r}')
         if notify:
             if ioid is None:
                 ioid = self.circuit.new_ioid()
@@ -214,7 +292,8 @@ class ClientChannel(_BaseChannel):
                             self.cid if ioid is None else ioid,
                             metadata=metadata)
 
-    def subscribe(self, data_type=None, data_count: int | None = None,
+    def subscribe(self, data_type: DataTypeSpec = None,
+                  data_count: int | None = None,
                   low: float = 0.0, high: float = 0.0, to: float = 0.0,
                   mask: int | None = None,
                   subscriptionid: int | None = None) -> EventAddRequest:
@@ -255,7 +334,7 @@ class ServerChannel(_BaseChannel):
     """
 
     def __init__(self, name: str, circuit: 'VirtualCircuit', cid: int,
-                 *, string_encoding: str = 'latin-1'):
+                 *, string_encoding: str = 'latin-1') -> None:
         if circuit.our_role is not SERVER:
             raise LocalProtocolError('a ServerChannel needs a server circuit')
         super().__init__(name, circuit, cid, string_encoding=string_encoding)
@@ -265,12 +344,13 @@ class ServerChannel(_BaseChannel):
         """The server's VERSION reply, at the circuit's protocol version."""
         return VersionResponse(self.circuit.protocol_version)
 
-    def access_rights_response(self, access_rights) -> AccessRightsResponse:
+    def access_rights_response(self, access_rights: int
+                               ) -> AccessRightsResponse:
         """ACCESS_RIGHTS for this channel (sent before the create reply
         and whenever the rights change)."""
         return AccessRightsResponse(self.cid, int(access_rights))
 
-    def create(self, native_data_type, native_data_count: int,
+    def create(self, native_data_type: int, native_data_count: int,
                sid: int) -> CreateChanResponse:
         """The CREATE_CHAN reply: this channel is ``sid``."""
         return CreateChanResponse(native_data_type, native_data_count,
@@ -280,9 +360,10 @@ class ServerChannel(_BaseChannel):
         """CREATE_CH_FAIL: this channel cannot be served."""
         return CreateChFailResponse(self.cid)
 
-    def read(self, data, ioid: int, data_type=None,
-             data_count: int | None = None, status=CAStatus.ECA_NORMAL, *,
-             metadata=None, notify: bool = True):
+    def read(self, data: Any, ioid: int, data_type: DataTypeSpec = None,
+             data_count: int | None = None, status: Any = _NORMAL, *,
+             metadata: Any = None, notify: bool = True
+             ) -> ReadNotifyResponse | ReadResponse:
         """READ_NOTIFY (or READ) reply for request ``ioid``.
 
         ``data_count`` defaults to the number of values given.  A READ
@@ -296,17 +377,19 @@ class ServerChannel(_BaseChannel):
         return ReadResponse(data, data_type, data_count, self.cid, ioid,
                             metadata=metadata)
 
-    def write(self, ioid: int, data_type=None, data_count: int = 1,
-              status=CAStatus.ECA_NORMAL) -> WriteNotifyResponse:
+    def write(self, ioid: int, data_type: DataTypeSpec = None,
+              data_count: int = 1, status: Any = _NORMAL
+              ) -> WriteNotifyResponse:
         """WRITE_NOTIFY reply for request ``ioid`` (echo the request's
         type and count)."""
         if data_type is None or isinstance(data_type, str):
             data_type, _ = self._fill_defaults(data_type, 0)
         return WriteNotifyResponse(data_type, data_count, status, ioid)
 
-    def subscribe(self, data, subscriptionid: int, data_type=None,
+    def subscribe(self, data: Any, subscriptionid: int,
+                  data_type: DataTypeSpec = None,
                   data_count: int | None = None,
-                  status=CAStatus.ECA_NORMAL, *, metadata=None
+                  status: Any = _NORMAL, *, metadata: Any = None
                   ) -> EventAddResponse:
         """A subscription update.  ``data_type`` defaults to the one the
         client subscribed with."""

@@ -31,7 +31,7 @@ from ._enums import ChannelType
 from ._exceptions import CaprotoValueError
 from ._headers import (EXTENDED_HEADER_SIZE, HEADER_SIZE, make_header,
                        needs_extended_header, pack_header, padded_length)
-from ._state import Direction
+from ._roles import Direction
 from ._status import CAStatus, CAStatusCode, eca_value_to_status
 
 __all__ = ('Message',)

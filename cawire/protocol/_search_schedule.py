@@ -44,9 +44,9 @@ import math
 from collections.abc import Hashable, Iterable
 from typing import NamedTuple
 
-from ._commands_base import encode_name
 from ._constants import HEADER_SIZE, MAX_UDP_SEND
 from ._exceptions import CaprotoValueError
+from ._search_messages import search_message_size
 
 __all__ = ('SearchSchedule', 'SearchDatagram', 'search_message_size',
            'MIN_ROUND_TRIP_ESTIMATE', 'MAX_ROUND_TRIP_ESTIMATE',
@@ -69,17 +69,12 @@ DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
 _U32 = 0x1_0000_0000
 
 
-def search_message_size(name: str | bytes) -> int:
-    """Bytes a SEARCH message for ``name`` takes in a datagram.
-
-    Header plus the NUL-terminated name (latin-1) padded to a multiple of 8.
-
-    Raises
-    ------
-    CaprotoValueError
-        If ``name`` cannot be sent (not latin-1, NUL inside, too long).
-    """
-    return HEADER_SIZE + ((len(encode_name(name, 'PV name')) + 7) & ~7)
+def _name_of(key: Hashable) -> str | bytes:
+    # A key without an explicit size must be the PV name itself.
+    if not isinstance(key, (str, bytes)):
+        raise CaprotoValueError(f'search key {key!r} is not a name: give '
+                                'its size')
+    return key
 
 
 class SearchDatagram(NamedTuple):
@@ -94,7 +89,7 @@ class _Timer:
                  'time_at_last_send', 'first_sequence', 'last_sequence',
                  'boost_possible')
 
-    def __init__(self, index: int, boost_possible: bool):
+    def __init__(self, index: int, boost_possible: bool) -> None:
         self.index = index
         # Waiting to be sent (insertion-ordered; value = message size).
         self.requests: dict = {}
@@ -144,7 +139,7 @@ class SearchSchedule:
 
     def __init__(self, now: float = 0.0, *, max_search_period: float = 300.0,
                  first_sequence: int = 1,
-                 datagram_capacity: int = DATAGRAM_PAYLOAD_CAPACITY):
+                 datagram_capacity: int = DATAGRAM_PAYLOAD_CAPACITY) -> None:
         self.max_search_period = max(float(max_search_period),
                                      MAX_SEARCH_PERIOD_LOWER_LIMIT)
         self.timer_count = int(1.0 + math.log2(
@@ -223,7 +218,7 @@ class SearchSchedule:
             encoded.
         """
         if size is None:
-            size = search_message_size(key)
+            size = search_message_size(_name_of(key))
         if size > self._capacity:
             raise CaprotoValueError(f'search for {key!r} ({size} bytes) does not '
                              f'fit in a datagram ({self._capacity} bytes)')
@@ -280,7 +275,7 @@ class SearchSchedule:
         if size is None:
             size = self._sizes.get(key)
             if size is None:
-                size = search_message_size(key)
+                size = search_message_size(_name_of(key))
         self._remove(key)
         if not self._governed:
             self._governor_epoch = self._governor_tick_at_or_before(now)

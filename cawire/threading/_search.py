@@ -16,14 +16,18 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Callable, Protocol
 
-from ..protocol import _commands as ca
-from ..protocol._constants import DEFAULT_PROTOCOL_VERSION, DONT_REPLY
-from ..protocol._framing import serialize
-from ..protocol._search_schedule import SearchSchedule, search_message_size
+from ..protocol._search_messages import (SearchResult, pack_search_datagram,
+                                        search_message_size)
+from ..protocol._search_schedule import SearchSchedule
 
-__all__ = ('SearchEngine', 'SearchItem')
+if TYPE_CHECKING:  # pragma: no cover
+    from ._selector_loop import NetworkLoop
+    from ._timers import TimerHandle
+
+__all__ = ('SearchEngine', 'SearchItem', 'ResultsQueue')
 
 search_logger = logging.getLogger('cawire.bcast.search')
 
@@ -32,13 +36,21 @@ search_logger = logging.getLogger('cawire.bcast.search')
 IDLE_RETRY_INTERVAL = 1.0
 
 
+class ResultsQueue(Protocol):
+    """Where search results go: ``put((address, names))``."""
+
+    def put(self, item: tuple[tuple[str, int], list[str]]) -> None:
+        ...
+
+
 class SearchItem:
     """One outstanding search: a name, its id (the CID on the wire) and the
     queue-like object to ``put((address, [name]))`` when it is found."""
 
     __slots__ = ('search_id', 'name', 'results_queue', 'size', 'started')
 
-    def __init__(self, search_id: int, name: str, results_queue):
+    def __init__(self, search_id: int, name: str,
+                 results_queue: ResultsQueue) -> None:
         self.search_id = search_id
         self.name = name
         self.results_queue = results_queue
@@ -65,9 +77,11 @@ class SearchEngine:
         broadcaster's search-result cache).
     """
 
-    def __init__(self, loop, send_datagram: Callable[[bytes], None], *,
+    def __init__(self, loop: NetworkLoop,
+                 send_datagram: Callable[[bytes], None], *,
                  max_search_period: float = 300.0,
-                 on_found: Callable[[tuple, list], None] | None = None):
+                 on_found: Callable[[tuple, list], None] | None = None
+                 ) -> None:
         self.loop = loop
         self._on_found = on_found
         self._send_datagram = send_datagram
@@ -75,14 +89,15 @@ class SearchEngine:
         self.schedule = SearchSchedule(now, max_search_period=max_search_period)
         #: search id -> SearchItem, for every search not yet answered.
         self.unanswered: dict[int, SearchItem] = {}
-        self._timer = None
+        self._timer: TimerHandle | None = None
         self._timer_deadline: float | None = None
         self._last_retry = float('-inf')
         self.datagrams_sent = 0
 
     # -- input (network thread) -----------------------------------------------------
 
-    def add(self, items, retry_unanswered: bool = True) -> None:
+    def add(self, items: Iterable[SearchItem],
+            retry_unanswered: bool = True) -> None:
         """Start searching for ``items`` now.
 
         With ``retry_unanswered`` every other unanswered name is retried at
@@ -101,7 +116,7 @@ class SearchEngine:
             self.schedule.add(item.search_id, now, size=item.size)
         self._fire()
 
-    def add_governed(self, items) -> None:
+    def add_governed(self, items: Iterable[SearchItem]) -> None:
         """Search for ``items`` after the disconnect governor's next tick
         (CREATE_CH_FAIL / SERVER_DISCONN, as libca)."""
         now = time.monotonic()
@@ -116,18 +131,18 @@ class SearchEngine:
             self.schedule.retry_now(time.monotonic())
             self._fire()
 
-    def cancel_names(self, names) -> list[SearchItem]:
+    def cancel_names(self, names: Iterable[str]) -> list[SearchItem]:
         """Stop searching for ``names``; return the items dropped."""
-        names = set(names)
+        cancelled = set(names)
         dropped = [item for item in self.unanswered.values()
-                   if item.name in names]
+                   if item.name in cancelled]
         for item in dropped:
             del self.unanswered[item.search_id]
         self.schedule.cancel(item.search_id for item in dropped)
         self._reschedule()
         return dropped
 
-    def cancel_queue(self, results_queue) -> None:
+    def cancel_queue(self, results_queue: ResultsQueue) -> None:
         """Forget every search reporting to ``results_queue``."""
         dropped = [item for item in self.unanswered.values()
                    if item.results_queue is results_queue]
@@ -141,41 +156,30 @@ class SearchEngine:
         self.schedule.boost(time.monotonic())
         self._reschedule()
 
-    def answered(self, responses, source_address, sequence,
+    def answered(self, results: list[SearchResult],
                  versions: dict | None = None) -> None:
-        """Process the SEARCH replies of one datagram or TCP batch.
+        """Process the search replies of one datagram or TCP batch.
 
         Parameters
         ----------
-        responses : list of SearchResponse
-        source_address : (str, int)
-            Where the replies came from (datagram source, or the name
-            server's address for TCP replies).
-        sequence : int or None
-            Sequence number of the datagram's VERSION, if any.
+        results : list of SearchResult
+            From ``parse_search_replies`` (server address worked out).
         versions : dict, optional
             Filled with server address -> minor protocol version.
         """
         now = time.monotonic()
-        found = collections.defaultdict(list)
-        addresses: dict = {}
+        found: dict[tuple, list[SearchItem]] = collections.defaultdict(list)
         debug = search_logger.isEnabledFor(logging.DEBUG)
-        for response in responses:
-            item = self.unanswered.pop(response.cid, None)
+        unanswered = self.unanswered
+        answered = self.schedule.answered
+        for result in results:
+            item = unanswered.pop(result.cid, None)
             if item is None:
                 continue  # a duplicate (another server) or a late reply
-            self.schedule.answered(item.search_id, now, sequence)
-            # Replies in one datagram nearly always name the same server:
-            # work its address out once per distinct (ip, port) field pair.
-            key = response._h[2], response._h[4]  # (port, ip) header fields
-            address = addresses.get(key)
-            if address is None:
-                address = addresses[key] = ca.extract_address(
-                    response, source_address)
-                if versions is not None:
-                    version = response.version
-                    if version is not None:
-                        versions[address] = version
+            answered(item.search_id, now, result.sequence)
+            address = result.address
+            if versions is not None and result.version is not None:
+                versions[address] = result.version
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
@@ -199,21 +203,15 @@ class SearchEngine:
         self._timer_deadline = None
         datagrams = self.schedule.poll(time.monotonic())
         unanswered = self.unanswered
-        version = DEFAULT_PROTOCOL_VERSION
         for datagram in datagrams:
-            commands = [ca.VersionRequest(0, version,
-                                          sequence_id=datagram.sequence)]
-            for search_id in datagram.keys:
-                item = unanswered.get(search_id)
-                if item is not None:
-                    commands.append(ca.SearchRequest(item.name, search_id,
-                                                     version, DONT_REPLY))
-            if len(commands) == 1:
+            searches = [(search_id, unanswered[search_id].name)
+                        for search_id in datagram.keys
+                        if search_id in unanswered]
+            if not searches:
                 continue
-            payload = b''.join(bytes(buffer)
-                               for buffer in serialize(*commands))
+            payload = pack_search_datagram(datagram.sequence, searches)
             search_logger.debug('Searching for %d name(s), sequence %d',
-                                len(commands) - 1, datagram.sequence)
+                                len(searches), datagram.sequence)
             self.datagrams_sent += 1
             try:
                 self._send_datagram(payload)

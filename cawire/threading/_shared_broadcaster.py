@@ -16,25 +16,31 @@ the circuit check itself.
 from __future__ import annotations
 
 import getpass
-import itertools
 import logging
 import random
 import socket
 import threading
 import time
 import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from ..config import Config, client_search_addresses
 from ..protocol import _commands as ca
 from ..protocol._beacon_history import BeaconEvent, BeaconHistory
-from ..config import Config, client_search_addresses
-from ..protocol._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
-from ..protocol._framing import read_datagram, serialize
+from ..protocol._broadcaster import Broadcaster
+from ..protocol._exceptions import (CaprotoKeyError, ContextDisconnectedError,
+                                    RemoteProtocolError)
+from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
 from ._repeater_spawn import spawn_repeater_if_needed
-from ._search import SearchEngine, SearchItem
-from ._selector_loop import NetworkLoop
+from ._search import ResultsQueue, SearchEngine, SearchItem
+from ._selector_loop import NetworkLoop, TimerHandle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._context import Context
 
 __all__ = ('SharedBroadcaster',)
 
@@ -71,20 +77,19 @@ class SharedBroadcaster:
     """
 
     def __init__(self, *, registration_retry_time: float = 10.0,
-                 config: Config | None = None):
+                 config: Config | None = None) -> None:
         self.config = config if config is not None else Config.from_environ()
         self.registration_retry_time = registration_retry_time
         self.log = logging.LoggerAdapter(bcast_logger, {'role': 'CLIENT'})
-        self.listeners = weakref.WeakSet()
+        self.listeners: weakref.WeakSet[Context] = weakref.WeakSet()
         self.search_results: dict[str, tuple] = {}  # name -> (address, time)
         self.server_protocol_versions: dict = {}
         self.registered = False
         self.client_name = getpass.getuser()
         self.host_name = socket.gethostname()
-        self._ids = itertools.count(random.randint(1, 0x7FFF))
         self._lock = threading.RLock()
         self._disconnected = False
-        self._registration_timer = None
+        self._registration_timer: TimerHandle | None = None
         self._registration_delay = FIRST_REGISTRATION_RETRY
         self._last_anomaly_retry = float('-inf')
         self._last_malformed_warning = float('-inf')
@@ -101,6 +106,11 @@ class SharedBroadcaster:
             self.loop, self._send_search_datagram,
             max_search_period=self.config.max_search_period,
             on_found=self._record_results)
+        #: The core's UDP protocol state: parses datagrams, hands out
+        #: search ids, tracks the repeater registration.
+        self.protocol = Broadcaster(
+            CLIENT, cid_in_use=self.search_engine.unanswered.__contains__,
+            first_search_id=random.randint(1, 0x7FFF))
         self.name_servers = [
             NameServerLink(self.loop, address, self.search_engine,
                            client_name=self.client_name,
@@ -130,16 +140,14 @@ class SharedBroadcaster:
 
     def new_id(self) -> int:
         """A fresh search id (the CID carried by SEARCH)."""
-        while True:
-            search_id = next(self._ids) & 0xFFFFFFFF
-            if search_id not in self.search_engine.unanswered:
-                return search_id
+        with self._lock:
+            return self.protocol.new_search_id()
 
-    def add_listener(self, listener) -> None:
+    def add_listener(self, listener: Context) -> None:
         self._check_open()
         self.listeners.add(listener)
 
-    def remove_listener(self, listener) -> None:
+    def remove_listener(self, listener: Context) -> None:
         try:
             self.listeners.remove(listener)
         except KeyError:
@@ -163,7 +171,7 @@ class SharedBroadcaster:
         _live_broadcasters.discard(self)
         done = threading.Event()
 
-        def close_on_loop():
+        def close_on_loop() -> None:
             try:
                 if self._registration_timer is not None:
                     self._registration_timer.cancel()
@@ -183,7 +191,7 @@ class SharedBroadcaster:
         self.search_results.clear()
         self.loop.stop(wait=wait)
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             if not self._disconnected:
                 self.disconnect(wait=False)
@@ -192,10 +200,9 @@ class SharedBroadcaster:
 
     # -- sending ------------------------------------------------------------------------
 
-    def send(self, *commands) -> None:
+    def send(self, *commands: ca.Message) -> None:
         """Serialize ``commands`` into one datagram to every search address."""
-        payload = b''.join(bytes(b) for b in serialize(*commands))
-        self._sendto_all(payload)
+        self._sendto_all(self.protocol.send(*commands))
 
     def _sendto_all(self, payload: bytes) -> None:
         for address in self.search_addresses:
@@ -216,7 +223,7 @@ class SharedBroadcaster:
         self._registration_timer = None
         if self.registered or self._disconnected:
             return
-        request = ca.RepeaterRegisterRequest('0.0.0.0')
+        request = self.protocol.register()
         try:
             self.udp_sock.sendto(bytes(request),
                                  ('127.0.0.1', self.config.repeater_port))
@@ -249,10 +256,13 @@ class SharedBroadcaster:
                 # The commands may be kept: give them their own bytes.
                 self.received(bytes(buffer[:nbytes]), address)
 
-    def received(self, bytes_recv, address) -> None:
+    def received(self, bytes_recv: bytes, address: tuple[str, int]) -> None:
         """Receive and process one datagram (network thread)."""
+        protocol = self.protocol
+        commands: list = []
         try:
-            commands = read_datagram(bytes_recv, address, CLIENT)
+            commands = protocol.recv(bytes_recv, address)
+            protocol.process_commands(commands)
         except RemoteProtocolError as exc:
             # Anyone who can reach the port can send garbage: count it and
             # warn at most once per MALFORMED_WARNING_INTERVAL.
@@ -266,29 +276,25 @@ class SharedBroadcaster:
             else:
                 self.log.debug('Ignoring malformed datagram from %s:%d: %s',
                                *address, exc)
-            commands = getattr(exc, 'commands', None) or []
-        sequence = None
-        replies = []
+            # The good commands before a bad one still count (a malformed
+            # message ends the parse; an unexpected command is skipped).
+            commands = getattr(exc, 'commands', None) or commands
         for command in commands:
-            kind = type(command)
-            if kind is ca.SearchResponse:
-                replies.append(command)
-            elif kind is ca.VersionResponse:
-                sequence = command.sequence_id
-            elif kind is ca.RsrvIsUpResponse:
+            if isinstance(command, ca.RsrvIsUpResponse):
                 self._on_beacon(command, address)
-            elif kind is ca.RepeaterConfirmResponse:
-                if not self.registered:
-                    self.log.debug('Registered with the repeater')
-                self.registered = True
-                if self._registration_timer is not None:
-                    self._registration_timer.cancel()
-                    self._registration_timer = None
-        if replies:
+        if protocol.registered and not self.registered:
+            self.log.debug('Registered with the repeater')
+            self.registered = True
+            if self._registration_timer is not None:
+                self._registration_timer.cancel()
+                self._registration_timer = None
+        results = parse_search_replies(commands, address)
+        if results:
             with self._lock:
-                self.beacons.heard(replies[0].sender_address or address,
-                                   time.monotonic())
-            self.search_engine.answered(replies, address, sequence,
+                self.beacons.heard(
+                    results[0].response.sender_address or address,
+                    time.monotonic())
+            self.search_engine.answered(results,
                                         self.server_protocol_versions)
 
     def _on_beacon(self, beacon, source) -> None:
@@ -319,11 +325,12 @@ class SharedBroadcaster:
 
     # -- circuits report here (network thread) -------------------------------------------
 
-    def circuit_connected(self, address) -> None:
+    def circuit_connected(self, address: tuple[str, int]) -> None:
         with self._lock:
             self.beacons.circuit_connected(address)
 
-    def circuit_disconnected(self, address, names) -> None:
+    def circuit_disconnected(self, address: tuple[str, int],
+                             names: Iterable[str]) -> None:
         with self._lock:
             self.beacons.circuit_disconnected(address)
             for name in names:
@@ -333,8 +340,9 @@ class SharedBroadcaster:
 
     # -- searching ------------------------------------------------------------------------
 
-    def get_cached_search_result(self, name, *,
-                                 threshold=STALE_SEARCH_EXPIRATION):
+    def get_cached_search_result(self, name: str, *,
+                                 threshold: float = STALE_SEARCH_EXPIRATION
+                                 ) -> tuple[str, int]:
         """Returns address if found, raises KeyError if missing or stale."""
         with self._lock:
             try:
@@ -358,8 +366,9 @@ class SharedBroadcaster:
             for name in names:
                 self.search_results[name] = (address, now)
 
-    def search(self, results_queue, names, *, timeout=2, governed=False,
-               retry_unanswered=True) -> None:
+    def search(self, results_queue: ResultsQueue, names: Iterable[str], *,
+               timeout: float | None = 2, governed: bool = False,
+               retry_unanswered: bool = True) -> None:
         """Search for PV names.
 
         The ``results_queue`` (any object with a ``put`` method) receives
@@ -370,7 +379,7 @@ class SharedBroadcaster:
         """
         self._check_open()
         needs_search = []
-        cached = {}
+        cached: dict[tuple[str, int], list[str]] = {}
         results = self.search_results
         for name in names:
             if name not in results:  # the common case: no exception cost
@@ -394,7 +403,7 @@ class SharedBroadcaster:
         else:
             self.loop.call_soon(engine.add, items, retry_unanswered)
 
-    def cancel(self, *names) -> None:
+    def cancel(self, *names: str) -> None:
         """Cancel searches for these names.
 
         Parameters
@@ -407,7 +416,7 @@ class SharedBroadcaster:
         """
         done = threading.Event()
 
-        def cancel_on_loop():
+        def cancel_on_loop() -> None:
             try:
                 self.search_engine.cancel_names(names)
             finally:
@@ -455,6 +464,6 @@ class SharedBroadcaster:
                 if cm.dead.is_set():
                     continue
                 elapsed = now - cm.last_tcp_receipt
-                address = cm.circuit.address
+                address = cm.address
                 heard[address] = min(elapsed, heard.get(address, elapsed))
         return heard

@@ -14,23 +14,24 @@ way.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
+from typing import TYPE_CHECKING, Any, Callable
 
+from ..protocol._channel import DataTypeSpec
+from ..protocol._commands import EventAddResponse
 from ..protocol._enums import SubscriptionType
 from ._callbacks import CallbackRegistry, run_user_callback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._pv import PV
+    from ._update_delivery import _UpdateJob
 
 __all__ = ('Subscription',)
 
 logger = logging.getLogger('cawire.ch')
 
 DEFAULT_MASK = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
-
-# One id space per process: ids stay unique across contexts sharing a
-# circuit-less PV and across reconnections (libca re-uses SUBIDs too).
-_subscription_ids = itertools.count(1)
-
 
 class Subscription:
     """Represents one subscription, specified by a PV and configurational
@@ -42,7 +43,9 @@ class Subscription:
     ``PV`` object.
     """
 
-    def __init__(self, pv, data_type, data_count, low, high, to, mask):
+    def __init__(self, pv: PV, data_type: DataTypeSpec,
+                 data_count: int | None, low: float, high: float, to: float,
+                 mask: int | None) -> None:
         self.pv = pv
         self.data_type = data_type
         self.data_count = data_count
@@ -51,7 +54,7 @@ class Subscription:
         self.to = to
         self.mask = DEFAULT_MASK if mask is None else mask
         self.subscriptionid: int | None = None
-        self.most_recent_response = None
+        self.most_recent_response: EventAddResponse | None = None
         self.callback_lock = threading.RLock()
         self.callbacks = CallbackRegistry(on_removed=self._last_callback_collected)
         #: Updates received for this subscription.
@@ -61,10 +64,10 @@ class Subscription:
         #: Updates that arrived after the subscription was cancelled.
         self.dropped = 0
         # The queued, not yet started delivery job (for coalescing).
-        self._queued_job = None
+        self._queued_job: _UpdateJob | None = None
 
     @property
-    def log(self):
+    def log(self) -> logging.LoggerAdapter:
         return self.pv.log
 
     def __repr__(self) -> str:
@@ -72,7 +75,7 @@ class Subscription:
 
     # -- user API -------------------------------------------------------------------
 
-    def add_callback(self, func) -> int:
+    def add_callback(self, func: Callable[..., Any]) -> int:
         """Add a callback to receive responses.
 
         Parameters
@@ -147,8 +150,15 @@ class Subscription:
             self.pv._deactivate_subscription(self)
 
     def _take_new_id(self) -> None:
-        """Become active (caller holds the PV's ``component_lock``)."""
-        self.subscriptionid = next(_subscription_ids)
+        """Become active (caller holds the PV's ``component_lock``).
+
+        The id comes from the context's allocator and is kept across
+        reconnections (libca re-uses subscription ids too).
+        """
+        ids = self.pv.context.ids
+        subscriptionid = ids.subscription()
+        ids.subscriptions.add(subscriptionid)
+        self.subscriptionid = subscriptionid
 
     def _last_callback_collected(self) -> None:
         # Called by the garbage collector, on whatever thread it runs on and
@@ -165,7 +175,7 @@ class Subscription:
 
     # -- delivery (callback executor thread) -----------------------------------------
 
-    def process(self, command) -> None:
+    def process(self, command: EventAddResponse) -> None:
         """Fan ``command`` out to the user callbacks (executor thread)."""
         with self.callback_lock:
             if command.subscriptionid != self.subscriptionid:
