@@ -109,13 +109,9 @@ class MonitorOptions(_CommonOptions):
 
 
 def _version_banner(prog: str) -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version as package_version
-        version = package_version('cawire')
-    except PackageNotFoundError:  # running from a source tree
-        version = 'unknown'
+    from .. import __version__
     return '\nEPICS Version cawire %s, CA Protocol version %s\n' % (
-        version, PROTOCOL_VERSION_TEXT)
+        __version__, PROTOCOL_VERSION_TEXT)
 
 
 def _environment_timeout(options: _CommonOptions, messages: list) -> None:
