@@ -15,7 +15,8 @@ from ..config import ToolEnvironment
 from ._cformat import IntBase, scan_double, scan_int, scan_unsigned
 from ._format import FormatOptions, TimestampKind, dbr_type_from_text
 from ._getopt import Getopt
-from ._usage import GET_USAGE, MONITOR_USAGE, PUT_USAGE
+from ._usage import (GET_EXTRA, GET_USAGE, MONITOR_EXTRA, MONITOR_USAGE,
+                     PUT_EXTRA, PUT_USAGE)
 
 __all__ = (
     'Parsed', 'GetOptions', 'PutOptions', 'MonitorOptions', 'parse_get',
@@ -33,6 +34,12 @@ VALID_DOUBLE_DIGITS = 18
 PROTOCOL_VERSION_TEXT = '4.13'
 
 DBE_VALUE, DBE_LOG, DBE_ALARM, DBE_PROPERTY = 1, 2, 4, 8
+
+#: Long options every tool takes (the C tools know only ``-h``).
+HELP_OPTION = {'help': ('help', False)}
+#: cawire-monitor's long options: caproto-monitor's ways to stop.
+MONITOR_LONG_OPTIONS = {**HELP_OPTION, 'maximum': ('maximum', True),
+                        'duration': ('duration', True)}
 _DBR_PUT_ACKT, _DBR_PUT_ACKS, _DBR_CLASS_NAME = 35, 36, 38
 
 
@@ -98,7 +105,9 @@ class PutOptions(_CommonOptions):
 @dataclasses.dataclass
 class MonitorOptions(_CommonOptions):
     """camonitor options: event ``mask``, time stamp ``kind`` and sources,
-    -# ``count``, -s ``float_as_string``."""
+    -# ``count``, -s ``float_as_string``; ``maximum`` (``--maximum``) the
+    number of updates after which to exit, ``duration`` (``--duration``)
+    the seconds after which to exit (None: no limit)."""
 
     mask: int = DBE_VALUE | DBE_ALARM
     kind: TimestampKind = TimestampKind.ABSOLUTE
@@ -106,6 +115,8 @@ class MonitorOptions(_CommonOptions):
     client_stamps: bool = False
     count: int = 0
     float_as_string: bool = False
+    maximum: int | None = None
+    duration: float | None = None
 
 
 def _version_banner(prog: str) -> str:
@@ -228,10 +239,12 @@ def _standard_option(parsed: Parsed, opt: str, arg: str | None,
                      usage: str, prog: str) -> Parsed | None:
     """Getopt errors, -h and -V, which end every tool's parsing the same
     way; None for any other option."""
-    if opt in '?:':
+    if opt in ('?', ':'):
         return _getopt_error(parsed, opt, arg, prog)
     if opt == 'h':
         return _usage(parsed, usage, prog, 0)
+    if opt == 'help':
+        return _usage(parsed, usage + _EXTRA[usage], prog, 0)
     if opt == 'V':
         parsed.stdout = _version_banner(prog)
         parsed.exit_code = 0
@@ -246,6 +259,10 @@ def _no_pv_name(parsed: Parsed, prog: str) -> Parsed:
 def _bad_count_message(arg: str, prog: str) -> str:
     return ("'%s' is not a valid array element count - ignored. "
             "('%s -h' for help.)" % (arg, prog))
+
+
+_EXTRA = {GET_USAGE: GET_EXTRA, PUT_USAGE: PUT_EXTRA,
+          MONITOR_USAGE: MONITOR_EXTRA}
 
 
 def _posix_mode() -> bool:
@@ -271,7 +288,8 @@ def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
     messages = parsed.messages
     exclusive = ("Options t,d,a are mutually exclusive. ('%s -h' for help.)"
                  % prog)
-    getopt = Getopt(args, ':taicnhsSVe:f:g:l:#:d:0:w:p:F:', posix=_posix_mode())
+    getopt = Getopt(args, ':taicnhsSVe:f:g:l:#:d:0:w:p:F:', posix=_posix_mode(),
+                    long_options=HELP_OPTION)
     for opt, arg in getopt:
         stop = _standard_option(parsed, opt, arg, GET_USAGE, prog)
         if stop is not None:
@@ -316,7 +334,8 @@ def parse_put(args: list, prog: str = 'cawire-put') -> Parsed:
     parsed = _start(options)
     messages = parsed.messages
     fmt = options.format
-    getopt = Getopt(args, ':cnlhatsVS#:w:p:F:', posix=True)
+    getopt = Getopt(args, ':cnlhatsVS#:w:p:F:', posix=True,
+                    long_options=HELP_OPTION)
     for opt, arg in getopt:
         stop = _standard_option(parsed, opt, arg, PUT_USAGE, prog)
         if stop is not None:
@@ -362,7 +381,8 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
     options = MonitorOptions()
     parsed = _start(options)
     messages = parsed.messages
-    getopt = Getopt(args, ':nhVm:sSe:f:g:l:#:0:w:t:p:F:', posix=_posix_mode())
+    getopt = Getopt(args, ':nhVm:sSe:f:g:l:#:0:w:t:p:F:', posix=_posix_mode(),
+                    long_options=MONITOR_LONG_OPTIONS)
     for opt, arg in getopt:
         stop = _standard_option(parsed, opt, arg, MONITOR_USAGE, prog)
         if stop is not None:
@@ -394,6 +414,18 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
                 messages.append(_bad_count_message(arg, prog))
                 count = 0
             options.count = count
+        elif opt == 'maximum':
+            maximum = scan_int(arg)
+            if maximum is None or maximum < 0:
+                return _stop(parsed, "'%s' is not a valid number of updates "
+                             "for --maximum. ('%s -h' for help.)" % (arg, prog))
+            options.maximum = maximum
+        elif opt == 'duration':
+            duration = scan_double(arg)
+            if duration is None or duration < 0:
+                return _stop(parsed, "'%s' is not a valid number of seconds "
+                             "for --duration. ('%s -h' for help.)" % (arg, prog))
+            options.duration = duration
         elif opt == 'm':
             mask = 0
             for char in arg:

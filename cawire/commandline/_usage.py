@@ -140,3 +140,24 @@ MONITOR_USAGE = (
     '  (doubles are printed as %%f with precision of 8)\n'
     '\n'
 )
+
+#: What ``--help`` adds after the C tool's text (``-h`` prints only that).
+GET_EXTRA = (
+    'cawire additions:\n'
+    '  --help: This message (-h prints only the caget-compatible part)\n'
+    '\n'
+)
+PUT_EXTRA = (
+    'cawire additions:\n'
+    '  --help: This message (-h prints only the caput-compatible part)\n'
+    '  A write the server refuses is reported on one line and the exit\n'
+    '  status is 1 (caput reports it asynchronously and exits with 0).\n'
+    '\n'
+)
+MONITOR_EXTRA = (
+    'cawire additions (as in caproto-monitor):\n'
+    '  --help:           This message (-h prints only the camonitor part)\n'
+    '  --maximum <num>:  Exit after <num> updates (all PVs together)\n'
+    '  --duration <sec>: Exit after <sec> seconds\n'
+    '\n'
+)
