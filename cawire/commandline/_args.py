@@ -15,12 +15,12 @@ from ..config import ToolEnvironment
 from ._cformat import IntBase, scan_double, scan_int, scan_unsigned
 from ._format import FormatOptions, TimestampKind, dbr_type_from_text
 from ._getopt import Getopt
-from ._usage import (GET_EXTRA, GET_USAGE, MONITOR_EXTRA, MONITOR_USAGE,
-                     PUT_EXTRA, PUT_USAGE)
+from ._usage import (GET_EXTRA, GET_USAGE, INFO_EXTRA, INFO_USAGE,
+                     MONITOR_EXTRA, MONITOR_USAGE, PUT_EXTRA, PUT_USAGE)
 
 __all__ = (
-    'Parsed', 'GetOptions', 'PutOptions', 'MonitorOptions', 'parse_get',
-    'parse_put', 'parse_monitor', 'DEFAULT_TIMEOUT', 'CA_PRIORITY_MAX',
+    'Parsed', 'GetOptions', 'PutOptions', 'MonitorOptions', 'InfoOptions',
+    'parse_get', 'parse_put', 'parse_monitor', 'parse_info', 'DEFAULT_TIMEOUT', 'CA_PRIORITY_MAX',
     'PROTOCOL_VERSION_TEXT',
 )
 
@@ -117,6 +117,13 @@ class MonitorOptions(_CommonOptions):
     float_as_string: bool = False
     maximum: int | None = None
     duration: float | None = None
+
+
+@dataclasses.dataclass
+class InfoOptions(_CommonOptions):
+    """cainfo options: ``status_level`` is -s (0: print the channels)."""
+
+    status_level: int = 0
 
 
 def _version_banner(prog: str) -> str:
@@ -222,8 +229,7 @@ def _getopt_error(parsed: Parsed, opt: str, char: str, prog: str) -> Parsed:
 def _usage(parsed: Parsed, template: str, prog: str, code: int) -> Parsed:
     parsed.messages.append(template % {
         'prog': prog, 'timeout': DEFAULT_TIMEOUT,
-        'max_priority': CA_PRIORITY_MAX}
-        )
+        'max_priority': CA_PRIORITY_MAX, 'banner': _version_banner(prog)})
     parsed.exit_code = code
     return parsed
 
@@ -262,7 +268,7 @@ def _bad_count_message(arg: str, prog: str) -> str:
 
 
 _EXTRA = {GET_USAGE: GET_EXTRA, PUT_USAGE: PUT_EXTRA,
-          MONITOR_USAGE: MONITOR_EXTRA}
+          MONITOR_USAGE: MONITOR_EXTRA, INFO_USAGE: INFO_EXTRA}
 
 
 def _posix_mode() -> bool:
@@ -446,5 +452,33 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
             return _usage(parsed, MONITOR_USAGE, prog, 1)
     options.names = getopt.operands
     if not options.names:
+        return _no_pv_name(parsed, prog)
+    return parsed
+
+
+def parse_info(args: list, prog: str = 'cawire-info') -> Parsed:
+    """Parse cainfo's options (``:nhVw:s:p:``)."""
+    options = InfoOptions()
+    parsed = _start(options)
+    messages = parsed.messages
+    getopt = Getopt(args, ':nhVw:s:p:', posix=_posix_mode(),
+                    long_options=HELP_OPTION)
+    for opt, arg in getopt:
+        stop = _standard_option(parsed, opt, arg, INFO_USAGE, prog)
+        if stop is not None:
+            return stop
+        if opt == 's':
+            level = scan_int(arg)
+            if level is None:
+                messages.append("'%s' is not a valid interest level - ignored."
+                                " ('%s -h' for help.)" % (arg, prog))
+                level = 0
+            options.status_level = level
+        elif _handle_common(opt, arg, options, messages, prog):
+            pass
+        else:  # -n: in the option string but not handled by cainfo.c
+            return _usage(parsed, INFO_USAGE, prog, 1)
+    options.names = getopt.operands
+    if not options.names and not options.status_level:
         return _no_pv_name(parsed, prog)
     return parsed

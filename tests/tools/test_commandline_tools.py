@@ -29,9 +29,10 @@ PREFIX = 'CWT:'
 REPO = Path(__file__).resolve().parents[2]
 
 OURS = {'caget': 'cawire.commandline.get', 'caput': 'cawire.commandline.put',
-        'camonitor': 'cawire.commandline.monitor'}
+        'camonitor': 'cawire.commandline.monitor',
+        'cainfo': 'cawire.commandline.info'}
 PROG = {'caget': 'cawire-get', 'caput': 'cawire-put',
-        'camonitor': 'cawire-monitor'}
+        'camonitor': 'cawire-monitor', 'cainfo': 'cawire-info'}
 
 _ANSI = re.compile(rb'\x1b\[[0-9;]*m')
 _STAMP = re.compile(rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}')
@@ -112,12 +113,16 @@ def run_both(ioc, tool, args, *, env=None, timeout=20):
     return results
 
 
+_VERSION = re.compile(rb'EPICS Version [^,\n]*, CA Protocol')
+
+
 def _c_stderr(tool, text: bytes) -> bytes:
-    return _ANSI.sub(b'', text)
+    return _VERSION.sub(b'EPICS Version <v>, CA Protocol', _ANSI.sub(b'', text))
 
 
 def _our_stderr(tool, text: bytes) -> bytes:
-    return text.replace(PROG[tool].encode(), tool.encode())
+    return _VERSION.sub(b'EPICS Version <v>, CA Protocol',
+                        text.replace(PROG[tool].encode(), tool.encode()))
 
 
 def _caca_exceptions(text: bytes) -> bytes:
@@ -367,7 +372,7 @@ def test_caput_refused_write_without_callback(ioc):
     assert b'ECA_PUTFAIL' in errors[0]
 
 
-@pytest.mark.parametrize('tool', ['caget', 'caput', 'camonitor'])
+@pytest.mark.parametrize('tool', ['caget', 'caput', 'camonitor', 'cainfo'])
 def test_long_help(ioc, tool):
     """--help: the C tool's -h text, then our additions; exit 0."""
     c = run_c(ioc, tool, ['-h'])
@@ -379,7 +384,7 @@ def test_long_help(ioc, tool):
     assert ours.stdout == b''
 
 
-@pytest.mark.parametrize('tool', ['caget', 'caput', 'camonitor'])
+@pytest.mark.parametrize('tool', ['caget', 'caput', 'camonitor', 'cainfo'])
 def test_unknown_long_option(ioc, tool):
     ours = run_ours(ioc, tool, ['--frobnicate', PREFIX + 'double'])
     assert ours.returncode == 1
@@ -652,3 +657,39 @@ def test_monitor_bad_limits(ioc, args, message):
     ours = run_ours(ioc, 'camonitor', [PREFIX + 'double', *args])
     assert ours.returncode == 1
     assert ours.stderr.startswith(message)
+
+
+# -- cawire-info vs cainfo ---------------------------------------------------------
+
+INFO_NAMES = pv('double', 'wf_double', 'mbbo', 'string', 'noaccess',
+                'readonly', 'lstring.VAL$', 'wf_empty', 'long', 'int64',
+                'short1', 'char1', 'float1', 'wf_string', 'bo', 'disabled_put')
+
+
+@pytest.mark.parametrize('args', [
+    INFO_NAMES, INFO_NAMES[:1], ['-w', '3'] + INFO_NAMES[:3],
+    ['-p', '5'] + INFO_NAMES[:2], INFO_NAMES[:2] + ['-w', '2'],
+    ['-w', 'abc'] + INFO_NAMES[:1], ['-p', 'x'] + INFO_NAMES[:1],
+], ids=lambda args: ' '.join(args)[:60])
+def test_cainfo(ioc, args):
+    c, ours = assert_same(ioc, 'cainfo', args)
+    assert c.returncode == 0 and c.stdout.count(b'    State:') >= 1
+
+
+@pytest.mark.parametrize('args', [
+    [], ['-h'], ['-x', 'pv'], ['-w'], ['-n', 'pv'], ['nonexistent:pv'],
+    ['-w', '0.3', 'nonexistent:pv', PREFIX + 'double'],
+], ids=lambda args: ' '.join(args) or 'none')
+def test_cainfo_usage_and_unknown(ioc, args):
+    assert_same(ioc, 'cainfo', args)
+
+
+def test_cainfo_status_level(ioc):
+    """-s: libca's ca_client_status report has no equivalent; ours lists
+    the client's circuits (documented in --help) and exits 0 like cainfo."""
+    c = run_c(ioc, 'cainfo', ['-s', '1', PREFIX + 'double'])
+    ours = run_ours(ioc, 'cainfo', ['-s', '2', PREFIX + 'double'])
+    assert c.returncode == ours.returncode == 0
+    assert b'    State:' not in c.stdout and b'    State:' not in ours.stdout
+    assert ours.stdout.startswith(b'cawire client context: 1 circuit(s), 1 PV(s)')
+    assert PREFIX.encode() + b'double' in ours.stdout
