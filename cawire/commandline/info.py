@@ -108,16 +108,18 @@ def run(args: list, output: ToolOutput | None = None,
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
-    options: InfoOptions = parsed.options
+    options = parsed.options
+    assert isinstance(options, InfoOptions)
     with tool_context(context) as context:
         try:
-            pvs = []
+            pvs: list = []
             if options.names:
-                pvs = connect_channels(context, options.names,
-                                       priority=options.priority,
-                                       timeout=options.timeout, output=output)
-                if pvs is None:
+                connected = connect_channels(
+                    context, options.names, priority=options.priority,
+                    timeout=options.timeout, output=output)
+                if connected is None:
                     return 1
+                pvs = connected
             if options.status_level:
                 output.write(_client_status(context, options.status_level))
             else:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
                            PermissionDenied)
-from ..protocol import WriteRequest
+from ..protocol._commands_data import WriteRequest
 from ..protocol._status import CAStatus
 from ._args import PutOptions, parse_put
 from ._cformat import strtod_prefix, unescape
