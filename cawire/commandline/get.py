@@ -16,7 +16,7 @@ from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, PermissionDenied)
 from ..protocol._status import CAStatus
 from ._args import GetOptions, parse_get
-from ._format import (Problem, WideFormatter, dbr_block, plain_line)
+from ._format import Problem, WideFormatter, dbr_block, iter_plain_line
 from ._reading import Reading
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
                        console_main, output_name, report_parse,
@@ -175,15 +175,15 @@ def _get(context, options: GetOptions, output: ToolOutput) -> int:
     for name, (pv, result) in zip(options.names, results):
         shown = output_name(name)
         if options.output == 'all':
-            output.line(wide.line(shown, result,
-                                  requested_count=options.count))
+            output.line_parts(wide.iter_line(shown, result,
+                                             requested_count=options.count))
         elif options.output == 'dbr':
             output.line(dbr_block(shown, pv.channel.native_data_type, result,
                                   fmt, requested_count=options.count))
         else:
-            output.line(plain_line(shown, result, fmt,
-                                   requested_count=options.count,
-                                   terse=options.output == 'terse'))
+            output.line_parts(iter_plain_line(
+                shown, result, fmt, requested_count=options.count,
+                terse=options.output == 'terse'))
     return 1 if timed_out else 0
 
 
