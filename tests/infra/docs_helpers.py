@@ -71,6 +71,11 @@ def runnable_blocks(path: Path) -> list[Block]:
     return blocks
 
 
+def readme_blocks() -> list[Block]:
+    """The runnable blocks of README.md (its user quick start)."""
+    return runnable_blocks(REPO / 'README.md')
+
+
 def pages_with_blocks() -> list[Path]:
     return sorted(path for path in DOCS.rglob('*.md') if runnable_blocks(path))
 
@@ -88,14 +93,19 @@ def _stop(process: subprocess.Popen) -> str:
 
 @contextlib.contextmanager
 def running_ioc(argv: list[str], port: int, base_env: dict, *,
-                cwd: Path | None = None, timeout: float = 20.0):
+                cwd: Path | None = None, timeout: float = 20.0,
+                source_tree: bool = True):
     """Start an IOC process serving on ``port`` (loopback); stop it on exit.
-    Yields the Popen; raises if it does not listen within ``timeout``."""
+    Yields the Popen; raises if it does not listen within ``timeout``.
+    ``source_tree``: import cawire from this checkout (else: as installed)."""
     env = dict(base_env)
     env['EPICS_CAS_SERVER_PORT'] = str(port)
     env['EPICS_CA_SERVER_PORT'] = str(port)
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO),
-                                                      env.get('PYTHONPATH')]))
+    if source_tree:
+        env['PYTHONPATH'] = os.pathsep.join(filter(None, [
+            str(REPO), env.get('PYTHONPATH')]))
+    else:
+        env.pop('PYTHONPATH', None)
     process = subprocess.Popen(argv, env=env, cwd=cwd,
                                stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -112,14 +122,18 @@ def running_ioc(argv: list[str], port: int, base_env: dict, *,
         _stop(process)
 
 
-def client_env(base_env: dict, ioc_ports: list[int]) -> dict:
+def client_env(base_env: dict, ioc_ports: list[int], *,
+               source_tree: bool = True) -> dict:
     """The session environment, searching every IOC port on loopback."""
     env = dict(base_env)
     env['EPICS_CA_ADDR_LIST'] = ' '.join(f'127.0.0.1:{port}'
                                          for port in ioc_ports)
     env['EPICS_CA_AUTO_ADDR_LIST'] = 'NO'
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO),
-                                                      env.get('PYTHONPATH')]))
+    if source_tree:
+        env['PYTHONPATH'] = os.pathsep.join(filter(None, [
+            str(REPO), env.get('PYTHONPATH')]))
+    else:
+        env.pop('PYTHONPATH', None)
     return env
 
 
