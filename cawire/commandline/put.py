@@ -68,7 +68,8 @@ class _RefusedWrites(logging.Filter):
         args = record.args
         if (isinstance(args, tuple) and len(args) == 3
                 and str(record.msg).startswith('Server reported an error')
-                and getattr(args[2], 'command', None) == WriteRequest.ID):
+                # The refused request: its command id, or a header with one.
+                and getattr(args[2], 'command', args[2]) == WriteRequest.ID):
             message, status_name, _ = args
             self.refusals.append('%s (%s)' % (message, status_name))
             return False
