@@ -153,7 +153,7 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
     is not one of them."""
     fmt = options.format
     if opt == 'w':
-        value = scan_double(arg)
+        value = scan_double(arg or '')
         if value is None:
             messages.append("'%s' is not a valid timeout value - ignored, "
                             "using '%.1f'. ('%s -h' for help.)"
@@ -162,7 +162,7 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
             options.timeout = value
         return True
     if opt == 'p':
-        value = scan_unsigned(arg)
+        value = scan_unsigned(arg or '')
         if value is None:
             messages.append("'%s' is not a valid CA priority - ignored. "
                             "('%s -h' for help.)" % (arg, prog))
@@ -246,7 +246,7 @@ def _standard_option(parsed: Parsed, opt: str, arg: str | None,
     """Getopt errors, -h and -V, which end every tool's parsing the same
     way; None for any other option."""
     if opt in ('?', ':'):
-        return _getopt_error(parsed, opt, arg, prog)
+        return _getopt_error(parsed, opt, arg or '', prog)
     if opt == 'h':
         return _usage(parsed, usage, prog, 0)
     if opt == 'help':

@@ -168,8 +168,9 @@ def _char_string(reading: Reading, limit: int | None = None) -> str:
 
 def _prints_as_string(reading: Reading, options: FormatOptions,
                       requested_count: int, count: int) -> bool:
-    return (options.char_array_as_string and is_char_type(reading.data_type)
-            and (requested_count or count > 1))
+    return bool(options.char_array_as_string
+                and is_char_type(reading.data_type)
+                and (requested_count or count > 1))
 
 
 #: Elements formatted per piece by :func:`iter_values_text`.
@@ -406,14 +407,16 @@ class TimestampKind(enum.Enum):
     INCREMENTAL_BY_CHANNEL = 'incrementalByChan'
 
 
-def _now_stamp() -> tuple:
+def _now_stamp() -> tuple[int, int]:
     now = time.time_ns()
     seconds, nanoseconds = divmod(now, 1_000_000_000)
     return (seconds - EPICS_EPOCH, nanoseconds)
 
 
-def _diff_seconds(new: tuple, ref: tuple) -> float:
+def _diff_seconds(new: tuple, ref: tuple | None) -> float:
     """``epicsTimeDiffInSeconds`` (u32 wrap of the seconds, as in C)."""
+    if ref is None:  # no earlier stamp: no difference
+        return 0.0
     seconds = (new[0] - ref[0]) & 0xFFFFFFFF
     if seconds >= 2 ** 31:
         seconds -= 2 ** 32
@@ -452,7 +455,7 @@ class WideFormatter:
         self.server_stamps = server_stamps
         self.client_stamps = client_stamps
         self._start = start if start is not None else _now_stamp()
-        self._first_server = None
+        self._first_server: tuple | None = None
         self._previous_client = (0, 0)
         self._previous_server = (0, 0)
         self._channels: dict = {}
@@ -476,7 +479,8 @@ class WideFormatter:
 
     def iter_line(self, name: str, reading: Reading | Problem | str | None, *,
                   requested_count: int = 0, ever_connected: bool = True,
-                  disconnected: bool = False, now: tuple | None = None,
+                  disconnected: bool = False,
+                  now: tuple[int, int] | None = None,
                   key=None, count_for_padding: int | None = None
                   ) -> Iterator[str]:
         """One output line (no final newline), in pieces: a large array's
@@ -520,6 +524,7 @@ class WideFormatter:
             elif reading is None:
                 yield name_part + now_text + ' *** no data available (timeout)'
             else:
+                assert isinstance(reading, (Problem, str))
                 yield name_part + now_text + ' ' + _problem_text(reading)
             return
         if reading.stamp is None or not 14 <= reading.data_type <= 20:
@@ -530,7 +535,8 @@ class WideFormatter:
         yield from self._iter_values_text(reading, requested_count)
         yield self._alarm_text(reading)
 
-    def _stamp_text(self, server: tuple, client: tuple, key) -> str:
+    def _stamp_text(self, server: tuple[int, int], client: tuple[int, int],
+                    key) -> str:
         channel = self._channel(key)
         print_absolute = not channel.first_printed
         if self._first_server is None:

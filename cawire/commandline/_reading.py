@@ -117,7 +117,7 @@ class Reading:
     values: Sequence
     status: int = 0
     severity: int = 0
-    stamp: tuple | None = None
+    stamp: tuple[int, int] | None = None
     units: str = ''
     precision: int = 0
     limits: dict = dataclasses.field(default_factory=dict)

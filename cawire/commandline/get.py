@@ -52,7 +52,7 @@ def _result(response, options: GetOptions):
     """A reply as (Reading, Problem or CA error text, timed-out flag)."""
     status = getattr(response, 'status', None)
     if isinstance(response, ErrorResponse):
-        return status.description, False
+        return getattr(status, 'description', str(status)), False
     if status is not None and not getattr(status, 'success', 1):
         if options.callback:
             # ca_array_get_callback hands the failed status to the handler.
@@ -111,7 +111,7 @@ class _ReadAll:
             except CaprotoValueError:
                 # Refused before sending, e.g. larger than
                 # EPICS_CA_MAX_ARRAY_BYTES.
-                problem = CAStatus.ECA_TOLARGE.description
+                problem = CAStatus['ECA_TOLARGE'].description
                 failed = True
             with self._lock:
                 self.results[index] = problem
@@ -152,7 +152,8 @@ def run(args: list, output: ToolOutput | None = None,
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
-    options: GetOptions = parsed.options
+    options = parsed.options
+    assert isinstance(options, GetOptions)
     with tool_context(context) as context:
         try:
             return _get(context, options, output)

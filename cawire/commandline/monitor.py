@@ -20,7 +20,7 @@ import queue
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
@@ -47,10 +47,10 @@ class _Channel:
 
     index: int
     name: str
-    pv: object
+    pv: Any
     ever_connected: bool = False
     native_type: int | None = None
-    subscription: object = None
+    subscription: Any = None
     token: int | None = None
     # Subscriptions hold their callbacks weakly: keep ours alive here.
     callback: object = None
@@ -219,7 +219,8 @@ def run(args: list, output: ToolOutput | None = None,
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
-    options: MonitorOptions = parsed.options
+    options = parsed.options
+    assert isinstance(options, MonitorOptions)
     with tool_context(context) as context:
         monitor = _Monitor(context, options, output)
         try:

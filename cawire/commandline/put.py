@@ -167,6 +167,7 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
     data_type = request_type(channel.native_data_type,
                              enum_as_number=options.format.enum_as_number)
     timed_out = False
+    result: Reading | Problem | str
     try:
         require_access(getattr(pv, 'access_rights', None), pv.name,
                        write=False)
@@ -182,7 +183,7 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
     except CaprotoTimeoutError:
         result, timed_out = Problem.NO_DATA, True
     except CaprotoValueError:  # e.g. larger than EPICS_CA_MAX_ARRAY_BYTES
-        result, timed_out = CAStatus.ECA_TOLARGE.description, True
+        result, timed_out = CAStatus['ECA_TOLARGE'].description, True
     if options.output == 'all':
         return wide.line(name, result), timed_out
     return plain_line(name, result, options.format,
@@ -286,9 +287,11 @@ def run(args: list, output: ToolOutput | None = None,
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
+    options = parsed.options
+    assert isinstance(options, PutOptions)
     with tool_context(context) as context:
         try:
-            return _put(context, parsed.options, output)
+            return _put(context, options, output)
         except _Stop as stop:
             if stop.message:
                 output.error(stop.message)

@@ -24,6 +24,7 @@ import os
 import queue
 import sys
 import threading
+import types
 import warnings
 import weakref
 from time import monotonic
@@ -312,7 +313,7 @@ def _user_line() -> tuple:
     """(thread, frame, line) of the innermost caller outside cawire: where a
     callback is registered, and where it dies if it dies at once (the same
     statement of the same frame)."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back
     if frame is None:
