@@ -39,6 +39,7 @@ import numpy as np
 from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoRuntimeError, CaprotoValueError
 from ._channel_data import ChannelAlarm, ChannelData
+from ._field_spec import FieldSpec
 from .states import StateUpdate, register_group_states
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelFloat, ChannelInteger,
@@ -76,6 +77,11 @@ class PvpropertyData:
     #: The ``Pvproperty*RO`` classes refuse client writes whatever
     #: ``read_only`` says.
     forced_read_only = False
+
+    def __class_getitem__(cls, fields: Any) -> type:
+        # ``PvpropertyDouble[AiFields]``: an annotation naming the record
+        # type; the class itself.
+        return cls
     # Provided by the ChannelData class this mixin is combined with.
     record_fields: Any
     alarm: Any
@@ -320,15 +326,13 @@ class pvproperty:
                  value: Any = None,
                  max_length: int | None = None, read_only: bool | None = None,
                  alarm_group: str | None = None, doc: str | None = None,
-                 record: str | None = None, fields: Any = None,
-                 **cls_kwargs: Any):
+                 record: str | type | None = None, fields: Any = None,
+                 field_spec: FieldSpec | None = None, **cls_kwargs: Any):
         if scan is not None and not callable(scan):
             raise CaprotoValueError('scan must be a coroutine function; use '
                                     'the @prop.scan(period) decorator')
-        if fields is not None:
-            raise NotImplementedError(
-                'per-field putters (fields=, prop.fields.X.putter) are not '
-                'implemented; write a putter on the value instead')
+        if record is None and field_spec is not None:
+            record = field_spec.record_type
         record = getattr(record, '_record_type', record)
         if record is not None:
             from .records import RECORD_TYPES
@@ -340,6 +344,14 @@ class pvproperty:
                 raise CaprotoValueError(
                     f'a record PV name cannot contain ".": {name!r}')
         self.record = record
+        #: Record type and per-field putters (``prop.fields``).
+        self.field_spec: FieldSpec | None = None
+        if field_spec is not None:
+            self.field_spec = field_spec.copy_for(self)
+        elif record is not None:
+            self.field_spec = FieldSpec(self, record)
+        if fields:
+            self._add_field_hooks(fields)
         self.attr_name: str | None = None
         self.name = name
         self.get_hook = get
@@ -359,11 +371,30 @@ class pvproperty:
         # Fail at class definition, not at IOC start, on a bad dtype.
         self.data_class, self._extra_kwargs = data_class_for(dtype, value)
 
+    @property
+    def fields(self) -> FieldSpec | None:
+        """Per-field hooks of a record PV: ``@prop.fields.EGU.putter``."""
+        return self.field_spec
+
+    def _add_field_hooks(self, fields: Any) -> None:
+        # caproto's form: ((field, kind), hook) pairs
+        if self.field_spec is None:
+            raise CaprotoValueError('fields= needs record=')
+        for (field, kind), hook in fields:
+            proxy = getattr(self.field_spec, field)
+            if kind != 'put':
+                raise NotImplementedError(
+                    f'per-field {kind} hooks are not implemented in cawire '
+                    f'(only putters)')
+            proxy.putter(hook)
+
     def __repr__(self) -> str:
         return (f'<pvproperty {self.attr_name!r} name={self.name!r} '
                 f'{self.data_class.__name__}>')
 
-    def __set_name__(self, owner, attr_name: str) -> None:
+    def __set_name__(self, owner: type, attr_name: str) -> None:
+        if attr_name.startswith('_') and self.attr_name is not None:
+            return  # a hook decorator's name bound to this pvproperty again
         self.attr_name = attr_name
         if self.name is None:
             self.name = attr_name
@@ -473,7 +504,9 @@ class pvproperty:
                 from exc
         if self.record is not None:
             from .records import RecordFields
-            RecordFields(data, self.record, description=self.doc or '')
+            RecordFields(data, self.record, description=self.doc or '',
+                         putters=self.field_spec.putters
+                         if self.field_spec is not None else None)
         return data
 
 
@@ -608,6 +641,8 @@ class PVGroup:
         pvs, subgroups = {}, {}
         for klass in reversed(cls.__mro__):
             for attr, item in vars(klass).items():
+                if attr.startswith('_'):
+                    continue  # as caproto (a field putter's name, ...)
                 if isinstance(item, pvproperty):
                     pvs[attr] = item
                     subgroups.pop(attr, None)
