@@ -455,7 +455,8 @@ class pvproperty:
     def scan(self, period: float, *, subtract_elapsed: bool = True,
              stop_on_error: bool = False,
              failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
-             use_scan_field: bool = False):
+             use_scan_field: bool = False
+             ) -> Callable[[Callable], 'pvproperty']:
         """Decorator: call the function every ``period`` seconds.
 
         A failing call sets the alarm to SCAN/``failure_severity`` (cleared
