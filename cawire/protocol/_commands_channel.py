@@ -95,7 +95,11 @@ class AccessRightsResponse(Message):
     def access_rights(self) -> AccessRights:
         """READ/WRITE bits granted on the channel."""
         # Only the two defined bits; anything else a peer sets is noise.
-        return AccessRights(self._h[5] & 3)
+        # (A table: constructing an IntFlag costs more than the lookup.)
+        return _ACCESS_RIGHTS[self._h[5] & 3]
+
+
+_ACCESS_RIGHTS = tuple(AccessRights(bits) for bits in range(4))
 
 
 class _ClearChannel(Message):

@@ -44,6 +44,12 @@ def run_user_callback(func: Callable[..., Any], *args: Any) -> None:
 class CallbackExecutor:
     """Ordered-start worker pool with backlog accounting.
 
+    Jobs submitted with :meth:`submit_for` carry a key (a subscription):
+    two jobs with the same key never run at the same time, so with several
+    workers the jobs of one key still run one after the other, in order,
+    while other keys' jobs run beside them.  (That is what lets slow
+    callbacks of different subscriptions each run at their own pace.)
+
     Parameters
     ----------
     max_workers : int
@@ -87,6 +93,8 @@ class CallbackExecutor:
         # While a thread holds the executor (see hold()), its submissions
         # only queue: the workers are woken once, by release().
         self._holder: int | None = None
+        # Keys of the keyed jobs running now (only used with several workers).
+        self._running_keys: set = set()
         self.jobs_run = 0
 
     @property
@@ -150,11 +158,17 @@ class CallbackExecutor:
 
     def submit(self, func: Callable[..., Any], *args: Any) -> bool:
         """Queue ``func(*args)``.  Returns False if the executor is shut down."""
+        return self.submit_for(None, func, *args)
+
+    def submit_for(self, key, func: Callable, *args) -> bool:
+        """Queue ``func(*args)`` to run after, never beside, the earlier jobs
+        submitted with the same ``key`` (None: no such constraint).
+        Returns False if the executor is shut down."""
         notify_high = False
         with self._lock:
             if self._shutdown:
                 return False
-            self._jobs.append((func, args, monotonic()))
+            self._jobs.append((func, args, monotonic(), key))
             if (not self._above_high_water
                     and len(self._jobs) >= self.high_water):
                 self._above_high_water = True
@@ -180,6 +194,24 @@ class CallbackExecutor:
         except Exception:
             callback_logger.exception('Flow-control hook %r failed', hook)
 
+    def _next_job_locked(self):
+        # The first queued job whose key is not running (None if none is
+        # runnable); with one worker simply the first job.
+        jobs = self._jobs
+        running = self._running_keys
+        if self.max_workers == 1 or not running:
+            job = jobs.popleft()
+        else:
+            for index, job in enumerate(jobs):
+                if job[3] is None or job[3] not in running:
+                    del jobs[index]
+                    break
+            else:
+                return None
+        if job[3] is not None and self.max_workers > 1:
+            running.add(job[3])
+        return job
+
     def _work(self) -> None:
         self._thread_ids.add(threading.get_ident())
         jobs = self._jobs
@@ -188,13 +220,12 @@ class CallbackExecutor:
         while True:
             notify_low = False
             with lock:
-                if not jobs:
-                    if self._shutdown:
+                job = self._next_job_locked() if jobs else None
+                if job is None:
+                    if self._shutdown and not jobs:
                         return
                     self._doorbells.append(doorbell)
-                    job = None
                 else:
-                    job = jobs.popleft()
                     if self._above_high_water and len(jobs) <= self.low_water:
                         self._above_high_water = False
                         if self._watch_low:
@@ -208,13 +239,19 @@ class CallbackExecutor:
                 continue
             if notify_low and self.on_low_water is not None:
                 self._call_hook(self.on_low_water)
-            func, args, _ = job
+            func, args, _, key = job
             try:
                 func(*args)
             except Exception:
                 callback_logger.exception('Exception in user callback %r',
                                           func)
             self.jobs_run += 1
+            if key is not None and self.max_workers > 1:
+                with lock:
+                    self._running_keys.discard(key)
+                    if jobs:
+                        # A job of this key may have been waiting for us.
+                        self._wake_locked()
 
     def shutdown(self, *, wait: bool = True, timeout: float | None = 5.0,
                  cancel_pending: bool = False) -> None:

@@ -145,7 +145,7 @@ class UpdateDelivery:
         sub._queued_job = job
         with self._lock:
             self.queued_bytes += size
-        executor.submit(self._run, job)
+        executor.submit_for(sub, self._run, job)
         if self.auto_events_off or self.user_events_off:
             return
         backlog = executor.backlog
