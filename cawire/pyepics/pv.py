@@ -703,10 +703,12 @@ class PV:
 
     @property
     def char_status(self) -> str:
+        """The alarm status as its name ('NO_ALARM', 'HIHI'...)."""
         return dbr.ALARM_STATUS_NAMES[self.status]
 
     @property
     def char_severity(self) -> str:
+        """The alarm severity as its name ('NO_ALARM', 'MAJOR'...)."""
         return dbr.ALARM_SEVERITY_NAMES[self.severity]
 
     @property
@@ -716,6 +718,7 @@ class PV:
 
     @property
     def typefull(self) -> str:
+        """Type name of the requested form, as pyepics keeps it (same as type)."""
         return self._args['typefull']
 
     @property
