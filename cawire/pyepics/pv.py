@@ -718,7 +718,7 @@ class PV:
 
     @property
     def typefull(self) -> str:
-        """Type name of the requested form (as pyepics: the same as ``type``)."""
+        """Type name of the requested form (as in pyepics, equal to ``type``)."""
         return self._args['typefull']
 
     @property
