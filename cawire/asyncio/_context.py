@@ -88,6 +88,10 @@ class Context:
         self._search_results = _SearchResults(self)
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Names of PVs made synchronously (_get_pv_now), searched in one
+        # batch by a task once the broadcaster is open.
+        self._deferred: list[str] = []
+        self._flush_task: asyncio.Task | None = None
 
     def __repr__(self) -> str:
         return (f'<Context (asyncio) pvs={len(self.pvs)} '
@@ -176,6 +180,34 @@ class Context:
         self.broadcaster.search(self._search_results,
                                 list(dict.fromkeys(to_search)))
         return pvs
+
+    def _get_pv_now(self, name: str, priority: int = 0) -> PV:
+        """The PV of ``name`` without awaiting (its search starts soon, in
+        one batch with the others asked for meanwhile)."""
+        self._check_open()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        key = (name, priority)
+        pv = self.pvs.get(key)
+        if pv is None:
+            pv = PV(name, priority, self, CONTEXT_DEFAULT_TIMEOUT)
+            self.pvs[key] = pv
+            self._pvs_by_cid[pv.cid] = pv
+            self._pvs_needing_circuits[name].add(pv)
+            self._deferred.append(name)
+            if self._flush_task is None:
+                self._flush_task = self._loop.create_task(
+                    self._flush_deferred())
+        return pv
+
+    async def _flush_deferred(self) -> None:
+        try:
+            await self._open()
+        finally:
+            self._flush_task = None
+        names, self._deferred = self._deferred, []
+        self.broadcaster.search(self._search_results,
+                                list(dict.fromkeys(names)))
 
     def _search_for(self, pvs: list[PV], *, governed: bool = False) -> None:
         if self._closing:
@@ -299,30 +331,40 @@ class Context:
 
     # -- shutdown ----------------------------------------------------------
 
-    async def disconnect(self) -> None:
-        """Close every circuit and stop searching; later use raises
-        ContextDisconnectedError."""
+    def _close_now(self) -> list:
+        """The synchronous part of :meth:`disconnect`; returns the tasks
+        still to await."""
         if self._closing:
-            return
+            return []
         self._closing = True
         cms = list(self.circuit_managers.values())
         self.broadcaster.cancel_queue(self._search_results)
         for cm in cms:
             cm.disconnect()
         tasks = [cm._connect_task for cm in cms if not cm._connect_task.done()]
+        if self._flush_task is not None and not self._flush_task.done():
+            self._flush_task.cancel()
+            tasks.append(self._flush_task)
         for pv in self.pvs.values():
             for sub in pv.subscriptions.values():
                 sub._callbacks.cancel()
             pv.connection_state_callback.cancel()
             pv.access_rights_callback.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        # Let the transports' connection_lost callbacks run.
-        await asyncio.sleep(0)
         self.circuit_managers.clear()
         self._pvs_needing_circuits.clear()
         self.broadcaster.remove_listener(self)
         if self._owns_broadcaster:
             self.broadcaster.disconnect()
-            await asyncio.sleep(0)
+        return tasks
+
+    async def disconnect(self) -> None:
+        """Close every circuit and stop searching; later use raises
+        ContextDisconnectedError.  Returns once every task it started has
+        ended and its sockets are closed."""
+        tasks = self._close_now()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # Let the transports' connection_lost callbacks run.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         self.log.debug('Context disconnected')
