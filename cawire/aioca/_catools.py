@@ -20,7 +20,7 @@ from ..protocol._exceptions import (DisconnectedError, ErrorResponseReceived,
 from ..protocol._status import ensure_eca_value
 from ._channels import get_channel, get_channel_cache
 from ._dbr import FORMAT_RAW, encode_value, plan_request
-from ._nothing import (ECA_DISCONN, ECA_NORDACCESS, ECA_NOWTACCESS,
+from ._nothing import (ECA_DISCONN, ECA_NORMAL, ECA_NORDACCESS, ECA_NOWTACCESS,
                        ECA_TIMEOUT, CANothing)
 from ._subscription import Subscription
 
@@ -117,6 +117,9 @@ async def _caget(pv: str, datatype: Any = None, format: int = FORMAT_RAW,
                              datatype, format)
     response = await cawire_pv.read(data_type=converter.request,
                                     data_count=count or None, timeout=None)
+    status = ensure_eca_value(response.status)
+    if status != ECA_NORMAL:
+        raise CANothing(pv, status)
     return converter(response)
 
 
