@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
 from ._commands import (
     ErrorResponse, NotFoundResponse, RepeaterConfirmResponse,
     RepeaterRegisterRequest, RsrvIsUpResponse, SearchRequest, SearchResponse,
-    VersionRequest, VersionResponse, extract_address)
+    VersionRequest, VersionResponse)
 from ._constants import (DEFAULT_PROTOCOL_VERSION, DONT_REPLY, HEADER_SIZE,
-                         MAX_UDP_SEND, SEQUENCE_NUMBER_IS_VALID)
+                         MAX_UDP_SEND)
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           RemoteProtocolError)
 from ._framing import read_datagram
 from ._ids import IdAllocator
-from ._search_schedule import search_message_size
+from ._search_messages import (SearchResult, pack_search_datagram,
+                               parse_search_replies, search_message_size)
 from ._state import CLIENT, REQUEST, RESPONSE, SERVER, Role
 
-__all__ = ('Broadcaster', 'SearchResult', 'search_request_size')
+__all__ = ('Broadcaster', 'search_request_size')
 
 logger = logging.getLogger('cawire.bcast')
 search_logger = logging.getLogger('cawire.bcast.search')
@@ -42,18 +42,6 @@ _MAX_DATAGRAM = 65507
 #: Bytes a SEARCH message for a name takes (header, name, NUL, pad); the
 #: same rule the search schedule uses to fill datagrams.
 search_request_size = search_message_size
-
-
-class SearchResult(NamedTuple):
-    """One answered search, from a datagram (or a name-server circuit)."""
-    cid: int
-    address: tuple
-    #: Sequence number of the VERSION leading the reply datagram (None if
-    #: the server sent none).
-    sequence: int | None
-    #: The server's minor protocol version (None: not given).
-    version: int | None
-    response: SearchResponse
 
 
 # Commands each role may put in a datagram.
@@ -192,18 +180,7 @@ class Broadcaster:
             Where the datagram came from (default: each command's
             ``sender_address``).
         """
-        results = []
-        sequence = None
-        for command in commands:
-            cls = type(command)
-            if cls is VersionResponse:
-                sequence = command.sequence_id
-            elif cls is SearchResponse:
-                source = source_address or command.sender_address
-                results.append(SearchResult(
-                    command.cid, extract_address(command, source), sequence,
-                    command.version, command))
-        return results
+        return parse_search_replies(commands, source_address)
 
     def search_datagrams(self, items: Iterable, first_sequence: int,
                          *, reply: int = DONT_REPLY,
@@ -238,28 +215,27 @@ class Broadcaster:
         bins: list[list] = []
         free: list[int] = []
         for cid, name in items:
-            request = SearchRequest(name, cid, self.protocol_version,
-                                    reply=reply)
-            size = len(request)
+            size = search_message_size(name)
             if size > capacity:
                 raise CaprotoValueError(
                     f'the search for {name!r} takes {size} bytes; at most '
                     f'{capacity} fit in a {max_size}-byte datagram')
             for index, room in enumerate(free):
                 if size <= room:
-                    bins[index].append(request)
+                    bins[index].append((cid, name))
                     free[index] -= size
                     break
             else:
-                bins.append([request])
+                bins.append([(cid, name)])
                 free.append(capacity - size)
         datagrams = []
-        for offset, requests in enumerate(bins):
-            sequence = (first_sequence + offset) & 0xFFFFFFFF
-            version = VersionRequest(SEQUENCE_NUMBER_IS_VALID,
-                                     self.protocol_version,
-                                     sequence_id=sequence)
-            datagrams.append(self.send(version, *requests))
+        for offset, searches in enumerate(bins):
+            datagram = pack_search_datagram(
+                first_sequence + offset, searches,
+                version=self.protocol_version, reply=reply, max_size=max_size)
+            for cid, name in searches:
+                self.unanswered_searches[cid] = name
+            datagrams.append(datagram)
         return datagrams
 
     def disconnect(self) -> None:

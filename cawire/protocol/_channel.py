@@ -11,7 +11,7 @@ moves only when the command goes through ``VirtualCircuit.send`` or
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
@@ -21,7 +21,8 @@ from ._commands import (
     ReadResponse, ReadNotifyRequest, ReadNotifyResponse,
     ServerDisconnResponse, VersionRequest, VersionResponse,
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
-from ._enums import ChannelType, SubscriptionType, field_class_to_type
+from ._enums import (ChannelType, SubscriptionType, field_class_to_type,
+                     native_type)
 from ._exceptions import (CaprotoKeyError, CaprotoValueError,
                           LocalProtocolError)
 from ._state import ChannelState, CLIENT, SERVER
@@ -32,6 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ('ClientChannel', 'ServerChannel')
 
+#: What a request may say for its DBR type: None / 'native', a field class
+#: name, a ChannelType or an int id.
+DataTypeSpec = Union[ChannelType, int, str, None]
+
 logger = logging.getLogger('cawire.ch')
 
 #: caproto's default subscription mask.
@@ -39,6 +44,9 @@ DEFAULT_MASK = (SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
                 | SubscriptionType.DBE_PROPERTY)
 #: Since 4.13 a count of 0 asks for the current (dynamic) length.
 _DYNAMIC_COUNT_VERSION = 13
+#: Request types a client may write (plain types plus PUT_ACKT/PUT_ACKS).
+WRITABLE_TYPES = frozenset(ChannelType(t) for t in range(7)) | {
+    ChannelType.PUT_ACKT, ChannelType.PUT_ACKS}
 
 
 #: The id set of a channel with none: shared, so that 10,000 idle channels
@@ -106,25 +114,54 @@ class _BaseChannel:
         """Ids of requests on this channel still waiting for a reply."""
         return frozenset(self._ioids)
 
-    def _fill_defaults(self, data_type, data_count):
-        if self.native_data_type is None:
+    def resolve_type(self, data_type: DataTypeSpec = None) -> ChannelType:
+        """The DBR type a request asks for.
+
+        ``data_type`` is None or ``'native'`` (the native type), a field
+        class (``'status'``, ``'time'``, ``'graphic'``, ``'control'``:
+        promoted from the native type), a ChannelType or an int id.
+
+        Raises
+        ------
+        LocalProtocolError
+            No explicit type and the native type is not known yet.
+        CaprotoValueError
+            An unknown field class or type id.
+        """
+        native = self.native_data_type
+        if native is None:
             if data_type is None or isinstance(data_type, str):
                 raise LocalProtocolError(
                     f'channel {self.name!r} is not connected yet: its native '
                     'type is unknown, so give an explicit data_type')
-            data_type = ChannelType(data_type)
-        else:
             try:
-                data_type = field_class_to_type(self.native_data_type,
-                                                data_type)
+                return ChannelType(data_type)
             except ValueError as exc:
                 raise CaprotoValueError(str(exc)) from None
-        if data_count is None:
-            if self.protocol_version >= _DYNAMIC_COUNT_VERSION:
-                data_count = 0
-            else:
-                data_count = self.native_data_count or 0
-        return data_type, data_count
+        if data_type is None:
+            return native
+        try:
+            return field_class_to_type(native, data_type)
+        except ValueError as exc:
+            raise CaprotoValueError(str(exc)) from None
+
+    def resolve_count(self, data_count: int | None = None, *,
+                      dynamic: bool = True) -> int:
+        """The element count a read or subscription asks for.
+
+        Default: 0 ("the current length") when the peer speaks 4.13 and
+        ``dynamic`` (READ_NOTIFY, EVENT_ADD), else the native count (the
+        deprecated READ: RSRV answers a count of 0 with no elements).
+        """
+        if data_count is not None:
+            return data_count
+        if dynamic and self.protocol_version >= _DYNAMIC_COUNT_VERSION:
+            return 0
+        return self.native_data_count or 0
+
+    def _fill_defaults(self, data_type: DataTypeSpec,
+                       data_count: int | None) -> tuple[ChannelType, int]:
+        return self.resolve_type(data_type), self.resolve_count(data_count)
 
 
 class ClientChannel(_BaseChannel):
@@ -190,7 +227,8 @@ class ClientChannel(_BaseChannel):
         ioid : int, optional
             Allocated by the circuit when omitted.
         """
-        data_type, data_count = self._fill_defaults(data_type, data_count)
+        data_type = self.resolve_type(data_type)
+        data_count = self.resolve_count(data_count, dynamic=notify)
         if ioid is None:
             ioid = self.circuit.new_ioid()
         cls = ReadNotifyRequest if notify else ReadRequest
@@ -202,9 +240,20 @@ class ClientChannel(_BaseChannel):
 
         ``data_count`` defaults to the number of values given.  A WRITE
         carries the CID where the ioid would be, as libca does.
+
+        Raises
+        ------
+        CaprotoValueError
+            ``data_type`` is not one a client may write (only the plain
+            types and PUT_ACKT/PUT_ACKS: metadata is the server's), or the
+            data do not fit it.
         """
-        if data_type is None or isinstance(data_type, str):
-            data_type, _ = self._fill_defaults(data_type, 0)
+        data_type = self.resolve_type(data_type)
+        if data_type not in WRITABLE_TYPES:
+            raise CaprotoValueError(
+                f'Cannot write with data type {data_type!r}: clients may '
+                f'only write plain types (or PUT_ACKT/PUT_ACKS); use '
+                f'{ChannelType(native_type(data_type))!r}')
         if notify:
             if ioid is None:
                 ioid = self.circuit.new_ioid()

@@ -28,7 +28,7 @@ from ._commands_discovery import __all__ as _discovery_all
 from ._commands_discovery import RsrvIsUpResponse, SearchResponse
 from ._constants import EPICS_CA1_PORT, UNKNOWN_ADDRESS
 from ._exceptions import CaprotoKeyError
-from ._state import CLIENT, REQUEST, RESPONSE, SERVER, Role
+from ._roles import CLIENT, REQUEST, RESPONSE, SERVER, Role
 
 __all__ = (('Message', 'COMMANDS', 'get_command_class', 'extract_address',
             'all_commands')

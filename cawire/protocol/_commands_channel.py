@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._commands_base import Message, NamedMessage, channel_type, encode_name, u32
 from ._enums import AccessRights
-from ._state import REQUEST, RESPONSE
+from ._roles import REQUEST, RESPONSE
 
 __all__ = (
     'CreateChanRequest', 'CreateChanResponse', 'CreateChFailResponse',

@@ -15,7 +15,7 @@ from ._commands_base import (Message, NamedMessage, buffer_nbytes,
 from ._exceptions import CaprotoValueError, RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, HEADER_SIZE,
                        ExtendedMessageHeader, MessageHeader)
-from ._state import REQUEST, RESPONSE
+from ._roles import REQUEST, RESPONSE
 from ._status import CAStatusCode
 
 __all__ = (

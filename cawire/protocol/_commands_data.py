@@ -21,7 +21,7 @@ from ._commands_base import (Message, buffer_nbytes, channel_type,
                              status_from_wire, status_to_wire, u32)
 from ._dbr import VALUE_OFFSET, VALUE_SIZE
 from ._exceptions import CaprotoValueError, RemoteProtocolError
-from ._state import REQUEST, RESPONSE
+from ._roles import REQUEST, RESPONSE
 
 __all__ = (
     'ReadRequest', 'ReadResponse', 'ReadNotifyRequest', 'ReadNotifyResponse',

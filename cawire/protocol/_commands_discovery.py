@@ -15,7 +15,7 @@ from ._commands_base import (Message, NamedMessage, encode_name,
 from ._constants import (DO_REPLY, DONT_REPLY, MAX_PRIORITY,
                          SEQUENCE_NUMBER_IS_VALID, UNKNOWN_ADDRESS)
 from ._exceptions import CaprotoValueError
-from ._state import REQUEST, RESPONSE
+from ._roles import REQUEST, RESPONSE
 
 __all__ = (
     'VersionRequest', 'VersionResponse', 'SearchRequest', 'SearchResponse',

@@ -44,9 +44,9 @@ import math
 from collections.abc import Hashable, Iterable
 from typing import NamedTuple
 
-from ._commands_base import encode_name
 from ._constants import HEADER_SIZE, MAX_UDP_SEND
 from ._exceptions import CaprotoValueError
+from ._search_messages import search_message_size
 
 __all__ = ('SearchSchedule', 'SearchDatagram', 'search_message_size',
            'MIN_ROUND_TRIP_ESTIMATE', 'MAX_ROUND_TRIP_ESTIMATE',
@@ -67,19 +67,6 @@ MAX_FRAMES_PER_TRY = 64
 DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
 
 _U32 = 0x1_0000_0000
-
-
-def search_message_size(name: str | bytes) -> int:
-    """Bytes a SEARCH message for ``name`` takes in a datagram.
-
-    Header plus the NUL-terminated name (latin-1) padded to a multiple of 8.
-
-    Raises
-    ------
-    CaprotoValueError
-        If ``name`` cannot be sent (not latin-1, NUL inside, too long).
-    """
-    return HEADER_SIZE + ((len(encode_name(name, 'PV name')) + 7) & ~7)
 
 
 class SearchDatagram(NamedTuple):

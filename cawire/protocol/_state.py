@@ -24,17 +24,16 @@ The tables encode what real peers do, not an idealised protocol
   for it again".
 * ERROR responses are legal in every live state.
 
-The tables are written with class *names* so that this module does not
-import ``_commands`` (which imports the direction constants from here); they
-are resolved to classes on first use.  Subscription updates never walk these
-tables: the circuit routes them with one dict lookup (see ``_circuit``).
+Subscription updates never walk these tables: the circuit routes them with
+one dict lookup (see ``_circuit``).  Roles and directions live in
+``_roles`` (the commands need them too) and are re-exported here.
 """
 from __future__ import annotations
 
-import enum
-import importlib
-
+from . import _commands as ca
 from ._exceptions import LocalProtocolError, RemoteProtocolError
+from ._roles import (CLIENT, REQUEST, RESPONSE, SERVER, Direction,
+                     QualifiedReprEnum, Role)
 
 __all__ = (
     'Role', 'Direction', 'States', 'CLIENT', 'SERVER', 'REQUEST', 'RESPONSE',
@@ -46,37 +45,7 @@ __all__ = (
 )
 
 
-class _QualifiedReprEnum(enum.Enum):
-    # Reprs like ``States.CONNECTED``: short, and still say what they are.
-    def __repr__(self):
-        return f'{type(self).__name__}.{self.name}'
-
-    __str__ = __repr__
-
-    # Members are singletons compared by identity, so identity hashing is
-    # consistent with equality; Enum's own __hash__ (hash of the name, in
-    # Python) costs ~1 us per connected channel in the state tables.
-    __hash__ = object.__hash__
-
-
-class Role(_QualifiedReprEnum):
-    """The party we play on a circuit or broadcaster."""
-    CLIENT = 'CLIENT'
-    SERVER = 'SERVER'
-
-    @property
-    def peer(self) -> 'Role':
-        """The other party."""
-        return SERVER if self is CLIENT else CLIENT
-
-
-class Direction(_QualifiedReprEnum):
-    """REQUEST travels client to server, RESPONSE server to client."""
-    REQUEST = 'REQUEST'
-    RESPONSE = 'RESPONSE'
-
-
-class States(_QualifiedReprEnum):
+class States(QualifiedReprEnum):
     """States of circuits and channels (caproto's names)."""
     SEND_SEARCH_REQUEST = 'SEND_SEARCH_REQUEST'
     AWAIT_SEARCH_RESPONSE = 'AWAIT_SEARCH_RESPONSE'
@@ -95,11 +64,6 @@ class States(_QualifiedReprEnum):
     DISCONNECTED = 'DISCONNECTED'
 
 
-CLIENT = Role.CLIENT
-SERVER = Role.SERVER
-REQUEST = Direction.REQUEST
-RESPONSE = Direction.RESPONSE
-
 SEND_VERSION_REQUEST = States.SEND_VERSION_REQUEST
 AWAIT_VERSION_RESPONSE = States.AWAIT_VERSION_RESPONSE
 SEND_VERSION_RESPONSE = States.SEND_VERSION_RESPONSE
@@ -114,6 +78,9 @@ FAILED = States.FAILED
 DISCONNECTED = States.DISCONNECTED
 
 
+#: Transition tables: role -> state -> command class -> new state.
+TransitionTable = dict[Role, dict[States, dict[type, States]]]
+
 # --------------------------------------------------------------------------
 # Circuit tables.  Circuit-level commands are those that name no channel.
 
@@ -121,27 +88,27 @@ DISCONNECTED = States.DISCONNECTED
 # over TCP to name servers (4.12); EVENTS_OFF/ON are flow control; READ_SYNC
 # is the pre-4.3 echo.
 _CIRCUIT_TRAFFIC = (
-    'ClientNameRequest', 'HostNameRequest', 'EchoRequest', 'EchoResponse',
-    'EventsOffRequest', 'EventsOnRequest', 'ReadSyncRequest',
-    'SearchRequest', 'SearchResponse', 'NotFoundResponse', 'ErrorResponse',
+    ca.ClientNameRequest, ca.HostNameRequest, ca.EchoRequest, ca.EchoResponse,
+    ca.EventsOffRequest, ca.EventsOnRequest, ca.ReadSyncRequest,
+    ca.SearchRequest, ca.SearchResponse, ca.NotFoundResponse, ca.ErrorResponse,
 )
 
 
-def _same(state, names):
-    return {name: state for name in names}
+def _same(state: States, classes: tuple[type, ...]) -> dict[type, States]:
+    return {cls: state for cls in classes}
 
 
-_CIRCUIT_TABLE_NAMES = {
+_CIRCUIT_TABLE: TransitionTable = {
     CLIENT: {
         SEND_VERSION_REQUEST: {
-            'VersionRequest': AWAIT_VERSION_RESPONSE,
+            ca.VersionRequest: AWAIT_VERSION_RESPONSE,
             # RSRV sends its VERSION at accept; it may be processed before
             # our own VERSION went out.
-            'VersionResponse': SEND_VERSION_REQUEST,
-            'ErrorResponse': SEND_VERSION_REQUEST,
+            ca.VersionResponse: SEND_VERSION_REQUEST,
+            ca.ErrorResponse: SEND_VERSION_REQUEST,
         },
         AWAIT_VERSION_RESPONSE: {
-            'VersionResponse': CONNECTED,
+            ca.VersionResponse: CONNECTED,
             # libca does not wait for the server's VERSION before naming
             # itself, echoing or searching.
             **_same(AWAIT_VERSION_RESPONSE, _CIRCUIT_TRAFFIC),
@@ -149,25 +116,25 @@ _CIRCUIT_TABLE_NAMES = {
         CONNECTED: {
             # A second VERSION (e.g. a name-server search datagram replayed
             # verbatim on TCP starts with one) is harmless.
-            'VersionRequest': CONNECTED,
-            'VersionResponse': CONNECTED,
+            ca.VersionRequest: CONNECTED,
+            ca.VersionResponse: CONNECTED,
             **_same(CONNECTED, _CIRCUIT_TRAFFIC),
         },
         DISCONNECTED: {},
     },
     SERVER: {
         IDLE: {
-            'VersionRequest': SEND_VERSION_RESPONSE,
-            'VersionResponse': CONNECTED,
-            'ErrorResponse': IDLE,
+            ca.VersionRequest: SEND_VERSION_RESPONSE,
+            ca.VersionResponse: CONNECTED,
+            ca.ErrorResponse: IDLE,
         },
         SEND_VERSION_RESPONSE: {
-            'VersionResponse': CONNECTED,
+            ca.VersionResponse: CONNECTED,
             **_same(SEND_VERSION_RESPONSE, _CIRCUIT_TRAFFIC),
         },
         CONNECTED: {
-            'VersionRequest': CONNECTED,
-            'VersionResponse': CONNECTED,
+            ca.VersionRequest: CONNECTED,
+            ca.VersionResponse: CONNECTED,
             **_same(CONNECTED, _CIRCUIT_TRAFFIC),
         },
         DISCONNECTED: {},
@@ -186,44 +153,44 @@ _CIRCUIT_STATE_TRIGGERED = {
 
 # Requests and replies about a connected channel.
 _CHANNEL_TRAFFIC = (
-    'AccessRightsResponse',
-    'ReadRequest', 'ReadResponse', 'ReadNotifyRequest', 'ReadNotifyResponse',
-    'WriteRequest', 'WriteNotifyRequest', 'WriteNotifyResponse',
-    'EventAddRequest', 'EventAddResponse',
-    'EventCancelRequest', 'EventCancelResponse',
-    'ErrorResponse',
+    ca.AccessRightsResponse,
+    ca.ReadRequest, ca.ReadResponse, ca.ReadNotifyRequest, ca.ReadNotifyResponse,
+    ca.WriteRequest, ca.WriteNotifyRequest, ca.WriteNotifyResponse,
+    ca.EventAddRequest, ca.EventAddResponse,
+    ca.EventCancelRequest, ca.EventCancelResponse,
+    ca.ErrorResponse,
 )
 # What the server may still send after the client asked to clear.
 _IN_FLIGHT_REPLIES = (
-    'AccessRightsResponse', 'ReadResponse', 'ReadNotifyResponse',
-    'WriteNotifyResponse', 'EventAddResponse', 'EventCancelResponse',
-    'ErrorResponse',
+    ca.AccessRightsResponse, ca.ReadResponse, ca.ReadNotifyResponse,
+    ca.WriteNotifyResponse, ca.EventAddResponse, ca.EventCancelResponse,
+    ca.ErrorResponse,
 )
 
 _CONNECTED_CHANNEL = {
     **_same(CONNECTED, _CHANNEL_TRAFFIC),
-    'ClearChannelRequest': MUST_CLOSE,
-    'ServerDisconnResponse': DISCONNECTED,
+    ca.ClearChannelRequest: MUST_CLOSE,
+    ca.ServerDisconnResponse: DISCONNECTED,
 }
 _CLOSING_CHANNEL = {
     **_same(MUST_CLOSE, _IN_FLIGHT_REPLIES),
-    'ClearChannelResponse': CLOSED,
+    ca.ClearChannelResponse: CLOSED,
     # The server dropped it first; we wanted it gone anyway.
-    'ServerDisconnResponse': CLOSED,
+    ca.ServerDisconnResponse: CLOSED,
 }
 
-_CHANNEL_TABLE_NAMES = {
+_CHANNEL_TABLE: TransitionTable = {
     CLIENT: {
         SEND_CREATE_CHAN_REQUEST: {
-            'CreateChanRequest': AWAIT_CREATE_CHAN_RESPONSE,
+            ca.CreateChanRequest: AWAIT_CREATE_CHAN_RESPONSE,
         },
         AWAIT_CREATE_CHAN_RESPONSE: {
-            'AccessRightsResponse': AWAIT_CREATE_CHAN_RESPONSE,
-            'ErrorResponse': AWAIT_CREATE_CHAN_RESPONSE,
-            'CreateChanResponse': CONNECTED,
-            'CreateChFailResponse': FAILED,
+            ca.AccessRightsResponse: AWAIT_CREATE_CHAN_RESPONSE,
+            ca.ErrorResponse: AWAIT_CREATE_CHAN_RESPONSE,
+            ca.CreateChanResponse: CONNECTED,
+            ca.CreateChFailResponse: FAILED,
             # A gateway may withdraw a channel before confirming it.
-            'ServerDisconnResponse': DISCONNECTED,
+            ca.ServerDisconnResponse: DISCONNECTED,
         },
         CONNECTED: _CONNECTED_CHANNEL,
         MUST_CLOSE: _CLOSING_CHANNEL,
@@ -233,14 +200,14 @@ _CHANNEL_TABLE_NAMES = {
     },
     SERVER: {
         IDLE: {
-            'CreateChanRequest': SEND_CREATE_CHAN_RESPONSE,
+            ca.CreateChanRequest: SEND_CREATE_CHAN_RESPONSE,
         },
         SEND_CREATE_CHAN_RESPONSE: {
-            'AccessRightsResponse': SEND_CREATE_CHAN_RESPONSE,
-            'ErrorResponse': SEND_CREATE_CHAN_RESPONSE,
-            'CreateChanResponse': CONNECTED,
-            'CreateChFailResponse': FAILED,
-            'ServerDisconnResponse': DISCONNECTED,
+            ca.AccessRightsResponse: SEND_CREATE_CHAN_RESPONSE,
+            ca.ErrorResponse: SEND_CREATE_CHAN_RESPONSE,
+            ca.CreateChanResponse: CONNECTED,
+            ca.CreateChFailResponse: FAILED,
+            ca.ServerDisconnResponse: DISCONNECTED,
         },
         CONNECTED: _CONNECTED_CHANNEL,
         MUST_CLOSE: _CLOSING_CHANNEL,
@@ -264,36 +231,22 @@ _INITIAL_CIRCUIT_STATES = {CLIENT: SEND_VERSION_REQUEST, SERVER: IDLE}
 _INITIAL_CHANNEL_STATES = {CLIENT: SEND_CREATE_CHAN_REQUEST, SERVER: IDLE}
 
 
-def _resolve(table_names):
-    commands = importlib.import_module('cawire.protocol._commands')
-    return {
-        role: {state: {getattr(commands, name): new
-                       for name, new in transitions.items()}
-               for state, transitions in per_state.items()}
-        for role, per_state in table_names.items()
-    }
+CIRCUIT_TRANSITIONS: TransitionTable = _CIRCUIT_TABLE
+CHANNEL_TRANSITIONS: TransitionTable = _CHANNEL_TABLE
 
 
-_resolved: dict[str, dict] = {}
-
-
-def circuit_transitions() -> dict:
+def circuit_transitions() -> TransitionTable:
     """The circuit table keyed by role, state and command class."""
-    table = _resolved.get('circuit')
-    if table is None:
-        table = _resolved['circuit'] = _resolve(_CIRCUIT_TABLE_NAMES)
-    return table
+    return CIRCUIT_TRANSITIONS
 
 
-def channel_transitions() -> dict:
+def channel_transitions() -> TransitionTable:
     """The channel table keyed by role, state and command class."""
-    table = _resolved.get('channel')
-    if table is None:
-        table = _resolved['channel'] = _resolve(_CHANNEL_TABLE_NAMES)
-    return table
+    return CHANNEL_TRANSITIONS
 
 
-def get_exception(our_role: Role, command) -> type:
+def get_exception(our_role: Role,
+                  command: ca.Message | type[ca.Message]) -> type[Exception]:
     """The error class for an illegal ``command`` (instance or class).
 
     The party that sent it is at fault: requests come from the client,
@@ -308,23 +261,24 @@ class _PartyStates:
     # The state of each party, indexable by role like caproto's
     # ``circuit.states[CLIENT]``.
     __slots__ = ('states', '_table')
-    #: Set by each subclass: starting states, and the function giving its
-    #: transition table (resolved lazily, once per process).
-    _INITIAL: dict
-    _TRANSITIONS = None
+    #: Set by each subclass: starting states and transition table.
+    _INITIAL: dict[Role, States]
+    _TABLE: TransitionTable
+    _what: str
 
-    def __init__(self):
-        self.states = dict(self._INITIAL)
-        self._table = self._TRANSITIONS()
+    def __init__(self) -> None:
+        self.states: dict[Role, States] = dict(self._INITIAL)
+        self._table = self._TABLE
 
     def __getitem__(self, role: Role) -> States:
         return self.states[role]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<{type(self).__name__} client={self.states[CLIENT]!r} '
                 f'server={self.states[SERVER]!r}>')
 
-    def _advance(self, sender: Role, our_role: Role, command_type) -> bool:
+    def _advance(self, sender: Role, our_role: Role,
+                 command_type: type) -> bool:
         """Run ``command_type`` through both tables; return True on change.
 
         Nothing changes unless both parties accept the command.
@@ -352,10 +306,10 @@ class CircuitState(_PartyStates):
     __slots__ = ()
     _what = 'circuit'
     _INITIAL = _INITIAL_CIRCUIT_STATES
-    _TRANSITIONS = staticmethod(circuit_transitions)
+    _TABLE = CIRCUIT_TRANSITIONS
 
     def process_command_type(self, sender: Role, our_role: Role,
-                             command_type) -> None:
+                             command_type: type) -> None:
         """Apply a circuit-level command sent by ``sender``.
 
         Raises
@@ -384,10 +338,10 @@ class ChannelState(_PartyStates):
     __slots__ = ()
     _what = 'channel'
     _INITIAL = _INITIAL_CHANNEL_STATES
-    _TRANSITIONS = staticmethod(channel_transitions)
+    _TABLE = CHANNEL_TRANSITIONS
 
     def process_command_type(self, sender: Role, our_role: Role,
-                             command_type) -> bool:
+                             command_type: type) -> bool:
         """Apply a channel command sent by ``sender``; True if state changed.
 
         Raises

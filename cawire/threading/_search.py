@@ -18,10 +18,9 @@ import logging
 import time
 from typing import Callable
 
-from ..protocol import _commands as ca
-from ..protocol._constants import DEFAULT_PROTOCOL_VERSION, DONT_REPLY
-from ..protocol._framing import serialize
-from ..protocol._search_schedule import SearchSchedule, search_message_size
+from ..protocol._search_messages import (SearchResult, pack_search_datagram,
+                                        search_message_size)
+from ..protocol._search_schedule import SearchSchedule
 
 __all__ = ('SearchEngine', 'SearchItem')
 
@@ -141,41 +140,30 @@ class SearchEngine:
         self.schedule.boost(time.monotonic())
         self._reschedule()
 
-    def answered(self, responses, source_address, sequence,
+    def answered(self, results: list[SearchResult],
                  versions: dict | None = None) -> None:
-        """Process the SEARCH replies of one datagram or TCP batch.
+        """Process the search replies of one datagram or TCP batch.
 
         Parameters
         ----------
-        responses : list of SearchResponse
-        source_address : (str, int)
-            Where the replies came from (datagram source, or the name
-            server's address for TCP replies).
-        sequence : int or None
-            Sequence number of the datagram's VERSION, if any.
+        results : list of SearchResult
+            From ``parse_search_replies`` (server address worked out).
         versions : dict, optional
             Filled with server address -> minor protocol version.
         """
         now = time.monotonic()
-        found = collections.defaultdict(list)
-        addresses: dict = {}
+        found: dict[tuple, list[SearchItem]] = collections.defaultdict(list)
         debug = search_logger.isEnabledFor(logging.DEBUG)
-        for response in responses:
-            item = self.unanswered.pop(response.cid, None)
+        unanswered = self.unanswered
+        answered = self.schedule.answered
+        for result in results:
+            item = unanswered.pop(result.cid, None)
             if item is None:
                 continue  # a duplicate (another server) or a late reply
-            self.schedule.answered(item.search_id, now, sequence)
-            # Replies in one datagram nearly always name the same server:
-            # work its address out once per distinct (ip, port) field pair.
-            key = response._h[2], response._h[4]  # (port, ip) header fields
-            address = addresses.get(key)
-            if address is None:
-                address = addresses[key] = ca.extract_address(
-                    response, source_address)
-                if versions is not None:
-                    version = response.version
-                    if version is not None:
-                        versions[address] = version
+            answered(item.search_id, now, result.sequence)
+            address = result.address
+            if versions is not None and result.version is not None:
+                versions[address] = result.version
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
@@ -199,21 +187,15 @@ class SearchEngine:
         self._timer_deadline = None
         datagrams = self.schedule.poll(time.monotonic())
         unanswered = self.unanswered
-        version = DEFAULT_PROTOCOL_VERSION
         for datagram in datagrams:
-            commands = [ca.VersionRequest(0, version,
-                                          sequence_id=datagram.sequence)]
-            for search_id in datagram.keys:
-                item = unanswered.get(search_id)
-                if item is not None:
-                    commands.append(ca.SearchRequest(item.name, search_id,
-                                                     version, DONT_REPLY))
-            if len(commands) == 1:
+            searches = [(search_id, unanswered[search_id].name)
+                        for search_id in datagram.keys
+                        if search_id in unanswered]
+            if not searches:
                 continue
-            payload = b''.join(bytes(buffer)
-                               for buffer in serialize(*commands))
+            payload = pack_search_datagram(datagram.sequence, searches)
             search_logger.debug('Searching for %d name(s), sequence %d',
-                                len(commands) - 1, datagram.sequence)
+                                len(searches), datagram.sequence)
             self.datagrams_sent += 1
             try:
                 self._send_datagram(payload)

@@ -33,6 +33,7 @@ from ..protocol._beacon_history import BeaconEvent, BeaconHistory
 from ..config import Config, client_search_addresses
 from ..protocol._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
 from ..protocol._framing import read_datagram, serialize
+from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
@@ -315,15 +316,9 @@ class SharedBroadcaster:
                 self.log.debug('Ignoring malformed datagram from %s:%d: %s',
                                *address, exc)
             commands = getattr(exc, 'commands', None) or []
-        sequence = None
-        replies = []
         for command in commands:
             kind = type(command)
-            if kind is ca.SearchResponse:
-                replies.append(command)
-            elif kind is ca.VersionResponse:
-                sequence = command.sequence_id
-            elif kind is ca.RsrvIsUpResponse:
+            if kind is ca.RsrvIsUpResponse:
                 self._on_beacon(command, address)
             elif kind is ca.RepeaterConfirmResponse:
                 if not self.registered:
@@ -332,11 +327,13 @@ class SharedBroadcaster:
                 if self._registration_timer is not None:
                     self._registration_timer.cancel()
                     self._registration_timer = None
-        if replies:
+        results = parse_search_replies(commands, address)
+        if results:
             with self._lock:
-                self.beacons.heard(replies[0].sender_address or address,
-                                   time.monotonic())
-            self.search_engine.answered(replies, address, sequence,
+                self.beacons.heard(
+                    results[0].response.sender_address or address,
+                    time.monotonic())
+            self.search_engine.answered(results,
                                         self.server_protocol_versions)
 
     def _on_beacon(self, beacon, source) -> None:

@@ -66,7 +66,9 @@ def snapshot(circuit):
                ch.access_rights, frozenset(ch._ioids),
                frozenset(ch._subscriptionids))
          for cid, ch in circuit.channels.items()},
-        dict(circuit.channels_sid), dict(circuit._ioids),
+        dict(circuit.channels_sid),
+        {ioid: (request.channel, request.repeats)
+         for ioid, request in circuit.outstanding_requests.items()},
         dict(circuit.event_add_commands), frozenset(circuit._cancelling),
         circuit.protocol_version,
     )

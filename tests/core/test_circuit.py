@@ -113,7 +113,7 @@ def test_write_notify_e11():
     assert wire(circuit.send(request)) == E11_REQUEST
     (reply,) = feed(circuit, E11_REPLY)
     assert reply.status == CAStatus.ECA_NORMAL
-    assert not circuit._ioids
+    assert not circuit.outstanding_requests
 
 
 def test_plain_write_carries_the_cid_and_expects_no_reply():
@@ -122,7 +122,7 @@ def test_plain_write_carries_the_cid_and_expects_no_reply():
     assert type(request) is cmds.WriteRequest
     assert request.ioid == channel.cid
     circuit.send(request)
-    assert not circuit._ioids
+    assert not circuit.outstanding_requests
 
 
 def test_error_e13_with_garbage_pad_is_accepted():
@@ -140,7 +140,7 @@ def test_error_for_a_read_completes_its_ioid():
     error = cmds.ErrorResponse(request, channel.cid, CAStatus.ECA_BADTYPE,
                                'bad')
     feed(circuit, bytes(error))
-    assert not circuit._ioids and not channel.outstanding_ioids
+    assert not circuit.outstanding_requests and not channel.outstanding_ioids
 
 
 def test_subscription_e14_e15():
@@ -368,7 +368,7 @@ def test_disconnect_moves_every_channel_and_rejects_everything_after():
     assert one.states[CLIENT] is DISCONNECTED
     assert two.states[CLIENT] is CLOSED
     assert set(circuit.channels) == {1, 2}
-    assert not circuit._ioids and not circuit.event_add_commands
+    assert not circuit.outstanding_requests and not circuit.event_add_commands
     with pytest.raises(RemoteProtocolError):
         feed(circuit, E17_ECHO)
     with pytest.raises(LocalProtocolError):
@@ -477,7 +477,7 @@ def test_full_conversation_client_server():
         CLOSED
     for circuit in (pair.client, pair.server):
         assert circuit.channels == {} and circuit.channels_sid == {}
-        assert circuit._ioids == {} and circuit.event_add_commands == {}
+        assert circuit.outstanding_requests == {} and circuit.event_add_commands == {}
 
 
 def test_server_disconnects_a_channel_and_client_recreates_it():

@@ -80,7 +80,8 @@ def test_random_server_traffic_never_corrupts_the_client(commands):
                                            CONNECTED, MUST_CLOSE)
         for sid, chan in circuit.channels_sid.items():
             assert circuit.channels[chan.cid] is chan and chan.sid == sid
-        for ioid, chan in circuit._ioids.items():
+        for ioid, request in circuit.outstanding_requests.items():
+            chan = request.channel
             assert ioid in chan._ioids and chan.cid in circuit.channels
         for subid, event_add in circuit.event_add_commands.items():
             assert subid in circuit.channels_sid[event_add.sid] \

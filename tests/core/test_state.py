@@ -8,7 +8,7 @@ from cawire.protocol._state import (
     CONNECTED, DISCONNECTED, FAILED, IDLE, MUST_CLOSE, REQUEST,
     SEND_CREATE_CHAN_REQUEST, SEND_CREATE_CHAN_RESPONSE,
     SEND_VERSION_REQUEST, SEND_VERSION_RESPONSE, SERVER, ChannelState,
-    CircuitState, Role, States, _CHANNEL_TABLE_NAMES, _CIRCUIT_TABLE_NAMES,
+    CircuitState, Role, States, CHANNEL_TRANSITIONS, CIRCUIT_TRANSITIONS,
     channel_transitions, circuit_transitions, get_exception)
 
 
@@ -29,13 +29,13 @@ def test_caproto_state_names_exist():
         assert States[name].name == name
 
 
-@pytest.mark.parametrize('names', [_CIRCUIT_TABLE_NAMES, _CHANNEL_TABLE_NAMES])
-def test_every_table_entry_names_a_real_command(names):
-    for role, per_state in names.items():
+@pytest.mark.parametrize('table', [CIRCUIT_TRANSITIONS, CHANNEL_TRANSITIONS])
+def test_every_table_entry_names_a_real_command(table):
+    for role, per_state in table.items():
         for state, transitions in per_state.items():
-            for name, new_state in transitions.items():
-                assert isinstance(getattr(cmds, name), type), name
-                assert new_state in per_state, (role, state, name)
+            for cls, new_state in transitions.items():
+                assert getattr(cmds, cls.__name__) is cls, cls
+                assert new_state in per_state, (role, state, cls)
 
 
 def test_tables_resolve_to_command_classes():

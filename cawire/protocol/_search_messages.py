@@ -1,0 +1,210 @@
+"""Search datagrams both ways: the one place that packs and parses them.
+
+A client's search datagram is a ``VERSION`` (data_type 1, "sequence number
+valid"; parameter1 the datagram sequence number) followed by SEARCH
+messages, at most 1024 bytes in all (ca-protocol.md 6.1).  A server's reply
+datagram repeats the ``VERSION`` with the same sequence number, then one
+SEARCH reply per name it has.  Every shell (threading and asyncio clients,
+server, tools) packs and parses these through the functions below; the
+search *schedule* (which names go in which datagram, when) is
+``_search_schedule``'s job.
+
+The packers write the bytes directly (they are on the connect path of every
+PV): the result is byte-for-byte what ``VersionRequest``/``SearchRequest``
+(``VersionResponse``/``SearchResponse``) would serialize.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from ._commands import (SearchRequest, SearchResponse, VersionRequest,
+                        VersionResponse, extract_address)
+from ._commands_base import encode_name
+from ._constants import (DEFAULT_PROTOCOL_VERSION, DONT_REPLY, HEADER_SIZE,
+                         MAX_UDP_SEND, SEQUENCE_NUMBER_IS_VALID,
+                         UNKNOWN_ADDRESS)
+from ._exceptions import CaprotoValueError
+
+__all__ = ('SearchResult', 'SearchRequests', 'search_message_size',
+           'pack_search_datagram', 'parse_search_replies',
+           'parse_search_requests', 'pack_search_replies')
+
+_HEADER = struct.Struct('>HHHHII')
+_VERSION_COMMAND = 0
+_SEARCH_COMMAND = 6
+_U32 = 0xFFFFFFFF
+_PADS = tuple(b'\x00' * n for n in range(8))
+
+
+def search_message_size(name: str | bytes) -> int:
+    """Bytes a SEARCH message for ``name`` takes in a datagram.
+
+    Header plus the NUL-terminated name (latin-1) padded to a multiple of 8.
+
+    Raises
+    ------
+    CaprotoValueError
+        If ``name`` cannot be sent (not latin-1, NUL inside, too long).
+    """
+    return HEADER_SIZE + ((len(encode_name(name, 'PV name')) + 7) & ~7)
+
+
+def pack_search_datagram(sequence: int, searches: Iterable[tuple[int, str]],
+                         *, version: int = DEFAULT_PROTOCOL_VERSION,
+                         reply: int = DONT_REPLY,
+                         max_size: int = MAX_UDP_SEND) -> bytes:
+    """One search datagram: VERSION with ``sequence``, then one SEARCH per
+    ``(cid, name)`` in order.
+
+    Parameters
+    ----------
+    sequence : int
+        Datagram sequence number (u32; wraps).
+    searches : iterable of (cid, name)
+    version : int
+        Our minor protocol version (13).
+    reply : int
+        ``DONT_REPLY`` (libca) or ``DO_REPLY``.
+    max_size : int
+        Largest datagram allowed (1024, as libca).
+
+    Raises
+    ------
+    CaprotoValueError
+        A name that cannot be encoded, or more searches than fit in
+        ``max_size`` bytes (the caller chooses what goes in one datagram;
+        :func:`search_message_size` tells the size of each).
+    """
+    pack = _HEADER.pack
+    parts = [pack(_VERSION_COMMAND, 0, SEQUENCE_NUMBER_IS_VALID, version,
+                  sequence & _U32, 0)]
+    size = HEADER_SIZE
+    for cid, name in searches:
+        raw = encode_name(name, 'PV name')
+        padded = (len(raw) + 7) & ~7
+        cid &= _U32
+        parts.append(pack(_SEARCH_COMMAND, padded, reply, version, cid, cid))
+        parts.append(raw)
+        parts.append(_PADS[padded - len(raw)])
+        size += HEADER_SIZE + padded
+    if size > max_size:
+        raise CaprotoValueError(
+            f'{len(parts) // 3} searches take {size} bytes; a search '
+            f'datagram holds at most {max_size}')
+    return b''.join(parts)
+
+
+class SearchResult(NamedTuple):
+    """One answered search, from a datagram (or a name-server circuit)."""
+    cid: int
+    #: (host, port) where the server accepts the channel's circuit.
+    address: tuple
+    #: Sequence number of the VERSION leading the reply datagram (None if
+    #: the server sent none, or on TCP).
+    sequence: int | None
+    #: The server's minor protocol version (None: not given).
+    version: int | None
+    response: SearchResponse
+
+
+def parse_search_replies(commands: Iterable,
+                         source_address: tuple | None = None
+                         ) -> list[SearchResult]:
+    """The search replies among the commands of one received datagram (or
+    of one batch from a name-server circuit), with the server's address
+    worked out (``extract_address``) and the sequence number of the
+    VERSION leading them.
+
+    Other commands (beacons, repeater confirmations...) are skipped; the
+    caller handles them.
+
+    Parameters
+    ----------
+    commands : iterable
+        Parsed commands, in the order received (``read_datagram`` or
+        ``parse_stream`` output).
+    source_address : (str, int), optional
+        The datagram's source (or the name server's address); default:
+        each command's ``sender_address``.
+    """
+    results: list[SearchResult] = []
+    sequence = None
+    # Replies in one datagram nearly always name the same server: work its
+    # address out once per distinct (port, ip) pair.
+    addresses: dict = {}
+    for command in commands:
+        cls = type(command)
+        if cls is SearchResponse:
+            h = command._h
+            key = h[2], h[4]
+            address = addresses.get(key)
+            if address is None:
+                source = source_address or command.sender_address
+                address = addresses[key] = extract_address(command, source)
+            results.append(SearchResult(h[5], address, sequence,
+                                        command.version, command))
+        elif cls is VersionResponse:
+            sequence = command.sequence_id
+    return results
+
+
+class SearchRequests(NamedTuple):
+    """What a server reads from one search datagram."""
+    #: Sequence number of the leading VERSION (None: none, or not valid).
+    sequence: int | None
+    #: The SEARCH requests, in order.
+    requests: list
+
+
+def parse_search_requests(commands: Iterable) -> SearchRequests:
+    """The searches of one datagram received by a server.
+
+    Reading stops at the first command other than VERSION or SEARCH, as
+    RSRV does.
+    """
+    sequence = None
+    requests = []
+    for command in commands:
+        cls = type(command)
+        if cls is SearchRequest:
+            requests.append(command)
+        elif cls is VersionRequest:
+            h = command._h
+            if h[2] == SEQUENCE_NUMBER_IS_VALID:
+                sequence = h[4]
+        else:
+            break
+    return SearchRequests(sequence, requests)
+
+
+def pack_search_replies(sequence: int | None, port: int, cids: Iterable[int],
+                        *, version: int = DEFAULT_PROTOCOL_VERSION,
+                        max_size: int = MAX_UDP_SEND) -> list[bytes]:
+    """Reply datagrams of a server that has the channels ``cids``.
+
+    Each datagram is at most ``max_size`` bytes, led by a VERSION carrying
+    ``sequence`` (none when ``sequence`` is None), then one SEARCH reply
+    (UDP form: the server's ``port``, IP "ask the source", ``version`` in
+    the payload) per cid.  No cids: no datagram.
+    """
+    pack = _HEADER.pack
+    lead = (b'' if sequence is None else
+            pack(_VERSION_COMMAND, 0, SEQUENCE_NUMBER_IS_VALID, version,
+                 sequence & _U32, 0))
+    version_payload = struct.pack('>H6x', version)
+    reply_size = HEADER_SIZE + len(version_payload)
+    per_datagram = max(1, (max_size - len(lead)) // reply_size)
+    datagrams = []
+    current = [lead]
+    for cid in cids:
+        current.append(pack(_SEARCH_COMMAND, 8, port, 0, UNKNOWN_ADDRESS,
+                            cid & _U32))
+        current.append(version_payload)
+        if len(current) // 2 == per_datagram:
+            datagrams.append(b''.join(current))
+            current = [lead]
+    if len(current) > 1:
+        datagrams.append(b''.join(current))
+    return datagrams
