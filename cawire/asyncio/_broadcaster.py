@@ -28,6 +28,7 @@ from ..protocol._beacon_history import BeaconEvent, BeaconHistory
 from ..protocol._exceptions import (ContextDisconnectedError,
                                     RemoteProtocolError)
 from ..protocol._framing import read_datagram
+from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ..threading._search import SearchEngine, SearchItem
 from ..threading._shared_broadcaster import spawn_repeater_if_needed
@@ -260,25 +261,20 @@ class SharedBroadcaster:
                                  '(%d malformed so far)', *address, exc,
                                  self.malformed_datagrams)
             commands = getattr(exc, 'commands', None) or []
-        sequence = None
-        replies = []
         for command in commands:
             kind = type(command)
-            if kind is ca.SearchResponse:
-                replies.append(command)
-            elif kind is ca.VersionResponse:
-                sequence = command.sequence_id
-            elif kind is ca.RsrvIsUpResponse:
+            if kind is ca.RsrvIsUpResponse:
                 self._on_beacon(command, address)
             elif kind is ca.RepeaterConfirmResponse:
                 self.registered = True
                 if self._registration_timer is not None:
                     self._registration_timer.cancel()
                     self._registration_timer = None
-        if replies and self.search_engine is not None:
-            self.beacons.heard(replies[0].sender_address or address,
+        results = parse_search_replies(commands, address)
+        if results and self.search_engine is not None:
+            self.beacons.heard(results[0].response.sender_address or address,
                                time.monotonic())
-            self.search_engine.answered(replies, address, sequence,
+            self.search_engine.answered(results,
                                         self.server_protocol_versions)
 
     def _on_beacon(self, beacon, source) -> None:

@@ -15,6 +15,7 @@ from ..protocol import _commands as ca
 from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
 from ..protocol._exceptions import CaprotoError
 from ..protocol._framing import parse_stream, serialize
+from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._transport import CircuitProtocol
 
@@ -93,15 +94,13 @@ class NameServerLink:
             pass
 
     def _on_commands(self, commands) -> None:
-        replies = []
         for command in commands:
-            if isinstance(command, ca.SearchResponse):
-                replies.append(command)
-            elif isinstance(command, ca.VersionResponse):
+            if isinstance(command, ca.VersionResponse):
                 if command.sequence_id is None:
                     self.server_version = command.version
-        if replies:
-            self.engine.answered(replies, self.address, None)
+        results = parse_search_replies(commands, self.address)
+        if results:
+            self.engine.answered(results)
 
     def _on_closed(self, reason: str) -> None:
         self.connected = False
