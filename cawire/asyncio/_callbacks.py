@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ._update_queue import UpdateQueue
+
 __all__ = ('CallbackRegistry', 'run_callback')
 
 logger = logging.getLogger('cawire.callbacks')
@@ -40,11 +42,15 @@ class CallbackRegistry:
     __slots__ = ('callbacks', '_next_token', 'last_args', '_pending',
                  '_worker', '__weakref__')
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Any = None) -> None:
         self.callbacks: dict[int, weakref.ref] = {}
         self._next_token = 0
         self.last_args: tuple | None = None
-        self._pending: collections.deque = collections.deque()
+        # Calls waiting for coroutine callbacks: bounded, with flow control
+        # on the owner's circuit (a Subscription), else a plain deque.
+        self._pending: Any = (collections.deque() if owner is None else
+                              UpdateQueue(owner, high_water=20, low_water=2,
+                                          hard_limit=100))
         self._worker: asyncio.Task | None = None
 
     def __len__(self) -> int:
@@ -95,7 +101,7 @@ class CallbackRegistry:
 
     def _call(self, func: Callable, args: tuple) -> None:
         if inspect.iscoroutinefunction(func):
-            self._pending.append((func, args))
+            self._enqueue((func, args))
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.get_running_loop().create_task(
                     self._run_pending())
@@ -106,15 +112,21 @@ class CallbackRegistry:
             logger.exception('Exception in user callback %r', func)
             return
         if inspect.isawaitable(result):
-            self._pending.append((None, (result,)))
+            self._enqueue((None, (result,)))
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.get_running_loop().create_task(
                     self._run_pending())
 
+    @property
+    def coalesced(self) -> int:
+        """Coroutine-callback calls dropped because too many were waiting."""
+        return getattr(self._pending, 'dropped', 0)
+
     async def _run_pending(self) -> None:
         pending = self._pending
-        while pending:
-            func, args = pending.popleft()
+        take = getattr(pending, 'get_nowait', None) or pending.popleft
+        while len(pending):
+            func, args = take()
             try:
                 if func is None:
                     await args[0]
@@ -122,6 +134,13 @@ class CallbackRegistry:
                     await func(*args)
             except Exception:
                 logger.exception('Exception in user callback %r', func)
+
+    def _enqueue(self, item: tuple) -> None:
+        pending = self._pending
+        if isinstance(pending, collections.deque):
+            pending.append(item)
+        else:
+            pending.put(item)
 
     def cancel(self) -> None:
         """Drop queued coroutine callbacks and stop the worker."""

@@ -43,7 +43,7 @@ class Subscription:
         self.most_recent_response: Any = None
         self.updates_received = 0
         self._manager: CircuitManager | None = None
-        self._callbacks = CallbackRegistry()
+        self._callbacks = CallbackRegistry(self)
         self._queues: list[UpdateQueue] = []
 
     def __repr__(self) -> str:
@@ -130,8 +130,10 @@ class Subscription:
 
     @property
     def dropped_updates(self) -> int:
-        """Updates dropped by iterating consumers that fell far behind."""
-        return sum(queue.dropped for queue in self._queues)
+        """Updates dropped (the oldest first) for consumers that fell far
+        behind: iterators and ``async def`` callbacks."""
+        return (sum(queue.dropped for queue in self._queues)
+                + self._callbacks.coalesced)
 
     async def __aenter__(self) -> 'Subscription':
         return self

@@ -17,8 +17,8 @@ __all__ = ('UpdateQueue',)
 class UpdateQueue:
     """Updates waiting for one iterating consumer."""
 
-    def __init__(self, subscription: Any, *, high_water: int = 1000,
-                 low_water: int = 100, hard_limit: int = 10000):
+    def __init__(self, subscription: Any, *, high_water: int = 100,
+                 low_water: int = 10, hard_limit: int = 1000):
         self._subscription = subscription
         self._items: collections.deque = collections.deque()
         self._waiter: asyncio.Future | None = None
@@ -53,10 +53,19 @@ class UpdateQueue:
         while not items:
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
+        return self.get_nowait()
+
+    def get_nowait(self) -> Any:
+        """The oldest item (IndexError when empty)."""
+        items = self._items
         item = items.popleft()
         if self._congested_on is not None and len(items) <= self.low_water:
             self.release()
         return item
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.release()
 
     def release(self) -> None:
         """Stop counting as congested (drained, or the consumer left)."""
