@@ -37,6 +37,8 @@ from benchmarks._ioc import BenchIoc, DbLayout, quick_layout
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CLIENTS = ('cawire', 'caproto', 'pyepics')
+#: Asyncio clients, measured only when asked for (--clients).
+ASYNC_CLIENTS = ('cawire-asyncio', 'cawire-aioca', 'aioca', 'caproto-asyncio')
 REFERENCE = 'loopback'
 GROUPS = ('connect', 'read_latency', 'bulk_read', 'write_notify', 'array',
           'monitor', 'cpu')
@@ -181,7 +183,7 @@ class RunnerError(RuntimeError):
 
 
 def _runner_path(client: str) -> Path:
-    name = 'reference' if client == REFERENCE else client
+    name = 'reference' if client == REFERENCE else client.replace('-', '_')
     return HERE / 'clients' / f'{name}_runner.py'
 
 
@@ -312,8 +314,9 @@ def run_suite(args) -> dict:
         settings.repeats = args.repeats
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
     for client in clients:
-        if client not in CLIENTS:
-            raise SystemExit(f'unknown client {client!r}; choose from {CLIENTS}')
+        if client not in CLIENTS + ASYNC_CLIENTS:
+            raise SystemExit(f'unknown client {client!r}; choose from '
+                             f'{CLIENTS + ASYNC_CLIENTS}')
     only = ({ALIASES.get(g.strip(), g.strip()) for g in args.only.split(',')
              if g.strip()} if args.only else set(GROUPS))
     unknown = only - set(GROUPS)
