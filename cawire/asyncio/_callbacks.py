@@ -40,7 +40,7 @@ class CallbackRegistry:
     """
 
     __slots__ = ('callbacks', '_next_token', 'last_args', '_pending',
-                 '_worker', '__weakref__')
+                 '_worker', '_coroutine_tokens', '__weakref__')
 
     def __init__(self, owner: Any = None) -> None:
         self.callbacks: dict[int, weakref.ref] = {}
@@ -52,6 +52,8 @@ class CallbackRegistry:
                               UpdateQueue(owner, high_water=20, low_water=2,
                                           hard_limit=100))
         self._worker: asyncio.Task | None = None
+        # Tokens of ``async def`` callbacks (decided once, at add time).
+        self._coroutine_tokens: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.callbacks)
@@ -84,20 +86,41 @@ class CallbackRegistry:
             raise TypeError(f'{func!r} cannot be weakly referenced; callbacks '
                             'are held weakly (as in caproto)') from None
         self.callbacks[token] = ref
+        if inspect.iscoroutinefunction(func):
+            self._coroutine_tokens.add(token)
         if run and self.last_args is not None:
             self._call(func, self.last_args)
         return token
 
     def remove(self, token: int) -> None:
         self.callbacks.pop(token, None)
+        self._coroutine_tokens.discard(token)
 
     def process(self, *args: Any) -> None:
         """Call every live callback with ``args``."""
         self.last_args = args
-        for ref in list(self.callbacks.values()):
+        coroutines = self._coroutine_tokens
+        for token, ref in list(self.callbacks.items()):
             func = ref()
-            if func is not None:
-                self._call(func, args)
+            if func is None:
+                continue
+            if coroutines and token in coroutines:
+                self._schedule(func, args)
+                continue
+            # The hot path: a plain function, called right here.
+            try:
+                result = func(*args)
+            except Exception:
+                logger.exception('Exception in user callback %r', func)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                self._schedule(None, (result,))
+
+    def _schedule(self, func: Callable | None, args: tuple) -> None:
+        self._enqueue((func, args))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(
+                self._run_pending())
 
     def _call(self, func: Callable, args: tuple) -> None:
         if inspect.iscoroutinefunction(func):
