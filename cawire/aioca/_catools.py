@@ -101,6 +101,11 @@ def _ca_function(single: Callable) -> Callable:
     return call
 
 
+def _many_of(function: Callable) -> Callable:
+    many: Callable = getattr(function, '_many')
+    return many
+
+
 async def _caget(pv: str, datatype: Any = None, format: int = FORMAT_RAW,
                  count: int = 0) -> Any:
     channel = get_channel(pv)
@@ -166,7 +171,7 @@ class CAInfo:
         else:
             self.state = 1 if channel.was_connected else 0
         cm = cawire_pv.circuit_manager
-        self.host = (f'{cm.circuit.address[0]}:{cm.circuit.address[1]}'
+        self.host = (f'{cm.address[0]}:{cm.address[1]}'
                      if cm is not None and self.state == 2 else '<disconnected>')
         rights = cawire_pv.access_rights
         self.read = bool(rights is not None and rights & 1)
@@ -227,7 +232,7 @@ async def caput(pv: Any, value: Any, repeat_value: bool = False,
             values = [value] * len(pv)
     if len(values) != len(pv):
         raise ValueError('PV and value lists must match in length')
-    return await _caput_one._many(
+    return await _many_of(_caput_one)(
         pv, (), {'datatype': datatype, 'wait': wait,
                  '_per_pv_args': [(v,) for v in values]}, timeout, throw)
 

@@ -314,6 +314,6 @@ class SharedBroadcaster:
         for context in list(self.listeners):
             for cm in context._live_circuits():
                 elapsed = now - cm.last_tcp_receipt
-                address = cm.circuit.address
+                address = cm.address
                 heard[address] = min(elapsed, heard.get(address, elapsed))
         return heard

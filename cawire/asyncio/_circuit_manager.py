@@ -73,6 +73,7 @@ class CircuitManager:
     def __init__(self, context: 'Context', address: tuple[str, int],
                  priority: int):
         self.context = context
+        self.address: tuple[str, int] = (address[0], address[1])
         self.circuit = VirtualCircuit(CLIENT, address, priority)
         self.selector = context.loop     # KeepAlive's timer source
         self.log = logging.LoggerAdapter(
@@ -152,7 +153,7 @@ class CircuitManager:
         loop = self.context.loop
         timeout = self.context.timeout
         timeout = 30.0 if timeout is None else max(float(timeout), 1.0)
-        host, port = self.circuit.address
+        host, port = self.address
         try:
             await asyncio.wait_for(
                 loop.create_connection(lambda: self.transport, host, port),
@@ -222,7 +223,7 @@ class CircuitManager:
         """Validate and queue ``commands`` (never blocks; see ``drain``)."""
         if self.dead.value:
             raise DisconnectedError(
-                f'circuit {self.circuit.address} is closed '
+                f'circuit {self.address} is closed '
                 f'({self.close_reason})')
         self.transport.send(self.circuit.send(*commands))
 
@@ -436,10 +437,10 @@ class CircuitManager:
         self.dead.value = True
         if self.context._closing:
             self.log.debug('Circuit to %s:%d closed: %s',
-                           *self.circuit.address, reason)
+                           *self.address, reason)
         else:
             self.log.warning('Circuit to %s:%d (priority %d) closed: %s',
-                             *self.circuit.address, self.circuit.priority,
+                             *self.address, self.circuit.priority,
                              reason)
         try:
             self.circuit.disconnect()
@@ -458,7 +459,7 @@ class CircuitManager:
         self.flow_control.reset()
         pending, self.requests = self.requests, {}
         error = DisconnectedError(
-            f'circuit to {self.circuit.address[0]}:{self.circuit.address[1]} '
+            f'circuit to {self.address[0]}:{self.address[1]} '
             f'closed before the reply arrived ({reason})')
         for future in pending.values():
             if not future.done():

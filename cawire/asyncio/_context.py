@@ -280,19 +280,19 @@ class Context:
                 if not cm.dead.value]
 
     def _circuit_connected(self, cm: CircuitManager) -> None:
-        self.broadcaster.circuit_connected(cm.circuit.address)
+        self.broadcaster.circuit_connected(cm.address)
 
     def _circuit_died(self, cm: CircuitManager, lost: list[PV]) -> None:
-        key = (cm.circuit.address, cm.circuit.priority)
+        key = (cm.address, cm.circuit.priority)
         if self.circuit_managers.get(key) is cm:
             del self.circuit_managers[key]
-        self.broadcaster.circuit_disconnected(cm.circuit.address)
+        self.broadcaster.circuit_disconnected(cm.address)
         if lost and not self._closing:
             governed = cm.failed
             if governed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for '
                               'its %d PV(s) again after a pause',
-                              *cm.circuit.address, cm.close_reason, len(lost))
+                              *cm.address, cm.close_reason, len(lost))
             self._search_for(lost, governed=governed)
 
     def _pv_lost(self, pv: PV) -> None:
@@ -324,8 +324,6 @@ class Context:
             while True:
                 yield await queue.get()
         finally:
-            for pv in pvs:
-                pv.connection_state_callback.remove_callback  # noqa: B018
             for sub, token in subscriptions:
                 sub._remove_callback(token)
 

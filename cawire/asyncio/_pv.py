@@ -119,9 +119,9 @@ class PV:
         elif cm is None or cm.dead.value:
             state = '(searching....)'
         elif self.connected:
-            state = f'address={cm.circuit.address}, connected'
+            state = f'address={cm.address}, connected'
         else:
-            state = f'address={cm.circuit.address} (creating...)'
+            state = f'address={cm.address} (creating...)'
         return f'<PV name={self.name!r} priority={self.priority} {state}>'
 
     # -- events from the circuit ------------------------------------------
@@ -203,7 +203,7 @@ class PV:
                 if cm is not None:
                     raise CaprotoTimeoutError(
                         f'Channel {self.name!r} was found but the server at '
-                        f'{cm.circuit.address[0]}:{cm.circuit.address[1]} '
+                        f'{cm.address[0]}:{cm.address[1]} '
                         f'did not create it within {deadline} timeout.'
                     ) from None
                 raise CaprotoTimeoutError(
@@ -379,7 +379,7 @@ class PV:
             response = await _wait_until(future, deadline)
         except _Expired:
             cm.forget_request(ioid)
-            host, port = cm.circuit.address
+            host, port = cm.address
             raise CaprotoTimeoutError(
                 f'Server at {host}:{port} did not respond to attempt to '
                 f'{verb} channel named {self.name!r} within {deadline} '

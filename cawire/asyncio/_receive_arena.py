@@ -12,6 +12,7 @@ EPICS_CA_MAX_ARRAY_BYTES allows is skipped without being stored.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..protocol._headers import unpack_header
 
@@ -25,6 +26,7 @@ MIN_ARENA_SPACE = 16 * 1024
 EXACT_ALLOCATION_LIMIT = 64 * 1024 * 1024
 UNINITIALISED_ALLOCATION_MIN = 1024 * 1024
 
+_numpy_empty: Any
 try:
     from numpy import empty as _numpy_empty
 except ImportError:  # pragma: no cover - numpy is a dependency
