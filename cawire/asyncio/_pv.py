@@ -346,8 +346,19 @@ class PV:
                 if self._channel is not channel or not self.connected:
                     continue
                 raise
-            # A large write leaves the loop free while it drains.
-            await cm.drain()
+            # A large write leaves the loop free while it drains, within
+            # the operation's deadline.
+            waiter = cm.transport.drain_waiter()
+            if waiter is not None:
+                try:
+                    await _wait_until(waiter, deadline)
+                except _Expired:
+                    if notify:
+                        cm.forget_request(command.ioid)
+                    raise CaprotoTimeoutError(
+                        f'Could not send the write to {self.name!r} within '
+                        f'{deadline} timeout: the server is not reading.'
+                    ) from None
             if not notify:
                 return None
             return await self._finish(cm, command.ioid, future, wait,

@@ -123,13 +123,20 @@ class CircuitProtocol(asyncio.BufferedProtocol):
 
     async def drain(self) -> None:
         """Wait while the send buffer is above its high-water mark."""
+        waiter = self.drain_waiter()
+        if waiter is not None:
+            await waiter
+
+    def drain_waiter(self) -> asyncio.Future | None:
+        """None if the send buffer is below its high-water mark, else a
+        future done when it drains (or failed when the circuit closes)."""
         if self.closed:
             raise DisconnectedError(f'circuit is closed ({self.close_reason})')
         if not self._paused:
-            return
+            return None
         waiter = asyncio.get_running_loop().create_future()
         self._drain_waiters.append(waiter)
-        await waiter
+        return waiter
 
     def _wake_writers(self, error: BaseException | None) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []

@@ -323,3 +323,80 @@ def test_disconnect_leaves_no_task_socket_or_fd(softioc, ca_env):
     assert run(main()) == []
     gc.collect()
     assert set(os.listdir('/proc/self/fd')) - before == set()
+
+
+BIG_DB = '''
+record(waveform, "BIG:wf") {
+    field(FTVL, "DOUBLE")
+    field(NELM, "1048576")
+}
+'''
+
+
+def test_8mb_write_to_a_paused_server_leaves_the_loop_free(isolated_ioc,
+                                                           ca_env):
+    """8 MB write to an IOC stopped for 1 s: the loop keeps running while
+    it waits, the write completes once the IOC resumes; a second one with a
+    0.5 s timeout times out cleanly and the circuit stays usable."""
+    import numpy as np
+    ioc = isolated_ioc(db=BIG_DB, macros=None, asg_file=None)
+
+    async def main():
+        ctx = make_context(ioc.server_port, repeater_port=ca_env.repeater_port)
+        wf, = await ctx.get_pvs('BIG:wf')
+        await wf.wait_for_connection()
+        data = np.arange(1 << 20, dtype=float)
+        ticks = []
+
+        async def ticker():
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        freeze(ioc)
+        asyncio.get_running_loop().call_later(1.0, ioc.kill, signal.SIGCONT)
+        started = time.monotonic()
+        response = await wf.write(data, timeout=20)
+        elapsed = time.monotonic() - started
+        assert response.status.success
+        assert elapsed >= 0.9
+        # The loop was never blocked for long while the write waited.
+        during = [t for t in ticks if t >= started]
+        assert len(during) > 20
+        assert max(b - a for a, b in zip(during, during[1:])) < 0.5
+        read_back = (await wf.read(timeout=10)).data
+        assert read_back.shape == (1 << 20,)
+        assert read_back[-1] == (1 << 20) - 1
+        freeze(ioc)
+        try:
+            with pytest.raises(CaprotoTimeoutError):
+                await wf.write(data[::-1].copy(), timeout=0.5)
+        finally:
+            ioc.kill(signal.SIGCONT)
+        assert await eventually(lambda: wf.connected, 10)
+        assert (await wf.read(timeout=10)).data[0] in (0.0, (1 << 20) - 1)
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
+        await ctx.disconnect()
+
+    try:
+        run(main())
+    finally:
+        ioc.kill(signal.SIGCONT)
+
+
+def test_max_array_bytes_refuses_larger_replies(softioc, ca_env):
+    async def main():
+        ctx = make_context(softioc.server_port,
+                           repeater_port=ca_env.repeater_port,
+                           EPICS_CA_AUTO_ARRAY_BYTES='NO',
+                           EPICS_CA_MAX_ARRAY_BYTES='16384')
+        big, small = await ctx.get_pvs('TST:wf:big', 'TST:wf:double')
+        with pytest.raises(ErrorResponseReceived):
+            await big.read(data_count=100000)
+        assert big.circuit_manager.oversized_responses == 1
+        assert (await small.read()).data[0] == 1.5
+        await ctx.disconnect()
+
+    run(main())
