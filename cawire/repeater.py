@@ -19,8 +19,9 @@ Behaviour follows EPICS base's repeater.cpp (ca-protocol.md 6.5, capture E21):
 * a client is dropped when a send to it fails or when, at a new registration,
   its port can be bound (nobody listens there any more).
 
-The byte-level rules are the plain functions at the top (no sockets); the
-:class:`Repeater` class only moves datagrams between sockets and them.
+The byte-level rules are the core's (``cawire.protocol._repeater_messages``,
+re-exported here); the :class:`Repeater` class only moves datagrams between
+sockets and them.
 """
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ import errno
 import logging
 import select
 import socket
-import struct
 import sys
 
-from .protocol._commands import (RepeaterConfirmResponse, RepeaterRegisterRequest,
-                        RsrvIsUpResponse)
 from .config import Config
-from .protocol._constants import HEADER_SIZE, MAX_UDP_RECV
-from .protocol._headers import HEADER_STRUCT
+from .protocol._broadcaster import Broadcaster
+from .protocol._commands import RepeaterConfirmResponse, VersionResponse
+from .protocol._constants import MAX_UDP_RECV
+from .protocol._repeater_messages import fill_beacon_address
+from .protocol._repeater_messages import \
+    parse_repeater_datagram as parse_datagram
+from .protocol._state import SERVER
 
 __all__ = ('Repeater', 'RepeaterAlreadyRunning', 'parse_datagram',
            'confirm_message', 'fill_beacon_address', 'is_local_address',
@@ -44,67 +47,21 @@ __all__ = ('Repeater', 'RepeaterAlreadyRunning', 'parse_datagram',
 
 logger = logging.getLogger('cawire.repeater')
 
-# Command ids and header layout come from the core; the repeater works on
-# raw bytes (no command objects) because it only peeks at the first header.
-_RSRV_IS_UP = RsrvIsUpResponse.ID
-_REPEATER_CONFIRM = RepeaterConfirmResponse.ID
-_REPEATER_REGISTER = RepeaterRegisterRequest.ID
+#: The repeater originates two messages; they go out as any UDP party's do.
+_BROADCASTER = Broadcaster(SERVER)
 
-_HEADER = HEADER_STRUCT
-_COMMAND = struct.Struct('>H')
-_P2_OFFSET = 12
-_P2 = struct.Struct('>I')
-
-#: What a new registration triggers for the other clients (all zero VERSION).
-NOOP_MESSAGE = bytes(HEADER_SIZE)
+#: What a new registration triggers for the other clients: a VERSION with
+#: every field 0 (libca ignores it; a send error tells a client is gone).
+NOOP_MESSAGE = _BROADCASTER.send(VersionResponse(0))
 
 Address = tuple[str, int]
 
 
-# --- sans-I/O: the rules over bytes -------------------------------------------
-
-def parse_datagram(data: bytes) -> tuple[bool, bytes]:
-    """Split a datagram received on the repeater port into what it asks for.
-
-    Parameters
-    ----------
-    data : bytes
-        The datagram.
-
-    Returns
-    -------
-    register : bool
-        The sender asks to be registered (zero-length datagram, or one
-        starting with a REPEATER_REGISTER header).
-    to_forward : bytes
-        What to fan out to the other clients: the datagram without its
-        leading register header (empty if nothing remains). Datagrams shorter
-        than a header are forwarded unchanged, as caRepeater does.
-    """
-    if not data:
-        return True, b''
-    if len(data) >= HEADER_SIZE and \
-            _COMMAND.unpack_from(data)[0] == _REPEATER_REGISTER:
-        return True, data[HEADER_SIZE:]
-    return False, data
-
-
-def fill_beacon_address(data: bytes, source_ip: str) -> bytes:
-    """Put ``source_ip`` into p2 of a leading RSRV_IS_UP whose p2 is 0.
-
-    RSRV leaves its own address out of beacons; the repeater knows where the
-    datagram came from. Anything else is returned unchanged (same object).
-    """
-    if len(data) < HEADER_SIZE or _COMMAND.unpack_from(data)[0] != _RSRV_IS_UP \
-            or _P2.unpack_from(data, _P2_OFFSET)[0] != 0:
-        return data
-    return data[:_P2_OFFSET] + socket.inet_aton(source_ip) + data[HEADER_SIZE:]
-
+# --- sans-I/O: the rules over bytes (in the core) -------------------------------
 
 def confirm_message(client_ip: str) -> bytes:
     """REPEATER_CONFIRM for a client at ``client_ip`` (p2 = that address)."""
-    return _HEADER.pack(_REPEATER_CONFIRM, 0, 0, 0, 0,
-                        _P2.unpack(socket.inet_aton(client_ip))[0])
+    return _BROADCASTER.send(RepeaterConfirmResponse(client_ip))
 
 
 def is_local_address(ip: str) -> bool:

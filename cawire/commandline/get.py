@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, PermissionDenied)
+from ..protocol._channel import require_access
+from ..protocol._commands import ErrorResponse
 from ..protocol._status import CAStatus
 from ._args import GetOptions, parse_get
 from ._format import (Problem, WideFormatter, dbr_block, plain_line)
@@ -49,7 +51,7 @@ def _request_count(native_count: int, options: GetOptions) -> int:
 def _result(response, options: GetOptions):
     """A reply as (Reading, Problem or CA error text, timed-out flag)."""
     status = getattr(response, 'status', None)
-    if type(response).__name__ == 'ErrorResponse':
+    if isinstance(response, ErrorResponse):
         return status.description, False
     if status is not None and not getattr(status, 'success', 1):
         if options.callback:
@@ -96,6 +98,8 @@ class _ReadAll:
             data_type = _plain_request_type(channel.native_data_type, options)
             count = _request_count(channel.native_data_count, options)
             try:
+                require_access(getattr(pv, 'access_rights', None), pv.name,
+                               write=False)
                 pv.read(data_type=data_type, data_count=count, wait=False,
                         callback=functools.partial(self._store, index),
                         timeout=deadline.remaining())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
                            PermissionDenied)
+from ..protocol._channel import require_access
 from ..protocol._status import CAStatus
 from ._args import PutOptions, parse_put
 from ._cformat import strtod_prefix, unescape
@@ -59,6 +60,8 @@ def _enum_data(pv, values: list, options: PutOptions, timeout):
     """caput.c's ENUM branch: strings matched against the enum states,
     else numbers; returns (data_type, data, warnings)."""
     try:
+        require_access(getattr(pv, 'access_rights', None), pv.name,
+                       write=False)
         response = pv.read(data_type=_GR_ENUM, data_count=1, timeout=timeout)
     except (CaprotoTimeoutError, DisconnectedError, PermissionDenied,
             ErrorResponseReceived):
@@ -129,6 +132,8 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
                              enum_as_number=options.format.enum_as_number)
     timed_out = False
     try:
+        require_access(getattr(pv, 'access_rights', None), pv.name,
+                       write=False)
         result = Reading.from_response(
             pv.read(data_type=data_type, data_count=count, timeout=timeout))
     except PermissionDenied:
@@ -189,6 +194,8 @@ def _write(pv, data_type: int, data, options: PutOptions,
         return 1
     if not options.callback:
         try:
+            require_access(getattr(pv, 'access_rights', None), pv.name,
+                           write=True)
             pv.write(data, data_type=data_type, wait=False, notify=False,
                      timeout=timeout)
         except PermissionDenied:
@@ -200,6 +207,8 @@ def _write(pv, data_type: int, data, options: PutOptions,
         return None
     deadline = Deadline(timeout)
     try:
+        require_access(getattr(pv, 'access_rights', None), pv.name,
+                       write=True)
         response = pv.write(data, data_type=data_type, wait=True,
                             timeout=deadline.remaining())
     except PermissionDenied:

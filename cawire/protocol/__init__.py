@@ -26,12 +26,15 @@ from ._state import *  # noqa: F401,F403
 from ._circuit import *  # noqa: F401,F403
 from ._broadcaster import *  # noqa: F401,F403
 from ._search_messages import *  # noqa: F401,F403
+from ._serving import *  # noqa: F401,F403
+from ._repeater_messages import *  # noqa: F401,F403
 from . import (_backend, _broadcaster, _circuit, _commands, _constants, _dbr,
                _enums, _exceptions, _framing, _headers, _payload,
-               _search_messages, _state, _status, _timestamp)
+               _repeater_messages, _search_messages, _serving, _state,
+               _status, _timestamp)
 
 __all__ = [name for module in (
     _constants, _enums, _status, _exceptions, _timestamp, _dbr, _backend,
     _payload, _headers, _commands, _framing, _state, _circuit, _broadcaster,
-    _search_messages)
+    _search_messages, _serving, _repeater_messages)
     for name in module.__all__]

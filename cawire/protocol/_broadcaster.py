@@ -64,6 +64,9 @@ class Broadcaster:
     cid_in_use : callable, optional
         ``cid_in_use(cid) -> bool`` for :meth:`new_search_id` to skip (a
         client context passes its channel table's ``__contains__``).
+    first_search_id : int
+        The first id :meth:`new_search_id` tries (a client may start at a
+        random one, as libca's ids differ between runs).
 
     Attributes
     ----------
@@ -75,7 +78,8 @@ class Broadcaster:
 
     def __init__(self, our_role: Role,
                  protocol_version: int = DEFAULT_PROTOCOL_VERSION, *,
-                 cid_in_use: Callable[[int], bool] | None = None):
+                 cid_in_use: Callable[[int], bool] | None = None,
+                 first_search_id: int = 1) -> None:
         if our_role not in (CLIENT, SERVER):
             raise CaprotoValueError(f'our_role must be CLIENT or SERVER, '
                                     f'not {our_role!r}')
@@ -86,10 +90,10 @@ class Broadcaster:
         self.registered = False
         self.repeater_address: str | None = None
 
-        def in_use(cid):
+        def in_use(cid: int) -> bool:
             return (cid in self.unanswered_searches
                     or (cid_in_use is not None and cid_in_use(cid)))
-        self._search_ids = IdAllocator(in_use, 1)
+        self._search_ids = IdAllocator(in_use, first_search_id)
         self._sendable = _SENDABLE[our_role]
 
     def __repr__(self):

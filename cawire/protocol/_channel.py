@@ -21,17 +21,17 @@ from ._commands import (
     ReadResponse, ReadNotifyRequest, ReadNotifyResponse,
     ServerDisconnResponse, VersionRequest, VersionResponse,
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
-from ._enums import (ChannelType, SubscriptionType, field_class_to_type,
-                     native_type)
+from ._enums import (AccessRights, ChannelType, SubscriptionType,
+                     field_class_to_type, native_type)
 from ._exceptions import (CaprotoKeyError, CaprotoValueError,
-                          LocalProtocolError)
+                          LocalProtocolError, PermissionDenied)
 from ._state import ChannelState, CLIENT, SERVER
 from ._status import CAStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._circuit import VirtualCircuit
 
-__all__ = ('ClientChannel', 'ServerChannel')
+__all__ = ('ClientChannel', 'ServerChannel', 'require_access')
 
 #: What a request may say for its DBR type: None / 'native', a field class
 #: name, a ChannelType or an int id.
@@ -47,6 +47,29 @@ _DYNAMIC_COUNT_VERSION = 13
 #: Request types a client may write (plain types plus PUT_ACKT/PUT_ACKS).
 WRITABLE_TYPES = frozenset(ChannelType(t) for t in range(7)) | {
     ChannelType.PUT_ACKT, ChannelType.PUT_ACKS}
+
+
+def require_access(access_rights: int | None, name: str, *,
+                   write: bool) -> None:
+    """libca's local access check (``ca_get``/``ca_put`` fail with
+    ECA_NORDACCESS/ECA_NOWTACCESS without sending anything).
+
+    The threading client does not use it (as caproto, it sends the request
+    and reports the server's status); the libca-compatible tools do.
+    ``access_rights`` None (not known yet) passes.
+
+    Raises
+    ------
+    PermissionDenied
+    """
+    if access_rights is None:
+        return
+    if write:
+        if not access_rights & AccessRights.WRITE:
+            raise PermissionDenied(
+                f'No write access to {name!r} (ECA_NOWTACCESS)')
+    elif not access_rights & AccessRights.READ:
+        raise PermissionDenied(f'No read access to {name!r} (ECA_NORDACCESS)')
 
 
 #: The id set of a channel with none: shared, so that 10,000 idle channels

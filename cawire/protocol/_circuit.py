@@ -92,8 +92,14 @@ class VirtualCircuit:
         VERSION (pass None).
     protocol_version : int
         Our minor version; lowered to the peer's when its VERSION arrives.
-    id_allocator : IdAllocator, optional
-        Shared ioid/subscriptionid allocator (default: one per circuit).
+    id_allocator : IdAllocator or callable, optional
+        Shared ioid/subscriptionid allocator (default: one per circuit);
+        any ``() -> int`` giving ids in the same way (e.g. an
+        IdAllocator behind a lock) will do.
+    subscription_id_allocator : IdAllocator or callable, optional
+        Where subscriptionids come from, if not from ``id_allocator``
+        (caproto numbers ioids and subscriptionids separately; libca
+        shares one space, the default).
     max_payload : int, optional
         Largest payload :meth:`recv` accepts.
 
@@ -113,7 +119,8 @@ class VirtualCircuit:
     def __init__(self, our_role: Role, address: tuple[str, int] | None,
                  priority: int | None,
                  protocol_version: int = DEFAULT_PROTOCOL_VERSION, *,
-                 id_allocator: IdAllocator | None = None,
+                 id_allocator: Callable[[], int] | None = None,
+                 subscription_id_allocator: Callable[[], int] | None = None,
                  max_payload: int | None = None):
         if our_role not in (CLIENT, SERVER):
             raise CaprotoValueError(f'our_role must be CLIENT or SERVER, '
@@ -145,6 +152,8 @@ class VirtualCircuit:
         if id_allocator is None:
             id_allocator = IdAllocator(self._id_in_use)
         self._id_allocator = id_allocator
+        self._subscription_ids = (subscription_id_allocator
+                                  or id_allocator)
         if our_role is CLIENT:
             self._channel_ids = IdAllocator(self.channels.__contains__, 0)
             self._hot_update = EventAddResponse
@@ -194,8 +203,9 @@ class VirtualCircuit:
         return self._id_allocator()
 
     def new_subscriptionid(self) -> int:
-        """A free subscriptionid (shared id space with ioids)."""
-        return self._id_allocator()
+        """A free subscriptionid (shared id space with ioids unless the
+        circuit was given a ``subscription_id_allocator``)."""
+        return self._subscription_ids()
 
     def send(self, *commands) -> list:
         """Validate ``commands`` as ours, update state, return buffers.
@@ -256,6 +266,17 @@ class VirtualCircuit:
             if ioid is not None:
                 return self.outstanding_requests.get(ioid)
         return None
+
+    def discard_request(self, ioid: int) -> OutstandingRequest | None:
+        """Forget the outstanding request ``ioid`` whose reply will never be
+        processed (e.g. the shell dropped an oversized reply unread);
+        return it (None if unknown).  A reply naming it later is a
+        protocol error."""
+        request = self.outstanding_requests.get(ioid)
+        if request is None:
+            return None
+        request.repeats = 0
+        return self._complete_request(ioid)
 
     def recv(self, *buffers) -> tuple[list, int]:
         """Parse received bytes (simple users; fast shells call

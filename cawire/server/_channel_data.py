@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from ..protocol._enums import (AccessRights, AlarmSeverity, AlarmStatus, Channel
 from ..protocol._exceptions import CaprotoValueError
 from . import _wire
 from ._conversion import as_text_list, convert_values
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._subscriptions import Subscription
 
 __all__ = ('ChannelAlarm', 'ChannelData')
 
@@ -101,9 +105,11 @@ class ChannelAlarm:
         for channel in list(self._channels):
             channel._alarm_changed()
 
-    async def write(self, *, status=None, severity=None,
-                    must_acknowledge_transient=None,
-                    severity_to_acknowledge=None, alarm_string=None) -> None:
+    async def write(self, *, status: AlarmStatus | int | None = None,
+                    severity: AlarmSeverity | int | None = None,
+                    must_acknowledge_transient: bool | int | None = None,
+                    severity_to_acknowledge: AlarmSeverity | int | None = None,
+                    alarm_string: str | None = None) -> None:
         """Change the alarm and notify subscribers (DBE_ALARM) if it changed."""
         if must_acknowledge_transient is not None:
             self.must_acknowledge_transient = bool(must_acknowledge_transient)
@@ -178,7 +184,7 @@ class ChannelData:
         return self.max_length > 1
 
     @property
-    def value(self):
+    def value(self) -> Any:
         """The current value (scalar for max_length 1, else an array/list)."""
         return self._value
 
@@ -227,20 +233,22 @@ class ChannelData:
         return AccessRights.READ | AccessRights.WRITE
 
     # ------------------------------------------------------------------ hooks
-    async def verify_value(self, value):
+    async def verify_value(self, value: Any) -> Any:
         """Hook run before a write is committed; return the value to store.
 
         Raise an exception to refuse the write (a CA client sees ECA_PUTFAIL).
         """
         return value
 
-    async def read(self, data_type):
+    async def read(self, data_type: int) -> None:
         """Hook run before a CA read is answered (e.g. to refresh the value)."""
 
     # ----------------------------------------------------------------- writes
-    async def write(self, value, *, timestamp: float | None = None,
-                    status=None, severity=None, verify_value: bool = True,
-                    flags: int = 0, **metadata) -> None:
+    async def write(self, value: Any, *, timestamp: float | None = None,
+                    status: AlarmStatus | int | None = None,
+                    severity: AlarmSeverity | int | None = None,
+                    verify_value: bool = True, flags: int = 0,
+                    **metadata: Any) -> None:
         """Set the value (and optionally alarm/metadata) and notify subscribers.
 
         Parameters
@@ -266,8 +274,10 @@ class ChannelData:
         self.commit(value, timestamp=timestamp, status=status,
                     severity=severity, flags=flags, **metadata)
 
-    def commit(self, value, *, timestamp: float | None = None, status=None,
-               severity=None, flags: int = 0, **metadata) -> None:
+    def commit(self, value: Any, *, timestamp: float | None = None,
+               status: AlarmStatus | int | None = None,
+               severity: AlarmSeverity | int | None = None, flags: int = 0,
+               **metadata: Any) -> None:
         """Store a value without hooks (synchronous) and notify subscribers."""
         user_value, elements = self._normalize(value)
         property_changed = self._update_metadata(metadata) if metadata else False
@@ -290,7 +300,8 @@ class ChannelData:
                     other._alarm_changed()
         self.publish(events)
 
-    async def write_metadata(self, publish: bool = True, **metadata) -> None:
+    async def write_metadata(self, publish: bool = True,
+                             **metadata: Any) -> None:
         """Update metadata fields (units, precision, limits, enum_strings...).
 
         Change metadata through this method (not by setting attributes) so
@@ -319,7 +330,7 @@ class ChannelData:
         self._payload_cache.clear()
         self.publish(SubscriptionType.DBE_ALARM)
 
-    def values_from_wire(self, data, data_type: ChannelType):
+    def values_from_wire(self, data: Any, data_type: ChannelType) -> Any:
         """Convert client data (decoded payload) to a value for ``write``.
 
         Raises
@@ -334,8 +345,8 @@ class ChannelData:
             data, base, self.data_type, **self._conversion_options())
         return self._elements_to_value(converted)
 
-    async def write_from_dbr(self, data, data_type: ChannelType,
-                             metadata=None) -> None:
+    async def write_from_dbr(self, data: Any, data_type: ChannelType,
+                             metadata: Any = None) -> None:
         """Apply a CA client's write (runs hooks; raises to refuse it)."""
         await self.write(self.values_from_wire(data, data_type))
 
@@ -347,12 +358,12 @@ class ChannelData:
         """Fields of the GR/CTRL structures (units, limits...)."""
         return {}
 
-    def elements_as(self, base_type: ChannelType):
+    def elements_as(self, base_type: ChannelType) -> Any:
         """Current elements converted to ``base_type`` (list or array)."""
         return convert_values(self._elements, self.data_type, base_type,
                               **self._conversion_options())
 
-    def encode_read(self, data_type: int, count: int):
+    def encode_read(self, data_type: int, count: int) -> tuple[bytes, int]:
         """Wire payload for a read/subscription update of this channel.
 
         Parameters
@@ -385,10 +396,10 @@ class ChannelData:
         return cached
 
     # ----------------------------------------------------------- subscribers
-    def add_subscription(self, subscription) -> None:
+    def add_subscription(self, subscription: 'Subscription') -> None:
         self._subscriptions[subscription] = None
 
-    def remove_subscription(self, subscription) -> None:
+    def remove_subscription(self, subscription: 'Subscription') -> None:
         self._subscriptions.pop(subscription, None)
 
     @property

@@ -27,19 +27,30 @@ import asyncio
 import collections
 import logging
 import socket
-import struct
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ..protocol import _commands as cmds
-from ..protocol._constants import (CA_MINIMUM_SUPPORTED_VERSION,
-                          DEFAULT_PROTOCOL_VERSION, MAX_PRIORITY)
-from ..protocol._enums import AccessRights
+from ..protocol._channel import ServerChannel
+from ..protocol._circuit import VirtualCircuit
+from ..protocol._commands_base import Message
+from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
+from ..protocol._enums import AccessRights, AlarmSeverity, ChannelType
 from ..protocol._exceptions import CaprotoError, RemoteProtocolError
 from ..protocol._framing import parse_stream
-from ..protocol._headers import HEADER_STRUCT, pack_header
+from ..protocol._serving import (check_version_request, event_add_header,
+                                 event_cancel_reply, header_fields,
+                                 is_acknowledgement_type, read_header,
+                                 read_notify_header, subscription_request,
+                                 write_notify_reply)
 from ..protocol._state import SERVER
-from ..protocol._status import CAStatus
+from ..protocol._status import CAStatus, CAStatusCode
 from ._subscriptions import Subscription, UpdateQueue
 from ._wire import is_readable_type, is_writable_type, zero_payload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._channel_data import ChannelData
+    from ._server import Context
 
 __all__ = ('ServerCircuit', 'ChannelEntry')
 
@@ -54,12 +65,9 @@ ECA_BADCOUNT = CAStatus.ECA_BADCOUNT.code_with_severity
 ECA_NORDACCESS = CAStatus.ECA_NORDACCESS.code_with_severity
 ECA_NOWTACCESS = CAStatus.ECA_NOWTACCESS.code_with_severity
 
-_READ_NOTIFY, _READ, _EVENT_ADD, _WRITE_NOTIFY = 15, 3, 1, 19
-#: EVENT_ADD payload: f32 low, high, to, then the u16 mask.
-_EVENT_ADD_MASK = struct.Struct('>12xH')
-#: Standard (16-byte) header; callers check that no field needs the
-#: extended form (payload and count < 0xFFFF), else use pack_header.
-_pack_header = HEADER_STRUCT.pack
+_READ_NOTIFY_REQUEST = cmds.ReadNotifyRequest
+_WRITE_NOTIFY_REQUEST = cmds.WriteNotifyRequest
+_PUT_ACKT = int(ChannelType.PUT_ACKT)
 NO_CID = 0xFFFFFFFF
 #: Requests waiting behind hooks above which we stop reading the client.
 MAX_QUEUED_COMMANDS = 10_000
@@ -68,20 +76,20 @@ OUTBOX_LIMIT = 1 << 18
 #: Transport buffer above which the client counts as not reading.
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 1 << 18
-#: Unparsed input kept at most (beyond one maximal message).
-_HEADER_ONLY = 24
 
 
 class ChannelEntry:
-    """A channel created by this circuit's client."""
+    """What the server keeps for one channel of one client: the core's
+    :class:`~cawire.protocol.ServerChannel` (ids, name, state), the PV it
+    serves, and the shell's per-channel business (subscriptions, requests
+    waiting for a hook)."""
 
-    __slots__ = ('name', 'cid', 'sid', 'data', 'access', 'readable',
-                 'writable', 'subscriptions', 'busy', 'waiting')
+    __slots__ = ('channel', 'data', 'access', 'readable', 'writable',
+                 'subscriptions', 'busy', 'waiting')
 
-    def __init__(self, name, cid, sid, data, access):
-        self.name = name
-        self.cid = cid
-        self.sid = sid
+    def __init__(self, channel: ServerChannel, data: 'ChannelData',
+                 access: AccessRights):
+        self.channel = channel
         self.data = data
         self.access = access
         # Plain bools: IntFlag arithmetic is slow on the per-request path.
@@ -89,11 +97,34 @@ class ChannelEntry:
         self.writable = bool(access & AccessRights.WRITE)
         self.subscriptions: dict[int, Subscription] = {}
         self.busy = False     # a putter/getter hook is running
-        self.waiting = None   # deque of later requests for this channel
+        #: Later requests for this channel, while a hook runs.
+        self.waiting: collections.deque[Message] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.channel.name
+
+    @property
+    def cid(self) -> int:
+        return self.channel.cid
+
+    @property
+    def sid(self) -> int:
+        sid = self.channel.sid
+        assert sid is not None  # an entry exists once the channel has one
+        return sid
 
 
 class ServerCircuit(asyncio.Protocol):
     """Server end of one CA virtual circuit.
+
+    The core's :class:`~cawire.protocol.VirtualCircuit` (server role) holds
+    the protocol state: the VERSION handshake, the client's names and
+    version, and each channel's lifecycle (created, cleared, dropped); every
+    command that changes it goes through ``process_command`` / ``send``.
+    Reads, writes and subscriptions are answered directly with the core's
+    fast reply forms (``cawire.protocol._serving``): a server echoes their
+    ids and has nothing to track for them but its own subscriptions.
 
     Parameters
     ----------
@@ -101,14 +132,12 @@ class ServerCircuit(asyncio.Protocol):
         Owner: PV database, SID allocation, search answers.
     """
 
-    def __init__(self, server):
+    def __init__(self, server: 'Context'):
         self.server = server
-        self.transport = None
-        self.address = None
-        self.client_hostname = ''
-        self.client_username = ''
-        self.priority = 0
-        self.client_version = DEFAULT_PROTOCOL_VERSION
+        self.transport: asyncio.Transport | None = None
+        self.address: tuple[str, int] | None = None
+        self.circuit = VirtualCircuit(SERVER, None, None,
+                                      max_payload=server.max_payload)
         self.channels: dict[int, ChannelEntry] = {}
         self._pending = b''        # received bytes not parsed yet
         self._needed = 16
@@ -119,7 +148,7 @@ class ServerCircuit(asyncio.Protocol):
         self._write_paused = False
         self._input_stalled = False
         self._queued = 0            # commands waiting behind a hook
-        self._backlog: list = []     # parsed commands not handled yet
+        self._backlog: list[Message] = []  # parsed, not handled yet
         self._held = UpdateQueue()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
@@ -130,10 +159,32 @@ class ServerCircuit(asyncio.Protocol):
         return (f'<ServerCircuit {self.address} channels={len(self.channels)} '
                 f'user={self.client_username!r}>')
 
+    @property
+    def client_hostname(self) -> str:
+        """The client's HOST_NAME ('' until it sends one)."""
+        return self.circuit.host_name or ''
+
+    @property
+    def client_username(self) -> str:
+        """The client's CLIENT_NAME ('' until it sends one)."""
+        return self.circuit.client_name or ''
+
+    @property
+    def client_version(self) -> int:
+        """The minor protocol version spoken with this client."""
+        return self.circuit.protocol_version
+
+    @property
+    def priority(self) -> int:
+        """The circuit priority from the client's VERSION (0 before)."""
+        return self.circuit.priority or 0
+
     # --------------------------------------------------------- asyncio hooks
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = self.transport = cast(asyncio.Transport, transport)
         self.address = transport.get_extra_info('peername')
+        self.circuit = VirtualCircuit(SERVER, self.address, None,
+                                      max_payload=self._max_payload)
         sock = transport.get_extra_info('socket')
         if sock is not None:
             try:
@@ -144,9 +195,10 @@ class ServerCircuit(asyncio.Protocol):
         self.server._circuit_opened(self)
         logger.debug('Circuit from %s connected', self.address)
         # RSRV sends its VERSION at accept, not as an answer.
-        transport.write(pack_header(0, 0, 0, DEFAULT_PROTOCOL_VERSION, 0, 0))
+        transport.write(b''.join(self.circuit.send(
+            cmds.VersionResponse(DEFAULT_PROTOCOL_VERSION))))
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             logger.debug('Circuit %s lost: %s', self.address, exc)
         else:
@@ -172,7 +224,7 @@ class ServerCircuit(asyncio.Protocol):
         """Stop reading while the client is not reading (or too many
         requests wait behind hooks); when that ends, handle the backlog,
         then the unparsed input, then read again."""
-        if self._closed:
+        if self._closed or self.transport is None:
             return
         if self._must_stall():
             if not self._input_stalled:
@@ -220,7 +272,7 @@ class ServerCircuit(asyncio.Protocol):
         self._flush()
         self._update_reading()
 
-    def _run_commands(self, commands) -> None:
+    def _run_commands(self, commands: list[Message]) -> None:
         """Handle commands in order; keep the rest as backlog if the client
         stopped reading or too many wait behind hooks."""
         channels = self.channels
@@ -231,7 +283,7 @@ class ServerCircuit(asyncio.Protocol):
                 self._backlog = commands[index:]
                 return
             if type(command) in _CHANNEL_COMMANDS:
-                entry = channels.get(command._h[4])
+                entry = channels.get(header_fields(command)[4])
                 if entry is not None and (entry.busy or entry.waiting):
                     # Requests on a channel are served in order (caput's
                     # read-back must see its write): wait for the hook.
@@ -243,7 +295,7 @@ class ServerCircuit(asyncio.Protocol):
             if not self._handle(command):
                 return
 
-    def _handle(self, command) -> bool:
+    def _handle(self, command: Message) -> bool:
         """Handle one command; False if the circuit was closed for it."""
         try:
             handler = _HANDLERS.get(type(command))
@@ -272,9 +324,14 @@ class ServerCircuit(asyncio.Protocol):
             # before we build more replies or updates for it.
             self._flush()
 
+    def _send_commands(self, *commands: Message) -> None:
+        """Send commands that change the circuit's protocol state (through
+        the core circuit, which checks and records them)."""
+        self._send(b''.join(self.circuit.send(*commands)))
+
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._outbox and not self._closed:
+        if self._outbox and not self._closed and self.transport is not None:
             outbox, self._outbox = self._outbox, []
             self._outbox_bytes = 0
             self.transport.write(b''.join(outbox) if len(outbox) > 1
@@ -285,10 +342,12 @@ class ServerCircuit(asyncio.Protocol):
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
-    def _send_error(self, command, cid, status, message: str) -> None:
+    def _send_error(self, command: Message, cid: int,
+                    status: CAStatusCode | int, message: str) -> None:
         self._send(bytes(cmds.ErrorResponse(command, cid, status, message)))
 
-    def _protocol_error(self, reason: str, command=None) -> None:
+    def _protocol_error(self, reason: str,
+                        command: Message | None = None) -> None:
         logger.warning('Closing circuit %s (client %r@%s): protocol error: %s',
                        self.address, self.client_username,
                        self.client_hostname, reason)
@@ -301,11 +360,28 @@ class ServerCircuit(asyncio.Protocol):
         self.close()
 
     # --------------------------------------------------------- subscriptions
-    def post_update(self, subscription: Subscription, data) -> None:
+    def post_update(self, subscription: Subscription,
+                    data: 'ChannelData') -> None:
         """Queue a monitor update (or hold it if the client is behind)."""
         if self._closed:
             return
-        header, payload = self._event_message(subscription, data)
+        data_type = subscription.data_type
+        if subscription.entry.readable:
+            try:
+                payload, count = data.encode_read(data_type,
+                                                  subscription.data_count)
+            except CaprotoError as exc:
+                logger.debug('Update of %r as type %d failed: %s', data,
+                             data_type, exc)
+                header, payload = self._failed_update(subscription,
+                                                      ECA_GETFAIL)
+            else:
+                header = event_add_header(len(payload), data_type, count,
+                                          ECA_NORMAL,
+                                          subscription.subscriptionid)
+        else:
+            header, payload = self._failed_update(subscription,
+                                                  ECA_NORDACCESS)
         # An update already held for this subscription must not be
         # overtaken: the newer one replaces it instead.
         if self._events_on and not self._write_paused and \
@@ -321,29 +397,15 @@ class ServerCircuit(asyncio.Protocol):
             # subscriber: holding it costs a reference, not a copy.
             self._held.hold(subscription, (header, payload))
 
-    def _event_message(self, subscription: Subscription, data):
-        """(header, payload) of an update for ``subscription``."""
+    @staticmethod
+    def _failed_update(subscription: Subscription,
+                       status: int) -> tuple[bytes, bytes]:
+        """(header, zeroed payload) of an update that carries an error."""
         data_type = subscription.data_type
-        status = ECA_NORMAL
-        if subscription.entry.readable:
-            try:
-                payload, count = data.encode_read(data_type,
-                                                  subscription.data_count)
-            except CaprotoError as exc:
-                logger.debug('Update of %r as type %d failed: %s', data,
-                             data_type, exc)
-                status = ECA_GETFAIL
-        else:
-            status = ECA_NORDACCESS
-        if status != ECA_NORMAL:
-            count = subscription.data_count or 1
-            payload = zero_payload(data_type, count)
-        size = len(payload)
-        if size < 0xFFFF and count < 0xFFFF:
-            return _pack_header(_EVENT_ADD, size, data_type, count, status,
+        count = subscription.data_count or 1
+        payload = zero_payload(data_type, count)
+        return event_add_header(len(payload), data_type, count, status,
                                 subscription.subscriptionid), payload
-        return pack_header(_EVENT_ADD, size, data_type, count, status,
-                           subscription.subscriptionid), payload
 
     def _release_held(self) -> None:
         for subscription, update in self._held.take_items():
@@ -369,7 +431,7 @@ class ServerCircuit(asyncio.Protocol):
         return self._held.coalesced
 
     # ------------------------------------------------------------- dispatch
-    def _entry(self, command, sid):
+    def _entry(self, command: Message, sid: int) -> ChannelEntry:
         entry = self.channels.get(sid)
         if entry is None:
             # RSRV answers an unknown SID with an error and drops the
@@ -378,64 +440,63 @@ class ServerCircuit(asyncio.Protocol):
                                       f'{type(command).__name__}')
         return entry
 
-    def _on_version(self, command) -> None:
-        # On UDP-style name-server use the first field is dt=1 ("sequence
-        # valid"), harmlessly read as priority 1, as RSRV does.
-        priority, version = command._h[2], command._h[3]
-        if priority > MAX_PRIORITY or version < CA_MINIMUM_SUPPORTED_VERSION:
-            raise RemoteProtocolError(
-                f'unsupported priority {priority} / minor version {version}')
-        self.priority = priority
-        self.client_version = version
+    def _on_version(self, command: cmds.VersionRequest) -> None:
+        check_version_request(command.priority, command.version)
+        self.circuit.process_command(command)
 
-    def _on_host_name(self, command) -> None:
-        self.client_hostname = command.name
+    def _on_circuit_command(self, command: Message) -> None:
+        # HOST_NAME, CLIENT_NAME: the core circuit records the names.
+        self.circuit.process_command(command)
 
-    def _on_client_name(self, command) -> None:
-        self.client_username = command.name
+    def _on_echo(self, command: cmds.EchoRequest) -> None:
+        self.circuit.process_command(command)
+        self._send_commands(cmds.EchoResponse())
 
-    def _on_echo(self, command) -> None:
-        self._send(pack_header(23, 0, 0, 0, 0, 0))
+    def _on_read_sync(self, command: cmds.ReadSyncRequest) -> None:
+        self.circuit.process_command(command)
+        self._send_commands(cmds.ReadSyncResponse())
 
-    def _on_read_sync(self, command) -> None:
-        self._send(pack_header(10, 0, 0, 0, 0, 0))
-
-    def _on_events_off(self, command) -> None:
+    def _on_events_off(self, command: cmds.EventsOffRequest) -> None:
+        self.circuit.process_command(command)
         self._events_on = False
 
-    def _on_events_on(self, command) -> None:
+    def _on_events_on(self, command: cmds.EventsOnRequest) -> None:
+        self.circuit.process_command(command)
         self._events_on = True
         if not self._write_paused:
             self._release_held()
 
-    def _on_search(self, command) -> None:
+    def _on_search(self, command: cmds.SearchRequest) -> None:
+        self.circuit.process_command(command)
         reply = self.server.tcp_search_reply(command)
         if reply is not None:
-            self._send(reply)
+            self._send_commands(reply)
 
-    def _on_create_chan(self, command) -> None:
-        name = command.name
-        cid = command.cid
-        data = self.server.pvdb.get(name)
+    def _on_create_chan(self, command: cmds.CreateChanRequest) -> None:
+        self.circuit.process_command(command)
+        channel = self.circuit.channels[command.cid]
+        assert isinstance(channel, ServerChannel)
+        data = self.server.pvdb.get(channel.name)
         if data is None:
-            logger.debug('Circuit %s: no PV named %r', self.address, name)
-            self._send(pack_header(26, 0, 0, 0, cid, 0))
+            logger.debug('Circuit %s: no PV named %r', self.address,
+                         channel.name)
+            self._send_commands(channel.create_fail())
             return
         access = AccessRights(data.check_access(self.client_hostname,
                                                 self.client_username))
         sid = self.server.new_sid()
-        self.channels[sid] = ChannelEntry(name, cid, sid, data, access)
         count = data.max_length
         if self.client_version < 9:
             count = min(count, 0xFFFE)
-        self._send(pack_header(22, 0, 0, 0, cid, int(access)) +
-                   pack_header(18, 0, int(data.data_type), count, cid, sid))
+        self._send_commands(channel.access_rights_response(access),
+                            channel.create(data.data_type, count, sid))
+        self.channels[sid] = ChannelEntry(channel, data, access)
 
-    def _on_clear_channel(self, command) -> None:
-        sid, cid = command.sid, command.cid
-        entry = self._entry(command, sid)
+    def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
+        entry = self._entry(command, command.sid)
+        self.circuit.process_command(command)
         self._drop_channel(entry)
-        self._send(pack_header(12, 0, 0, 0, sid, cid))
+        self._send_commands(entry.channel.clear())
 
     def _drop_channel(self, entry: ChannelEntry) -> None:
         self.channels.pop(entry.sid, None)
@@ -444,41 +505,47 @@ class ServerCircuit(asyncio.Protocol):
             self._held.discard(subscription)
         entry.subscriptions.clear()
 
-    def _on_read(self, command) -> None:
-        h = command._h
-        data_type, count, sid = h[2], h[3], h[4]
+    def _on_read(self, command: Message) -> None:
+        _, _, data_type, count, sid, ioid = header_fields(command)
         entry = self._entry(command, sid)
-        notify = h[0] == _READ_NOTIFY
+        notify = type(command) is _READ_NOTIFY_REQUEST
         if not is_readable_type(data_type):
             self._send_error(command, entry.cid, CAStatus.ECA_BADTYPE,
                              entry.name)
             return
         data = entry.data
         if count > max(data.max_length, len(data)):
-            self._read_reply(command, entry, notify, ECA_BADCOUNT)
+            status = ECA_BADCOUNT
+        elif not entry.readable:
+            status = ECA_NORDACCESS
+        elif data.has_async_read:
+            self._spawn(self._async_read(command, entry, notify, data_type,
+                                         count, ioid), entry)
             return
-        if not entry.readable:
-            self._read_reply(command, entry, notify, ECA_NORDACCESS)
-            return
-        if data.has_async_read:
-            self._spawn(self._async_read(command, entry, notify), entry)
-            return
-        self._read_reply(command, entry, notify)
+        else:
+            status = ECA_NORMAL
+        self._read_reply(command, entry, notify, data_type, count, ioid,
+                         status)
 
-    async def _async_read(self, command, entry, notify) -> None:
+    async def _async_read(self, command: Message, entry: ChannelEntry,
+                          notify: bool, data_type: int, count: int,
+                          ioid: int) -> None:
+        status = ECA_NORMAL
         try:
-            await entry.data.read(command._h[2])
+            await entry.data.read(data_type)
         except Exception:  # noqa: BLE001 - a user getter failed
             logger.exception('Getter of %s failed', entry.name)
-            self._read_reply(command, entry, notify, ECA_GETFAIL)
-        else:
-            self._read_reply(command, entry, notify)
+            status = ECA_GETFAIL
+        self._read_reply(command, entry, notify, data_type, count, ioid,
+                         status)
 
-    def _read_reply(self, command, entry, notify, status=ECA_NORMAL) -> None:
+    def _read_reply(self, command: Message, entry: ChannelEntry,
+                    notify: bool, data_type: int, count: int, ioid: int,
+                    status: int) -> None:
+        """Answer a read: the request's type, count and ioid; ``status``
+        other than ECA_NORMAL when it already failed."""
         if self._closed:
             return
-        h = command._h
-        data_type, count, ioid = h[2], h[3], h[5]
         if status == ECA_NORMAL:
             try:
                 payload, count = entry.data.encode_read(data_type, count)
@@ -492,21 +559,19 @@ class ServerCircuit(asyncio.Protocol):
             if not notify:  # READ reports failures as ERROR messages
                 self._send_error(command, entry.cid, status, entry.name)
                 return
-        # READ (deprecated) carries the CID where READ_NOTIFY has the status.
-        p1 = status if notify else entry.cid
         size = len(payload)
-        if size < 0xFFFF and count < 0xFFFF:
-            self._send(_pack_header(h[0], size, data_type, count, p1, ioid))
+        if notify:
+            self._send(read_notify_header(size, data_type, count, status,
+                                          ioid))
         else:
-            self._send(pack_header(h[0], size, data_type, count, p1, ioid))
+            self._send(read_header(size, data_type, count, entry.cid, ioid))
         if size:
             self._send(payload)
 
-    def _on_write(self, command) -> None:
-        h = command._h
-        data_type, sid = h[2], h[4]
+    def _on_write(self, command: cmds.WriteRequest) -> None:
+        _, _, data_type, count, sid, _ = header_fields(command)
         entry = self._entry(command, sid)
-        notify = h[0] == _WRITE_NOTIFY
+        notify = type(command) is _WRITE_NOTIFY_REQUEST
         if not is_writable_type(data_type):
             self._write_reply(command, entry, notify, ECA_BADTYPE,
                               f'DBR type {data_type} cannot be written')
@@ -515,16 +580,16 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_NOWTACCESS,
                               'no write access')
             return
-        if data_type >= 35:  # PUT_ACKT / PUT_ACKS: alarm acknowledgement
+        if is_acknowledgement_type(data_type):
             self._acknowledge(command, entry)
             self._write_reply(command, entry, notify, ECA_NORMAL)
             return
         data = entry.data
         try:
             wire_values = command.data
-            if h[3] > data.max_length:
+            if count > data.max_length:
                 wire_values = wire_values[:data.max_length]
-            value = data.values_from_wire(wire_values, data_type)
+            value = data.values_from_wire(wire_values, command.data_type)
         except CaprotoError as exc:
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
             return
@@ -538,7 +603,8 @@ class ServerCircuit(asyncio.Protocol):
             return
         self._write_reply(command, entry, notify, ECA_NORMAL)
 
-    async def _async_write(self, command, entry, notify, value) -> None:
+    async def _async_write(self, command: Message, entry: ChannelEntry,
+                           notify: bool, value: Any) -> None:
         try:
             await entry.data.write(value)
         except (CaprotoError, ValueError, TypeError) as exc:
@@ -549,35 +615,35 @@ class ServerCircuit(asyncio.Protocol):
         else:
             self._write_reply(command, entry, notify, ECA_NORMAL)
 
-    def _write_reply(self, command, entry, notify, status,
-                     reason: str = '') -> None:
+    def _write_reply(self, command: Message, entry: ChannelEntry,
+                     notify: bool, status: int, reason: str = '') -> None:
         if status != ECA_NORMAL:
             put_logger.info('Write to %s by %r@%s refused: %s', entry.name,
                             self.client_username, self.client_hostname,
                             reason or status)
         if self._closed:
             return
-        h = command._h
         if notify:
-            self._send(pack_header(_WRITE_NOTIFY, 0, h[2], h[3], status, h[5]))
+            _, _, data_type, count, _, ioid = header_fields(command)
+            self._send(write_notify_reply(data_type, count, status, ioid))
         elif status != ECA_NORMAL:
             self._send_error(command, entry.cid, status, entry.name)
 
-    def _acknowledge(self, command, entry) -> None:
+    def _acknowledge(self, command: cmds.WriteRequest,
+                     entry: ChannelEntry) -> None:
         alarm = entry.data.alarm
         value = int(command.data[0])
-        if command._h[2] == 35:
+        if header_fields(command)[2] == _PUT_ACKT:
             alarm.must_acknowledge_transient = bool(value)
         elif value >= alarm.severity_to_acknowledge:
-            alarm.severity_to_acknowledge = 0
+            alarm.severity_to_acknowledge = AlarmSeverity.NO_ALARM
 
-    def _on_event_add(self, command) -> None:
-        h = command._h
-        data_type, count, sid, subid = h[2], h[3], h[4], h[5]
+    def _on_event_add(self, command: cmds.EventAddRequest) -> None:
+        data_type, count, sid, subid, mask = subscription_request(command)
         entry = self.channels.get(sid)
         if entry is None:
             entry = self._entry(command, sid)  # raises
-        if data_type > 38 or data_type == 35 or data_type == 36:
+        if not is_readable_type(data_type):
             self._send_error(command, entry.cid, CAStatus.ECA_BADTYPE,
                              entry.name)
             return
@@ -589,15 +655,14 @@ class ServerCircuit(asyncio.Protocol):
         if old is not None:
             data.remove_subscription(old)
             self._held.discard(old)
-        mask = _EVENT_ADD_MASK.unpack_from(command._payload)[0]
-        subscription = Subscription(self, entry, subid, data_type, count, mask)
+        subscription = Subscription(self, entry, subid, data_type, count,
+                                    mask)
         subscriptions[subid] = subscription
         data.add_subscription(subscription)
         self.post_update(subscription, data)
 
-    def _on_event_cancel(self, command) -> None:
-        h = command._h
-        sid, subid = h[4], h[5]
+    def _on_event_cancel(self, command: cmds.EventCancelRequest) -> None:
+        _, _, data_type, count, sid, subid = header_fields(command)
         entry = self.channels.get(sid)
         if entry is None:
             entry = self._entry(command, sid)  # raises
@@ -609,10 +674,11 @@ class ServerCircuit(asyncio.Protocol):
         entry.data.remove_subscription(subscription)
         if self._held:
             self._held.discard(subscription)
-        self._send(_pack_header(_EVENT_ADD, 0, h[2], h[3], sid, subid))
+        self._send(event_cancel_reply(data_type, count, sid, subid))
 
     # ------------------------------------------------------------ lifecycle
-    def _spawn(self, coroutine, entry: ChannelEntry) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None],
+               entry: ChannelEntry) -> None:
         # Only this channel's later requests wait for the hook; the
         # client's other channels are served meanwhile.
         entry.busy = True
@@ -620,7 +686,7 @@ class ServerCircuit(asyncio.Protocol):
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._hook_done(done, entry))
 
-    def _hook_done(self, task, entry: ChannelEntry) -> None:
+    def _hook_done(self, task: asyncio.Task, entry: ChannelEntry) -> None:
         self._tasks.discard(task)
         entry.busy = False
         waiting = entry.waiting
@@ -637,8 +703,10 @@ class ServerCircuit(asyncio.Protocol):
         """Tell the client every channel is gone (server shutting down)."""
         if self._closed:
             return
-        for entry in self.channels.values():
-            self._send(pack_header(27, 0, 0, 0, entry.cid, 0))
+        channels = [entry.channel for entry in self.channels.values()]
+        if channels:
+            self._send_commands(*(channel.disconnect()
+                                  for channel in channels))
         self._flush()
 
     def close(self) -> None:
@@ -657,6 +725,7 @@ class ServerCircuit(asyncio.Protocol):
         for entry in list(self.channels.values()):
             self._drop_channel(entry)
         self.channels.clear()
+        self.circuit.disconnect()
         self._held.take_items()
         self._outbox.clear()
         self._outbox_bytes = 0
@@ -672,10 +741,10 @@ _CHANNEL_COMMANDS = frozenset({
     cmds.WriteNotifyRequest, cmds.EventAddRequest, cmds.EventCancelRequest,
     cmds.ClearChannelRequest})
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[ServerCircuit, Any], None]] = {
     cmds.VersionRequest: ServerCircuit._on_version,
-    cmds.HostNameRequest: ServerCircuit._on_host_name,
-    cmds.ClientNameRequest: ServerCircuit._on_client_name,
+    cmds.HostNameRequest: ServerCircuit._on_circuit_command,
+    cmds.ClientNameRequest: ServerCircuit._on_circuit_command,
     cmds.EchoRequest: ServerCircuit._on_echo,
     cmds.ReadSyncRequest: ServerCircuit._on_read_sync,
     cmds.EventsOffRequest: ServerCircuit._on_events_off,

@@ -34,7 +34,7 @@ __all__ = ('NATIVE_NUMPY_DTYPES', 'format_double', 'parse_integer',
            'parse_float', 'convert_values', 'as_text_list', 'to_native_array')
 
 #: Host-order numpy dtype holding each numeric base type.
-NATIVE_NUMPY_DTYPES = {
+NATIVE_NUMPY_DTYPES: dict[ChannelType, np.dtype] = {
     ChannelType.INT: np.dtype(np.int16),
     ChannelType.FLOAT: np.dtype(np.float32),
     ChannelType.ENUM: np.dtype(np.uint16),

@@ -32,6 +32,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,13 +86,13 @@ class PvpropertyData:
         if prop.shutdown_hook is None:
             self.server_shutdown = None
 
-    async def verify_value(self, value):
+    async def verify_value(self, value: Any) -> Any:
         put = self.pvspec.put_hook
         if put is None:
             return value
         return await put(self.group, self, value)
 
-    async def read(self, data_type):
+    async def read(self: Any, data_type: int) -> None:  # self: + ChannelData
         get = self.pvspec.get_hook
         if get is None:
             return
@@ -99,7 +100,7 @@ class PvpropertyData:
         if value is not None:
             await self.write(value, verify_value=False)
 
-    async def server_startup(self, async_lib) -> None:
+    async def server_startup(self, async_lib: Any) -> None:
         tasks = []
         if self.pvspec.startup_hook is not None:
             tasks.append(self.pvspec.startup_hook(self.group, self, async_lib))
@@ -107,7 +108,7 @@ class PvpropertyData:
             tasks.append(self._scan_loop(async_lib))
         await asyncio.gather(*tasks)
 
-    async def server_shutdown(self, async_lib) -> None:
+    async def server_shutdown(self, async_lib: Any) -> None:
         await self.pvspec.shutdown_hook(self.group, self, async_lib)
 
     async def _scan_loop(self, async_lib) -> None:

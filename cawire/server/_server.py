@@ -20,15 +20,22 @@ import asyncio
 import itertools
 import logging
 import socket
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from ..protocol import _commands as cmds
 from ..config import Config, server_beacon_addresses
-from ..protocol._constants import (DEFAULT_PROTOCOL_VERSION, DO_REPLY, MAX_STRING_SIZE,
-                          MAX_UDP_SEND)
+from ..protocol import _commands as cmds
+from ..protocol._broadcaster import Broadcaster
+from ..protocol._constants import (DEFAULT_PROTOCOL_VERSION, DO_REPLY,
+                                   MAX_STRING_SIZE)
 from ..protocol._exceptions import RemoteProtocolError
-from ..protocol._framing import read_datagram
+from ..protocol._search_messages import (pack_search_replies,
+                                         parse_search_requests)
 from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._channel_data import ChannelData
 
 __all__ = ('Context', 'AsyncioAsyncLayer', 'BEACON_START_DELAY')
 
@@ -55,20 +62,24 @@ class AsyncioAsyncLayer:
 class _SearchProtocol(asyncio.DatagramProtocol):
     def __init__(self, context: 'Context'):
         self.context = context
-        self.transport = None
+        self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, address) -> None:
+    def datagram_received(self, data: bytes,
+                          address: tuple[str, int]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
         try:
             for reply in self.context.udp_search_replies(data, address):
-                self.transport.sendto(reply, address)
+                transport.sendto(reply, address)
         except Exception:  # noqa: BLE001 - keep serving other searchers
             search_logger.exception('Failed to answer a search from %s',
                                     address)
 
-    def error_received(self, exc) -> None:
+    def error_received(self, exc: Exception) -> None:
         search_logger.debug('UDP error: %s', exc)
 
 
@@ -85,7 +96,9 @@ class Context:
         Configuration (default: read from the environment).
     """
 
-    def __init__(self, pvdb: dict, interfaces=None, config: Config | None = None):
+    def __init__(self, pvdb: Mapping[str, 'ChannelData'],
+                 interfaces: Iterable[str] | None = None,
+                 config: Config | None = None):
         self.pvdb = pvdb
         self.config = config if config is not None else Config.from_environ()
         if not interfaces:
@@ -93,17 +106,21 @@ class Context:
                           or ['0.0.0.0'])
         self.interfaces = list(interfaces)
         self.port = self.config.cas_server_port
-        self.tcp_port = None
+        #: The TCP port clients connect to (None until :meth:`run` binds).
+        self.tcp_port: int | None = None
         self.circuits: set[ServerCircuit] = set()
         self.beacon_count = 0
+        #: The UDP side's protocol object: parses search datagrams, checks
+        #: and packs the beacons.
+        self.broadcaster = Broadcaster(SERVER, DEFAULT_PROTOCOL_VERSION)
         self._sid_counter = itertools.count()
-        self._tcp_servers = []
-        self._udp_transports = []
-        self._beacon_socket = None
+        self._tcp_servers: list[asyncio.Server] = []
+        self._udp_transports: list[asyncio.BaseTransport] = []
+        self._beacon_socket: socket.socket | None = None
         self._tasks: list[asyncio.Task] = []
         self._ignore = {ip for ip, _ in self.config.cas_ignore_addr_list}
-        self._stopped = None
-        self._started = None
+        self._stopped: asyncio.Event | None = None
+        self._started: asyncio.Event | None = None
         self.max_payload = self._compute_max_payload()
 
     def _compute_max_payload(self) -> int:
@@ -118,55 +135,35 @@ class Context:
         return next(self._sid_counter) & 0xFFFFFFFF
 
     # ----------------------------------------------------------------- search
-    def udp_search_replies(self, data: bytes, address) -> list[bytes]:
+    def udp_search_replies(self, data: bytes,
+                           address: tuple[str, int]) -> list[bytes]:
         """Reply datagrams for one search datagram (empty: stay quiet)."""
         if address[0] in self._ignore:
             return []
         try:
-            commands = read_datagram(data, address, SERVER)
+            commands = self.broadcaster.recv(data, address)
         except RemoteProtocolError as exc:
             search_logger.debug('Bad datagram from %s: %s', address, exc)
             commands = getattr(exc, 'commands', None) or []
-        sequence = None
-        found = []
-        for command in commands:
-            if type(command) is cmds.VersionRequest:
-                if command._h[2] == 1:  # sequenceNoIsValid
-                    sequence = command._h[4]
-            elif type(command) is cmds.SearchRequest:
-                if command.name in self.pvdb:
-                    found.append(bytes(cmds.SearchResponse(
-                        self.tcp_port, None, command.cid,
-                        DEFAULT_PROTOCOL_VERSION)))
-            else:
-                # RSRV stops at anything but VERSION/SEARCH on UDP.
-                break
-        if not found:
+        sequence, requests = parse_search_requests(commands)
+        pvdb = self.pvdb
+        found = [request.cid for request in requests if request.name in pvdb]
+        port = self.tcp_port
+        if not found or port is None:  # nothing to offer, or not listening
             return []
         search_logger.debug('Answering %d search(es) from %s', len(found),
                             address)
-        lead = (bytes(cmds.VersionResponse(DEFAULT_PROTOCOL_VERSION,
-                                           sequence_id=sequence))
-                if sequence is not None else b'')
-        datagrams, current = [], [lead]
-        size = len(lead)
-        for reply in found:
-            if size + len(reply) > MAX_UDP_SEND:
-                datagrams.append(b''.join(current))
-                current, size = [lead], len(lead)
-            current.append(reply)
-            size += len(reply)
-        datagrams.append(b''.join(current))
-        return datagrams
+        return pack_search_replies(sequence, port, found,
+                                   version=DEFAULT_PROTOCOL_VERSION)
 
-    def tcp_search_reply(self, command) -> bytes | None:
+    def tcp_search_reply(self, command: cmds.SearchRequest
+                         ) -> cmds.SearchResponse | cmds.NotFoundResponse | None:
         """Answer to a SEARCH received on a circuit (name-server use)."""
         if command.name in self.pvdb:
-            return bytes(cmds.SearchResponse(self.tcp_port, None, command.cid,
-                                             None))
-        if command._h[2] == DO_REPLY:
-            return bytes(cmds.NotFoundResponse(command._h[3], command.cid,
-                                               reply=DO_REPLY))
+            return cmds.SearchResponse(self.tcp_port, None, command.cid, None)
+        if command.reply == DO_REPLY:
+            return cmds.NotFoundResponse(command.version, command.cid,
+                                         reply=DO_REPLY)
         return None
 
     # --------------------------------------------------------------- circuits
@@ -177,7 +174,7 @@ class Context:
         self.circuits.discard(circuit)
 
     # ---------------------------------------------------------------- startup
-    async def _bind_tcp(self, loop) -> None:
+    async def _bind_tcp(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             server = await loop.create_server(
                 lambda: ServerCircuit(self), host=self.interfaces,
@@ -193,7 +190,7 @@ class Context:
         self._tcp_servers.append(server)
         self.tcp_port = server.sockets[0].getsockname()[1]
 
-    async def _bind_udp(self, loop) -> None:
+    async def _bind_udp(self, loop: asyncio.AbstractEventLoop) -> None:
         for interface in self.interfaces:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -216,7 +213,7 @@ class Context:
         period = max(self.config.cas_beacon_period, BEACON_START_DELAY)
         delay = BEACON_START_DELAY
         while True:
-            beacon = bytes(cmds.RsrvIsUpResponse(
+            beacon = self.broadcaster.send(cmds.RsrvIsUpResponse(
                 DEFAULT_PROTOCOL_VERSION, self.tcp_port,
                 self.beacon_count & 0xFFFFFFFF, 0))
             self.beacon_count += 1
@@ -229,7 +226,8 @@ class Context:
             await asyncio.sleep(delay)
             delay = min(delay * 2, period)
 
-    async def _run_hooks(self, name: str, async_lib) -> list:
+    async def _run_hooks(self, name: str, async_lib: 'AsyncioAsyncLayer'
+                         ) -> list[Coroutine[Any, Any, Any]]:
         coroutines = []
         for data in self.pvdb.values():
             hook = getattr(data, name, None)
@@ -238,7 +236,9 @@ class Context:
         return coroutines
 
     async def run(self, *, log_pv_names: bool = False,
-                  startup_hook=None) -> None:
+                  startup_hook: Callable[[AsyncioAsyncLayer],
+                                         Awaitable[Any]] | None = None
+                  ) -> None:
         """Serve until cancelled (or :meth:`stop`), then shut down cleanly.
 
         Parameters
@@ -249,8 +249,8 @@ class Context:
             Awaited with the async_lib before serving.
         """
         loop = asyncio.get_running_loop()
-        self._stopped = asyncio.Event()
-        self._started = asyncio.Event()
+        stopped = self._stopped = asyncio.Event()
+        started = self._started = asyncio.Event()
         async_lib = AsyncioAsyncLayer()
         await self._bind_tcp(loop)
         await self._bind_udp(loop)
@@ -265,9 +265,9 @@ class Context:
             self._tasks.append(loop.create_task(_logged(coroutine)))
         for coroutine in await self._run_hooks('server_scan', async_lib):
             self._tasks.append(loop.create_task(_logged(coroutine)))
-        self._started.set()
+        started.set()
         try:
-            await self._stopped.wait()
+            await stopped.wait()
         finally:
             await self._shutdown(async_lib)
 
@@ -282,7 +282,7 @@ class Context:
         if self._stopped is not None:
             self._stopped.set()
 
-    async def _shutdown(self, async_lib) -> None:
+    async def _shutdown(self, async_lib: 'AsyncioAsyncLayer') -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -301,7 +301,7 @@ class Context:
         logger.info('Server stopped')
 
 
-async def _logged(coroutine) -> None:
+async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:
     try:
         await coroutine
     except asyncio.CancelledError:

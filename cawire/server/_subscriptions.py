@@ -12,6 +12,12 @@ dict) because clients create and destroy them by the thousand.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._channel_data import ChannelData
+    from ._circuit import ChannelEntry, ServerCircuit
+
 __all__ = ('Subscription', 'UpdateQueue')
 
 
@@ -22,8 +28,8 @@ class Subscription:
     ----------
     circuit : ServerCircuit
         Delivers the updates.
-    entry : ChannelEntry or None
-        The circuit's channel (access rights, sid); None outside a circuit.
+    entry : ChannelEntry
+        The circuit's channel (access rights, sid).
     subscriptionid : int
         The client's subscription id.
     data_type, data_count : int
@@ -35,8 +41,9 @@ class Subscription:
     __slots__ = ('circuit', 'entry', 'subscriptionid', 'data_type',
                  'data_count', 'mask')
 
-    def __init__(self, circuit, entry, subscriptionid: int, data_type: int,
-                 data_count: int, mask: int):
+    def __init__(self, circuit: 'ServerCircuit', entry: 'ChannelEntry',
+                 subscriptionid: int, data_type: int, data_count: int,
+                 mask: int):
         self.circuit = circuit
         self.entry = entry
         self.subscriptionid = subscriptionid
@@ -44,13 +51,14 @@ class Subscription:
         self.data_count = data_count
         self.mask = mask
 
-    def post(self, channel) -> None:
+    def post(self, channel: 'ChannelData') -> None:
         """Called by the channel when a change matches ``mask``."""
         self.circuit.post_update(self, channel)
 
     @property
-    def sid(self):
-        return None if self.entry is None else self.entry.sid
+    def sid(self) -> int:
+        """The channel's server id."""
+        return self.entry.sid
 
     def __repr__(self) -> str:
         return (f'<Subscription sid={self.sid} id={self.subscriptionid} '
@@ -68,11 +76,13 @@ class UpdateQueue:
 
     __slots__ = ('_held', 'coalesced')
 
-    def __init__(self):
-        self._held: dict = {}  # Subscription -> (header, payload)
+    def __init__(self) -> None:
+        #: Subscription -> (header, payload)
+        self._held: dict[Subscription, tuple[bytes, bytes]] = {}
         self.coalesced = 0
 
-    def hold(self, subscription: Subscription, message) -> None:
+    def hold(self, subscription: Subscription,
+             message: tuple[bytes, bytes]) -> None:
         if subscription in self._held:
             self.coalesced += 1
         self._held[subscription] = message
@@ -81,7 +91,7 @@ class UpdateQueue:
         """Forget a cancelled subscription's held update."""
         self._held.pop(subscription, None)
 
-    def take_items(self) -> list:
+    def take_items(self) -> list[tuple[Subscription, tuple[bytes, bytes]]]:
         """Remove and return every held (subscription, update) pair."""
         if not self._held:
             return []
@@ -89,7 +99,7 @@ class UpdateQueue:
         self._held = {}
         return items
 
-    def __contains__(self, subscription) -> bool:
+    def __contains__(self, subscription: Any) -> bool:
         return subscription in self._held
 
     def __len__(self) -> int:

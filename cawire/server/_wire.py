@@ -11,35 +11,37 @@ from __future__ import annotations
 
 import numpy as np
 
-import struct
-
 from ..protocol import _payload
 from ..protocol._backend import NUMERIC_DTYPES
-from ..protocol._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, padded, payload_size
-from ..protocol._enums import ChannelType, native_type
+from ..protocol._constants import MAX_STRING_SIZE
+from ..protocol._dbr import DBR_TYPES, padded, payload_size
+from ..protocol._enums import (ChannelType, control_types, graphical_types,
+                               native_type, native_types, status_types,
+                               time_types)
 from ..protocol._exceptions import CaprotoConversionError, CaprotoValueError
+from ..protocol._serving import (graphic_metadata, is_readable_type,
+                                 is_writable_type, status_metadata,
+                                 stsack_metadata, time_metadata)
 from ..protocol._timestamp import timestamp_to_epics
 from ._conversion import NATIVE_NUMPY_DTYPES
 
-__all__ = ('encode_channel', 'zero_payload', 'STSACK_STRING', 'CLASS_NAME',
-           'PUT_ACKT', 'PUT_ACKS', 'is_readable_type', 'is_writable_type')
+__all__ = ('encode_channel', 'zero_payload', 'is_readable_type',
+           'is_writable_type')
 
-PUT_ACKT = 35
-PUT_ACKS = 36
-STSACK_STRING = 37
-CLASS_NAME = 38
+_CLASS_NAME = int(ChannelType.CLASS_NAME)
 _PAD = bytes(8)
-_ZEROS = bytes(64)
-_STATUS_HEADER = struct.Struct('>hh')
-_TIME_HEADER = struct.Struct('>hhII')
-_STSACK_HEADER = struct.Struct('>hhHH')
 _GRAPHIC_LIMITS = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
                    'upper_warning_limit', 'lower_warning_limit',
                    'lower_alarm_limit')
 _CTRL_LIMITS = _GRAPHIC_LIMITS + ('upper_ctrl_limit', 'lower_ctrl_limit')
 #: Metadata family per request type: 0 plain, 1 STS, 2 TIME, 3 GR, 4 CTRL,
 #: 5 STSACK, 6 none (PUT_ACKT/ACKS, CLASS_NAME).
-_FAMILY = [t // 7 for t in range(35)] + [6, 6, 5, 6]
+_FAMILY = [next((family for family, types in enumerate(
+    (native_types, status_types, time_types, graphical_types, control_types,
+     {ChannelType.STSACK_STRING})) if ChannelType(t) in types), 6)
+    for t in range(len(ChannelType))]
+#: Text bytes a DBR_STRING element holds before its NUL.
+_STRING_BYTES = MAX_STRING_SIZE - 1
 _BASE = [native_type(t) for t in range(39)]
 #: Big-endian wire dtypes of the numeric base types.
 _WIRE_DTYPES = {ChannelType(base): np.dtype(dtype)
@@ -47,16 +49,6 @@ _WIRE_DTYPES = {ChannelType(base): np.dtype(dtype)
 _INTEGER_LIMIT_TYPES = {ChannelType.INT: (-0x8000, 0x7FFF),
                         ChannelType.CHAR: (0, 0xFF),
                         ChannelType.LONG: (-0x80000000, 0x7FFFFFFF)}
-
-
-def is_readable_type(data_type: int) -> bool:
-    """Valid request type for READ/READ_NOTIFY/EVENT_ADD (0..34, 37, 38)."""
-    return 0 <= data_type <= 38 and data_type not in (PUT_ACKT, PUT_ACKS)
-
-
-def is_writable_type(data_type: int) -> bool:
-    """Valid type for WRITE/WRITE_NOTIFY (plain types and PUT_ACKT/ACKS)."""
-    return 0 <= data_type <= 6 or data_type in (PUT_ACKT, PUT_ACKS)
 
 
 def zero_payload(data_type: int, count: int) -> bytes:
@@ -84,7 +76,9 @@ def _graphic_template(channel, data_type: int, base: ChannelType) -> bytes:
     Units, precision, limits and enum strings only change with
     ``write_metadata``, so the structure is built once per request type.
     """
-    md = DBR_TYPES[ChannelType(data_type)]()
+    structure = DBR_TYPES[ChannelType(data_type)]
+    assert structure is not None  # GR/CTRL types all have one
+    md = structure()
     fields = channel._metadata_fields()
     if base == ChannelType.ENUM:
         md.enum_strings = tuple(fields.get('enum_strings', ()))
@@ -110,21 +104,20 @@ def _metadata(channel, data_type: int, base: ChannelType) -> bytes:
             seconds, nanoseconds = timestamp_to_epics(channel.timestamp)
         except CaprotoValueError:  # before 1990 or not finite: "undefined"
             seconds = nanoseconds = 0
-        return _TIME_HEADER.pack(status, severity, seconds, nanoseconds) + \
-            _ZEROS[:VALUE_OFFSET[data_type] - 12]
+        return time_metadata(data_type, status, severity, seconds,
+                             nanoseconds)
     if family == 1:
-        return _STATUS_HEADER.pack(status, severity) + \
-            _ZEROS[:VALUE_OFFSET[data_type] - 4]
+        return status_metadata(data_type, status, severity)
     if family == 5:  # STSACK_STRING
-        return _STSACK_HEADER.pack(status, severity,
-                                   int(alarm.must_acknowledge_transient),
-                                   int(alarm.severity_to_acknowledge))
+        return stsack_metadata(status, severity,
+                               int(alarm.must_acknowledge_transient),
+                               int(alarm.severity_to_acknowledge))
     templates = channel._metadata_templates
     template = templates.get(data_type)
     if template is None:
         template = templates[data_type] = _graphic_template(channel, data_type,
                                                             base)
-    return _STATUS_HEADER.pack(status, severity) + template[4:]
+    return graphic_metadata(template, status, severity)
 
 
 def _sized(values, base: ChannelType, count: int):
@@ -141,8 +134,8 @@ def _sized(values, base: ChannelType, count: int):
 
 
 def _encode_strings(texts, encoding: str) -> list[bytes]:
-    # A DBR_STRING element holds at most 39 bytes plus the NUL.
-    return [text.encode(encoding, errors='replace')[:39] for text in texts]
+    return [text.encode(encoding, errors='replace')[:_STRING_BYTES]
+            for text in texts]
 
 
 def encode_channel(channel, data_type: int, count: int):
@@ -159,9 +152,10 @@ def encode_channel(channel, data_type: int, count: int):
         If the value cannot be converted to the requested type, or the type
         cannot be read (PUT_ACKT/PUT_ACKS).
     """
-    if data_type == CLASS_NAME:
-        raw = channel.reported_record_type.encode('latin-1', 'replace')[:39]
-        return raw.ljust(40, b'\0'), 1
+    if data_type == _CLASS_NAME:
+        raw = channel.reported_record_type.encode('latin-1',
+                                                  'replace')[:_STRING_BYTES]
+        return raw.ljust(MAX_STRING_SIZE, b'\0'), 1
     if not is_readable_type(data_type):
         raise CaprotoConversionError(f'DBR type {data_type} cannot be read')
     base = _BASE[data_type]
@@ -179,10 +173,10 @@ def encode_channel(channel, data_type: int, count: int):
         # Our values are already arrays of the base type: one byte-order
         # conversion is all the encoding they need.
         payload = metadata + values.astype(_WIRE_DTYPES[base]).tobytes()
-    expected = VALUE_OFFSET[data_type] + count * VALUE_SIZE[data_type]
+    expected = payload_size(data_type, count)
     if len(payload) < expected:  # count 0 of a plain type: no bytes at all
         payload += bytes(expected - len(payload))
-    pad = -len(payload) % 8
+    pad = padded(len(payload)) - len(payload)
     if pad:
         payload += _PAD[:pad]
     return payload, count

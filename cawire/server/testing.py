@@ -40,8 +40,9 @@ class IocProcess(epics._Process):
             else epics.free_port()
         self.repeater_port = repeater_port if repeater_port is not None \
             else epics.free_port()
-        super().__init__(epics.epics_env(self.server_port, self.repeater_port,
-                                         **env))
+        environment = epics.epics_env(self.server_port, self.repeater_port)
+        environment.update(env)  # what epics_env does with its **extra
+        super().__init__(environment)
         self.timeout = timeout
         self.argv = [sys.executable, '-m', module, *map(str, args)]
         self.start()

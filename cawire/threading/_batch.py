@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import collections
 import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..protocol import _commands as ca
-from ..protocol._enums import AccessRights
-from ..protocol._exceptions import PermissionDenied
+from ..protocol._channel import ClientChannel
 from ._defaults import Deadline
-from ._requests import PendingRequest
+from ._pending_request import PendingRequest
+from ._request_table import BatchItem
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._circuit_manager import VirtualCircuitManager
+    from ._pv import PV
 
 __all__ = ('Batch',)
 
@@ -28,6 +33,11 @@ class Batch:
         Number of seconds to wait before ignoring late responses.  Default
         is 2.  (PVs not yet connected are waited for up to this long when
         a request is added.)
+
+    Requests are built exactly as ``PV.read`` / ``PV.write`` build them
+    (the core channel resolves the default type and count and refuses
+    types a client may not write), so a bad request fails when it is
+    added, not when the block exits.
 
     Examples
     --------
@@ -45,16 +55,17 @@ class Batch:
     ...
     """
 
-    def __init__(self, timeout=2):
+    def __init__(self, timeout: float | None = 2) -> None:
         self.timeout = timeout
-        # circuit manager -> [(PendingRequest or None, make_command)]
-        self._requests = collections.defaultdict(list)
+        self._requests: dict[VirtualCircuitManager, list[BatchItem]] = \
+            collections.defaultdict(list)
         self._pending: list[PendingRequest] = []
 
-    def __enter__(self):
+    def __enter__(self) -> Batch:
         return self
 
-    def _components(self, pv):
+    def _components(self, pv: PV) -> tuple[VirtualCircuitManager,
+                                           ClientChannel]:
         # Fast path for the usual case (connected), else wait up to timeout.
         cm, channel = pv._circuit_manager, pv._channel
         if (pv.channel_ready.is_set() and cm is not None and channel is not None
@@ -63,7 +74,8 @@ class Batch:
             return cm, channel
         return pv._connected_components(Deadline(self.timeout))
 
-    def read(self, pv, callback, data_type=None, data_count=None) -> None:
+    def read(self, pv: PV, callback: Callable[[Any], Any],
+             data_type: Any = None, data_count: int | None = None) -> None:
         """Request a fresh reading as part of a batched request.
 
         Parameters
@@ -78,24 +90,16 @@ class Batch:
             Requested number of values. Default is the current length.
         """
         cm, channel = self._components(pv)
-        if pv.access_rights is not None and \
-                not pv.access_rights & AccessRights.READ:
-            raise PermissionDenied(f'No read access to {pv.name!r} '
-                                   f'(ECA_NORDACCESS)')
-        data_type = pv._resolve_read_type(channel, data_type)
-        data_count = 0 if data_count is None else data_count
-        cm._check_size(data_type, data_count, channel.native_data_count)
-        sid = channel.sid
-
-        def make_command(ioid):
-            return ca.ReadNotifyRequest(data_type, data_count, sid, ioid)
-
-        pending = PendingRequest(None, pv, None, callback, None, False)
-        self._requests[cm].append((pending, make_command))
+        command = channel.read(data_type, data_count)
+        cm.check_size(command, channel.native_data_count)
+        pending = PendingRequest(command.ioid, pv, command, callback, None,
+                                 False)
+        self._requests[cm].append((command, pending))
         self._pending.append(pending)
 
-    def write(self, pv, data, callback=None, data_type=None,
-              data_count=None) -> None:
+    def write(self, pv: PV, data: Any,
+              callback: Callable[[Any], Any] | None = None,
+              data_type: Any = None, data_count: int | None = None) -> None:
         """Write a new value as part of a batched request.
 
         Parameters
@@ -112,28 +116,19 @@ class Batch:
             Number of values. Default: the number of values in ``data``.
         """
         cm, channel = self._components(pv)
-        if pv.access_rights is not None and \
-                not pv.access_rights & AccessRights.WRITE:
-            raise PermissionDenied(f'No write access to {pv.name!r} '
-                                   f'(ECA_NOWTACCESS)')
-        data_type = pv._resolve_read_type(channel, data_type)
-        sid, cid = channel.sid, pv.cid
-        if callback is None:
-            # Encode now so that bad data fails here, not in __exit__.
-            command = ca.WriteRequest(data, data_type, data_count, sid, cid)
-            self._requests[cm].append((None, lambda ioid: command))
-            return
+        notify = callback is not None
+        command = channel.write(data, data_type, data_count, notify=notify)
+        cm.check_size(command, 1)
+        pending = None
+        if notify:
+            pending = PendingRequest(command.ioid, pv, command, callback,
+                                     None, False)
+            self._pending.append(pending)
+        self._requests[cm].append((command, pending))
 
-        def make_command(ioid):
-            return ca.WriteNotifyRequest(data, data_type, data_count, sid,
-                                         ioid)
-
-        make_command(0)  # validate the data early
-        pending = PendingRequest(None, pv, None, callback, None, False)
-        self._requests[cm].append((pending, make_command))
-        self._pending.append(pending)
-
-    def __exit__(self, exc_type, exc_value, traceback):
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc_value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if exc_type is not None:
             return
         deadline = None if self.timeout is None \
@@ -141,6 +136,6 @@ class Batch:
         for pending in self._pending:
             pending.deadline = deadline
         for cm, items in self._requests.items():
-            cm.batch_send(items, self.timeout)
+            cm.requests.send_batch(items, self.timeout)
         self._requests.clear()
         self._pending.clear()

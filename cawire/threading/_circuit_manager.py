@@ -2,13 +2,20 @@
 
 The manager is the I/O shell around the sans-I/O ``cawire.protocol._circuit``
 ``VirtualCircuit``: it owns the socket (through a :class:`StreamTransport`),
-the table of outstanding requests (ioid -> :class:`PendingRequest`), the
-subscriptions routed to it, the callback executor of its PVs, and the
-circuit's timers (connect timeout, echo keep-alive).
+its :class:`RequestTable` (reads and writes waiting for replies, kept in the
+core circuit's ioid table), the subscriptions routed to it, the callback
+executor of its PVs, and the circuit's timers (connect timeout, echo
+keep-alive).  Every command it sends is built by the core channel or
+circuit and goes through ``VirtualCircuit.send``; every command received
+goes through ``VirtualCircuit.process_command`` before it is acted on.
 
 Threads: replies are parsed and routed on the network thread; user threads
 build and send requests.  Both go through ``_lock`` around the core circuit,
-which is never held while anything waits.
+which is never held while anything waits.  Received commands are routed by
+type: replies complete their pending request directly (waking a blocked
+caller without any thread hop), subscription updates go to
+:class:`UpdateDelivery`, channel lifecycle messages update the PV.  A
+protocol violation closes this circuit only, with the reason logged.
 
 When the circuit dies (connection refused or reset, server gone silent, a
 protocol violation by the server, or our own disconnect) every pending
@@ -24,20 +31,33 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import _commands as ca
-from ..protocol._exceptions import (CaprotoError, DisconnectedError,
-                           LocalProtocolError)
-from ..protocol._circuit import ClientChannel
+from ..protocol._channel import ClientChannel
+from ..protocol._circuit import VirtualCircuit
+from ..protocol._commands_base import Message
+from ..protocol._dbr import payload_size as dbr_payload_size
+from ..protocol._enums import AccessRights
+from ..protocol._exceptions import (CaprotoError, CaprotoKeyError,
+                                    CaprotoValueError, DisconnectedError,
+                                    LocalProtocolError, RemoteProtocolError)
 from ..protocol._framing import parse_stream
+from ..protocol._outstanding import IO_REPLIES, refused_request
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
-from ._circuit_replies import CircuitReplies
-from ._circuit_requests import CircuitRequests
 from ._keepalive import KeepAlive
-from ._requests import PendingRequest
+from ._pending_request import PendingRequest
+from ._request_table import RequestTable
 from ._transport import StreamTransport
 from ._update_delivery import UpdateDelivery
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._context import Context
+    from ._pv import PV
+    from ._selector_loop import NetworkLoop, TimerHandle
+    from ._subscription import Subscription
 
 __all__ = ('VirtualCircuitManager',)
 
@@ -45,11 +65,11 @@ circ_logger = logging.getLogger('cawire.circ')
 
 #: A circuit that dies younger than this (seconds) counts as failed.
 FLAPPING_LIFETIME = 1.0
-#: CA minor protocol version we speak.
-PROTOCOL_VERSION = 13
+#: Replies and ERRORs that may complete an outstanding request.
+_MAY_COMPLETE_REQUEST = IO_REPLIES | {ca.ErrorResponse}
 
 
-class VirtualCircuitManager(CircuitRequests, CircuitReplies):
+class VirtualCircuitManager:
     """Encapsulates a VirtualCircuit, a TCP socket, and additional state.
 
     This object should never be instantiated directly by user code.  It is
@@ -78,7 +98,8 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
     #: arrays are bounded in bytes, not only in number of updates.
     backlog_max_bytes = 16 * 2 ** 20
 
-    def __init__(self, context, circuit, selector, timeout=2.0):
+    def __init__(self, context: Context, circuit: VirtualCircuit,
+                 selector: NetworkLoop, timeout: float | None = 2.0) -> None:
         self.context = context
         self.circuit = circuit
         self.selector = selector
@@ -86,21 +107,20 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
         self.log = logging.LoggerAdapter(
             circ_logger, {'their_address': circuit.address,
                           'priority': circuit.priority, 'role': 'CLIENT'})
-        self.channels: dict[int, object] = {}     # cid -> ClientChannel
-        self.pvs: dict[int, object] = {}          # cid -> PV
-        self.ioids: dict[int, PendingRequest] = {}
-        self.subscriptions: dict[int, object] = {}  # subscriptionid -> Sub
+        self.channels: dict[int, ClientChannel] = {}     # cid -> channel
+        self.pvs: dict[int, PV] = {}                      # cid -> PV
+        self.subscriptions: dict[int, Subscription] = {}  # subscriptionid ->
+        self.requests = RequestTable(self)
         self.all_created_pvnames: list[str] = []
         self._created_names: set[str] = set()
         self.dead = threading.Event()
         self.connected_event = threading.Event()
         self.process_queue = None  # caproto compatibility; routing is direct
         self._lock = threading.RLock()
-        self._next_ioid = 0
-        self._to_create: list = []   # channels waiting for the handshake
-        self._recreate_after_clear: set = set()  # cids being cleared
+        self._to_create: list[ClientChannel] = []  # awaiting the handshake
+        self._recreate_after_clear: set[int] = set()  # cids being cleared
         self._handshake_sent = False
-        self._connect_timer = None
+        self._connect_timer: TimerHandle | None = None
         self.close_reason: str | None = None
         self.created_at = time.monotonic()
         self.closed_at: float | None = None
@@ -121,7 +141,7 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
             # libca: the limit is MAX_ARRAY_BYTES plus room for an extended
             # header, never below the classic 16 kB buffer.
             max_message = max(config.max_array_bytes + 24, 16384)
-        self.max_message = max_message
+        self.max_message: int | None = max_message
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setblocking(False)
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -132,15 +152,15 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
             on_commands=self._process_commands, on_closed=self._on_closed,
             name=f'{circuit.address[0]}:{circuit.address[1]}',
             max_message=max_message, on_oversized=self._on_oversized)
-        self._handlers = {
+        self._handlers: dict[type, Callable[[Any], None]] = {
             ca.VersionResponse: self._on_nothing,
             ca.AccessRightsResponse: self._on_access_rights,
             ca.CreateChanResponse: self._on_create_chan,
             ca.CreateChFailResponse: self._on_channel_lost,
             ca.ServerDisconnResponse: self._on_channel_lost,
-            ca.ReadNotifyResponse: self._on_reply,
-            ca.ReadResponse: self._on_reply,
-            ca.WriteNotifyResponse: self._on_reply,
+            ca.ReadNotifyResponse: self._on_late_reply,
+            ca.ReadResponse: self._on_late_reply,
+            ca.WriteNotifyResponse: self._on_late_reply,
             ca.EventAddResponse: self._on_event,
             ca.EventCancelResponse: self._on_nothing,
             ca.ClearChannelResponse: self._on_clear_channel,
@@ -152,21 +172,26 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
 
     def __repr__(self) -> str:
         return (f'<VirtualCircuitManager circuit={self.circuit} '
-                f'pvs={len(self.pvs)} ioids={len(self.ioids)} '
+                f'pvs={len(self.pvs)} ioids={len(self.requests)} '
                 f'subscriptions={len(self.subscriptions)}>')
 
     # -- state --------------------------------------------------------------------
+
+    @property
+    def ioids(self) -> dict:
+        """ioid -> outstanding request (the core circuit's table)."""
+        return self.circuit.outstanding_requests
 
     @property
     def connected(self) -> bool:
         return self.circuit_state is States.CONNECTED and not self.dead.is_set()
 
     @property
-    def circuit_state(self):
+    def circuit_state(self) -> States:
         return self.circuit.states[CLIENT]
 
     @staticmethod
-    def channel_state(channel):
+    def channel_state(channel: ClientChannel) -> States:
         return channel.states[CLIENT]
 
     @property
@@ -242,7 +267,7 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
         context = self.context
         with self._lock:
             commands = [ca.VersionRequest(priority=self.circuit.priority,
-                                          version=PROTOCOL_VERSION),
+                                          version=self.circuit.protocol_version),
                         ca.ClientNameRequest(context.client_name),
                         ca.HostNameRequest(context.host_name)]
             commands.extend(channel.create() for channel in self._to_create)
@@ -256,7 +281,7 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
 
     # -- channels ------------------------------------------------------------------------
 
-    def create_channels(self, pvs) -> None:
+    def create_channels(self, pvs: Sequence[PV]) -> None:
         """Create the channels of ``pvs`` on this circuit, in one write
         (any thread)."""
         encoding = self.context.config.string_encoding
@@ -288,11 +313,11 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
             else:
                 self._to_create.extend(channels)
 
-    def create_channel(self, pv) -> None:
+    def create_channel(self, pv: PV) -> None:
         """Create ``pv``'s channel on this circuit (any thread)."""
         self.create_channels([pv])
 
-    def clear_channel(self, pv, channel) -> None:
+    def clear_channel(self, pv: PV, channel: ClientChannel) -> None:
         """Ask the server to drop ``pv``'s channel (PV.go_idle)."""
         with self._lock:
             if self.dead.is_set():
@@ -304,21 +329,39 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _send_locked(self, commands) -> None:
+    def _send_locked(self, commands: Iterable[Message]) -> None:
         if circ_logger.isEnabledFor(logging.DEBUG):
             for command in commands:
                 self.log.debug('>>> %r', command)
         buffers = self.circuit.send(*commands)
         self.transport.send(buffers)
 
-    def send_from_loop(self, *commands) -> None:
+    def _send_requests_locked(
+            self, items: Iterable[tuple[Message, PendingRequest | None]]
+    ) -> None:
+        # Requests with a reply slot are registered in the core circuit's
+        # ioid table as they are validated.
+        debug = circ_logger.isEnabledFor(logging.DEBUG)
+        circuit = self.circuit
+        buffers: list = []
+        for command, pending in items:
+            if debug:
+                self.log.debug('>>> %r', command)
+            if pending is None:
+                buffers.extend(circuit.send(command))
+            else:
+                buffers.extend(circuit.send_request(command, pending))
+                pending.pv._outstanding += 1
+        self.transport.send(buffers)
+
+    def send_from_loop(self, *commands: Message) -> None:
         """Send from the network thread (queued, never blocks)."""
         with self._lock:
             if self.dead.is_set():
                 raise DisconnectedError('circuit is dead')
             self._send_locked(commands)
 
-    def send(self, *commands, extra=None) -> None:
+    def send(self, *commands: Message, extra: Any = None) -> None:
         """Validate and send ``commands`` (any thread).
 
         User threads may block here while the send backlog is large (never
@@ -332,6 +375,19 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
             self._send_locked(commands)
         self.transport.wait_for_backlog()
 
+    def check_size(self, command: Message, native_count: int | None) -> None:
+        """Refuse a request whose reply (or payload) EPICS_CA_MAX_ARRAY_BYTES
+        does not allow (libca's ECA_TOLARGE), before it is sent."""
+        if self.max_message is None:
+            return
+        header = command.header
+        count = header.data_count or native_count or 0
+        size = dbr_payload_size(header.data_type, count)
+        if size + 24 > self.max_message:
+            raise CaprotoValueError(
+                f'{size}-byte request exceeds EPICS_CA_MAX_ARRAY_BYTES '
+                f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
+
     def events_off(self) -> None:
         """Suspend updates to all subscriptions on this circuit.
 
@@ -344,7 +400,7 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
         """Reactivate updates to all subscriptions on this circuit."""
         self.delivery.events_on()
 
-    def send_flow_control(self, command) -> bool:
+    def send_flow_control(self, command: Message) -> bool:
         """Send EVENTS_OFF/ON if the circuit is up; return whether sent."""
         with self._lock:
             if self.dead.is_set() or not self._handshake_sent:
@@ -370,7 +426,7 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
         context is closing."""
         self.transport.close('disconnected by client')
 
-    def _unbind_pv(self, pv) -> bool:
+    def _unbind_pv(self, pv: PV) -> bool:
         """Detach ``pv`` from this circuit; return whether it was connected."""
         with pv.component_lock:
             if pv._circuit_manager is not self:
@@ -419,25 +475,232 @@ class VirtualCircuitManager(CircuitRequests, CircuitReplies):
                 pv.connection_state_changed('disconnected', None, executor)
             if not pv._idle:
                 lost.append(pv)
+        error = DisconnectedError(
+            f'circuit to {self.circuit.address[0]}:{self.circuit.address[1]} '
+            f'closed before the reply arrived ({reason})')
         with self._lock:
             self.dead.set()
+        # Callers wake with the error; their slots leave with the circuit.
+        self.requests.fail_all(error)
+        with self._lock:
             try:
                 self.circuit.disconnect()
             except CaprotoError:
                 pass
-            pending = list(self.ioids.values())
-            self.ioids.clear()
-            for request in pending:
-                request.pv._outstanding = 0
             self.subscriptions.clear()
             self.pvs.clear()
             self.channels.clear()
             self._to_create.clear()
             self._recreate_after_clear.clear()
-        error = DisconnectedError(
-            f'circuit to {self.circuit.address[0]}:{self.circuit.address[1]} '
-            f'closed before the reply arrived ({reason})')
-        for request in pending:
-            request.fail(error)
         executor.shutdown(wait=False)
         context._circuit_died(self, lost)
+
+    # -- subscriptions (any thread) --------------------------------------------------
+
+    def _event_add_locked(self, channel: ClientChannel,
+                          sub: Subscription) -> Message:
+        command = channel.subscribe(sub.data_type, sub.data_count, sub.low,
+                                    sub.high, sub.to, sub.mask,
+                                    subscriptionid=sub.subscriptionid)
+        self.check_size(command, channel.native_data_count)
+        return command
+
+    def subscribe(self, pv: PV, channel: ClientChannel,
+                  sub: Subscription) -> None:
+        """Send EVENT_ADD for ``sub`` (any thread; never blocks)."""
+        with self._lock:
+            if self.dead.is_set():
+                return  # it will be re-subscribed after reconnection
+            command = self._event_add_locked(channel, sub)
+            self.subscriptions[command.subscriptionid] = sub
+            self._send_locked([command])
+
+    def unsubscribe(self, pv: PV, channel: ClientChannel, sub: Subscription,
+                    subscriptionid: int) -> None:
+        """Send EVENT_CANCEL for ``subscriptionid`` (any thread)."""
+        with self._lock:
+            if self.subscriptions.pop(subscriptionid, None) is None:
+                return
+            if self.dead.is_set():
+                return
+            try:
+                self._send_locked([channel.unsubscribe(subscriptionid)])
+            except (LocalProtocolError, CaprotoKeyError,
+                    DisconnectedError) as exc:
+                self.log.debug('Could not cancel subscription %d: %s',
+                               subscriptionid, exc)
+
+    # -- receiving (network thread) -------------------------------------------------
+
+    def received(self, bytes_recv: bytes, address: Any) -> None:
+        """Parse and process ``bytes_recv`` as received on this circuit.
+
+        Provided for API compatibility; the network loop normally feeds the
+        circuit through its zero-copy transport.
+        """
+        commands, consumed, needed = parse_stream(bytes_recv, CLIENT)
+        if needed:
+            raise RemoteProtocolError(
+                f'{len(bytes_recv) - consumed} trailing bytes do not form a '
+                f'whole message (need {needed})')
+        self._process_commands(commands)
+
+    def _process_commands(self, commands: list) -> None:
+        # Callbacks queued while processing one receive wake the executor
+        # once, after the whole batch (one thread switch per burst).
+        executor = self.user_callback_executor
+        executor.hold()
+        try:
+            self._process_commands_held(commands)
+        finally:
+            executor.release()
+
+    def _process_commands_held(self, commands: list) -> None:
+        handlers = self._handlers
+        circuit = self.circuit
+        process = circuit.process_command
+        request_for = circuit.request_for
+        may_complete = _MAY_COMPLETE_REQUEST
+        lock = self._lock
+        if circ_logger.isEnabledFor(logging.DEBUG):
+            for command in commands:
+                self.log.debug('<<< %r', command)
+        for command in commands:
+            pending = None
+            with lock:
+                try:
+                    if type(command) in may_complete:
+                        # Looked up before the core takes it off the table.
+                        pending = request_for(command)
+                    command = process(command)
+                except RemoteProtocolError as exc:
+                    if getattr(exc, 'channel', None) is not None:
+                        self.log.warning('Ignoring invalid %r: %s', command,
+                                         exc)
+                        continue
+                    self.transport.close(f'protocol error from server: {exc}')
+                    return
+            try:
+                if isinstance(pending, PendingRequest):
+                    self.requests.complete(pending, command)
+                    continue
+                handler = handlers.get(type(command))
+                if handler is None:
+                    self.log.debug('Unhandled command %r', command)
+                    continue
+                handler(command)
+            except Exception:
+                self.log.exception('Failed to handle %r', command)
+
+    def _on_nothing(self, command: Message) -> None:
+        pass
+
+    def _on_late_reply(self, command: Message) -> None:
+        # A reply whose request was registered by someone else (never by
+        # this client): nothing waits for it.
+        self.log.debug('Ignoring reply %r with no request waiting', command)
+
+    def _on_echo(self, command: ca.EchoResponse) -> None:
+        self.keepalive.echo_answered()
+
+    def _on_access_rights(self, command: ca.AccessRightsResponse) -> None:
+        pv = self.pvs.get(command.cid)
+        if pv is None:
+            return
+        rights = AccessRights(command.access_rights)
+        if rights != pv.access_rights:
+            pv.access_rights_changed(rights, self.user_callback_executor)
+
+    def _on_create_chan(self, command: ca.CreateChanResponse) -> None:
+        pv = self.pvs.get(command.cid)
+        channel = self.channels.get(command.cid)
+        if pv is None or channel is None:
+            return
+        executor = self.user_callback_executor
+        with pv.component_lock:
+            if pv._circuit_manager is not self:
+                return
+            pv._channel = channel
+            pv.channel_ready.set()
+            if pv.name not in self._created_names:
+                # A list (caproto's attribute) without repeats, so that
+                # idling and waking a PV in a loop does not grow it.
+                self._created_names.add(pv.name)
+                self.all_created_pvnames.append(pv.name)
+            with self._lock:
+                for sub in pv.active_subscriptions():
+                    try:
+                        event_add = self._event_add_locked(channel, sub)
+                    except CaprotoValueError as exc:
+                        self.log.error('Cannot subscribe to %r: %s',
+                                       pv.name, exc)
+                        continue
+                    self.subscriptions[event_add.subscriptionid] = sub
+                    self._send_locked([event_add])
+        pv.connection_state_changed('connected', channel, executor)
+
+    def _on_channel_lost(self, command: ca.CreateChFailResponse
+                         | ca.ServerDisconnResponse) -> None:
+        # CREATE_CH_FAIL or SERVER_DISCONN: the channel is gone from this
+        # server; search for it again (it may be served elsewhere).
+        pv = self.pvs.pop(command.cid, None)
+        self.channels.pop(command.cid, None)
+        if pv is None:
+            return
+        was_connected = self._unbind_pv(pv)
+        if was_connected:
+            pv.connection_state_changed('disconnected', None,
+                                        self.user_callback_executor)
+        self.context._pv_lost(pv, governed=True)
+
+    def _on_clear_channel(self, command: ca.ClearChannelResponse) -> None:
+        cid = command.cid
+        with self._lock:
+            if self.channels.get(cid) is not None and \
+                    cid not in self.circuit.channels:
+                del self.channels[cid]
+            recreate = cid in self._recreate_after_clear
+            self._recreate_after_clear.discard(cid)
+        pv = self.pvs.get(cid)
+        if pv is None:
+            return
+        if recreate and not pv._idle:
+            self.create_channel(pv)
+        elif pv._idle:
+            self.pvs.pop(cid, None)
+
+    def _on_event(self, command: ca.EventAddResponse) -> None:
+        sub = self.subscriptions.get(command.subscriptionid)
+        if sub is None:
+            self.delivery.dropped_updates += 1
+            return
+        self.delivery.deliver(sub, command)
+
+    def _on_error(self, command: ca.ErrorResponse) -> None:
+        # ERRORs that answer one of our reads or writes went to its pending
+        # request; what is left is logged.
+        refused = refused_request(command)
+        if refused.command == ca.EventAddRequest.ID:
+            sub = (None if refused.subscriptionid is None
+                   else self.subscriptions.get(refused.subscriptionid))
+            if sub is not None:
+                self.log.error('Server refused subscription to %r: %s (%s)',
+                               sub.pv.name, command.error_message,
+                               command.status.name)
+                return
+        self.log.warning('Server reported an error: %s (%s) for command %s',
+                         command.error_message, command.status.name,
+                         refused.command)
+
+    def _on_oversized(self, fields: Sequence[int]) -> None:
+        # A reply longer than EPICS_CA_MAX_ARRAY_BYTES allows was discarded
+        # unread (``fields``: its header fields).
+        self.oversized_responses += 1
+        command_id, payload_size = fields[0], fields[1]
+        # libca prints this once; later ones only at DEBUG.
+        log = (self.log.warning if self.oversized_responses == 1
+               else self.log.debug)
+        log('Discarded a %d-byte reply: larger than EPICS_CA_MAX_ARRAY_BYTES '
+            'allows (%d so far on this circuit)', payload_size,
+            self.oversized_responses)
+        self.requests.on_oversized(command_id, fields[5], payload_size)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import collections
 import getpass
-import itertools
 import logging
 import socket
 import threading
 
 from ..protocol._circuit import VirtualCircuit
+from ..protocol._ids import IdAllocator
 from ..config import get_environment_variables
 from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._state import CLIENT
@@ -59,6 +59,49 @@ class _SearchResults:
     def put(self, item) -> None:
         address, names = item
         self._context._on_search_results(address, names)
+
+
+class ContextIds:
+    """The context's ids, from the core's allocator (any thread).
+
+    Calling the object gives ioids: one sequence for the whole context,
+    from 0, skipping ids still outstanding on a live circuit after a wrap.
+    :meth:`subscription` gives subscriptionids (numbered apart from ioids,
+    as caproto does, and kept when a subscription moves to another
+    circuit), :meth:`channel` cids (fixed for a PV's life).
+    """
+
+    __slots__ = ('_context', '_lock', '_ioids', '_subscription_ids',
+                 '_cids', 'subscriptions')
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self._lock = threading.Lock()
+        #: subscriptionids of the context's active subscriptions.
+        self.subscriptions: set[int] = set()
+        self._ioids = IdAllocator(self._ioid_in_use, 0)
+        self._subscription_ids = IdAllocator(self.subscriptions.__contains__,
+                                             1)
+        # A PV keeps its cid as long as the context lives: never reused.
+        self._cids = IdAllocator(None, 1)
+
+    def _ioid_in_use(self, candidate: int) -> bool:
+        return any(candidate in cm.circuit.outstanding_requests
+                   for cm in list(self._context.circuit_managers.values()))
+
+    def __call__(self) -> int:
+        with self._lock:
+            return self._ioids()
+
+    def subscription(self) -> int:
+        """A new subscriptionid."""
+        with self._lock:
+            return self._subscription_ids()
+
+    def channel(self) -> int:
+        """A new cid."""
+        with self._lock:
+            return self._cids()
 
 
 class Context:
@@ -104,7 +147,7 @@ class Context:
         self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
         self.pv_cache_lock = threading.RLock()
         self._pvs_needing_circuits: dict[str, set] = collections.defaultdict(set)
-        self._cids = itertools.count(1)
+        self.ids = ContextIds(self)
         self._closing = False
         self._executors: list = []
         self._search_results_queue = _SearchResults(self)
@@ -131,7 +174,7 @@ class Context:
                 'context disconnected: this Context is no longer usable')
 
     def _new_cid(self) -> int:
-        return next(self._cids)
+        return self.ids.channel()
 
     @property
     def selector(self):
@@ -293,7 +336,9 @@ class Context:
             cm = self.circuit_managers.get(key)
             if cm is not None and not cm.dead.is_set():
                 return cm
-            circuit = VirtualCircuit(CLIENT, address, priority)
+            circuit = VirtualCircuit(
+                CLIENT, address, priority, id_allocator=self.ids,
+                subscription_id_allocator=self.ids.subscription)
             cm = VirtualCircuitManager(self, circuit, self.loop,
                                        timeout=self._circuit_timeout())
             self.circuit_managers[key] = cm

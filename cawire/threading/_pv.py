@@ -14,10 +14,11 @@ import threading
 import time
 import weakref
 
-from ..protocol._enums import AccessRights, ChannelType, field_class_to_type, native_type
+from ..protocol._commands import ErrorResponse
+from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
-                           DisconnectedError, ErrorResponseReceived,
-                           LocalProtocolError, PermissionDenied)
+                                    DisconnectedError, LocalProtocolError)
+from ..protocol._outstanding import error_exception
 from ._callbacks import run_user_callback
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
 from ._flags import ReadyFlag
@@ -26,11 +27,6 @@ from ._subscription import Subscription
 __all__ = ('PV', 'ConnectionCallbacks')
 
 ch_logger = logging.getLogger('cawire.ch')
-
-#: Request types a client may write (plain types plus PUT_ACKT/PUT_ACKS).
-_WRITABLE_TYPES = frozenset(range(7)) | {ChannelType.PUT_ACKT,
-                                         ChannelType.PUT_ACKS}
-
 
 class ConnectionCallbacks:
     """Weakly held ``f(pv, value)`` callbacks (connection state, rights).
@@ -384,12 +380,6 @@ class PV:
 
     # -- requests -----------------------------------------------------------------
 
-    def _resolve_read_type(self, channel, data_type):
-        native = channel.native_data_type
-        if data_type is None:
-            return ChannelType(native)
-        return field_class_to_type(native, data_type)
-
     def read(self, *, wait=True, callback=None, timeout=PV_DEFAULT_TIMEOUT,
              data_type=None, data_count=None, notify=True):
         """Request a fresh reading.
@@ -421,15 +411,10 @@ class PV:
         deadline = Deadline(timeout)
         while True:
             cm, channel = self._connected_components(deadline)
-            if self.access_rights is not None and \
-                    not self.access_rights & AccessRights.READ:
-                raise PermissionDenied(
-                    f'No read access to {self.name!r} (ECA_NORDACCESS)')
-            data_type_ = self._resolve_read_type(channel, data_type)
             try:
-                pending = cm.read(self, channel, data_type_, data_count,
-                                  notify=notify, callback=callback,
-                                  wait=wait, deadline=deadline)
+                pending = cm.requests.read(
+                    self, channel, data_type, data_count, notify=notify,
+                    callback=callback, wait=wait, deadline=deadline)
             except DisconnectedError:
                 continue  # the circuit died before the request left
             except LocalProtocolError:
@@ -446,7 +431,7 @@ class PV:
 
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
         if not pending.event.wait(deadline.remaining()):
-            cm.forget_request(pending.ioid)
+            cm.requests.abandon(pending)
             host, port = cm.circuit.address
             raise CaprotoTimeoutError(
                 f'Server at {host}:{port} did not respond to attempt to '
@@ -456,11 +441,8 @@ class PV:
         if pending.exception is not None:
             raise pending.exception
         response = pending.response
-        if type(response).__name__ == 'ErrorResponse':
-            raise ErrorResponseReceived(
-                f'Server refused to {verb} {self.name!r}: '
-                f'{response.error_message} ({response.status.name})',
-                response=response)
+        if isinstance(response, ErrorResponse):
+            raise error_exception(response, f'{verb} {self.name!r}')
         return response
 
     def write(self, data, *, wait=True, callback=None,
@@ -503,20 +485,10 @@ class PV:
         deadline = Deadline(timeout)
         while True:
             cm, channel = self._connected_components(deadline)
-            if self.access_rights is not None and \
-                    not self.access_rights & AccessRights.WRITE:
-                raise PermissionDenied(
-                    f'No write access to {self.name!r} (ECA_NOWTACCESS)')
-            data_type_ = self._resolve_read_type(channel, data_type)
-            if data_type_ not in _WRITABLE_TYPES:
-                raise CaprotoValueError(
-                    f'Cannot write with data type {data_type_!r}: clients may '
-                    f'only write plain types (or PUT_ACKT/PUT_ACKS); use '
-                    f'{ChannelType(native_type(data_type_))!r}')
             try:
-                pending = cm.write(self, channel, data, data_type_, data_count,
-                                   notify=notify, callback=callback,
-                                   wait=wait, deadline=deadline)
+                pending = cm.requests.write(
+                    self, channel, data, data_type, data_count, notify=notify,
+                    callback=callback, wait=wait, deadline=deadline)
             except DisconnectedError:
                 continue
             except LocalProtocolError:
@@ -585,6 +557,7 @@ class PV:
             if subscriptionid is None:
                 return
             sub.subscriptionid = None
+            self.context.ids.subscriptions.discard(subscriptionid)
             sub.most_recent_response = None
             cm, channel = self._circuit_manager, self._channel
             if cm is not None and channel is not None and \

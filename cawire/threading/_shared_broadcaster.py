@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import getpass
 import importlib.util
-import itertools
 import logging
 import os
 import random
@@ -28,11 +27,12 @@ import threading
 import time
 import weakref
 
+from ..config import Config, client_search_addresses
 from ..protocol import _commands as ca
 from ..protocol._beacon_history import BeaconEvent, BeaconHistory
-from ..config import Config, client_search_addresses
-from ..protocol._exceptions import CaprotoKeyError, ContextDisconnectedError, RemoteProtocolError
-from ..protocol._framing import read_datagram, serialize
+from ..protocol._broadcaster import Broadcaster
+from ..protocol._exceptions import (CaprotoKeyError, ContextDisconnectedError,
+                                    RemoteProtocolError)
 from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
@@ -130,7 +130,6 @@ class SharedBroadcaster:
         self.registered = False
         self.client_name = getpass.getuser()
         self.host_name = socket.gethostname()
-        self._ids = itertools.count(random.randint(1, 0x7FFF))
         self._lock = threading.RLock()
         self._disconnected = False
         self._registration_timer = None
@@ -150,6 +149,11 @@ class SharedBroadcaster:
             self.loop, self._send_search_datagram,
             max_search_period=self.config.max_search_period,
             on_found=self._record_results)
+        #: The core's UDP protocol state: parses datagrams, hands out
+        #: search ids, tracks the repeater registration.
+        self.protocol = Broadcaster(
+            CLIENT, cid_in_use=self.search_engine.unanswered.__contains__,
+            first_search_id=random.randint(1, 0x7FFF))
         self.name_servers = [
             NameServerLink(self.loop, address, self.search_engine,
                            client_name=self.client_name,
@@ -179,10 +183,8 @@ class SharedBroadcaster:
 
     def new_id(self) -> int:
         """A fresh search id (the CID carried by SEARCH)."""
-        while True:
-            search_id = next(self._ids) & 0xFFFFFFFF
-            if search_id not in self.search_engine.unanswered:
-                return search_id
+        with self._lock:
+            return self.protocol.new_search_id()
 
     def add_listener(self, listener) -> None:
         self._check_open()
@@ -241,10 +243,9 @@ class SharedBroadcaster:
 
     # -- sending ------------------------------------------------------------------------
 
-    def send(self, *commands) -> None:
+    def send(self, *commands: ca.Message) -> None:
         """Serialize ``commands`` into one datagram to every search address."""
-        payload = b''.join(bytes(b) for b in serialize(*commands))
-        self._sendto_all(payload)
+        self._sendto_all(self.protocol.send(*commands))
 
     def _sendto_all(self, payload: bytes) -> None:
         for address in self.search_addresses:
@@ -265,7 +266,7 @@ class SharedBroadcaster:
         self._registration_timer = None
         if self.registered or self._disconnected:
             return
-        request = ca.RepeaterRegisterRequest('0.0.0.0')
+        request = self.protocol.register()
         try:
             self.udp_sock.sendto(bytes(request),
                                  ('127.0.0.1', self.config.repeater_port))
@@ -298,10 +299,13 @@ class SharedBroadcaster:
                 # The commands may be kept: give them their own bytes.
                 self.received(bytes(buffer[:nbytes]), address)
 
-    def received(self, bytes_recv, address) -> None:
+    def received(self, bytes_recv: bytes, address: tuple[str, int]) -> None:
         """Receive and process one datagram (network thread)."""
+        protocol = self.protocol
+        commands: list = []
         try:
-            commands = read_datagram(bytes_recv, address, CLIENT)
+            commands = protocol.recv(bytes_recv, address)
+            protocol.process_commands(commands)
         except RemoteProtocolError as exc:
             # Anyone who can reach the port can send garbage: count it and
             # warn at most once per MALFORMED_WARNING_INTERVAL.
@@ -315,18 +319,18 @@ class SharedBroadcaster:
             else:
                 self.log.debug('Ignoring malformed datagram from %s:%d: %s',
                                *address, exc)
-            commands = getattr(exc, 'commands', None) or []
+            # The good commands before a bad one still count (a malformed
+            # message ends the parse; an unexpected command is skipped).
+            commands = getattr(exc, 'commands', None) or commands
         for command in commands:
-            kind = type(command)
-            if kind is ca.RsrvIsUpResponse:
+            if isinstance(command, ca.RsrvIsUpResponse):
                 self._on_beacon(command, address)
-            elif kind is ca.RepeaterConfirmResponse:
-                if not self.registered:
-                    self.log.debug('Registered with the repeater')
-                self.registered = True
-                if self._registration_timer is not None:
-                    self._registration_timer.cancel()
-                    self._registration_timer = None
+        if protocol.registered and not self.registered:
+            self.log.debug('Registered with the repeater')
+            self.registered = True
+            if self._registration_timer is not None:
+                self._registration_timer.cancel()
+                self._registration_timer = None
         results = parse_search_replies(commands, address)
         if results:
             with self._lock:

@@ -14,7 +14,6 @@ way.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 
@@ -26,11 +25,6 @@ __all__ = ('Subscription',)
 logger = logging.getLogger('cawire.ch')
 
 DEFAULT_MASK = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
-
-# One id space per process: ids stay unique across contexts sharing a
-# circuit-less PV and across reconnections (libca re-uses SUBIDs too).
-_subscription_ids = itertools.count(1)
-
 
 class Subscription:
     """Represents one subscription, specified by a PV and configurational
@@ -147,8 +141,15 @@ class Subscription:
             self.pv._deactivate_subscription(self)
 
     def _take_new_id(self) -> None:
-        """Become active (caller holds the PV's ``component_lock``)."""
-        self.subscriptionid = next(_subscription_ids)
+        """Become active (caller holds the PV's ``component_lock``).
+
+        The id comes from the context's allocator and is kept across
+        reconnections (libca re-uses subscription ids too).
+        """
+        ids = self.pv.context.ids
+        subscriptionid = ids.subscription()
+        ids.subscriptions.add(subscriptionid)
+        self.subscriptionid = subscriptionid
 
     def _last_callback_collected(self) -> None:
         # Called by the garbage collector, on whatever thread it runs on and

@@ -139,7 +139,9 @@ def test_read_with_callback_and_no_wait(ctx):
     assert responses[0].data.tolist() == [3.14159]
 
 
-def test_access_rights_readonly_write_is_refused_locally(ctx):
+def test_access_rights_request_goes_out_and_reports_the_server_status(ctx):
+    # As caproto 1.3.0: no local refusal; the server's status comes back in
+    # the response (or callback); with wait=False the call returns None.
     rights = []
 
     def on_rights(pv, r):  # held weakly by the PV, as in caproto
@@ -150,16 +152,30 @@ def test_access_rights_readonly_write_is_refused_locally(ctx):
     assert readonly.access_rights == AccessRights.READ
     assert wait_until(lambda: rights == [AccessRights.READ])
     bytes_sent = readonly.circuit_manager.transport.bytes_sent
-    with pytest.raises(PermissionDenied, match='ECA_NOWTACCESS'):
-        readonly.write(2.0)
-    # No round trip: nothing was sent.
-    assert readonly.circuit_manager.transport.bytes_sent == bytes_sent
+    response = readonly.write(2.0)
+    assert response.status.name == 'ECA_NOWTACCESS'
+    assert readonly.circuit_manager.transport.bytes_sent > bytes_sent
+    got = []
+    done = threading.Event()
+
+    def on_reply(reply):
+        got.append(reply)
+        done.set()
+
+    assert readonly.write(2.0, wait=False, callback=on_reply) is None
+    assert done.wait(WAIT)
+    assert got[0].status.name == 'ECA_NOWTACCESS'
     assert readonly.read().data.tolist() == [1.5]
     noaccess, = ctx.get_pvs('TST:noaccess')
     noaccess.wait_for_connection()
     assert noaccess.access_rights == AccessRights.NO_ACCESS
-    with pytest.raises(PermissionDenied):
-        noaccess.read()
+    response = noaccess.read()
+    assert response.status.name == 'ECA_NORDACCESS'
+    assert noaccess.read(wait=False) is None
+    # The deprecated READ is refused with an ERROR message: raised as
+    # PermissionDenied (caproto waits for a reply that never comes).
+    with pytest.raises(PermissionDenied, match='ECA_NORDACCESS'):
+        noaccess.read(notify=False)
 
 
 def test_connection_state_callback(ctx):

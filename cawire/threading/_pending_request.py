@@ -1,26 +1,33 @@
 """One outstanding read or write, waiting for its reply.
 
-A :class:`PendingRequest` lives in its circuit's ioid table from the moment
-the request is queued until the reply arrives, the circuit dies, or the
-caller gives up.  The network thread completes it *directly* (sets the
-``threading.Event`` the caller waits on), so a blocking read costs one round
-trip and no thread hop.  An optional user callback is handed to the
-circuit's callback executor.
+A :class:`PendingRequest` is the core circuit's entry for its ioid
+(``VirtualCircuit.outstanding_requests``; it subclasses the core's
+:class:`OutstandingRequest`) from the moment the request is sent until the
+reply arrives or the circuit dies.  The network thread completes it
+*directly* (sets the event the caller waits on), so a blocking read costs
+one round trip and no thread hop.  An optional user callback is handed to
+the circuit's callback executor.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from ..protocol._commands_base import Message
+from ..protocol._outstanding import OutstandingRequest
 from ._flags import OneShot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._callbacks import CallbackExecutor
+    from ._pv import PV
 
 __all__ = ('PendingRequest',)
 
 logger = logging.getLogger('cawire.ch')
 
 
-class PendingRequest:
+class PendingRequest(OutstandingRequest):
     """Reply slot for one ioid.
 
     Parameters
@@ -35,24 +42,35 @@ class PendingRequest:
     deadline : float or None
         Monotonic time after which a late reply is ignored (for callbacks
         of requests whose caller already timed out).
+    waiting : bool
+        Whether a caller blocks on :attr:`event`.
+
+    Attributes
+    ----------
+    abandoned : bool
+        The caller gave up (timeout): the reply, if it ever comes, is
+        dropped.  The ioid stays in the circuit's table until then, so a
+        late reply is recognised rather than taken for a protocol error.
     """
 
-    __slots__ = ('ioid', 'pv', 'request', 'callback', 'deadline', 'event',
-                 'response', 'exception', 'waiting')
+    __slots__ = ('pv', 'request', 'callback', 'deadline', 'event',
+                 'response', 'exception', 'waiting', 'abandoned')
 
-    def __init__(self, ioid: int, pv, request, callback: Callable | None,
-                 deadline: float | None, waiting: bool):
-        self.ioid = ioid
+    def __init__(self, ioid: int, pv: PV, request: Message | None,
+                 callback: Callable[[Any], Any] | None,
+                 deadline: float | None, waiting: bool) -> None:
+        super().__init__(ioid)
         self.pv = pv
         self.request = request
         self.callback = callback
         self.deadline = deadline
         self.waiting = waiting
+        self.abandoned = False
         self.event = OneShot() if waiting else None
-        self.response = None
+        self.response: Message | None = None
         self.exception: BaseException | None = None
 
-    def complete(self, response, executor) -> None:
+    def complete(self, response: Message, executor: CallbackExecutor) -> None:
         """Deliver the reply (network thread)."""
         self.response = response
         if self.event is not None:

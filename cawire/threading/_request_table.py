@@ -1,0 +1,192 @@
+"""Reads and writes of one circuit, and the replies that complete them.
+
+:class:`RequestTable` is the client's side of the core circuit's ioid table
+(``VirtualCircuit.outstanding_requests``, whose entries are our
+:class:`PendingRequest` objects): it builds READ_NOTIFY / WRITE_NOTIFY /
+WRITE requests through the core channel, registers and sends them, and
+completes them when their reply, an ERROR naming them, or the circuit's
+death comes.  Requests are sent from user threads; replies are handled on
+the network thread.
+
+The circuit lock guards the core circuit only for as long as it takes to
+register and queue a request: ids come from the context's allocator (no
+lock needed), data are encoded and send backpressure is waited for outside
+the lock, so the network thread is never held up by a big write.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..protocol._channel import ClientChannel
+from ..protocol._commands import ReadNotifyRequest, ReadRequest
+from ..protocol._commands_base import Message
+from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
+                                    ErrorResponseReceived)
+from ._pending_request import PendingRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._circuit_manager import VirtualCircuitManager
+    from ._defaults import Deadline
+    from ._pv import PV
+
+__all__ = ('RequestTable', 'BatchItem')
+
+circ_logger = logging.getLogger('cawire.circ')
+
+#: One request of a Batch: the command and, for notify requests, its slot.
+BatchItem = tuple[Message, 'PendingRequest | None']
+_READ_IDS = frozenset((ReadNotifyRequest.ID, ReadRequest.ID))
+
+
+class RequestTable:
+    """Outstanding reads and writes of one circuit manager.
+
+    Parameters
+    ----------
+    manager : VirtualCircuitManager
+        Provides the lock, the core circuit, the transport and the callback
+        executor.
+    """
+
+    def __init__(self, manager: VirtualCircuitManager) -> None:
+        self.manager = manager
+        self.circuit = manager.circuit
+
+    def __len__(self) -> int:
+        return len(self.circuit.outstanding_requests)
+
+    # -- sending (user threads) --------------------------------------------------
+
+    def read(self, pv: PV, channel: ClientChannel, data_type: Any,
+             data_count: int | None, *, notify: bool,
+             callback: Callable[[Any], Any] | None, wait: bool,
+             deadline: Deadline) -> PendingRequest:
+        """Send a READ_NOTIFY (or READ); return its pending slot."""
+        command = channel.read(data_type, data_count, notify=notify)
+        self.manager.check_size(command, channel.native_data_count)
+        pending = PendingRequest(command.ioid, pv, command, callback,
+                                 deadline.when, wait)
+        self._send(pending, command)
+        self._wait_for_backlog(pending, deadline)
+        return pending
+
+    def write(self, pv: PV, channel: ClientChannel, data: Any,
+              data_type: Any, data_count: int | None, *, notify: bool,
+              callback: Callable[[Any], Any] | None, wait: bool,
+              deadline: Deadline) -> PendingRequest | None:
+        """Send a WRITE_NOTIFY (or a WRITE); return the pending slot if any.
+
+        The data are encoded before the circuit lock is taken (an 8 MB
+        array takes a while).
+        """
+        command = channel.write(data, data_type, data_count, notify=notify)
+        self.manager.check_size(command, 1)
+        pending = None
+        if notify:
+            pending = PendingRequest(command.ioid, pv, command, callback,
+                                     deadline.when, wait)
+        self._send(pending, command)
+        self._wait_for_backlog(pending, deadline)
+        return pending
+
+    def _send(self, pending: PendingRequest | None, command: Message) -> None:
+        manager = self.manager
+        with manager._lock:
+            if manager.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            manager._send_requests_locked(((command, pending),))
+
+    def send_batch(self, items: list[BatchItem],
+                   timeout: float | None = None) -> None:
+        """Register and send Batch requests in one write (user thread)."""
+        manager = self.manager
+        with manager._lock:
+            if manager.dead.is_set():
+                raise DisconnectedError('circuit is dead')
+            manager._send_requests_locked(items)
+        if not manager.transport.wait_for_backlog(timeout):
+            host, port = self.circuit.address
+            raise CaprotoTimeoutError(
+                f'Server at {host}:{port} did not take the batch within '
+                f'{timeout} s (send queue full); it stays queued')
+
+    def _wait_for_backlog(self, pending: PendingRequest | None,
+                          deadline: Deadline) -> None:
+        """Backpressure for user threads, bounded by the request's timeout."""
+        if self.manager.transport.wait_for_backlog(deadline.remaining()):
+            return
+        if pending is not None:
+            self.abandon(pending)
+        host, port = self.circuit.address
+        raise CaprotoTimeoutError(
+            f'Server at {host}:{port} did not take the request within the '
+            f'{deadline} timeout (send queue full); it stays queued')
+
+    def abandon(self, pending: PendingRequest) -> None:
+        """The caller gave up waiting (timeout): a late reply is dropped."""
+        with self.manager._lock:
+            self._settle(pending)
+            pending.abandoned = True
+
+    def _settle(self, pending: PendingRequest) -> None:
+        # With the lock held: the PV has one request less in flight; when
+        # it was the last one of a PV asked to go idle meanwhile, the
+        # idling happens now (on the network thread).
+        if pending.abandoned:
+            return
+        pv = pending.pv
+        pv._outstanding -= 1
+        if pv._outstanding <= 0 and pv._idle_requested:
+            self.manager.selector.call_soon(pv._finish_going_idle)
+
+    # -- replies (network thread) ---------------------------------------------
+
+    def complete(self, pending: PendingRequest, reply: Message) -> None:
+        """``reply`` (READ/WRITE_NOTIFY reply or ERROR) answers ``pending``;
+        the core circuit has already taken it out of the table."""
+        with self.manager._lock:
+            abandoned = pending.abandoned
+            self._settle(pending)
+            pending.abandoned = True
+        if abandoned:
+            self.manager.log.debug('Ignoring late reply %r', reply)
+            return
+        pending.complete(reply, self.manager.user_callback_executor)
+
+    def on_oversized(self, command_id: int, ioid: int,
+                     payload_size: int) -> None:
+        """A reply to ``ioid`` was discarded unread (larger than
+        EPICS_CA_MAX_ARRAY_BYTES): fail its request."""
+        if command_id not in _READ_IDS:
+            return
+        with self.manager._lock:
+            pending = self.circuit.discard_request(ioid)
+        if isinstance(pending, PendingRequest):
+            self.complete_with_error(pending, ErrorResponseReceived(
+                f'reply of {payload_size} bytes exceeds '
+                f'EPICS_CA_MAX_ARRAY_BYTES (ECA_TOLARGE)'))
+
+    def complete_with_error(self, pending: PendingRequest,
+                            error: BaseException) -> None:
+        with self.manager._lock:
+            abandoned = pending.abandoned
+            self._settle(pending)
+            pending.abandoned = True
+        if not abandoned:
+            pending.fail(error)
+
+    def fail_all(self, error: BaseException) -> None:
+        """The circuit died: wake every caller (network thread).  Call
+        before the core circuit forgets its requests."""
+        with self.manager._lock:
+            pending = [request for request
+                       in self.circuit.outstanding_requests.values()
+                       if isinstance(request, PendingRequest)
+                       and not request.abandoned]
+            for request in pending:
+                request.abandoned = True
+                request.pv._outstanding = 0
+        for request in pending:
+            request.fail(error)
+
