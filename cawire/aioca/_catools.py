@@ -17,6 +17,7 @@ from typing import Any
 
 from ..protocol._exceptions import (DisconnectedError, ErrorResponseReceived,
                                     PermissionDenied)
+from ..protocol._channel import require_access
 from ..protocol._status import ensure_eca_value
 from ._channels import get_channel, get_channel_cache
 from ._dbr import FORMAT_RAW, encode_value, plan_request
@@ -118,6 +119,7 @@ async def _caget(pv: str, datatype: Any = None, format: int = FORMAT_RAW,
         count = element_count
     elif count > 0:
         count = min(count, element_count)
+    require_access(cawire_pv.access_rights, pv, write=False)
     converter = plan_request(pv, chan.native_data_type, element_count,
                              datatype, format)
     response = await cawire_pv.read(data_type=converter.request,
@@ -134,6 +136,7 @@ async def _caput(pv: str, value: Any, datatype: Any = None,
     if not channel.connected():
         await channel.wait()
     cawire_pv = channel.pv
+    require_access(cawire_pv.access_rights, pv, write=True)
     code, data = encode_value(pv, cawire_pv.channel.native_data_type,
                               datatype, value)
     response = await cawire_pv.write(data, data_type=code, wait=wait,

@@ -40,20 +40,20 @@ class CallbackRegistry:
     """
 
     __slots__ = ('callbacks', '_next_token', 'last_args', '_pending',
-                 '_worker', '_coroutine_tokens', '__weakref__')
+                 '_worker', '_coroutine_tokens', '_owner', '__weakref__')
 
     def __init__(self, owner: Any = None) -> None:
         self.callbacks: dict[int, weakref.ref] = {}
         self._next_token = 0
         self.last_args: tuple | None = None
         # Calls waiting for coroutine callbacks: bounded, with flow control
-        # on the owner's circuit (a Subscription), else a plain deque.
-        self._pending: Any = (collections.deque() if owner is None else
-                              UpdateQueue(owner, high_water=20, low_water=2,
-                                          hard_limit=100))
+        # on the owner's circuit (a Subscription), else a plain deque; made
+        # at the first coroutine callback.
+        self._owner = owner
+        self._pending: Any = None
         self._worker: asyncio.Task | None = None
         # Tokens of ``async def`` callbacks (decided once, at add time).
-        self._coroutine_tokens: set[int] = set()
+        self._coroutine_tokens: set[int] | None = None
 
     def __len__(self) -> int:
         return len(self.callbacks)
@@ -87,6 +87,8 @@ class CallbackRegistry:
                             'are held weakly (as in caproto)') from None
         self.callbacks[token] = ref
         if inspect.iscoroutinefunction(func):
+            if self._coroutine_tokens is None:
+                self._coroutine_tokens = set()
             self._coroutine_tokens.add(token)
         if run and self.last_args is not None:
             self._call(func, self.last_args)
@@ -94,7 +96,8 @@ class CallbackRegistry:
 
     def remove(self, token: int) -> None:
         self.callbacks.pop(token, None)
-        self._coroutine_tokens.discard(token)
+        if self._coroutine_tokens is not None:
+            self._coroutine_tokens.discard(token)
 
     def process(self, *args: Any) -> None:
         """Call every live callback with ``args``."""
@@ -160,6 +163,12 @@ class CallbackRegistry:
 
     def _enqueue(self, item: tuple) -> None:
         pending = self._pending
+        if pending is None:
+            owner = self._owner
+            pending = self._pending = (
+                collections.deque() if owner is None else
+                UpdateQueue(owner, high_water=20, low_water=2,
+                            hard_limit=100))
         if isinstance(pending, collections.deque):
             pending.append(item)
         else:
@@ -167,7 +176,8 @@ class CallbackRegistry:
 
     def cancel(self) -> None:
         """Drop queued coroutine callbacks and stop the worker."""
-        self._pending.clear()
+        if self._pending is not None:
+            self._pending.clear()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
         self._worker = None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol import _commands as ca
 from ..protocol._circuit import VirtualCircuit
+from ..protocol._dbr import payload_size as dbr_payload_size
 from ..protocol._channel import ClientChannel
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoError, CaprotoValueError,
@@ -240,6 +241,20 @@ class CircuitManager:
         self.send(command)
         self.requests[command.ioid] = future
         return future
+
+    def check_size(self, command: Any, native_count: int | None) -> None:
+        """Refuse a request whose reply (or payload) EPICS_CA_MAX_ARRAY_BYTES
+        does not allow (libca's ECA_TOLARGE), before it is sent."""
+        limit = self.transport.max_message
+        if limit is None:
+            return
+        header = command.header
+        count = header.data_count or native_count or 0
+        size = dbr_payload_size(header.data_type, count)
+        if size + 24 > limit:
+            raise CaprotoValueError(
+                f'{size}-byte request exceeds EPICS_CA_MAX_ARRAY_BYTES '
+                f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
 
     def forget_request(self, ioid: int) -> None:
         """The caller gave up: a late reply is ignored."""

@@ -346,8 +346,9 @@ class Context:
         for pv in self.pvs.values():
             for sub in pv.subscriptions.values():
                 sub._callbacks.cancel()
-            pv.connection_state_callback.cancel()
-            pv.access_rights_callback.cancel()
+            for registry in (pv._connection_callbacks, pv._rights_callbacks):
+                if registry is not None:
+                    registry.cancel()
         self.circuit_managers.clear()
         self._pvs_needing_circuits.clear()
         self.broadcaster.remove_listener(self)

@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..protocol._enums import (AccessRights, ChannelType, field_class_to_type,
-                               native_type)
+from ..protocol._commands import ErrorResponse
+from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
-                                    DisconnectedError, ErrorResponseReceived,
-                                    LocalProtocolError, PermissionDenied)
+                                    DisconnectedError, LocalProtocolError)
+from ..protocol._outstanding import error_exception
 from ..threading._defaults import (CONTEXT_DEFAULT_TIMEOUT,
                                    PV_DEFAULT_TIMEOUT, Deadline)
 from ._callbacks import CallbackRegistry, run_callback
+from ._ready_flag import ReadyFlag
 from ._subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,10 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ('PV',)
 
 ch_logger = logging.getLogger('cawire.ch')
-
-_WRITABLE_TYPES = frozenset(range(7)) | {ChannelType.PUT_ACKT,
-                                         ChannelType.PUT_ACKS}
-
 
 class _Expired(Exception):
     """A request's own deadline passed (turned into CaprotoTimeoutError)."""
@@ -66,18 +63,25 @@ class PV:
     Made by :meth:`Context.get_pvs`, never directly.
     """
 
+    # Slots and lazily made parts: a client holds thousands of PVs.
+    __slots__ = ('name', 'priority', 'context', 'access_rights',
+                 'circuit_ready', 'channel_ready', '_connection_callbacks',
+                 '_rights_callbacks', '_state', '_log', 'subscriptions',
+                 '_timeout', '_circuit_manager', '_channel', '_idle',
+                 '_idle_requested', '_outstanding', 'cid', '__weakref__')
+
     def __init__(self, name: str, priority: int, context: 'Context',
                  timeout: Any):
         self.name = name
         self.priority = priority
         self.context = context
         self.access_rights: AccessRights | None = None
-        self.log = logging.LoggerAdapter(ch_logger, {'pv': name,
-                                                     'role': 'CLIENT'})
-        self.circuit_ready = asyncio.Event()
-        self.channel_ready = asyncio.Event()
-        self.connection_state_callback = CallbackRegistry()
-        self.access_rights_callback = CallbackRegistry()
+        self._log: logging.LoggerAdapter | None = None
+        self.circuit_ready = ReadyFlag()
+        self.channel_ready = ReadyFlag()
+        self._connection_callbacks: CallbackRegistry | None = None
+        self._rights_callbacks: CallbackRegistry | None = None
+        self._state: str | None = None   # last connection state reported
         self.subscriptions: dict[tuple, Subscription] = {}
         self._timeout = timeout
         self._circuit_manager: CircuitManager | None = None
@@ -99,6 +103,42 @@ class PV:
     @timeout.setter
     def timeout(self, value: Any) -> None:
         self._timeout = value
+
+    @property
+    def log(self) -> logging.LoggerAdapter:
+        """Logger adapter tagging records with this PV's name."""
+        log = self._log
+        if log is None:
+            log = self._log = logging.LoggerAdapter(
+                ch_logger, {'pv': self.name, 'role': 'CLIENT'})
+        return log
+
+    @property
+    def connection_state_callback(self) -> CallbackRegistry:
+        """Registry of ``f(pv, state)`` callbacks ('connected' /
+        'disconnected'), held weakly."""
+        registry = self._connection_callbacks
+        if registry is None:
+            registry = self._connection_callbacks = CallbackRegistry()
+            if self._state is not None:
+                registry.last_args = (self, self._state)
+        return registry
+
+    @property
+    def access_rights_callback(self) -> CallbackRegistry:
+        """Registry of ``f(pv, access_rights)`` callbacks, held weakly."""
+        registry = self._rights_callbacks
+        if registry is None:
+            registry = self._rights_callbacks = CallbackRegistry()
+            if self.access_rights is not None:
+                registry.last_args = (self, self.access_rights)
+        return registry
+
+    def _connection_changed(self, state: str) -> None:
+        self._state = state
+        registry = self._connection_callbacks
+        if registry is not None:
+            registry.process(self, state)
 
     @property
     def circuit_manager(self) -> 'CircuitManager | None':
@@ -133,8 +173,7 @@ class PV:
     def _channel_created(self, channel: Any) -> None:
         self._channel = channel
         self.channel_ready.set()
-        self.log.debug('connected')
-        self.connection_state_callback.process(self, 'connected')
+        self._connection_changed('connected')
 
     def _unbind(self, cm: 'CircuitManager') -> bool:
         """Detach from ``cm``; return whether the PV was connected."""
@@ -147,13 +186,15 @@ class PV:
         self._channel = None
         self._outstanding = 0
         if was_connected:
-            self.connection_state_callback.process(self, 'disconnected')
+            self._connection_changed('disconnected')
         return was_connected
 
     def _access_rights_changed(self, rights: AccessRights) -> None:
         if rights != self.access_rights:
             self.access_rights = rights
-            self.access_rights_callback.process(self, rights)
+            registry = self._rights_callbacks
+            if registry is not None:
+                registry.process(self, rights)
 
     # -- connection --------------------------------------------------------
 
@@ -240,13 +281,6 @@ class PV:
 
     # -- requests ----------------------------------------------------------
 
-    @staticmethod
-    def _resolve_type(channel: Any, data_type: Any) -> ChannelType:
-        native = channel.native_data_type
-        if data_type is None:
-            return ChannelType(native)
-        return field_class_to_type(native, data_type)
-
     async def read(self, *, wait: bool = True, callback: Callable | None = None,
                    timeout: Any = PV_DEFAULT_TIMEOUT, data_type: Any = None,
                    data_count: int | None = None, notify: bool = True) -> Any:
@@ -273,12 +307,10 @@ class PV:
         deadline = self._deadline(timeout)
         while True:
             cm, channel = await self._connected(deadline)
-            if (self.access_rights is not None
-                    and not self.access_rights & AccessRights.READ):
-                raise PermissionDenied(
-                    f'No read access to {self.name!r} (ECA_NORDACCESS)')
-            command = channel.read(self._resolve_type(channel, data_type),
-                                   data_count, notify=notify)
+            # As caproto: no local access check; the server's refusal
+            # (an ERROR reply) becomes PermissionDenied.
+            command = channel.read(data_type, data_count, notify=notify)
+            cm.check_size(command, channel.native_data_count)
             try:
                 future = cm.request(command)
             except DisconnectedError:
@@ -323,18 +355,9 @@ class PV:
         deadline = self._deadline(timeout)
         while True:
             cm, channel = await self._connected(deadline)
-            if (self.access_rights is not None
-                    and not self.access_rights & AccessRights.WRITE):
-                raise PermissionDenied(
-                    f'No write access to {self.name!r} (ECA_NOWTACCESS)')
-            data_type_ = self._resolve_type(channel, data_type)
-            if data_type_ not in _WRITABLE_TYPES:
-                raise CaprotoValueError(
-                    f'Cannot write with data type {data_type_!r}: clients may '
-                    f'only write plain types (or PUT_ACKT/PUT_ACKS); use '
-                    f'{ChannelType(native_type(data_type_))!r}')
-            command = channel.write(data, data_type_, data_count,
+            command = channel.write(data, data_type, data_count,
                                     notify=notify)
+            cm.check_size(command, 1)
             try:
                 if notify:
                     future = cm.request(command)
@@ -399,11 +422,8 @@ class PV:
         except asyncio.CancelledError:
             cm.forget_request(ioid)
             raise
-        if type(response).__name__ == 'ErrorResponse':
-            raise ErrorResponseReceived(
-                f'Server refused to {verb} {self.name!r}: '
-                f'{response.error_message} ({response.status.name})',
-                response=response)
+        if isinstance(response, ErrorResponse):
+            raise error_exception(response, f'{verb} {self.name!r}')
         return response
 
     # -- subscriptions -----------------------------------------------------

@@ -116,6 +116,11 @@ class CircuitProtocol(asyncio.BufferedProtocol):
         self.transport.write(data)
 
     @property
+    def max_message(self) -> int | None:
+        """Largest message kept (EPICS_CA_MAX_ARRAY_BYTES), None: no limit."""
+        return self._arena.max_message
+
+    @property
     def queued_bytes(self) -> int:
         """Bytes waiting in the transport's send buffer."""
         transport = self.transport

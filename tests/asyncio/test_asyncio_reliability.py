@@ -14,6 +14,7 @@ import pytest
 from cawire.asyncio.client import Context, SharedBroadcaster
 from cawire.config import Config
 from cawire.protocol._exceptions import (CaprotoTimeoutError,
+                                         CaprotoValueError,
                                          DisconnectedError,
                                          ErrorResponseReceived)
 from cawire.server.testing import IocProcess
@@ -392,11 +393,14 @@ def test_max_array_bytes_refuses_larger_replies(softioc, ca_env):
                            repeater_port=ca_env.repeater_port,
                            EPICS_CA_AUTO_ARRAY_BYTES='NO',
                            EPICS_CA_MAX_ARRAY_BYTES='16384')
-        big, small = await ctx.get_pvs('TST:wf:big', 'TST:wf:double')
-        with pytest.raises(ErrorResponseReceived):
+        big, small = await ctx.get_pvs('TST:wf:big', 'TST:ai')
+        # Refused before it is sent, as libca (ECA_TOLARGE).
+        with pytest.raises(CaprotoValueError):
             await big.read(data_count=100000)
-        assert big.circuit_manager.oversized_responses == 1
-        assert (await small.read()).data[0] == 1.5
+        with pytest.raises(CaprotoValueError):
+            await big.read()
+        assert (await big.read(data_count=10)).data[0] == 42.0
+        assert (await small.read()).data[0] == 3.14159
         await ctx.disconnect()
 
     run(main())
