@@ -260,13 +260,27 @@ class CircuitManager:
         """The caller gave up: a late reply is ignored."""
         self.requests.pop(ioid, None)
 
-    def events_off(self) -> None:
-        """Suspend updates of every subscription on this circuit."""
+    async def events_off(self) -> None:
+        """Suspend updates of every subscription on this circuit (EVENTS_OFF;
+        awaitable as in caproto's asyncio client)."""
         self.flow_control.user_events_off()
 
-    def events_on(self) -> None:
+    async def events_on(self) -> None:
         """Resume updates of every subscription on this circuit."""
         self.flow_control.user_events_on()
+
+    @property
+    def events_suspended(self) -> bool:
+        """True while EVENTS_OFF (by the user or by flow control) holds."""
+        return self.flow_control.suspended
+
+    @property
+    def events_off_sent(self) -> int:
+        return self.flow_control.events_off_sent
+
+    @property
+    def events_on_sent(self) -> int:
+        return self.flow_control.events_on_sent
 
     def send_flow_control(self, command) -> bool:
         """Send EVENTS_OFF/ON if the circuit is up; return whether sent."""

@@ -155,3 +155,36 @@ def test_disconnect_leaves_nothing(softioc):
     gc.collect()
     assert leftover == []
     assert open_fds() - before == set()
+
+
+def test_events_off_and_on(softioc):
+    async def main():
+        async with Context(timeout=WAIT) as ctx:
+            counter, = await ctx.get_pvs(P + 'counter')
+            values = []
+
+            def callback(sub, response):
+                values.append(float(response.data[0]))
+
+            sub = counter.subscribe()
+            sub.add_callback(callback)
+            for _ in range(500):
+                if len(values) >= 2:
+                    break
+                await asyncio.sleep(0.01)
+            cm = counter.circuit_manager
+            await cm.events_off()
+            assert cm.events_suspended and cm.events_off_sent == 1
+            await asyncio.sleep(0.3)
+            count = len(values)
+            await asyncio.sleep(0.5)
+            assert len(values) == count      # the server holds updates
+            await cm.events_on()
+            assert cm.events_on_sent == 1 and not cm.events_suspended
+            for _ in range(500):
+                if len(values) > count:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(values) > count
+            await sub.clear()
+    run(main())
