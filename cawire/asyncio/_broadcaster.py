@@ -20,7 +20,7 @@ import random
 import socket
 import time
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from ..config import Config, client_search_addresses
 from ..protocol import _commands as ca
@@ -130,8 +130,11 @@ class SharedBroadcaster:
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _DatagramProtocol(self), sock=sock)
             self._transport = transport
+            # SearchEngine is annotated with the threading client's loop;
+            # it needs only call_at on the monotonic clock, which an
+            # asyncio loop has (structural reuse, hence the cast).
             self.search_engine = SearchEngine(
-                loop, self._send_search_datagram,
+                cast(Any, loop), self._send_search_datagram,
                 max_search_period=self.config.max_search_period)
             self.repeater_process = spawn_repeater_if_needed(
                 self.config.repeater_port)

@@ -68,7 +68,8 @@ class _ServerBeacons:
     __slots__ = ('last_time', 'average_period', 'last_sequence',
                  'has_circuit', 'last_heard')
 
-    def __init__(self, last_time, last_sequence, last_heard):
+    def __init__(self, last_time: float | None, last_sequence: int,
+                 last_heard: float | None) -> None:
         # last_time None: the entry was made for a circuit, before any beacon.
         self.last_time: float | None = last_time
         # None: fewer than two beacons seen since the entry was (re)set.
@@ -97,7 +98,8 @@ class BeaconHistory:
     ``(ip, tcp_port)`` taken from the beacon.
     """
 
-    def __init__(self, start_time: float, max_servers: int = MAX_SERVERS):
+    def __init__(self, start_time: float,
+                 max_servers: int = MAX_SERVERS) -> None:
         self.start_time = start_time
         self.max_servers = max_servers
         self._servers: dict[Hashable, _ServerBeacons] = {}
@@ -161,15 +163,15 @@ class BeaconHistory:
             if advance == 0 or advance > _U32_MAX - 256 or 1 < advance < 4:
                 return BeaconEvent.DISCARDED
 
-        gap = now - entry.last_time
-        return self._classify(entry, gap, now)
+        return self._classify(entry, entry.last_time, now)
 
-    def _classify(self, entry: _ServerBeacons, gap: float, now: float
+    def _classify(self, entry: _ServerBeacons, last_time: float, now: float
                   ) -> BeaconEvent:
+        gap = now - last_time
         events = BeaconEvent.NONE
         if entry.average_period is None:
             # Second beacon: only now is there a period to compare with.
-            first_beacon_time = entry.last_time
+            first_beacon_time = last_time
             entry.average_period = gap
             if entry.has_circuit:
                 events |= BeaconEvent.CHECK_CIRCUIT

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from ._commands_base import Message
 from ._commands import (
     ErrorResponse, NotFoundResponse, RepeaterConfirmResponse,
     RepeaterRegisterRequest, RsrvIsUpResponse, SearchRequest, SearchResponse,
@@ -96,7 +97,7 @@ class Broadcaster:
         self._search_ids = IdAllocator(in_use, first_search_id)
         self._sendable = _SENDABLE[our_role]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<Broadcaster our_role={self.our_role!r} '
                 f'unanswered={len(self.unanswered_searches)} '
                 f'registered={self.registered}>')
@@ -112,7 +113,7 @@ class Broadcaster:
         instead; the repeater accepts both)."""
         return RepeaterRegisterRequest(ip)
 
-    def send(self, *commands) -> bytes:
+    def send(self, *commands: Message) -> bytes:
         """Validate ``commands`` as ours and return one datagram.
 
         Raises
@@ -140,7 +141,8 @@ class Broadcaster:
                                 len(commands), len(datagram))
         return datagram
 
-    def recv(self, data, address) -> list:
+    def recv(self, data: bytes | bytearray | memoryview,
+             address: tuple[str, int]) -> list:
         """Parse one datagram from ``address``.
 
         Raises
@@ -171,7 +173,8 @@ class Broadcaster:
                 self.registered = True
                 self.repeater_address = command.repeater_address
 
-    def search_results(self, commands: Iterable, source_address=None
+    def search_results(self, commands: Iterable,
+                       source_address: tuple[str, int] | None = None
                        ) -> list[SearchResult]:
         """The search replies in one received datagram, with the sequence
         number of the VERSION that leads them and the server's address.

@@ -11,7 +11,7 @@ moves only when the command goes through ``VirtualCircuit.send`` or
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
@@ -72,6 +72,8 @@ def require_access(access_rights: int | None, name: str, *,
         raise PermissionDenied(f'No read access to {name!r} (ECA_NORDACCESS)')
 
 
+_NORMAL = getattr(CAStatus, 'ECA_NORMAL')  # CAStatus fills its namespace itself
+
 #: The id set of a channel with none: shared, so that 10,000 idle channels
 #: do not hold 20,000 empty sets; replaced by a set at the first id.
 NO_IDS: frozenset = frozenset()
@@ -100,7 +102,7 @@ class _BaseChannel:
                  '_ioids', '_subscriptionids', '__weakref__')
 
     def __init__(self, name: str, circuit: 'VirtualCircuit', cid: int,
-                 *, string_encoding: str = 'latin-1'):
+                 *, string_encoding: str = 'latin-1') -> None:
         self.name = name
         self.circuit = circuit
         self.cid = cid
@@ -116,7 +118,7 @@ class _BaseChannel:
         self._ioids: set[int] | frozenset = NO_IDS
         self._subscriptionids: set[int] | frozenset = NO_IDS
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<{type(self).__name__} name={self.name!r} cid={self.cid} '
                 f'sid={self.sid} data_type={self.native_data_type!r} '
                 f'states={self.states[CLIENT]!r}/{self.states[SERVER]!r}>')
@@ -204,7 +206,8 @@ class ClientChannel(_BaseChannel):
     __slots__ = ()
 
     def __init__(self, name: str, circuit: 'VirtualCircuit',
-                 cid: int | None = None, *, string_encoding: str = 'latin-1'):
+                 cid: int | None = None, *,
+                 string_encoding: str = 'latin-1') -> None:
         if circuit.our_role is not CLIENT:
             raise LocalProtocolError('a ClientChannel needs a client circuit')
         if cid is None:
@@ -234,8 +237,9 @@ class ClientChannel(_BaseChannel):
         """CLEAR_CHANNEL for this channel."""
         return ClearChannelRequest(self.sid, self.cid)
 
-    def read(self, data_type=None, data_count: int | None = None,
-             notify: bool = True, ioid: int | None = None):
+    def read(self, data_type: DataTypeSpec = None,
+             data_count: int | None = None, notify: bool = True,
+             ioid: int | None = None) -> ReadNotifyRequest | ReadRequest:
         """READ_NOTIFY (or deprecated READ) for this channel.
 
         Parameters
@@ -257,8 +261,10 @@ class ClientChannel(_BaseChannel):
         cls = ReadNotifyRequest if notify else ReadRequest
         return cls(data_type, data_count, self.sid, ioid)
 
-    def write(self, data, data_type=None, data_count: int | None = None,
-              metadata=None, notify: bool = True, ioid: int | None = None):
+    def write(self, data: Any, data_type: DataTypeSpec = None,
+              data_count: int | None = None, metadata: Any = None,
+              notify: bool = True, ioid: int | None = None
+              ) -> WriteNotifyRequest | WriteRequest:
         """WRITE_NOTIFY (or WRITE, with ``notify=False``).
 
         ``data_count`` defaults to the number of values given.  A WRITE
@@ -286,7 +292,8 @@ class ClientChannel(_BaseChannel):
                             self.cid if ioid is None else ioid,
                             metadata=metadata)
 
-    def subscribe(self, data_type=None, data_count: int | None = None,
+    def subscribe(self, data_type: DataTypeSpec = None,
+                  data_count: int | None = None,
                   low: float = 0.0, high: float = 0.0, to: float = 0.0,
                   mask: int | None = None,
                   subscriptionid: int | None = None) -> EventAddRequest:
@@ -327,7 +334,7 @@ class ServerChannel(_BaseChannel):
     """
 
     def __init__(self, name: str, circuit: 'VirtualCircuit', cid: int,
-                 *, string_encoding: str = 'latin-1'):
+                 *, string_encoding: str = 'latin-1') -> None:
         if circuit.our_role is not SERVER:
             raise LocalProtocolError('a ServerChannel needs a server circuit')
         super().__init__(name, circuit, cid, string_encoding=string_encoding)
@@ -337,12 +344,13 @@ class ServerChannel(_BaseChannel):
         """The server's VERSION reply, at the circuit's protocol version."""
         return VersionResponse(self.circuit.protocol_version)
 
-    def access_rights_response(self, access_rights) -> AccessRightsResponse:
+    def access_rights_response(self, access_rights: int
+                               ) -> AccessRightsResponse:
         """ACCESS_RIGHTS for this channel (sent before the create reply
         and whenever the rights change)."""
         return AccessRightsResponse(self.cid, int(access_rights))
 
-    def create(self, native_data_type, native_data_count: int,
+    def create(self, native_data_type: int, native_data_count: int,
                sid: int) -> CreateChanResponse:
         """The CREATE_CHAN reply: this channel is ``sid``."""
         return CreateChanResponse(native_data_type, native_data_count,
@@ -352,9 +360,10 @@ class ServerChannel(_BaseChannel):
         """CREATE_CH_FAIL: this channel cannot be served."""
         return CreateChFailResponse(self.cid)
 
-    def read(self, data, ioid: int, data_type=None,
-             data_count: int | None = None, status=CAStatus.ECA_NORMAL, *,
-             metadata=None, notify: bool = True):
+    def read(self, data: Any, ioid: int, data_type: DataTypeSpec = None,
+             data_count: int | None = None, status: Any = _NORMAL, *,
+             metadata: Any = None, notify: bool = True
+             ) -> ReadNotifyResponse | ReadResponse:
         """READ_NOTIFY (or READ) reply for request ``ioid``.
 
         ``data_count`` defaults to the number of values given.  A READ
@@ -368,17 +377,19 @@ class ServerChannel(_BaseChannel):
         return ReadResponse(data, data_type, data_count, self.cid, ioid,
                             metadata=metadata)
 
-    def write(self, ioid: int, data_type=None, data_count: int = 1,
-              status=CAStatus.ECA_NORMAL) -> WriteNotifyResponse:
+    def write(self, ioid: int, data_type: DataTypeSpec = None,
+              data_count: int = 1, status: Any = _NORMAL
+              ) -> WriteNotifyResponse:
         """WRITE_NOTIFY reply for request ``ioid`` (echo the request's
         type and count)."""
         if data_type is None or isinstance(data_type, str):
             data_type, _ = self._fill_defaults(data_type, 0)
         return WriteNotifyResponse(data_type, data_count, status, ioid)
 
-    def subscribe(self, data, subscriptionid: int, data_type=None,
+    def subscribe(self, data: Any, subscriptionid: int,
+                  data_type: DataTypeSpec = None,
                   data_count: int | None = None,
-                  status=CAStatus.ECA_NORMAL, *, metadata=None
+                  status: Any = _NORMAL, *, metadata: Any = None
                   ) -> EventAddResponse:
         """A subscription update.  ``data_type`` defaults to the one the
         client subscribed with."""

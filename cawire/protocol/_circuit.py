@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from ._channel import NO_IDS, ClientChannel, ServerChannel, _BaseChannel
 from ._commands import (
@@ -59,7 +60,8 @@ from ._exceptions import (CaprotoValueError, LocalProtocolError,
 from ._framing import parse_stream
 from ._ids import IdAllocator
 from ._outstanding import IO_REPLIES, OutstandingRequest, refused_request
-from ._state import CLIENT, CONNECTED, SERVER, CircuitState, Role
+from ._state import (CLIENT, CONNECTED, REQUEST, SERVER, CircuitState,
+                     Role)
 
 __all__ = ('VirtualCircuit', 'ClientChannel', 'ServerChannel',
            'IdAllocator', 'OutstandingRequest')
@@ -70,6 +72,9 @@ IoRequest = ReadNotifyRequest | ReadRequest | WriteNotifyRequest
 IoReply = ReadNotifyResponse | ReadResponse | WriteNotifyResponse
 
 logger = logging.getLogger('cawire.circ')
+#: A per-command rule: (command, sender) -> the command to act on, if not
+#: the one given.
+_Handler = Callable[[Any, Role], 'Message | None']
 _IO_REQUEST_TYPES = (ReadNotifyRequest, ReadRequest, WriteNotifyRequest)
 
 # Native channel types are the plain ones (DBF -> DBR 0..6).
@@ -121,7 +126,7 @@ class VirtualCircuit:
                  protocol_version: int = DEFAULT_PROTOCOL_VERSION, *,
                  id_allocator: Callable[[], int] | None = None,
                  subscription_id_allocator: Callable[[], int] | None = None,
-                 max_payload: int | None = None):
+                 max_payload: int | None = None) -> None:
         if our_role not in (CLIENT, SERVER):
             raise CaprotoValueError(f'our_role must be CLIENT or SERVER, '
                                     f'not {our_role!r}')
@@ -129,7 +134,8 @@ class VirtualCircuit:
             raise CaprotoValueError('a client circuit needs a priority')
         self.our_role = our_role
         self.their_role = our_role.peer
-        self.address = tuple(address) if address is not None else None
+        self.address: tuple[str, int] | None = (
+            (address[0], address[1]) if address is not None else None)
         self.priority = priority
         self.protocol_version = protocol_version
         self.max_payload = max_payload
@@ -156,7 +162,7 @@ class VirtualCircuit:
                                   or id_allocator)
         if our_role is CLIENT:
             self._channel_ids = IdAllocator(self.channels.__contains__, 0)
-            self._hot_update = EventAddResponse
+            self._hot_update: type[Message] | None = EventAddResponse
         else:
             self._channel_ids = IdAllocator(self.channels_sid.__contains__,
                                             0)
@@ -167,7 +173,7 @@ class VirtualCircuit:
     # ------------------------------------------------------------------
     # Public API
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<VirtualCircuit address={self.address!r} '
                 f'priority={self.priority} our_role={self.our_role!r} '
                 f'states={self.states[CLIENT]!r}/{self.states[SERVER]!r} '
@@ -176,15 +182,21 @@ class VirtualCircuit:
     @property
     def host(self) -> str:
         """The peer's host (first item of ``address``)."""
-        return self.address[0]
+        return self._peer_address()[0]
 
     @property
     def port(self) -> int:
         """The peer's port (second item of ``address``)."""
-        return self.address[1]
+        return self._peer_address()[1]
+
+    def _peer_address(self) -> tuple[str, int]:
+        if self.address is None:
+            raise LocalProtocolError('this circuit was made without an '
+                                     'address')
+        return self.address
 
     @property
-    def key(self):
+    def key(self) -> tuple[tuple[str, int] | None, int | None]:
         """(address, priority): what identifies a circuit in a context."""
         return self.address, self.priority
 
@@ -207,7 +219,7 @@ class VirtualCircuit:
         circuit was given a ``subscription_id_allocator``)."""
         return self._subscription_ids()
 
-    def send(self, *commands) -> list:
+    def send(self, *commands: Message) -> list:
         """Validate ``commands`` as ours, update state, return buffers.
 
         Returns
@@ -261,7 +273,7 @@ class VirtualCircuit:
         cls = type(command)
         if cls in IO_REPLIES:
             return self.outstanding_requests.get(command._h[5])
-        if cls is ErrorResponse:
+        if isinstance(command, ErrorResponse):
             ioid = refused_request(command).ioid
             if ioid is not None:
                 return self.outstanding_requests.get(ioid)
@@ -278,7 +290,8 @@ class VirtualCircuit:
         request.repeats = 0
         return self._complete_request(ioid)
 
-    def recv(self, *buffers) -> tuple[list, int]:
+    def recv(self, *buffers: bytes | bytearray | memoryview
+             ) -> tuple[list, int]:
         """Parse received bytes (simple users; fast shells call
         :func:`cawire.protocol._framing.parse_stream` themselves).
 
@@ -425,7 +438,8 @@ class VirtualCircuit:
         except (LocalProtocolError, RemoteProtocolError) as exc:
             exc.args = (f'{exc.args[0]} (channel {channel.name!r}, '
                         f'cid {channel.cid})',)
-            exc.channel = channel
+            # Channel-level: the shell may drop the command and carry on.
+            setattr(exc, 'channel', channel)
             raise
 
     def _require_requests_allowed(self, command, sender: Role) -> None:
@@ -437,10 +451,10 @@ class VirtualCircuit:
     # ------------------------------------------------------------------
     # Per-command handlers.  ``sender`` is the role that sent the command.
 
-    def _handlers(self, *, sending: bool) -> dict:
+    def _handlers(self, *, sending: bool) -> dict[type[Message], _Handler]:
         # Which commands this circuit sends and receives, by role.
         client_sends = sending == (self.our_role is CLIENT)
-        common_circuit = {
+        common_circuit: dict[type[Message], _Handler] = {
             ErrorResponse: self._on_error,
             EchoRequest: self._on_circuit_command,
             EchoResponse: self._on_circuit_command,
@@ -452,7 +466,7 @@ class VirtualCircuit:
             EventsOffRequest: self._on_circuit_command,
             EventsOnRequest: self._on_circuit_command,
         }
-        requests = {
+        requests: dict[type[Message], _Handler] = {
             VersionRequest: self._on_version_request,
             ClientNameRequest: self._on_identity,
             HostNameRequest: self._on_identity,
@@ -465,7 +479,7 @@ class VirtualCircuit:
             EventCancelRequest: self._on_event_cancel_request,
             ClearChannelRequest: self._on_clear_channel_request,
         }
-        responses = {
+        responses: dict[type[Message], _Handler] = {
             VersionResponse: self._on_version_response,
             AccessRightsResponse: self._on_access_rights,
             CreateChanResponse: self._on_create_chan_response,
@@ -478,9 +492,9 @@ class VirtualCircuit:
             EventAddResponse: self._on_event_add_response,
             EventCancelResponse: self._on_event_cancel_response,
         }
-        table = {}
+        table: dict[type[Message], _Handler] = {}
         for cls, handler in common_circuit.items():
-            if (cls.DIRECTION.name == 'REQUEST') == client_sends:
+            if (cls.DIRECTION is REQUEST) == client_sends:
                 table[cls] = handler
         table.update(requests if client_sends else responses)
         return table
@@ -530,7 +544,8 @@ class VirtualCircuit:
         refused = refused_request(command)
         if refused.ioid is not None:
             self._complete_request(refused.ioid)
-        elif refused.command == EventCancelRequest.ID:
+        elif (refused.command == EventCancelRequest.ID
+                and refused.subscriptionid is not None):
             self._drop_subscription(refused.subscriptionid)
 
     def _complete_request(self, ioid: int) -> OutstandingRequest | None:
@@ -542,8 +557,10 @@ class VirtualCircuit:
             return request
         del self.outstanding_requests[ioid]
         channel = request.channel
-        if channel is not None and ioid in channel._ioids:
-            channel._ioids.discard(ioid)
+        if channel is not None:
+            ids = channel._ioids
+            if isinstance(ids, set):
+                ids.discard(ioid)
         return request
 
     def _drop_subscription(self, subscriptionid: int) -> None:
@@ -552,8 +569,9 @@ class VirtualCircuit:
         if event_add is not None:
             channel = self.channels_sid.get(event_add.sid)
             if channel is not None:
-                if subscriptionid in channel._subscriptionids:
-                    channel._subscriptionids.discard(subscriptionid)
+                ids = channel._subscriptionids
+                if isinstance(ids, set):
+                    ids.discard(subscriptionid)
 
     # -- channel lifecycle -------------------------------------------------
 
@@ -718,10 +736,10 @@ class VirtualCircuit:
                               f'subscriptionid {command._h[5]}')
 
     def _on_event_cancel_response(self, command: EventCancelResponse,
-                                  sender: Role):
+                                  sender: Role) -> EventAddResponse | None:
         subscriptionid = command.subscriptionid
         event_add = self.event_add_commands.get(subscriptionid)
-        if subscriptionid in self._cancelling:
+        if subscriptionid in self._cancelling and event_add is not None:
             channel = self.channels_sid.get(event_add.sid)
             if channel is not None:
                 self._advance_channel(channel, command, sender)

@@ -31,7 +31,7 @@ class IdAllocator:
     """
 
     def __init__(self, in_use: Callable[[int], bool] | None = None,
-                 start: int = 1):
+                 start: int = 1) -> None:
         self._next = start % _U32
         self._in_use = in_use
 

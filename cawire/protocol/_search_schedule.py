@@ -69,6 +69,14 @@ DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
 _U32 = 0x1_0000_0000
 
 
+def _name_of(key: Hashable) -> str | bytes:
+    # A key without an explicit size must be the PV name itself.
+    if not isinstance(key, (str, bytes)):
+        raise CaprotoValueError(f'search key {key!r} is not a name: give '
+                                'its size')
+    return key
+
+
 class SearchDatagram(NamedTuple):
     """Names to send in one datagram, led by VERSION with this sequence."""
     sequence: int
@@ -81,7 +89,7 @@ class _Timer:
                  'time_at_last_send', 'first_sequence', 'last_sequence',
                  'boost_possible')
 
-    def __init__(self, index: int, boost_possible: bool):
+    def __init__(self, index: int, boost_possible: bool) -> None:
         self.index = index
         # Waiting to be sent (insertion-ordered; value = message size).
         self.requests: dict = {}
@@ -131,7 +139,7 @@ class SearchSchedule:
 
     def __init__(self, now: float = 0.0, *, max_search_period: float = 300.0,
                  first_sequence: int = 1,
-                 datagram_capacity: int = DATAGRAM_PAYLOAD_CAPACITY):
+                 datagram_capacity: int = DATAGRAM_PAYLOAD_CAPACITY) -> None:
         self.max_search_period = max(float(max_search_period),
                                      MAX_SEARCH_PERIOD_LOWER_LIMIT)
         self.timer_count = int(1.0 + math.log2(
@@ -210,7 +218,7 @@ class SearchSchedule:
             encoded.
         """
         if size is None:
-            size = search_message_size(key)
+            size = search_message_size(_name_of(key))
         if size > self._capacity:
             raise CaprotoValueError(f'search for {key!r} ({size} bytes) does not '
                              f'fit in a datagram ({self._capacity} bytes)')
@@ -267,7 +275,7 @@ class SearchSchedule:
         if size is None:
             size = self._sizes.get(key)
             if size is None:
-                size = search_message_size(key)
+                size = search_message_size(_name_of(key))
         self._remove(key)
         if not self._governed:
             self._governor_epoch = self._governor_tick_at_or_before(now)

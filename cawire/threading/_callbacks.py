@@ -25,7 +25,7 @@ import threading
 import warnings
 import weakref
 from time import monotonic
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ('CallbackExecutor', 'CallbackRegistry', 'run_user_callback',
            'accepts_one_positional_argument')
@@ -33,7 +33,7 @@ __all__ = ('CallbackExecutor', 'CallbackRegistry', 'run_user_callback',
 callback_logger = logging.getLogger('cawire.callback')
 
 
-def run_user_callback(func: Callable, *args) -> None:
+def run_user_callback(func: Callable[..., Any], *args: Any) -> None:
     """Call ``func(*args)``; log (never raise) what it raises."""
     try:
         func(*args)
@@ -63,7 +63,7 @@ class CallbackExecutor:
     def __init__(self, max_workers: int = 1, *, name: str = 'cawire-callbacks',
                  high_water: int = 1000, low_water: int = 100,
                  on_high_water: Callable[[], None] | None = None,
-                 on_low_water: Callable[[], None] | None = None):
+                 on_low_water: Callable[[], None] | None = None) -> None:
         if max_workers < 1:
             raise ValueError('max_workers must be at least 1')
         self.max_workers = max_workers
@@ -148,7 +148,7 @@ class CallbackExecutor:
         elif len(self._workers) < self.max_workers and not self._shutdown:
             self._start_worker()
 
-    def submit(self, func: Callable, *args) -> bool:
+    def submit(self, func: Callable[..., Any], *args: Any) -> bool:
         """Queue ``func(*args)``.  Returns False if the executor is shut down."""
         notify_high = False
         with self._lock:
@@ -184,7 +184,7 @@ class CallbackExecutor:
         self._thread_ids.add(threading.get_ident())
         jobs = self._jobs
         lock = self._lock
-        doorbell = queue.SimpleQueue()
+        doorbell: queue.SimpleQueue[None] = queue.SimpleQueue()
         while True:
             notify_low = False
             with lock:
@@ -274,10 +274,10 @@ class _OldSignatureAdapter:
 
     __slots__ = ('_ref', '__weakref__')
 
-    def __init__(self, func):
+    def __init__(self, func: Callable[[Any], Any]) -> None:
         self._ref = _weak(func)
 
-    def __call__(self, sub, response):
+    def __call__(self, sub: Any, response: Any) -> None:
         func = self._ref()
         if func is not None:
             func(response)
@@ -299,7 +299,7 @@ class CallbackRegistry:
         becomes empty because a callback was garbage collected.
     """
 
-    def __init__(self, on_removed: Callable[[], None] | None = None):
+    def __init__(self, on_removed: Callable[[], None] | None = None) -> None:
         self._callbacks: dict[int, weakref.ref] = {}
         # Adapters for old-style callbacks; kept alive as long as the user's
         # function is (it holds the adapter's key via a finalizer).

@@ -32,11 +32,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ..protocol import _commands as ca
 from ..protocol._channel import ClientChannel
-from ..protocol._circuit import VirtualCircuit
+from ..protocol._circuit import IoRequest, VirtualCircuit
 from ..protocol._commands_base import Message
 from ..protocol._dbr import payload_size as dbr_payload_size
 from ..protocol._enums import AccessRights
@@ -100,8 +100,13 @@ class VirtualCircuitManager:
 
     def __init__(self, context: Context, circuit: VirtualCircuit,
                  selector: NetworkLoop, timeout: float | None = 2.0) -> None:
+        address = circuit.address
+        if address is None:
+            raise CaprotoValueError('a client circuit needs an address')
         self.context = context
         self.circuit = circuit
+        #: The server's (host, port).
+        self.address: tuple[str, int] = address
         self.selector = selector
         self.timeout = timeout
         self.log = logging.LoggerAdapter(
@@ -133,7 +138,7 @@ class VirtualCircuitManager:
             max_bytes=self.backlog_max_bytes)
         self.user_callback_executor = CallbackExecutor(
             context.max_workers,
-            name=f'cawire-callbacks-{circuit.address[0]}:{circuit.address[1]}')
+            name=f'cawire-callbacks-{address[0]}:{address[1]}')
         self.delivery.executor = self.user_callback_executor
         config = context.config
         max_message = None
@@ -150,7 +155,7 @@ class VirtualCircuitManager:
             selector, self.socket,
             parse=functools.partial(parse_stream, role=CLIENT),
             on_commands=self._process_commands, on_closed=self._on_closed,
-            name=f'{circuit.address[0]}:{circuit.address[1]}',
+            name=f'{address[0]}:{address[1]}',
             max_message=max_message, on_oversized=self._on_oversized)
         self._handlers: dict[type, Callable[[Any], None]] = {
             ca.VersionResponse: self._on_nothing,
@@ -237,12 +242,12 @@ class VirtualCircuitManager:
     def connect(self) -> None:
         """Start the non-blocking TCP connect (network thread)."""
         try:
-            code = self.socket.connect_ex(self.circuit.address)
+            code = self.socket.connect_ex(self.address)
         except OSError as exc:
-            code = exc.errno
+            code = exc.errno or errno.EIO
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             self.transport.close(
-                f'cannot connect to {self.circuit.address}: '
+                f'cannot connect to {self.address}: '
                 f'{errno.errorcode.get(code, code)}')
             return
         self.selector.register(self.socket, None, self._on_connect_writable)
@@ -252,18 +257,18 @@ class VirtualCircuitManager:
 
     def _connect_timed_out(self) -> None:
         if not self.connected_event.is_set():
-            self.transport.close(f'TCP connection to {self.circuit.address} '
+            self.transport.close(f'TCP connection to {self.address} '
                                  f'timed out')
 
     def _on_connect_writable(self) -> None:
         code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self.transport.close(f'cannot connect to {self.circuit.address}: '
+            self.transport.close(f'cannot connect to {self.address}: '
                                  f'{errno.errorcode.get(code, code)}')
             return
         self.selector.register(self.socket, self.transport.on_readable, None)
         self.connected_event.set()
-        self.log.debug('Connected to %s:%d', *self.circuit.address)
+        self.log.debug('Connected to %s:%d', *self.address)
         context = self.context
         with self._lock:
             commands = [ca.VersionRequest(priority=self.circuit.priority,
@@ -350,7 +355,8 @@ class VirtualCircuitManager:
             if pending is None:
                 buffers.extend(circuit.send(command))
             else:
-                buffers.extend(circuit.send_request(command, pending))
+                buffers.extend(circuit.send_request(
+                    cast(IoRequest, command), pending))
                 pending.pv._outstanding += 1
         self.transport.send(buffers)
 
@@ -370,7 +376,7 @@ class VirtualCircuitManager:
         with self._lock:
             if self.dead.is_set():
                 raise DisconnectedError(
-                    f'circuit {self.circuit.address} is closed '
+                    f'circuit {self.address} is closed '
                     f'({self.close_reason})')
             self._send_locked(commands)
         self.transport.wait_for_backlog()
@@ -437,7 +443,8 @@ class VirtualCircuitManager:
             pv._circuit_manager = None
             pv._channel = None
             for sub in pv.active_subscriptions():
-                self.subscriptions.pop(sub.subscriptionid, None)
+                if sub.subscriptionid is not None:
+                    self.subscriptions.pop(sub.subscriptionid, None)
         return was_connected
 
     @property
@@ -462,10 +469,10 @@ class VirtualCircuitManager:
         if context._closing:
             self.delivery.discard = True
             self.log.debug('Circuit to %s:%d closed: %s',
-                           *self.circuit.address, reason)
+                           *self.address, reason)
         else:
             self.log.warning('Circuit to %s:%d (priority %d) closed: %s',
-                             *self.circuit.address, self.circuit.priority,
+                             *self.address, self.circuit.priority,
                              reason)
         executor = self.user_callback_executor
         pvs = list(self.pvs.values())
@@ -476,7 +483,7 @@ class VirtualCircuitManager:
             if not pv._idle:
                 lost.append(pv)
         error = DisconnectedError(
-            f'circuit to {self.circuit.address[0]}:{self.circuit.address[1]} '
+            f'circuit to {self.address[0]}:{self.address[1]} '
             f'closed before the reply arrived ({reason})')
         with self._lock:
             self.dead.set()
@@ -498,7 +505,7 @@ class VirtualCircuitManager:
     # -- subscriptions (any thread) --------------------------------------------------
 
     def _event_add_locked(self, channel: ClientChannel,
-                          sub: Subscription) -> Message:
+                          sub: Subscription) -> ca.EventAddRequest:
         command = channel.subscribe(sub.data_type, sub.data_count, sub.low,
                                     sub.high, sub.to, sub.mask,
                                     subscriptionid=sub.subscriptionid)

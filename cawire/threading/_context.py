@@ -14,10 +14,13 @@ import getpass
 import logging
 import socket
 import threading
+from types import TracebackType
+from typing import Any, Callable
 
-from ..protocol._circuit import VirtualCircuit
-from ..protocol._ids import IdAllocator
 from ..config import get_environment_variables
+from ..protocol._circuit import VirtualCircuit
+from ..protocol._enums import AccessRights
+from ..protocol._ids import IdAllocator
 from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._state import CLIENT
 from ._callbacks import run_user_callback
@@ -25,6 +28,7 @@ from ._circuit_manager import VirtualCircuitManager
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT
 from ._exit import disconnect_at_exit
 from ._pv import PV
+from ._selector_loop import NetworkLoop
 from ._shared_broadcaster import SharedBroadcaster
 
 __all__ = ('Context',)
@@ -53,10 +57,10 @@ class _SearchResults:
 
     __slots__ = ('_context', '__weakref__')
 
-    def __init__(self, context):
+    def __init__(self, context: Context) -> None:
         self._context = context
 
-    def put(self, item) -> None:
+    def put(self, item: tuple[tuple[str, int], list[str]]) -> None:
         address, names = item
         self._context._on_search_results(address, names)
 
@@ -127,8 +131,11 @@ class Context:
         out of order.
     """
 
-    def __init__(self, broadcaster=None, *, timeout=GLOBAL_DEFAULT_TIMEOUT,
-                 host_name=None, client_name=None, max_workers=1):
+    def __init__(self, broadcaster: SharedBroadcaster | None = None, *,
+                 timeout: float | None = GLOBAL_DEFAULT_TIMEOUT,
+                 host_name: str | None = None,
+                 client_name: str | None = None,
+                 max_workers: int = 1) -> None:
         if max_workers < 1:
             raise ValueError('max_workers must be at least 1')
         self._owns_broadcaster = broadcaster is None
@@ -162,10 +169,12 @@ class Context:
                 f'circuits={len(self.circuit_managers)} pvs={len(self.pvs)} '
                 f'idle={idle}>')
 
-    def __enter__(self):
+    def __enter__(self) -> Context:
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback):
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc_value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.disconnect(wait=True)
 
     def _check_open(self) -> None:
@@ -177,14 +186,17 @@ class Context:
         return self.ids.channel()
 
     @property
-    def selector(self):
+    def selector(self) -> NetworkLoop:
         """The network loop (caproto calls it the selector)."""
         return self.loop
 
     # -- PVs -----------------------------------------------------------------------
 
-    def get_pvs(self, *names, priority=0, connection_state_callback=None,
-                access_rights_callback=None, timeout=CONTEXT_DEFAULT_TIMEOUT):
+    def get_pvs(self, *names: str, priority: int = 0,
+                connection_state_callback: Callable[[PV, str], Any] | None = None,
+                access_rights_callback: Callable[[PV, AccessRights], Any]
+                | None = None,
+                timeout: Any = CONTEXT_DEFAULT_TIMEOUT) -> list[PV]:
         """Return a list of PV objects.
 
         These objects may not be connected at first.  Channel creation occurs
@@ -280,7 +292,7 @@ class Context:
         # their channels in one batch per circuit.
         if self._closing:
             return
-        found = []
+        found: list[PV] = []
         with self.pv_cache_lock:
             pop = self._pvs_needing_circuits.pop
             for name in names:
@@ -324,7 +336,8 @@ class Context:
 
     # -- circuits ------------------------------------------------------------------------
 
-    def get_circuit_manager(self, address, priority) -> VirtualCircuitManager:
+    def get_circuit_manager(self, address: tuple[str, int],
+                            priority: int) -> VirtualCircuitManager:
         """The live circuit manager for (address, priority), created (and its
         TCP connection started) if needed."""
         return self._get_circuit_manager(tuple(address), priority)
@@ -363,16 +376,16 @@ class Context:
                 if cm_address == address]
 
     def _circuit_connected(self, cm) -> None:
-        self.broadcaster.circuit_connected(cm.circuit.address)
+        self.broadcaster.circuit_connected(cm.address)
 
     def _circuit_died(self, cm, lost_pvs) -> None:
         # Network thread, after the circuit failed its requests.
-        key = (cm.circuit.address, cm.circuit.priority)
+        key = (cm.address, cm.circuit.priority)
         with self.pv_cache_lock:
             if self.circuit_managers.get(key) is cm:
                 del self.circuit_managers[key]
         self.broadcaster.circuit_disconnected(
-            cm.circuit.address, [pv.name for pv in lost_pvs])
+            cm.address, [pv.name for pv in lost_pvs])
         if lost_pvs and not self._closing:
             # A server that dies with a protocol error or right after we
             # connected is searched for again only after the disconnect
@@ -382,7 +395,7 @@ class Context:
             if governed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for its '
                               '%d PV(s) again after a pause',
-                              *cm.circuit.address, cm.close_reason,
+                              *cm.address, cm.close_reason,
                               len(lost_pvs))
             self._search_for(lost_pvs, governed=governed)
 
@@ -393,7 +406,7 @@ class Context:
 
     # -- shutdown ------------------------------------------------------------------------
 
-    def disconnect(self, *, wait=True) -> None:
+    def disconnect(self, *, wait: bool = True) -> None:
         """Close every circuit, stop searching, release threads and sockets.
 
         Later calls on this Context (or its PVs) raise
@@ -407,7 +420,7 @@ class Context:
         _live_contexts.discard(self)
         done = threading.Event()
 
-        def close_on_loop():
+        def close_on_loop() -> None:
             try:
                 self.broadcaster.search_engine.cancel_queue(
                     self._search_results_queue)
@@ -430,7 +443,7 @@ class Context:
         self.broadcaster.remove_listener(self)
         self.log.debug('Context disconnected')
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             if not self._closing:
                 self.disconnect(wait=False)

@@ -17,13 +17,13 @@ __all__ = ('CONTEXT_DEFAULT_TIMEOUT', 'PV_DEFAULT_TIMEOUT',
 class _Sentinel:
     __slots__ = ('_name',)
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self._name = name
 
     def __repr__(self) -> str:
         return self._name
 
-    def __reduce__(self):
+    def __reduce__(self) -> str:
         return self._name
 
 
@@ -45,7 +45,7 @@ class Deadline:
 
     __slots__ = ('timeout', 'when')
 
-    def __init__(self, timeout: float | None):
+    def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
         self.when = None if timeout is None else time.monotonic() + timeout
 

@@ -24,9 +24,9 @@ class ReadyFlag:
 
     __slots__ = ('_flag', '_condition')
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._flag = False
-        self._condition = None
+        self._condition: threading.Condition | None = None
 
     def is_set(self) -> bool:
         return self._flag
@@ -71,7 +71,7 @@ class OneShot:
 
     __slots__ = ('_lock', '_fired')
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = _allocate_lock()
         self._lock.acquire()
         self._fired = False

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from ..protocol import _commands as ca
 from ..protocol._exceptions import CaprotoError
 from ._defaults import ECHO_TIMEOUT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._circuit_manager import VirtualCircuitManager
+    from ._timers import TimerHandle
 
 __all__ = ('KeepAlive',)
 
@@ -32,13 +37,14 @@ class KeepAlive:
         EPICS_CA_CONN_TMO.
     """
 
-    def __init__(self, manager, conn_tmo: float):
+    def __init__(self, manager: VirtualCircuitManager,
+                 conn_tmo: float) -> None:
         self.manager = manager
         self.conn_tmo = conn_tmo
         self.echo_sent_at: float | None = None
         self.last_beacon = 0.0
         self.echoes_sent = 0
-        self._timer = None
+        self._timer: TimerHandle | None = None
 
     def _last_heard(self) -> float:
         return max(self.manager.transport.last_receipt, self.last_beacon)
@@ -101,7 +107,7 @@ class KeepAlive:
         if manager.transport.last_receipt >= sent_at:
             self.start()
             return
-        host, port = manager.circuit.address
+        host, port = manager.address
         logger.warning('Server at %s:%d did not answer an ECHO within %.0f s; '
                        'declaring the circuit dead', host, port, ECHO_TIMEOUT)
         manager.transport.close(f'server unresponsive (no ECHO reply within '

@@ -12,6 +12,7 @@ import errno
 import functools
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 from ..protocol import _commands as ca
 from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
@@ -20,6 +21,11 @@ from ..protocol._framing import parse_stream, serialize
 from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._transport import StreamTransport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._search import SearchEngine
+    from ._selector_loop import NetworkLoop
+    from ._timers import TimerHandle
 
 __all__ = ('NameServerLink',)
 
@@ -43,8 +49,9 @@ class NameServerLink:
         Seconds between reconnection attempts (EPICS_CA_CONN_TMO).
     """
 
-    def __init__(self, loop, address, engine, *, client_name: str,
-                 host_name: str, retry_period: float):
+    def __init__(self, loop: NetworkLoop, address: tuple[str, int],
+                 engine: SearchEngine, *, client_name: str,
+                 host_name: str, retry_period: float) -> None:
         self.loop = loop
         self.address = tuple(address)
         self.engine = engine
@@ -55,7 +62,7 @@ class NameServerLink:
         self.connected = False
         self.server_version: int | None = None
         self._closed = False
-        self._timer = None
+        self._timer: TimerHandle | None = None
 
     def __repr__(self) -> str:
         state = 'connected' if self.connected else 'not connected'
@@ -67,7 +74,7 @@ class NameServerLink:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.transport = StreamTransport(
+        transport = self.transport = StreamTransport(
             self.loop, sock,
             parse=functools.partial(parse_stream, role=CLIENT),
             on_commands=self._on_commands, on_closed=self._on_closed,
@@ -75,15 +82,17 @@ class NameServerLink:
         try:
             code = sock.connect_ex(self.address)
         except OSError as exc:
-            code = exc.errno
+            code = exc.errno or errno.EIO
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-            self.transport.close(f'cannot connect: '
+            transport.close(f'cannot connect: '
                                  f'{errno.errorcode.get(code, code)}')
             return
         self.loop.register(sock, None, self._on_connect_writable)
 
     def _on_connect_writable(self) -> None:
         transport = self.transport
+        if transport is None:
+            return
         code = transport.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             transport.close(f'cannot connect: {errno.errorcode.get(code, code)}')

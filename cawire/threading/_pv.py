@@ -13,8 +13,11 @@ import logging
 import threading
 import time
 import weakref
+from typing import TYPE_CHECKING, Any, Callable
 
+from ..protocol._channel import ClientChannel, DataTypeSpec
 from ..protocol._commands import ErrorResponse
+from ..protocol._commands_base import Message
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                                     DisconnectedError, LocalProtocolError)
@@ -23,6 +26,11 @@ from ._callbacks import run_user_callback
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
 from ._flags import ReadyFlag
 from ._subscription import Subscription
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._callbacks import CallbackExecutor
+    from ._circuit_manager import VirtualCircuitManager
+    from ._context import Context
 
 __all__ = ('PV', 'ConnectionCallbacks')
 
@@ -42,17 +50,18 @@ class ConnectionCallbacks:
     __slots__ = ('pv', 'callbacks', '_next_token', '_last_value',
                  '__weakref__')
 
-    def __init__(self, pv, last_value=None):
+    def __init__(self, pv: PV, last_value: Any = None) -> None:
         self.pv = pv
         self.callbacks: dict[int, weakref.ref] = {}
         self._next_token = 0
         self._last_value = last_value
 
     @property
-    def callback_lock(self):
+    def callback_lock(self) -> threading.RLock:
         return self.pv.component_lock
 
-    def add_callback(self, func, run: bool = False) -> int:
+    def add_callback(self, func: Callable[[PV, Any], Any],
+                     run: bool = False) -> int:
         """Register ``func`` (held weakly); return its token.
 
         Raises
@@ -68,11 +77,12 @@ class ConnectionCallbacks:
             self._next_token += 1
             registry = weakref.ref(self)
 
-            def removed(_ref, token=token):
+            def removed(_ref: object, token: int = token) -> None:
                 callbacks = registry()
                 if callbacks is not None:
                     callbacks.callbacks.pop(token, None)
 
+            ref: weakref.ref
             try:
                 if inspect.ismethod(func):
                     ref = weakref.WeakMethod(func, removed)
@@ -93,7 +103,8 @@ class ConnectionCallbacks:
         with self.pv.component_lock:
             self.callbacks.pop(token, None)
 
-    def process(self, value, executor=None) -> None:
+    def process(self, value: Any,
+                executor: CallbackExecutor | None = None) -> None:
         with self.pv.component_lock:
             self._last_value = value
             refs = list(self.callbacks.values())
@@ -126,12 +137,13 @@ class PV:
                  '_circuit_manager', '_channel', '_idle', '_idle_requested',
                  '_outstanding', 'cid', '_log', '__weakref__')
 
-    def __init__(self, name: str, priority: int, context, timeout):
+    def __init__(self, name: str, priority: int, context: Context,
+                 timeout: Any) -> None:
         self.name = name
         self.priority = priority
         self.context = context
         self.access_rights: AccessRights | None = None
-        self._log = None
+        self._log: logging.LoggerAdapter | None = None
         # Guards circuit_manager/channel and the connection transitions.
         self.component_lock = threading.RLock()
         # Event-like flags (is_set/wait/set/clear) that only build a
@@ -145,8 +157,8 @@ class PV:
         self.subscriptions: dict[tuple, Subscription] = {}
         self.command_bundle_queue = None  # caproto compatibility; unused
         self._timeout = timeout
-        self._circuit_manager = None
-        self._channel = None
+        self._circuit_manager: VirtualCircuitManager | None = None
+        self._channel: ClientChannel | None = None
         self._idle = False
         # go_idle() asked while requests were outstanding: idle afterwards.
         self._idle_requested = False
@@ -157,7 +169,7 @@ class PV:
     # -- properties ----------------------------------------------------------------
 
     @property
-    def log(self):
+    def log(self) -> logging.LoggerAdapter:
         """Logger adapter tagging records with this PV's name."""
         log = self._log
         if log is None:
@@ -166,7 +178,7 @@ class PV:
         return log
 
     @property
-    def timeout(self):
+    def timeout(self) -> float | None:
         """Effective default timeout.
 
         Valid values are: ``CONTEXT_DEFAULT_TIMEOUT`` (fall back to
@@ -177,7 +189,7 @@ class PV:
         return self._timeout
 
     @timeout.setter
-    def timeout(self, value):
+    def timeout(self, value: Any) -> None:
         self._timeout = value
 
     @property
@@ -207,20 +219,20 @@ class PV:
         return callbacks
 
     @property
-    def circuit_manager(self):
+    def circuit_manager(self) -> VirtualCircuitManager | None:
         return self._circuit_manager
 
     @circuit_manager.setter
-    def circuit_manager(self, value):
+    def circuit_manager(self, value: VirtualCircuitManager | None) -> None:
         with self.component_lock:
             self._circuit_manager = value
 
     @property
-    def channel(self):
+    def channel(self) -> ClientChannel | None:
         return self._channel
 
     @channel.setter
-    def channel(self, value):
+    def channel(self, value: ClientChannel | None) -> None:
         with self.component_lock:
             self._channel = value
 
@@ -235,7 +247,7 @@ class PV:
         elif cm is None or cm.dead.is_set():
             state = '(searching....)'
         else:
-            state = (f'address={cm.circuit.address}, '
+            state = (f'address={cm.address}, '
                      f'circuit_state={cm.circuit_state!r}')
             channel = self._channel
             if self.connected and channel is not None:
@@ -246,14 +258,19 @@ class PV:
 
     # -- callbacks from the circuit (network thread) --------------------------------
 
-    def access_rights_changed(self, rights, executor=None) -> None:
+    def access_rights_changed(self, rights: AccessRights,
+                              executor: CallbackExecutor | None = None
+                              ) -> None:
         with self.component_lock:
             self.access_rights = rights
             callbacks = self._rights_callbacks
         if callbacks is not None:
             callbacks.process(rights, executor)
 
-    def connection_state_changed(self, state: str, channel, executor=None) -> None:
+    def connection_state_changed(self, state: str,
+                                 channel: ClientChannel | None,
+                                 executor: CallbackExecutor | None = None
+                                 ) -> None:
         if ch_logger.isEnabledFor(logging.INFO):
             self.log.info('connection state changed to %s.', state)
         with self.component_lock:
@@ -274,7 +291,7 @@ class PV:
     def _effective_timeout(self, timeout):
         return self.timeout if timeout is PV_DEFAULT_TIMEOUT else timeout
 
-    def wait_for_search(self, *, timeout=PV_DEFAULT_TIMEOUT) -> None:
+    def wait_for_search(self, *, timeout: Any = PV_DEFAULT_TIMEOUT) -> None:
         """Wait for this PV to be found (an address and circuit assigned).
 
         Parameters
@@ -291,7 +308,8 @@ class PV:
                 f'No servers responded to a search for a channel named '
                 f'{self.name!r} within {Deadline(timeout)} timeout.')
 
-    def wait_for_connection(self, *, timeout=PV_DEFAULT_TIMEOUT) -> None:
+    def wait_for_connection(self, *,
+                            timeout: Any = PV_DEFAULT_TIMEOUT) -> None:
         """Wait for this PV to be connected.
 
         Parameters
@@ -317,8 +335,8 @@ class PV:
             if not self.channel_ready.wait(deadline.remaining()):
                 if self.circuit_ready.is_set():
                     cm = self._circuit_manager
-                    where = (f'server at {cm.circuit.address[0]}:'
-                             f'{cm.circuit.address[1]}' if cm else 'server')
+                    where = (f'server at {cm.address[0]}:'
+                             f'{cm.address[1]}' if cm else 'server')
                     raise CaprotoTimeoutError(
                         f'Channel {self.name!r} was found but the {where} did '
                         f'not create it within {deadline} timeout.')
@@ -380,8 +398,11 @@ class PV:
 
     # -- requests -----------------------------------------------------------------
 
-    def read(self, *, wait=True, callback=None, timeout=PV_DEFAULT_TIMEOUT,
-             data_type=None, data_count=None, notify=True):
+    def read(self, *, wait: bool = True,
+             callback: Callable[[Any], Any] | None = None,
+             timeout: Any = PV_DEFAULT_TIMEOUT, data_type: DataTypeSpec = None,
+             data_count: int | None = None, notify: bool = True
+             ) -> Message | None:
         """Request a fresh reading.
 
         Parameters
@@ -432,7 +453,7 @@ class PV:
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
         if not pending.event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
-            host, port = cm.circuit.address
+            host, port = cm.address
             raise CaprotoTimeoutError(
                 f'Server at {host}:{port} did not respond to attempt to '
                 f'{verb} channel named {self.name!r} within {deadline} '
@@ -445,9 +466,11 @@ class PV:
             raise error_exception(response, f'{verb} {self.name!r}')
         return response
 
-    def write(self, data, *, wait=True, callback=None,
-              timeout=PV_DEFAULT_TIMEOUT, notify=None, data_type=None,
-              data_count=None):
+    def write(self, data: Any, *, wait: bool = True,
+              callback: Callable[[Any], Any] | None = None,
+              timeout: Any = PV_DEFAULT_TIMEOUT, notify: bool | None = None,
+              data_type: DataTypeSpec = None, data_count: int | None = None
+              ) -> Message | None:
         """Write a new value. Optionally, request confirmation from the server.
 
         Parameters
@@ -499,8 +522,10 @@ class PV:
                 return None
             return self._wait_for_reply(cm, pending, deadline, 'write to')
 
-    def subscribe(self, data_type=None, data_count=None, low=0.0, high=0.0,
-                  to=0.0, mask=None) -> Subscription:
+    def subscribe(self, data_type: DataTypeSpec = None,
+                  data_count: int | None = None, low: float = 0.0,
+                  high: float = 0.0, to: float = 0.0,
+                  mask: int | None = None) -> Subscription:
         """Start a new subscription to which user callbacks may be added.
 
         Parameters
@@ -569,7 +594,7 @@ class PV:
     def active_subscriptions(self) -> list[Subscription]:
         return [sub for sub in list(self.subscriptions.values()) if sub.active]
 
-    def time_since_last_heard(self, timeout=PV_DEFAULT_TIMEOUT) -> float:
+    def time_since_last_heard(self, timeout: Any = PV_DEFAULT_TIMEOUT) -> float:
         """Seconds since the last message from the server of this channel.
 
         The time is reset to 0 whenever a TCP message or a beacon arrives from
@@ -585,4 +610,4 @@ class PV:
         cm, _ = self._connected_components(
             Deadline(self._effective_timeout(timeout)))
         return self.context.broadcaster.time_since_last_heard()[
-            cm.circuit.address]
+            cm.address]

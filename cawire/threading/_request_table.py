@@ -106,7 +106,7 @@ class RequestTable:
                 raise DisconnectedError('circuit is dead')
             manager._send_requests_locked(items)
         if not manager.transport.wait_for_backlog(timeout):
-            host, port = self.circuit.address
+            host, port = self.manager.address
             raise CaprotoTimeoutError(
                 f'Server at {host}:{port} did not take the batch within '
                 f'{timeout} s (send queue full); it stays queued')
@@ -118,7 +118,7 @@ class RequestTable:
             return
         if pending is not None:
             self.abandon(pending)
-        host, port = self.circuit.address
+        host, port = self.manager.address
         raise CaprotoTimeoutError(
             f'Server at {host}:{port} did not take the request within the '
             f'{deadline} timeout (send queue full); it stays queued')

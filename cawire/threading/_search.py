@@ -16,13 +16,18 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..protocol._search_messages import (SearchResult, pack_search_datagram,
                                         search_message_size)
 from ..protocol._search_schedule import SearchSchedule
 
-__all__ = ('SearchEngine', 'SearchItem')
+if TYPE_CHECKING:  # pragma: no cover
+    from ._selector_loop import NetworkLoop
+    from ._timers import TimerHandle
+
+__all__ = ('SearchEngine', 'SearchItem', 'ResultsQueue')
 
 search_logger = logging.getLogger('cawire.bcast.search')
 
@@ -31,13 +36,21 @@ search_logger = logging.getLogger('cawire.bcast.search')
 IDLE_RETRY_INTERVAL = 1.0
 
 
+class ResultsQueue(Protocol):
+    """Where search results go: ``put((address, names))``."""
+
+    def put(self, item: tuple[tuple[str, int], list[str]]) -> None:
+        ...
+
+
 class SearchItem:
     """One outstanding search: a name, its id (the CID on the wire) and the
     queue-like object to ``put((address, [name]))`` when it is found."""
 
     __slots__ = ('search_id', 'name', 'results_queue', 'size', 'started')
 
-    def __init__(self, search_id: int, name: str, results_queue):
+    def __init__(self, search_id: int, name: str,
+                 results_queue: ResultsQueue) -> None:
         self.search_id = search_id
         self.name = name
         self.results_queue = results_queue
@@ -64,9 +77,11 @@ class SearchEngine:
         broadcaster's search-result cache).
     """
 
-    def __init__(self, loop, send_datagram: Callable[[bytes], None], *,
+    def __init__(self, loop: NetworkLoop,
+                 send_datagram: Callable[[bytes], None], *,
                  max_search_period: float = 300.0,
-                 on_found: Callable[[tuple, list], None] | None = None):
+                 on_found: Callable[[tuple, list], None] | None = None
+                 ) -> None:
         self.loop = loop
         self._on_found = on_found
         self._send_datagram = send_datagram
@@ -74,14 +89,15 @@ class SearchEngine:
         self.schedule = SearchSchedule(now, max_search_period=max_search_period)
         #: search id -> SearchItem, for every search not yet answered.
         self.unanswered: dict[int, SearchItem] = {}
-        self._timer = None
+        self._timer: TimerHandle | None = None
         self._timer_deadline: float | None = None
         self._last_retry = float('-inf')
         self.datagrams_sent = 0
 
     # -- input (network thread) -----------------------------------------------------
 
-    def add(self, items, retry_unanswered: bool = True) -> None:
+    def add(self, items: Iterable[SearchItem],
+            retry_unanswered: bool = True) -> None:
         """Start searching for ``items`` now.
 
         With ``retry_unanswered`` every other unanswered name is retried at
@@ -100,7 +116,7 @@ class SearchEngine:
             self.schedule.add(item.search_id, now, size=item.size)
         self._fire()
 
-    def add_governed(self, items) -> None:
+    def add_governed(self, items: Iterable[SearchItem]) -> None:
         """Search for ``items`` after the disconnect governor's next tick
         (CREATE_CH_FAIL / SERVER_DISCONN, as libca)."""
         now = time.monotonic()
@@ -115,18 +131,18 @@ class SearchEngine:
             self.schedule.retry_now(time.monotonic())
             self._fire()
 
-    def cancel_names(self, names) -> list[SearchItem]:
+    def cancel_names(self, names: Iterable[str]) -> list[SearchItem]:
         """Stop searching for ``names``; return the items dropped."""
-        names = set(names)
+        cancelled = set(names)
         dropped = [item for item in self.unanswered.values()
-                   if item.name in names]
+                   if item.name in cancelled]
         for item in dropped:
             del self.unanswered[item.search_id]
         self.schedule.cancel(item.search_id for item in dropped)
         self._reschedule()
         return dropped
 
-    def cancel_queue(self, results_queue) -> None:
+    def cancel_queue(self, results_queue: ResultsQueue) -> None:
         """Forget every search reporting to ``results_queue``."""
         dropped = [item for item in self.unanswered.values()
                    if item.results_queue is results_queue]

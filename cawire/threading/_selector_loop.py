@@ -20,7 +20,7 @@ import logging
 import selectors
 import socket
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from ._timers import TimerHandle, TimerScheduler
 
@@ -37,7 +37,8 @@ class _Registration:
 
     __slots__ = ('on_readable', 'on_writable')
 
-    def __init__(self, on_readable, on_writable):
+    def __init__(self, on_readable: Callable[[], None] | None,
+                 on_writable: Callable[[], None] | None) -> None:
         self.on_readable = on_readable
         self.on_writable = on_writable
 
@@ -51,7 +52,7 @@ class NetworkLoop:
         Thread name (shows in ``threading.enumerate()``).
     """
 
-    def __init__(self, name: str = 'cawire-network'):
+    def __init__(self, name: str = 'cawire-network') -> None:
         self.name = name
         self.timers = TimerScheduler()
         self._selector = selectors.DefaultSelector()
@@ -114,7 +115,7 @@ class NetworkLoop:
 
     # -- cross-thread interface -----------------------------------------------
 
-    def call_soon(self, func: Callable, *args) -> None:
+    def call_soon(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` on the loop thread as soon as possible.
 
         From the loop thread itself the call is still deferred (run after
@@ -124,14 +125,16 @@ class NetworkLoop:
         if not self.in_loop_thread():
             self._wake()
 
-    def call_later(self, delay: float, func: Callable, *args) -> TimerHandle:
+    def call_later(self, delay: float, func: Callable[..., Any],
+                   *args: Any) -> TimerHandle:
         """Run ``func(*args)`` on the loop thread after ``delay`` seconds."""
         handle, is_earliest = self.timers.call_later(delay, func, *args)
         if is_earliest and not self.in_loop_thread():
             self._wake()
         return handle
 
-    def call_at(self, deadline: float, func: Callable, *args) -> TimerHandle:
+    def call_at(self, deadline: float, func: Callable[..., Any],
+                *args: Any) -> TimerHandle:
         """Run ``func(*args)`` on the loop thread at monotonic ``deadline``."""
         handle, is_earliest = self.timers.call_at(deadline, func, *args)
         if is_earliest and not self.in_loop_thread():

@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..config import Config, client_search_addresses
 from ..protocol import _commands as ca
@@ -37,8 +39,11 @@ from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
-from ._search import SearchEngine, SearchItem
-from ._selector_loop import NetworkLoop
+from ._search import ResultsQueue, SearchEngine, SearchItem
+from ._selector_loop import NetworkLoop, TimerHandle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._context import Context
 
 __all__ = ('SharedBroadcaster',)
 
@@ -120,11 +125,11 @@ class SharedBroadcaster:
     """
 
     def __init__(self, *, registration_retry_time: float = 10.0,
-                 config: Config | None = None):
+                 config: Config | None = None) -> None:
         self.config = config if config is not None else Config.from_environ()
         self.registration_retry_time = registration_retry_time
         self.log = logging.LoggerAdapter(bcast_logger, {'role': 'CLIENT'})
-        self.listeners = weakref.WeakSet()
+        self.listeners: weakref.WeakSet[Context] = weakref.WeakSet()
         self.search_results: dict[str, tuple] = {}  # name -> (address, time)
         self.server_protocol_versions: dict = {}
         self.registered = False
@@ -132,7 +137,7 @@ class SharedBroadcaster:
         self.host_name = socket.gethostname()
         self._lock = threading.RLock()
         self._disconnected = False
-        self._registration_timer = None
+        self._registration_timer: TimerHandle | None = None
         self._registration_delay = FIRST_REGISTRATION_RETRY
         self._last_anomaly_retry = float('-inf')
         self._last_malformed_warning = float('-inf')
@@ -186,11 +191,11 @@ class SharedBroadcaster:
         with self._lock:
             return self.protocol.new_search_id()
 
-    def add_listener(self, listener) -> None:
+    def add_listener(self, listener: Context) -> None:
         self._check_open()
         self.listeners.add(listener)
 
-    def remove_listener(self, listener) -> None:
+    def remove_listener(self, listener: Context) -> None:
         try:
             self.listeners.remove(listener)
         except KeyError:
@@ -214,7 +219,7 @@ class SharedBroadcaster:
         _live_broadcasters.discard(self)
         done = threading.Event()
 
-        def close_on_loop():
+        def close_on_loop() -> None:
             try:
                 if self._registration_timer is not None:
                     self._registration_timer.cancel()
@@ -234,7 +239,7 @@ class SharedBroadcaster:
         self.search_results.clear()
         self.loop.stop(wait=wait)
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             if not self._disconnected:
                 self.disconnect(wait=False)
@@ -368,11 +373,12 @@ class SharedBroadcaster:
 
     # -- circuits report here (network thread) -------------------------------------------
 
-    def circuit_connected(self, address) -> None:
+    def circuit_connected(self, address: tuple[str, int]) -> None:
         with self._lock:
             self.beacons.circuit_connected(address)
 
-    def circuit_disconnected(self, address, names) -> None:
+    def circuit_disconnected(self, address: tuple[str, int],
+                             names: Iterable[str]) -> None:
         with self._lock:
             self.beacons.circuit_disconnected(address)
             for name in names:
@@ -382,8 +388,9 @@ class SharedBroadcaster:
 
     # -- searching ------------------------------------------------------------------------
 
-    def get_cached_search_result(self, name, *,
-                                 threshold=STALE_SEARCH_EXPIRATION):
+    def get_cached_search_result(self, name: str, *,
+                                 threshold: float = STALE_SEARCH_EXPIRATION
+                                 ) -> tuple[str, int]:
         """Returns address if found, raises KeyError if missing or stale."""
         with self._lock:
             try:
@@ -407,8 +414,9 @@ class SharedBroadcaster:
             for name in names:
                 self.search_results[name] = (address, now)
 
-    def search(self, results_queue, names, *, timeout=2, governed=False,
-               retry_unanswered=True) -> None:
+    def search(self, results_queue: ResultsQueue, names: Iterable[str], *,
+               timeout: float | None = 2, governed: bool = False,
+               retry_unanswered: bool = True) -> None:
         """Search for PV names.
 
         The ``results_queue`` (any object with a ``put`` method) receives
@@ -419,7 +427,7 @@ class SharedBroadcaster:
         """
         self._check_open()
         needs_search = []
-        cached = {}
+        cached: dict[tuple[str, int], list[str]] = {}
         results = self.search_results
         for name in names:
             if name not in results:  # the common case: no exception cost
@@ -443,7 +451,7 @@ class SharedBroadcaster:
         else:
             self.loop.call_soon(engine.add, items, retry_unanswered)
 
-    def cancel(self, *names) -> None:
+    def cancel(self, *names: str) -> None:
         """Cancel searches for these names.
 
         Parameters
@@ -456,7 +464,7 @@ class SharedBroadcaster:
         """
         done = threading.Event()
 
-        def cancel_on_loop():
+        def cancel_on_loop() -> None:
             try:
                 self.search_engine.cancel_names(names)
             finally:
@@ -504,6 +512,6 @@ class SharedBroadcaster:
                 if cm.dead.is_set():
                     continue
                 elapsed = now - cm.last_tcp_receipt
-                address = cm.circuit.address
+                address = cm.address
                 heard[address] = min(elapsed, heard.get(address, elapsed))
         return heard

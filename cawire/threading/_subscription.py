@@ -16,9 +16,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING, Any, Callable
 
+from ..protocol._channel import DataTypeSpec
+from ..protocol._commands import EventAddResponse
 from ..protocol._enums import SubscriptionType
 from ._callbacks import CallbackRegistry, run_user_callback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._pv import PV
+    from ._update_delivery import _UpdateJob
 
 __all__ = ('Subscription',)
 
@@ -36,7 +43,9 @@ class Subscription:
     ``PV`` object.
     """
 
-    def __init__(self, pv, data_type, data_count, low, high, to, mask):
+    def __init__(self, pv: PV, data_type: DataTypeSpec,
+                 data_count: int | None, low: float, high: float, to: float,
+                 mask: int | None) -> None:
         self.pv = pv
         self.data_type = data_type
         self.data_count = data_count
@@ -45,7 +54,7 @@ class Subscription:
         self.to = to
         self.mask = DEFAULT_MASK if mask is None else mask
         self.subscriptionid: int | None = None
-        self.most_recent_response = None
+        self.most_recent_response: EventAddResponse | None = None
         self.callback_lock = threading.RLock()
         self.callbacks = CallbackRegistry(on_removed=self._last_callback_collected)
         #: Updates received for this subscription.
@@ -55,10 +64,10 @@ class Subscription:
         #: Updates that arrived after the subscription was cancelled.
         self.dropped = 0
         # The queued, not yet started delivery job (for coalescing).
-        self._queued_job = None
+        self._queued_job: _UpdateJob | None = None
 
     @property
-    def log(self):
+    def log(self) -> logging.LoggerAdapter:
         return self.pv.log
 
     def __repr__(self) -> str:
@@ -66,7 +75,7 @@ class Subscription:
 
     # -- user API -------------------------------------------------------------------
 
-    def add_callback(self, func) -> int:
+    def add_callback(self, func: Callable[..., Any]) -> int:
         """Add a callback to receive responses.
 
         Parameters
@@ -166,7 +175,7 @@ class Subscription:
 
     # -- delivery (callback executor thread) -----------------------------------------
 
-    def process(self, command) -> None:
+    def process(self, command: EventAddResponse) -> None:
         """Fan ``command`` out to the user callbacks (executor thread)."""
         with self.callback_lock:
             if command.subscriptionid != self.subscriptionid:

@@ -16,7 +16,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ('TimerHandle', 'TimerScheduler')
 
@@ -28,8 +28,8 @@ class TimerHandle:
 
     __slots__ = ('deadline', 'callback', 'args', 'cancelled', '_order')
 
-    def __init__(self, deadline: float, order: int, callback: Callable,
-                 args: tuple):
+    def __init__(self, deadline: float, order: int,
+                 callback: Callable[..., Any] | None, args: tuple) -> None:
         self.deadline = deadline
         self._order = order
         self.callback = callback
@@ -61,7 +61,7 @@ class TimerScheduler:
         Returns the current time in seconds; ``time.monotonic`` by default.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._heap: list[TimerHandle] = []
         self._lock = threading.Lock()
@@ -70,7 +70,8 @@ class TimerScheduler:
     def __len__(self) -> int:
         return sum(1 for handle in self._heap if not handle.cancelled)
 
-    def call_at(self, deadline: float, callback: Callable, *args
+    def call_at(self, deadline: float, callback: Callable[..., Any],
+                *args: Any
                 ) -> tuple[TimerHandle, bool]:
         """Schedule ``callback(*args)`` at ``deadline``.
 
@@ -87,7 +88,8 @@ class TimerScheduler:
             is_earliest = self._heap[0] is handle
         return handle, is_earliest
 
-    def call_later(self, delay: float, callback: Callable, *args
+    def call_later(self, delay: float, callback: Callable[..., Any],
+                   *args: Any
                    ) -> tuple[TimerHandle, bool]:
         """Schedule ``callback(*args)`` after ``delay`` seconds."""
         return self.call_at(self.clock() + max(0.0, delay), callback, *args)

@@ -24,10 +24,13 @@ import logging
 import socket
 import threading
 import time
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..protocol._exceptions import DisconnectedError, RemoteProtocolError
 from ..protocol._headers import unpack_header
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._selector_loop import NetworkLoop
 
 __all__ = ('StreamTransport',)
 
@@ -45,6 +48,7 @@ MAX_BUFFERS_PER_SEND = 512
 SEND_HIGH_WATER = 8 * 1024 * 1024
 
 
+_numpy_empty: Callable[..., Any] | None
 try:
     from numpy import empty as _numpy_empty
 except ImportError:  # numpy is optional for the transport
@@ -84,12 +88,13 @@ class StreamTransport:
         and discarded, and ``on_oversized(header_fields)`` is called.
     """
 
-    def __init__(self, loop, sock: socket.socket, *, parse: Callable,
+    def __init__(self, loop: NetworkLoop, sock: socket.socket, *,
+                 parse: Callable[..., Any],
                  on_commands: Callable[[list], None],
                  on_closed: Callable[[str], None],
                  name: str = '', send_high_water: int = SEND_HIGH_WATER,
                  max_message: int | None = None,
-                 on_oversized: Callable[[tuple], None] | None = None):
+                 on_oversized: Callable[[tuple], None] | None = None) -> None:
         self.loop = loop
         self.sock = sock
         self.name = name or repr(sock)
@@ -287,6 +292,8 @@ class StreamTransport:
     def _drop_oversized(self, commands: list) -> list:
         # Whole messages over the limit that arrived in one piece.
         limit = self.max_message
+        if limit is None:
+            return commands
         kept = [command for command in commands if len(command) <= limit]
         if len(kept) != len(commands):
             for command in commands:

@@ -29,8 +29,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from ..protocol import _commands as ca
+from ..protocol._commands import EventAddResponse
+from ..protocol._exceptions import CaprotoRuntimeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._callbacks import CallbackExecutor
+    from ._circuit_manager import VirtualCircuitManager
+    from ._subscription import Subscription
 
 __all__ = ('UpdateDelivery',)
 
@@ -42,7 +50,8 @@ class _UpdateJob:
 
     __slots__ = ('sub', 'response', 'size', 'started')
 
-    def __init__(self, sub, response, size):
+    def __init__(self, sub: Subscription, response: EventAddResponse,
+                 size: int) -> None:
         self.sub = sub
         self.response = response
         self.size = size
@@ -70,9 +79,10 @@ class UpdateDelivery:
     #: Backlog below which the lag is not even looked at.
     LAG_CHECK_BACKLOG = 32
 
-    def __init__(self, manager, *, high_water: int, low_water: int,
+    def __init__(self, manager: VirtualCircuitManager, *, high_water: int,
+                 low_water: int,
                  hard_limit: int, max_bytes: int = 16 * 2 ** 20,
-                 max_lag: float = 0.5):
+                 max_lag: float = 0.5) -> None:
         self.manager = manager
         self.high_water = high_water
         self.low_water = low_water
@@ -97,14 +107,28 @@ class UpdateDelivery:
         self.coalesced_updates = 0
         self.dropped_updates = 0
         self._lock = threading.Lock()
-        self.executor = None  # set by the manager
+        self._executor: CallbackExecutor | None = None  # set by the manager
+
+    @property
+    def executor(self) -> CallbackExecutor:
+        """The circuit's callback executor (set by the manager)."""
+        executor = self._executor
+        if executor is None:
+            raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
+        return executor
+
+    @executor.setter
+    def executor(self, executor: CallbackExecutor) -> None:
+        self._executor = executor
 
     # -- delivery --------------------------------------------------------------------
 
-    def deliver(self, sub, command) -> None:
+    def deliver(self, sub: Subscription, command: EventAddResponse) -> None:
         """Queue ``command`` for ``sub``'s callbacks (network thread)."""
         sub.received += 1
-        executor = self.executor
+        executor = self._executor
+        if executor is None:
+            raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
         size = command.payload_size
         if (executor.backlog >= self.hard_limit
                 or self.queued_bytes >= self.hard_bytes):
@@ -209,7 +233,7 @@ class UpdateDelivery:
         log = logger.warning if self.events_off_sent == 1 else logger.debug
         log('Callbacks of circuit %s:%d fell behind (%d updates, %d bytes '
             'queued); asking the server to suspend updates (EVENTS_OFF, %d '
-            'time(s) so far)', *manager.circuit.address, self.executor.backlog,
+            'time(s) so far)', *manager.address, self.executor.backlog,
             self.queued_bytes, self.events_off_sent)
 
     def _lag_check(self) -> None:
@@ -242,4 +266,4 @@ class UpdateDelivery:
             self.auto_events_off = False
             self.skip_stale = False
         logger.debug('Callbacks of circuit %s:%d caught up; resuming '
-                     'updates (EVENTS_ON)', *manager.circuit.address)
+                     'updates (EVENTS_ON)', *manager.address)

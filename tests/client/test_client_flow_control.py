@@ -148,6 +148,7 @@ def delivery_harness():
     loop.start()
     manager = SimpleNamespace(
         circuit=SimpleNamespace(address=('127.0.0.1', 1)),
+        address=('127.0.0.1', 1),
         _lock=threading.RLock(), selector=loop,
         send_flow_control=lambda command: sent.append(type(command).__name__)
         or True)
