@@ -30,6 +30,7 @@ from ..protocol._exceptions import (CaprotoError, CaprotoValueError,
                                     DisconnectedError, ErrorResponseReceived,
                                     RemoteProtocolError)
 from ..protocol._framing import parse_stream
+from ..protocol._outstanding import IO_REPLIES, OutstandingRequest
 from ..protocol._state import CLIENT, CONNECTED
 from ..threading._keepalive import KeepAlive
 from ._flow_control import FlowControl
@@ -47,6 +48,17 @@ circ_logger = logging.getLogger('cawire.circ')
 #: A circuit that lived less than this is searched for again only after the
 #: disconnect governor's pause (refused, or closed at once by the server).
 FLAPPING_LIFETIME = 1.0
+
+
+class _ReplySlot(OutstandingRequest):
+    """The circuit's ioid-table entry for one of our requests: the future
+    the caller awaits."""
+
+    __slots__ = ('future',)
+
+    def __init__(self, ioid: int, future: asyncio.Future):
+        super().__init__(ioid)
+        self.future = future
 
 
 class _DeadFlag:
@@ -82,7 +94,6 @@ class CircuitManager:
                           'role': 'CLIENT'})
         self.pvs: dict[int, PV] = {}                  # cid -> PV
         self.channels: dict[int, ClientChannel] = {}  # cid -> channel
-        self.requests: dict[int, asyncio.Future] = {}  # ioid -> future
         self.subscriptions: dict[int, Subscription] = {}
         self.dead = _DeadFlag()
         self.close_reason: str | None = None
@@ -127,7 +138,7 @@ class CircuitManager:
 
     def __repr__(self) -> str:
         return (f'<CircuitManager circuit={self.circuit} pvs={len(self.pvs)} '
-                f'requests={len(self.requests)} '
+                f'requests={len(self.circuit.outstanding_requests)} '
                 f'subscriptions={len(self.subscriptions)}>')
 
     # -- state ---------------------------------------------------------------
@@ -240,9 +251,13 @@ class CircuitManager:
     def request(self, command) -> asyncio.Future:
         """Send a READ_NOTIFY/READ/WRITE_NOTIFY; its reply completes the
         returned future (a DisconnectedError if the circuit dies first)."""
+        if self.dead.value:
+            raise DisconnectedError(
+                f'circuit {self.address} is closed ({self.close_reason})')
         future = self.context.loop.create_future()
-        self.send(command)
-        self.requests[command.ioid] = future
+        # The circuit's ioid table (the core's) holds the reply slot.
+        self.transport.send(self.circuit.send_request(
+            command, _ReplySlot(command.ioid, future)))
         return future
 
     def check_size(self, command: Any, native_count: int | None) -> None:
@@ -260,8 +275,12 @@ class CircuitManager:
                 f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
 
     def forget_request(self, ioid: int) -> None:
-        """The caller gave up: a late reply is ignored."""
-        self.requests.pop(ioid, None)
+        """The caller gave up: the reply, if it comes, completes a future
+        nobody awaits (the circuit still expects it, so it is no protocol
+        error)."""
+        slot = self.circuit.outstanding_requests.get(ioid)
+        if isinstance(slot, _ReplySlot) and not slot.future.done():
+            slot.future.cancel()
 
     async def events_off(self) -> None:
         """Suspend updates of every subscription on this circuit (EVENTS_OFF;
@@ -295,12 +314,16 @@ class CircuitManager:
     # -- receiving -----------------------------------------------------------
 
     def _process_commands(self, commands: list) -> None:
-        process = self.circuit.process_command
+        circuit = self.circuit
+        process = circuit.process_command
         handlers = self._handlers
         debug = circ_logger.isEnabledFor(logging.DEBUG)
         for command in commands:
             if debug:
                 self.log.debug('<<< %r', command)
+            cls = type(command)
+            slot = (circuit.request_for(command)
+                    if cls in IO_REPLIES or cls is ca.ErrorResponse else None)
             try:
                 command = process(command)
             except RemoteProtocolError as exc:
@@ -309,6 +332,11 @@ class CircuitManager:
                     continue
                 self.transport.close(f'protocol error from server: {exc}')
                 return
+            if slot is not None:
+                future = slot.future   # type: ignore[attr-defined]
+                if not future.done():
+                    future.set_result(command)
+                continue
             handler = handlers.get(type(command))
             if handler is None:
                 continue
@@ -396,9 +424,7 @@ class CircuitManager:
             self.pvs.pop(cid, None)
 
     def _on_reply(self, command) -> None:
-        future = self.requests.pop(command.ioid, None)
-        if future is not None and not future.done():
-            future.set_result(command)
+        self.log.debug('Ignoring a reply for no request: %r', command)
 
     def _on_event(self, command) -> None:
         sub = self.subscriptions.get(command.subscriptionid)
@@ -413,14 +439,7 @@ class CircuitManager:
             command_id, parameter2 = original.command, original.parameter2
         except Exception:  # noqa: BLE001 - a mangled embedded header
             original, command_id, parameter2 = None, None, None
-        if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID,
-                          ca.WriteNotifyRequest.ID):
-            future = self.requests.pop(parameter2, None)
-            if future is not None:
-                if not future.done():
-                    future.set_result(command)
-                return
-        elif command_id == ca.EventAddRequest.ID:
+        if command_id == ca.EventAddRequest.ID:
             sub = self.subscriptions.get(parameter2)
             if sub is not None:
                 self.log.error('Server refused subscription to %r: %s (%s)',
@@ -439,7 +458,8 @@ class CircuitManager:
             'allows (%d so far on this circuit)', payload_size,
             self.oversized_responses)
         if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID):
-            future = self.requests.pop(fields[5], None)
+            slot = self.circuit.discard_request(fields[5])
+            future = getattr(slot, 'future', None)
             if future is not None and not future.done():
                 future.set_exception(ErrorResponseReceived(
                     f'reply of {payload_size} bytes exceeds '
@@ -474,6 +494,7 @@ class CircuitManager:
             self.log.warning('Circuit to %s:%d (priority %d) closed: %s',
                              *self.address, self.circuit.priority,
                              reason)
+        pending = list(self.circuit.outstanding_requests.values())
         try:
             self.circuit.disconnect()
         except CaprotoError:
@@ -489,11 +510,11 @@ class CircuitManager:
         self._recreate_after_clear.clear()
         self.subscriptions.clear()
         self.flow_control.reset()
-        pending, self.requests = self.requests, {}
         error = DisconnectedError(
             f'circuit to {self.address[0]}:{self.address[1]} '
             f'closed before the reply arrived ({reason})')
-        for future in pending.values():
-            if not future.done():
+        for slot in pending:
+            future = getattr(slot, 'future', None)
+            if future is not None and not future.done():
                 future.set_exception(error)
         self.context._circuit_died(self, [pv for pv in lost if not pv._idle])
