@@ -302,10 +302,11 @@ class Context:
 
     # -- monitoring --------------------------------------------------------
 
-    async def monitor(self, *pv_names: str, data_type: Any = 'time'
-                      ) -> AsyncIterator[tuple]:
+    async def monitor(self, *pv_names: str, context: Any = None,
+                      data_type: Any = 'time') -> AsyncIterator[tuple]:
         """Yield ``('connection', pv, state)`` and
-        ``('subscription', sub, response)`` events for ``pv_names``."""
+        ``('subscription', sub, response)`` events for ``pv_names``
+        (``context`` is accepted for caproto compatibility and unused)."""
         queue: asyncio.Queue = asyncio.Queue()
 
         def value_update(sub: Any, response: Any) -> None:
