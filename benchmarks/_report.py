@@ -15,11 +15,12 @@ import statistics
 from dataclasses import asdict, dataclass
 
 PEERS = ('caproto', 'pyepics')
-#: Ratio columns: (key, cawire client, peer).  The threading client is set
-#: against the threading peers, the asyncio client and cawire.aioca against
-#: the asyncio ones.
-COMPARISONS = (('caproto', 'cawire', 'caproto'),
-               ('pyepics', 'cawire', 'pyepics'),
+#: Ratio columns: (key, cawire client, peer).  None: the row's subject (the
+#: threading client, or cawire's pyepics API on its rows) against the
+#: threading peers; the asyncio client and cawire.aioca against the asyncio
+#: ones.
+COMPARISONS = (('caproto', None, 'caproto'),
+               ('pyepics', None, 'pyepics'),
                ('aioca', 'cawire-asyncio', 'aioca'),
                ('caproto-asyncio', 'cawire-asyncio', 'caproto-asyncio'),
                ('cawire-aioca/aioca', 'cawire-aioca', 'aioca'))
@@ -35,6 +36,9 @@ class Row:
     # Ratios of near-zero quantities (memory growth, a lag at the feeder's
     # 1 ms resolution) are noise, not a comparison.
     ratio: bool = True
+    # The cawire client the ratio columns compare (cawire's pyepics API rows
+    # compare 'cawire-pyepics' with pyepics).
+    subject: str = 'cawire'
 
 
 def summarize_row(row: Row, job_key: str, runs: list[dict],
@@ -67,9 +71,12 @@ def summarize_row(row: Row, job_key: str, runs: list[dict],
     return summary
 
 
-def ratio(summary: dict, ours_name: str, peer: str) -> float | None:
-    """How many times better ``ours_name`` is than ``peer`` on this row
+def ratio(summary: dict, ours_name: str | None, peer: str) -> float | None:
+    """How many times better ``ours_name`` (None: the row's subject, the
+    threading client or cawire's pyepics API) is than ``peer`` on this row
     (> 1: better)."""
+    if ours_name is None:
+        ours_name = summary.get('subject', 'cawire')
     ours = summary['values'].get(ours_name, {}).get('median')
     theirs = summary['values'].get(peer, {}).get('median')
     if ours is None or theirs is None:
@@ -138,9 +145,12 @@ def render_markdown(doc: dict) -> str:
     header = ['metric', 'unit', *clients]
     if show_reference:
         header.append('loopback ref')
+    has_cawire = any(c.startswith('cawire') for c in clients)
     comparisons = [(key, ours, peer) for key, ours, peer in COMPARISONS
-                   if ours in clients and peer in clients]
-    header += [f'{ours} vs {peer}' for _, ours, peer in comparisons]
+                   if peer in clients
+                   and (ours in clients if ours else has_cawire)]
+    header += [f'{ours or "cawire"} vs {peer}'
+               for _, ours, peer in comparisons]
     lines.append('| ' + ' | '.join(header) + ' |')
     lines.append('|' + '|'.join('---' for _ in header) + '|')
     notes: list[str] = []

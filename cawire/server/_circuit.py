@@ -68,6 +68,10 @@ ECA_NOWTACCESS = CAStatus.ECA_NOWTACCESS.code_with_severity
 _READ_NOTIFY_REQUEST = cmds.ReadNotifyRequest
 _WRITE_NOTIFY_REQUEST = cmds.WriteNotifyRequest
 _PUT_ACKT = int(ChannelType.PUT_ACKT)
+_READ_BIT = int(AccessRights.READ)
+#: ChannelType by wire value (indexing a tuple beats the enum's call).
+_CHANNEL_TYPES = tuple(ChannelType)
+_WRITE_BIT = int(AccessRights.WRITE)
 NO_CID = 0xFFFFFFFF
 #: Requests waiting behind hooks above which we stop reading the client.
 MAX_QUEUED_COMMANDS = 10_000
@@ -92,9 +96,11 @@ class ChannelEntry:
         self.channel = channel
         self.data = data
         self.access = access
-        # Plain bools: IntFlag arithmetic is slow on the per-request path.
-        self.readable = bool(access & AccessRights.READ)
-        self.writable = bool(access & AccessRights.WRITE)
+        # Plain bools: IntFlag arithmetic is slow (an enum operation costs
+        # more than the rest of a read), so test the bits of the int.
+        rights = int(access)
+        self.readable = bool(rights & _READ_BIT)
+        self.writable = bool(rights & _WRITE_BIT)
         self.subscriptions: dict[int, Subscription] = {}
         self.busy = False     # a putter/getter hook is running
         #: Later requests for this channel, while a hook runs.
@@ -343,7 +349,8 @@ class ServerCircuit(asyncio.Protocol):
             self._loop.call_soon(self._flush)
 
     def _send_error(self, command: Message, cid: int,
-                    status: CAStatusCode | int, message: str) -> None:
+                    status: CAStatus | CAStatusCode | int,
+                    message: str) -> None:
         self._send(bytes(cmds.ErrorResponse(command, cid, status, message)))
 
     def _protocol_error(self, reason: str,
@@ -482,8 +489,9 @@ class ServerCircuit(asyncio.Protocol):
                          channel.name)
             self._send_commands(channel.create_fail())
             return
-        access = AccessRights(data.check_access(self.client_hostname,
-                                                self.client_username))
+        access = data.check_access(self.client_hostname, self.client_username)
+        if type(access) is not AccessRights:  # a policy may return an int
+            access = AccessRights(access)
         sid = self.server.new_sid()
         count = data.max_length
         if self.client_version < 9:
@@ -491,6 +499,19 @@ class ServerCircuit(asyncio.Protocol):
         self._send_commands(channel.access_rights_response(access),
                             channel.create(data.data_type, count, sid))
         self.channels[sid] = ChannelEntry(channel, data, access)
+
+    def refresh_access_rights(self) -> None:
+        """Re-evaluate the rights of every channel (access security was
+        reloaded) and send ACCESS_RIGHTS for those that changed
+        (ioc-compat)."""
+        for entry in self.channels.values():
+            access = AccessRights(entry.data.check_access(
+                self.client_hostname, self.client_username))
+            if access != entry.access:
+                entry.access = access
+                entry.readable = bool(access & AccessRights.READ)
+                entry.writable = bool(access & AccessRights.WRITE)
+                self._send_commands(entry.channel.access_rights_response(access))
 
     def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
         entry = self._entry(command, command.sid)
@@ -589,7 +610,8 @@ class ServerCircuit(asyncio.Protocol):
             wire_values = command.data
             if count > data.max_length:
                 wire_values = wire_values[:data.max_length]
-            value = data.values_from_wire(wire_values, command.data_type)
+            value = data.values_from_wire(wire_values,
+                                          _CHANNEL_TYPES[data_type])
         except CaprotoError as exc:
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
             return

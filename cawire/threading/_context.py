@@ -127,8 +127,11 @@ class Context:
     max_workers : integer, optional
         Number of worker threads per VirtualCircuit for executing user
         callbacks.  Default is 1.  Work on updates always *starts* in the
-        order they were received; with more than one worker it may finish
-        out of order.
+        order they were received.  With more than one worker, the callbacks
+        of different subscriptions run in parallel (so a slow callback does
+        not slow the others down), while the updates of one subscription
+        still run one after the other, in order; other callbacks (connection,
+        access rights, read/write notify) may finish out of order.
     """
 
     def __init__(self, broadcaster: SharedBroadcaster | None = None, *,

@@ -107,8 +107,9 @@ class Subscription:
                 cm = self.pv.circuit_manager
                 if new_func is not None:
                     if cm is not None and not cm.dead.is_set():
-                        cm.user_callback_executor.submit(
-                            run_user_callback, new_func, self, most_recent)
+                        cm.user_callback_executor.submit_for(
+                            self, run_user_callback, new_func, self,
+                            most_recent)
                     else:
                         run_user_callback(new_func, self, most_recent)
         return token
