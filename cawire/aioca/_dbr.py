@@ -86,6 +86,11 @@ def _decode(raw: bytes) -> str:
     return raw.decode('utf-8', 'replace')
 
 
+def _text(raw: bytes | str) -> str:
+    # The core's metadata gives bytes (as caproto's); decoded as libca does.
+    return raw if isinstance(raw, str) else _decode(bytes(raw))
+
+
 class ValueConverter:
     """Makes augmented values from the replies to one kind of request.
 
@@ -169,9 +174,9 @@ class ValueConverter:
             value.raw_stamp = (secs, nsec)
             value.timestamp = round(secs + nsec * 1e-9, 6)
         elif fmt == 'enum':
-            value.enums = [_decode(raw) for raw in metadata.enum_strings_raw]
+            value.enums = [_text(raw) for raw in metadata.enum_strings]
         else:
-            value.units = _decode(metadata.units_raw)
+            value.units = _text(metadata.units)
             for limit in _LIMITS:
                 setattr(value, limit, getattr(metadata, limit))
             precision = getattr(metadata, 'precision', None)
