@@ -33,6 +33,13 @@ except ImportError:  # pragma: no cover - numpy is a dependency
     _numpy_empty = None
 
 
+def _fields(command: Any) -> tuple:
+    # The header fields of a whole message, from its public header.
+    header = command.header
+    return (header.command, header.payload_size, header.data_type,
+            header.data_count, header.parameter1, header.parameter2)
+
+
 def _allocate(size: int):
     # numpy.empty skips zero-filling big buffers (milliseconds for 32 MB).
     if _numpy_empty is not None and size >= UNINITIALISED_ALLOCATION_MIN:
@@ -113,7 +120,7 @@ class ReceiveArena:
                 kept = [command for command in commands
                         if len(command) <= limit]
                 if len(kept) != len(commands):
-                    oversized = [command._h for command in commands
+                    oversized = [_fields(command) for command in commands
                                  if len(command) > limit]
                     self.messages_discarded += len(oversized)
                     commands = kept
