@@ -91,10 +91,12 @@ class ChannelAlarm:
 
     @property
     def status(self) -> AlarmStatus:
+        """The alarm status shared by the channels of this alarm."""
         return self._status
 
     @property
     def severity(self) -> AlarmSeverity:
+        """The alarm severity shared by the channels of this alarm."""
         return self._severity
 
     def connect(self, channel: 'ChannelData') -> None:
@@ -103,6 +105,7 @@ class ChannelAlarm:
             self._channels.append(channel)
 
     def disconnect(self, channel: 'ChannelData') -> None:
+        """Detach a channel: it is no longer notified of alarm changes."""
         if channel in self._channels:
             self._channels.remove(channel)
 
@@ -210,6 +213,7 @@ class ChannelData:
 
     @property
     def is_array(self) -> bool:
+        """True when the channel holds more than one element."""
         return self.max_length > 1
 
     @property
@@ -219,6 +223,12 @@ class ChannelData:
 
     @property
     def alarm(self) -> ChannelAlarm:
+        """The ``ChannelAlarm`` this channel reports.
+
+        Several channels may share one alarm. Assigning another alarm detaches
+        the channel from the old one and reports the new one's state to the
+        channel's subscribers.
+        """
         return self._alarm
 
     @alarm.setter
@@ -230,10 +240,12 @@ class ChannelData:
 
     @property
     def status(self) -> AlarmStatus:
+        """The alarm status of this channel (from its ``alarm``)."""
         return self._alarm.status
 
     @property
     def severity(self) -> AlarmSeverity:
+        """The alarm severity of this channel (from its ``alarm``)."""
         return self._alarm.severity
 
     def __len__(self) -> int:
@@ -466,6 +478,7 @@ class ChannelData:
 
     # ----------------------------------------------------------- subscribers
     def add_subscription(self, subscription: Subscriber) -> None:
+        """Start sending this channel's updates to ``subscription``."""
         self._subscriptions[subscription] = None
 
     def pre_state_change(self, state: str, new_value: bool) -> None:
@@ -481,10 +494,12 @@ class ChannelData:
         subscription.post(self)
 
     def remove_subscription(self, subscription: Subscriber) -> None:
+        """Stop sending updates to ``subscription`` (no error if absent)."""
         self._subscriptions.pop(subscription, None)
 
     @property
     def subscription_count(self) -> int:
+        """How many client subscriptions this channel currently has."""
         return len(self._subscriptions)
 
     def publish(self, events: int) -> None:

@@ -249,9 +249,11 @@ class FilteredChannel:
     # ---------------------------------------------------------------- reads
     @property
     def max_length(self) -> int:
-        # A slice that selects nothing gives a channel of 0 elements, as
-        # from an IOC: libca then refuses plain gets (caget prints ECA_BADCOUNT)
-        # and a callback get of 0 elements reads none.
+        """Element count of this view: the slice's length, else the PV's.
+
+        A slice that selects nothing gives a channel of 0 elements, as from
+        an IOC: libca then refuses plain gets (caget prints ECA_BADCOUNT)
+        and a callback get of 0 elements reads none."""
         if self._slice is None:
             return self._data.max_length
         return len(range(self._data.max_length)[self._slice])
@@ -262,6 +264,15 @@ class FilteredChannel:
         return len(self._data._elements[self._slice])
 
     def encode_read(self, data_type: int, count: int) -> tuple[bytes, int]:
+        """Encode a read reply of the filtered view (slice, read time stamp).
+
+        Parameters
+        ----------
+        data_type : int
+            The DBR type the client asked for.
+        count : int
+            The element count the client asked for (0: the current count).
+        """
         if self._slice is None and not self._now_timestamps:
             return self._data.encode_read(data_type, count)
         view = copy.copy(self._data)
@@ -277,6 +288,8 @@ class FilteredChannel:
 
     # ------------------------------------------------------------- monitors
     def add_subscription(self, subscription: Any) -> None:
+        """Subscribe through this channel's filters (deadband, decimation...).
+        """
         relay = _Relay(self, subscription)
         self._relays[subscription] = relay
         self._data.add_subscription(relay)
@@ -291,6 +304,7 @@ class FilteredChannel:
             self._post_synchronised(subscription)
 
     def remove_subscription(self, subscription: Any) -> None:
+        """Cancel a subscription made through this channel (none: no error)."""
         self._sync_stages.pop(subscription, None)
         relay = self._relays.pop(subscription, None)
         if relay is not None:
@@ -378,6 +392,7 @@ class ChannelNames(Mapping):
         return data
 
     def get(self, name: str, default: Any = None) -> Any:
+        """The channel ``name`` stands for (a filtered view), or ``default``."""
         data = self._pvdb.get(name)
         if data is not None:
             return data
@@ -396,6 +411,7 @@ class ChannelNames(Mapping):
         return len(self._pvdb)
 
     def values(self) -> ValuesView:
+        """The channels of the PV database (without filtered views)."""
         return self._pvdb.values()
 
     def _target(self, name: str) -> tuple[Any, dict] | None:
