@@ -116,13 +116,16 @@ class SearchEngine:
             self.schedule.add(item.search_id, now, size=item.size)
         self._fire()
 
-    def add_governed(self, items: Iterable[SearchItem]) -> None:
+    def add_governed(self, items: Iterable[SearchItem],
+                     released_by_anomaly: bool = False) -> None:
         """Search for ``items`` after the disconnect governor's next tick
-        (CREATE_CH_FAIL / SERVER_DISCONN, as libca)."""
+        (CREATE_CH_FAIL / SERVER_DISCONN / lost circuit, as libca), or at
+        the next beacon anomaly with ``released_by_anomaly``."""
         now = time.monotonic()
         for item in items:
             self.unanswered[item.search_id] = item
-            self.schedule.disconnected(item.search_id, now, size=item.size)
+            self.schedule.disconnected(item.search_id, now, size=item.size,
+                                       released_by_anomaly=released_by_anomaly)
         self._reschedule()
 
     def retry_now(self) -> None:
@@ -183,6 +186,12 @@ class SearchEngine:
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
+        if found:
+            # The next pass leaves before these replies' channels are
+            # created: a pass whose every search was answered is due at
+            # once, and creating thousands of channels first would hold it
+            # back behind work the network does not need to wait for.
+            self._fire_if_due(now)
         for (_, address), items in found.items():
             queue = items[0].results_queue
             names = [item.name for item in items]
@@ -198,7 +207,16 @@ class SearchEngine:
 
     # -- output -----------------------------------------------------------------------
 
+    def _fire_if_due(self, now: float) -> None:
+        deadline = self.schedule.next_deadline()
+        if deadline is not None and deadline <= now:
+            self._fire()
+
     def _fire(self) -> None:
+        # Called by the timer or directly: either way the armed timer (if
+        # any) is spent, and _reschedule arms the next one.
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = None
         self._timer_deadline = None
         datagrams = self.schedule.poll(time.monotonic())
