@@ -75,15 +75,24 @@ class SearchEngine:
     on_found : callable, optional
         ``on_found(address, names)`` before results are reported (the
         broadcaster's search-result cache).
+    read_replies : callable, optional
+        Reads the search replies already received (the broadcaster's UDP
+        handler), called before the timers fire: a reply that arrived
+        while the network thread was busy (creating channels, reading TCP)
+        is an answer, not a loss.  Counted as a loss, it would send the
+        name again and cut the datagrams per try to 1.
     """
 
     def __init__(self, loop: NetworkLoop,
                  send_datagram: Callable[[bytes], None], *,
                  max_search_period: float = 300.0,
-                 on_found: Callable[[tuple, list], None] | None = None
+                 on_found: Callable[[tuple, list], None] | None = None,
+                 read_replies: Callable[[], None] | None = None
                  ) -> None:
         self.loop = loop
         self._on_found = on_found
+        self._read_replies = read_replies
+        self._reading_replies = False
         self._send_datagram = send_datagram
         now = time.monotonic()
         self.schedule = SearchSchedule(now, max_search_period=max_search_period)
@@ -219,6 +228,12 @@ class SearchEngine:
             self._timer.cancel()
         self._timer = None
         self._timer_deadline = None
+        if self._read_replies is not None and not self._reading_replies:
+            self._reading_replies = True
+            try:
+                self._read_replies()
+            finally:
+                self._reading_replies = False
         datagrams = self.schedule.poll(time.monotonic())
         unanswered = self.unanswered
         for datagram in datagrams:

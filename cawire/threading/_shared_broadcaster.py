@@ -153,7 +153,8 @@ class SharedBroadcaster:
         self.search_engine = SearchEngine(
             self.loop, self._send_search_datagram,
             max_search_period=self.config.max_search_period,
-            on_found=self._record_results)
+            on_found=self._record_results,
+            read_replies=self._on_udp_readable)
         #: The core's UDP protocol state: parses datagrams, hands out
         #: search ids, tracks the repeater registration.
         self.protocol = Broadcaster(
