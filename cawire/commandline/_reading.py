@@ -95,10 +95,11 @@ class Reading:
     ----------
     data_type : int
         DBR type of the response (0..38).
-    values : list
+    values : sequence
         One entry per element: ``str`` for string types (latin-1, cut at
         the first NUL), ``int`` for integer/enum/char types (char as the
-        unsigned byte), ``float`` for float/double.
+        unsigned byte), ``float`` for float/double (a numpy float array
+        when the response carried one).
     status, severity : int
         Alarm status and severity (STS and richer types).
     stamp : tuple of int or None
@@ -113,10 +114,10 @@ class Reading:
     """
 
     data_type: int
-    values: list
+    values: Sequence
     status: int = 0
     severity: int = 0
-    stamp: tuple | None = None
+    stamp: tuple[int, int] | None = None
     units: str = ''
     precision: int = 0
     limits: dict = dataclasses.field(default_factory=dict)
@@ -151,10 +152,17 @@ class Reading:
     def from_parts(cls, data_type: int, data: Sequence,
                    metadata: Any = None) -> 'Reading':
         """Build a Reading from a DBR type, decoded data and metadata."""
+        values: Sequence
         if is_string_type(data_type):
             values = [_latin1(item) for item in data]
         elif isinstance(data, (bytes, bytearray)):
             values = list(data)
+        elif getattr(getattr(data, 'dtype', None), 'kind', None) == 'f':
+            # Floating-point arrays stay numpy arrays (no per-element
+            # Python objects: a 2e6-element waveform is formatted in chunks).
+            values = data
+        elif hasattr(data, 'tolist'):
+            values = data.tolist()
         else:
             values = [_number(item) for item in data]
         reading = cls(data_type=data_type, values=values)
@@ -165,16 +173,11 @@ class Reading:
         if is_time_type(data_type):
             reading.stamp = (int(metadata.secondsSinceEpoch),
                              int(metadata.nanoSeconds))
-        raw_units = getattr(metadata, 'units_raw', None)
-        if raw_units is None:
-            raw_units = getattr(metadata, 'units', b'')
-        reading.units = _latin1(raw_units)
+        reading.units = _latin1(getattr(metadata, 'units', b''))
         reading.precision = int(getattr(metadata, 'precision', 0))
         reading.limits = {name: _number(getattr(metadata, name))
                           for name in _LIMIT_NAMES if hasattr(metadata, name)}
-        raw_strings = getattr(metadata, 'enum_strings_raw', None)
-        if raw_strings is None:
-            raw_strings = getattr(metadata, 'enum_strings', ())
+        raw_strings = getattr(metadata, 'enum_strings', ())
         if raw_strings:
             reading.enum_strings = tuple(_latin1(text) for text in raw_strings)
         reading.ackt = int(getattr(metadata, 'ackt', 0))

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator
 
 from ..protocol._exceptions import CaprotoTimeoutError
 from ._reading import is_enum_type, is_float_type
@@ -56,7 +56,8 @@ class ToolOutput:
         Default: the process's stdout/stderr buffers.
     """
 
-    def __init__(self, stdout=None, stderr=None):
+    def __init__(self, stdout: BinaryIO | None = None,
+                 stderr: BinaryIO | None = None) -> None:
         self._stdout = stdout if stdout is not None else sys.stdout.buffer
         self._stderr = stderr if stderr is not None else sys.stderr.buffer
 
@@ -68,6 +69,15 @@ class ToolOutput:
         """Write one line to stdout and flush it (stdout is line buffered
         in the C tools, so lines come out as they are printed)."""
         self._stdout.write(_encode(text) + b'\n')
+        self._stdout.flush()
+
+    def line_parts(self, parts) -> None:
+        """Write one line given in pieces (a large array's values), each
+        encoded and written as it comes, then the newline; flush once."""
+        write = self._stdout.write
+        for part in parts:
+            write(_encode(part))
+        write(b'\n')
         self._stdout.flush()
 
     def error(self, text: str) -> None:
