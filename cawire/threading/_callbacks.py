@@ -394,7 +394,7 @@ class CallbackRegistry:
 
     # One per subscription, so tens of thousands of them: no __dict__.
     __slots__ = ('_callbacks', '_adapters', '_next_token', '_lock',
-                 '_on_removed', '_entries', '__weakref__')
+                 '_on_removed', '_entries', '_short_lived', '__weakref__')
 
     def __init__(self, on_removed: Callable[[], None] | None = None) -> None:
         self._callbacks: dict[int, weakref.ref] = {}
@@ -413,7 +413,8 @@ class CallbackRegistry:
         # Lambdas and local functions: token -> (registration time,
         # registering line, repr), to warn when one is collected right after
         # registration, at the statement that registered it.
-        self._short_lived: dict[int, tuple[float, tuple, str]] = {}
+        # (Made on first use.)
+        self._short_lived: dict[int, tuple[float, tuple, str]] | None = None
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -444,6 +445,8 @@ class CallbackRegistry:
 
             self._callbacks[token] = _weak_with_callback(target, removed)
             if _dies_with_its_caller(func):
+                if self._short_lived is None:
+                    self._short_lived = {}
                 self._short_lived[token] = (monotonic(), _user_line(),
                                             _describe(func))
             if adapter is not None:
@@ -455,7 +458,8 @@ class CallbackRegistry:
 
     def _collected(self, token: int) -> None:
         with self._lock:
-            short_lived = self._short_lived.pop(token, None)
+            short_lived = (None if self._short_lived is None
+                           else self._short_lived.pop(token, None))
             removed = self._callbacks.pop(token, None) is not None
             if self._adapters:
                 self._adapters.pop(token, None)
@@ -479,7 +483,8 @@ class CallbackRegistry:
     def remove(self, token: int) -> bool:
         """Forget ``token``; return True if the registry is now empty."""
         with self._lock:
-            self._short_lived.pop(token, None)
+            if self._short_lived is not None:
+                self._short_lived.pop(token, None)
             self._callbacks.pop(token, None)
             if self._adapters:
                 self._adapters.pop(token, None)
