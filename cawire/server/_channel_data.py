@@ -85,10 +85,12 @@ class ChannelAlarm:
 
     @property
     def status(self) -> AlarmStatus:
+        """The alarm status shared by the channels of this alarm."""
         return self._status
 
     @property
     def severity(self) -> AlarmSeverity:
+        """The alarm severity shared by the channels of this alarm."""
         return self._severity
 
     def connect(self, channel: 'ChannelData') -> None:
@@ -97,6 +99,7 @@ class ChannelAlarm:
             self._channels.append(channel)
 
     def disconnect(self, channel: 'ChannelData') -> None:
+        """Detach a channel: it is no longer notified of alarm changes."""
         if channel in self._channels:
             self._channels.remove(channel)
 
@@ -204,6 +207,7 @@ class ChannelData:
 
     @property
     def is_array(self) -> bool:
+        """True when the channel holds more than one element."""
         return self.max_length > 1
 
     @property
@@ -213,6 +217,12 @@ class ChannelData:
 
     @property
     def alarm(self) -> ChannelAlarm:
+        """The ``ChannelAlarm`` this channel reports.
+
+        Several channels may share one alarm. Assigning another alarm detaches
+        the channel from the old one and reports the new one's state to the
+        channel's subscribers.
+        """
         return self._alarm
 
     @alarm.setter
@@ -224,10 +234,12 @@ class ChannelData:
 
     @property
     def status(self) -> AlarmStatus:
+        """The alarm status of this channel (from its ``alarm``)."""
         return self._alarm.status
 
     @property
     def severity(self) -> AlarmSeverity:
+        """The alarm severity of this channel (from its ``alarm``)."""
         return self._alarm.severity
 
     def __len__(self) -> int:
@@ -460,13 +472,16 @@ class ChannelData:
 
     # ----------------------------------------------------------- subscribers
     def add_subscription(self, subscription: 'Subscription') -> None:
+        """Start sending this channel's updates to ``subscription``."""
         self._subscriptions[subscription] = None
 
     def remove_subscription(self, subscription: 'Subscription') -> None:
+        """Stop sending updates to ``subscription`` (no error if absent)."""
         self._subscriptions.pop(subscription, None)
 
     @property
     def subscription_count(self) -> int:
+        """How many client subscriptions this channel currently has."""
         return len(self._subscriptions)
 
     def publish(self, events: int) -> None:

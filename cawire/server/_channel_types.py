@@ -415,6 +415,17 @@ class ChannelEnum(ChannelData):
         return int(elements[0]) if len(elements) else 0
 
     def values_from_wire(self, data, data_type: ChannelType):
+        """Convert client data to a value for ``write``.
+
+        A string is matched against ``enum_strings`` (an empty string names the
+        first unused state slot, a number in text that state); other types
+        convert as for any channel.
+
+        Raises
+        ------
+        CaprotoConversionError
+            The text names no state and is no valid state number.
+        """
         if ChannelType(data_type) == ChannelType.STRING:
             texts = as_text_list(data, self.string_encoding)
             text = texts[0] if texts else ''
@@ -427,6 +438,7 @@ class ChannelEnum(ChannelData):
         return super().values_from_wire(data, data_type)
 
     def elements_as(self, base_type: ChannelType):
+        """Current elements as ``base_type``: state strings for STRING."""
         if ChannelType(base_type) == ChannelType.STRING:
             return [self.state_text(index) for index in self._elements.tolist()]
         return super().elements_as(base_type)

@@ -97,12 +97,27 @@ class PvpropertyData:
             self.server_shutdown = None  # type: ignore[method-assign,assignment]
 
     async def verify_value(self, value: Any) -> Any:
+        """Run the pvproperty's putter (if any) on a value being written.
+
+        An exception from the putter refuses the write.
+
+        Returns
+        -------
+        Any
+            What the putter returns (None keeps ``value``, ``SkipWrite``
+            stores nothing), or ``value`` itself when there is no putter.
+        """
         put = self.pvspec.put_hook
         if put is None:
             return value
         return await put(self.group, self, value)
 
     async def read(self: Any, data_type: int) -> None:  # self: + ChannelData
+        """Run the pvproperty's getter (if any) before a client read.
+
+        A value the getter returns is written to the channel (without the
+        putter) and is what the client reads.
+        """
         get = self.pvspec.get_hook
         if get is None:
             return
@@ -111,6 +126,11 @@ class PvpropertyData:
             await self.write(value, verify_value=False)
 
     async def server_startup(self, async_lib: Any) -> None:
+        """Run the pvproperty's startup hook and scan loop (concurrently).
+
+        Called once by the server when it starts; the attribute is ``None``
+        on channels that have neither.
+        """
         tasks = []
         if self.pvspec.startup_hook is not None:
             tasks.append(self.pvspec.startup_hook(self.group, self, async_lib))
@@ -119,6 +139,7 @@ class PvpropertyData:
         await asyncio.gather(*tasks)
 
     async def server_shutdown(self, async_lib: Any) -> None:
+        """Run the pvproperty's shutdown hook; called when the server stops."""
         hook = self.pvspec.shutdown_hook
         assert hook is not None  # otherwise this method is None
         await hook(self.group, self, async_lib)
@@ -137,6 +158,7 @@ class PvpropertyData:
 
     @property
     def record_type(self) -> str | None:
+        """The record type this PV mocks (``'ao'``...), or None."""
         return self.pvspec.record
 
     def _scan_period(self, period: float, use_scan_field: bool) -> float:

@@ -53,4 +53,5 @@ class ThreadsafeQueue:
         self._loop.call_soon_threadsafe(self._ready.set)
 
     def qsize(self) -> int:
+        """Approximate number of queued items."""
         return self._queue.qsize()

@@ -292,6 +292,7 @@ class AccessSecurity:
             self._listeners.append(callback)
 
     def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback`` after reloads (no error if absent)."""
         if callback in self._listeners:
             self._listeners.remove(callback)
 

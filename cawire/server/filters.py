@@ -177,6 +177,7 @@ class FilteredChannel:
     # ---------------------------------------------------------------- reads
     @property
     def max_length(self) -> int:
+        """Element count of this view: the slice's length, else the PV's."""
         if self._slice is None:
             return self._data.max_length
         return max(len(range(self._data.max_length)[self._slice]), 1)
@@ -187,6 +188,15 @@ class FilteredChannel:
         return len(self._data._elements[self._slice])
 
     def encode_read(self, data_type: int, count: int):
+        """Encode a read reply of the filtered view (slice, read time stamp).
+
+        Parameters
+        ----------
+        data_type : int
+            The DBR type the client asked for.
+        count : int
+            The element count the client asked for (0: the current count).
+        """
         if self._slice is None and not self._now_timestamps:
             return self._data.encode_read(data_type, count)
         view = copy.copy(self._data)
@@ -202,12 +212,15 @@ class FilteredChannel:
 
     # ------------------------------------------------------------- monitors
     def add_subscription(self, subscription) -> None:
+        """Subscribe through this channel's filters (deadband, decimation...).
+        """
         relay = _Relay(self, subscription)
         self._relays[subscription] = relay
         self._data.add_subscription(relay)
         self._remember_value()
 
     def remove_subscription(self, subscription) -> None:
+        """Cancel a subscription made through this channel (none: no error)."""
         relay = self._relays.pop(subscription, None)
         if relay is not None:
             self._data.remove_subscription(relay)
@@ -272,6 +285,7 @@ class ChannelNames(Mapping):
         return data
 
     def get(self, name: str, default=None):
+        """The channel ``name`` stands for (a filtered view), or ``default``."""
         data = self._pvdb.get(name)
         if data is not None:
             return data
@@ -290,6 +304,7 @@ class ChannelNames(Mapping):
         return len(self._pvdb)
 
     def values(self):
+        """The channels of the PV database (without filtered views)."""
         return self._pvdb.values()
 
     def _target(self, name: str) -> tuple[Any, dict] | None:

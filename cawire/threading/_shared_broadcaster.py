@@ -145,10 +145,15 @@ class SharedBroadcaster:
             return self.protocol.new_search_id()
 
     def add_listener(self, listener: Context) -> None:
+        """Register a context to receive search results and beacons.
+
+        Raises if the broadcaster is closed.
+        """
         self._check_open()
         self.listeners.add(listener)
 
     def remove_listener(self, listener: Context) -> None:
+        """Unregister a context; the broadcaster closes when none is left."""
         try:
             self.listeners.remove(listener)
         except KeyError:
@@ -327,11 +332,25 @@ class SharedBroadcaster:
     # -- circuits report here (network thread) -------------------------------------------
 
     def circuit_connected(self, address: tuple[str, int]) -> None:
+        """Note that a circuit to ``address`` is up (for beacon bookkeeping).
+        """
         with self._lock:
             self.beacons.circuit_connected(address)
 
     def circuit_disconnected(self, address: tuple[str, int],
                              names: Iterable[str]) -> None:
+        """Note that the circuit to ``address`` is gone.
+
+        Forgets the cached search results that pointed at it, so that a new
+        search for those names is not answered from the cache.
+
+        Parameters
+        ----------
+        address : tuple of (str, int)
+            The server's host and port.
+        names : iterable of str
+            The PV names that were connected over that circuit.
+        """
         with self._lock:
             self.beacons.circuit_disconnected(address)
             for name in names:

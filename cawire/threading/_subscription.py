@@ -74,6 +74,7 @@ class Subscription:
 
     @property
     def log(self) -> logging.LoggerAdapter:
+        """The logger of this subscription's PV (tagged with its name)."""
         return self.pv.log
 
     def __repr__(self) -> str:
