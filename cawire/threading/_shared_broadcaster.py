@@ -105,7 +105,8 @@ class SharedBroadcaster:
         self.search_engine = SearchEngine(
             self.loop, self._send_search_datagram,
             max_search_period=self.config.max_search_period,
-            on_found=self._record_results)
+            on_found=self._record_results,
+            read_replies=self._on_udp_readable)
         #: The core's UDP protocol state: parses datagrams, hands out
         #: search ids, tracks the repeater registration.
         self.protocol = Broadcaster(
@@ -387,7 +388,8 @@ class SharedBroadcaster:
 
     def search(self, results_queue: ResultsQueue, names: Iterable[str], *,
                timeout: float | None = 2, governed: bool = False,
-               retry_unanswered: bool = True) -> None:
+               retry_unanswered: bool = True,
+               released_by_anomaly: bool = False) -> None:
         """Search for PV names.
 
         The ``results_queue`` (any object with a ``put`` method) receives
@@ -395,6 +397,8 @@ class SharedBroadcaster:
         thread.  Cached results are put immediately from this thread.
         Unanswered searches are retried on libca's schedule until answered
         or cancelled; ``timeout`` is accepted for compatibility and unused.
+        ``governed`` names wait for the disconnect governor (and, with
+        ``released_by_anomaly``, for a beacon anomaly if sooner).
         """
         self._check_open()
         needs_search = []
@@ -418,7 +422,8 @@ class SharedBroadcaster:
             return
         engine = self.search_engine
         if governed:
-            self.loop.call_soon(engine.add_governed, items)
+            self.loop.call_soon(engine.add_governed, items,
+                                released_by_anomaly)
         else:
             self.loop.call_soon(engine.add, items, retry_unanswered)
 
