@@ -25,14 +25,14 @@ import numpy as np
 
 from ..protocol._enums import (AccessRights, AlarmSeverity, AlarmStatus, ChannelType,
                       SubscriptionType)
-from ..protocol._exceptions import CaprotoValueError
+from ..protocol._exceptions import CaprotoError, CaprotoValueError
 from . import _wire
 from ._conversion import as_text_list, convert_values
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._subscriptions import Subscription
 
-__all__ = ('ChannelAlarm', 'ChannelData')
+__all__ = ('ChannelAlarm', 'ChannelData', 'SkipWrite', 'Forbidden')
 
 logger = logging.getLogger('cawire.server.data')
 
@@ -46,6 +46,15 @@ _PAYLOAD_CACHE_ENTRIES = 16
 _LIMIT_NAMES = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
                 'upper_warning_limit', 'lower_warning_limit',
                 'lower_alarm_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')
+
+
+class SkipWrite(Exception):
+    """Raise from a putter (``verify_value``) to accept a write without
+    storing it: the client sees success, the value stays unchanged."""
+
+
+class Forbidden(CaprotoError):
+    """A client is not allowed the requested access."""
 
 
 class ChannelAlarm:
@@ -144,6 +153,14 @@ class ChannelData:
 
     #: Native base type on the wire (set by each subclass).
     data_type: ChannelType = ChannelType.DOUBLE
+    #: Access security (cawire.server.access_security), group and level
+    #: of this channel; set by apply_access_security.
+    access_security = None
+    access_security_group = 'DEFAULT'
+    access_security_level = 0
+    #: Optional ``hook(channel, hostname, username, rights) -> rights``
+    #: run last by check_access (a per-channel Python policy).
+    access_hook = None
     #: Python value used when none is given.
     default_value: object = 0
 
@@ -153,6 +170,9 @@ class ChannelData:
                  reported_record_type: str = 'cawire', read_only: bool = False):
         self.string_encoding = string_encoding
         self.reported_record_type = reported_record_type
+        #: The record fields (cawire.server.records.RecordFields) of a
+        #: channel mocking a record, kept in step with its value.
+        self.record_fields: Any = None
         self.read_only = bool(read_only)
         self._alarm = alarm if alarm is not None else ChannelAlarm()
         self._alarm.connect(self)
@@ -167,7 +187,10 @@ class ChannelData:
         self.max_length = self._initial_max_length(value, max_length)
         self._value, self._elements = self._normalize(value)
         cls = type(self)
-        self.has_async_write = cls.verify_value is not ChannelData.verify_value
+        self.has_async_write = (
+            cls.verify_value is not ChannelData.verify_value
+            or cls.preprocess_value is not ChannelData.preprocess_value
+            or cls.update_fields is not ChannelData.update_fields)
         self.has_async_read = cls.read is not ChannelData.read
 
     # ----------------------------------------------------------------- values
@@ -227,10 +250,23 @@ class ChannelData:
         return elements[0] if len(elements) else self.default_value
 
     def check_access(self, hostname: str, username: str) -> AccessRights:
-        """Access rights of a client; override for per-client policies."""
+        """Access rights of a client (CA HOST_NAME and CLIENT_NAME).
+
+        The access security file's rights (everything without one), less
+        WRITE for a read-only channel, then ``access_hook`` if set.
+        Override for other per-client policies.
+        """
+        rights = AccessRights.READ | AccessRights.WRITE
+        if self.access_security is not None:
+            rights = self.access_security.rights(
+                self.access_security_group, username, hostname,
+                self.access_security_level)
         if self.read_only:
-            return AccessRights.READ
-        return AccessRights.READ | AccessRights.WRITE
+            rights &= AccessRights.READ
+        if self.access_hook is not None:
+            rights = AccessRights(self.access_hook(self, hostname, username,
+                                                   rights))
+        return rights
 
     # ------------------------------------------------------------------ hooks
     async def verify_value(self, value: Any) -> Any:
@@ -267,12 +303,28 @@ class ChannelData:
         **metadata
             Metadata fields to update at the same time (units, limits...).
         """
-        if verify_value:
-            modified = await self.verify_value(value)
-            if modified is not None:
-                value = modified
+        try:
+            value = self.preprocess_value(value)
+            if verify_value:
+                modified = await self.verify_value(value)
+                if modified is SkipWrite:
+                    return
+                if modified is not None:
+                    value = modified
+            await self.update_fields(value)
+        except SkipWrite:
+            return
         self.commit(value, timestamp=timestamp, status=status,
                     severity=severity, flags=flags, **metadata)
+
+    def preprocess_value(self, value: Any) -> Any:
+        """Hook run first on every write (caproto's name): return the value
+        to go on with (e.g. clipped); raise to refuse the write."""
+        return value
+
+    async def update_fields(self, value: Any) -> None:
+        """Hook run after ``verify_value`` with the value about to be
+        stored (caproto's name), e.g. to update related PVs."""
 
     def commit(self, value: Any, *, timestamp: float | None = None,
                status: AlarmStatus | int | None = None,
@@ -299,6 +351,11 @@ class ChannelData:
                 if other is not self:
                     other._alarm_changed()
         self.publish(events)
+        if self.record_fields is not None:
+            if property_changed:
+                self.record_fields.refresh()
+            else:
+                self.record_fields.alarm_refresh()
 
     async def write_metadata(self, publish: bool = True,
                              **metadata: Any) -> None:
@@ -312,6 +369,8 @@ class ChannelData:
         self._metadata_templates.clear()
         if changed and publish:
             self.publish(SubscriptionType.DBE_PROPERTY)
+        if changed and self.record_fields is not None:
+            self.record_fields.refresh()
 
     def _update_metadata(self, metadata: dict) -> bool:
         if metadata:
@@ -329,6 +388,8 @@ class ChannelData:
     def _alarm_changed(self) -> None:
         self._payload_cache.clear()
         self.publish(SubscriptionType.DBE_ALARM)
+        if self.record_fields is not None:
+            self.record_fields.alarm_refresh()
 
     def values_from_wire(self, data: Any, data_type: ChannelType) -> Any:
         """Convert client data (decoded payload) to a value for ``write``.
@@ -352,7 +413,9 @@ class ChannelData:
 
     # ------------------------------------------------------------------ reads
     def _conversion_options(self) -> dict:
-        return {'encoding': self.string_encoding}
+        # A C IOC's scalar put takes '' as 0; its array put refuses it.
+        return {'encoding': self.string_encoding,
+                'empty_is_zero': not self.is_array}
 
     def _metadata_fields(self) -> dict:
         """Fields of the GR/CTRL structures (units, limits...)."""

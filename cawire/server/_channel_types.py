@@ -16,7 +16,7 @@ from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoConversionError, CaprotoValueError
 from ._channel_data import _DBE_LOG, _DBE_VALUE, _VALUE_CHANGE, ChannelData
 from ._conversion import (NATIVE_NUMPY_DTYPES, as_text_list, convert_values,
-                          to_native_array)
+                          parse_enum, to_native_array)
 
 __all__ = ('ChannelNumeric', 'ChannelDouble', 'ChannelFloat',
            'ChannelInteger', 'ChannelShort', 'ChannelByte', 'ChannelChar',
@@ -52,7 +52,7 @@ class ChannelNumeric(ChannelData):
     (``lower_ctrl_limit`` < ``upper_ctrl_limit``) are refused.
     """
 
-    default_value = 0
+    default_value: object = 0
 
     def __init__(self, *, value=None, units: str = '',
                  upper_disp_limit=0, lower_disp_limit=0,
@@ -71,7 +71,14 @@ class ChannelNumeric(ChannelData):
         self.lower_ctrl_limit = lower_ctrl_limit
         self.value_atol = value_atol
         self.log_atol = log_atol
-        self._last_posted = [None, None]  # value, log
+        #: Severities of the HIHI, HIGH, LOW and LOLO alarms (a record's
+        #: HHSV, HSV, LSV, LLSV).
+        self.limit_severities: tuple[AlarmSeverity, ...] = (
+                                 AlarmSeverity.MAJOR_ALARM,
+                                 AlarmSeverity.MINOR_ALARM,
+                                 AlarmSeverity.MINOR_ALARM,
+                                 AlarmSeverity.MAJOR_ALARM)
+        self._last_posted: list[float | None] = [None, None]  # value, log
         if not hasattr(self, 'precision'):
             self.precision = 0
         super().__init__(value=value, **kwargs)
@@ -121,16 +128,27 @@ class ChannelNumeric(ChannelData):
         return self._check_limits(elements, has_alarm, has_warning)
 
     def _check_limits(self, elements, has_alarm, has_warning):
+        # A limit whose severity is NO_ALARM raises nothing (as a record
+        # whose HHSV... is NO_ALARM); the next limit is checked instead.
         value = elements[0]
-        if has_alarm and value >= self.upper_alarm_limit:
-            return AlarmStatus.HIHI, AlarmSeverity.MAJOR_ALARM
-        if has_alarm and value <= self.lower_alarm_limit:
-            return AlarmStatus.LOLO, AlarmSeverity.MAJOR_ALARM
-        if has_warning and value >= self.upper_warning_limit:
-            return AlarmStatus.HIGH, AlarmSeverity.MINOR_ALARM
-        if has_warning and value <= self.lower_warning_limit:
-            return AlarmStatus.LOW, AlarmSeverity.MINOR_ALARM
+        hihi, high, low, lolo = self.limit_severities
+        if has_alarm and hihi and value >= self.upper_alarm_limit:
+            return AlarmStatus.HIHI, AlarmSeverity(hihi)
+        if has_alarm and lolo and value <= self.lower_alarm_limit:
+            return AlarmStatus.LOLO, AlarmSeverity(lolo)
+        if has_warning and high and value >= self.upper_warning_limit:
+            return AlarmStatus.HIGH, AlarmSeverity(high)
+        if has_warning and low and value <= self.lower_warning_limit:
+            return AlarmStatus.LOW, AlarmSeverity(low)
         return AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+
+    def reevaluate_alarm(self) -> None:
+        """Recompute the alarm from the limits after they changed."""
+        status, severity = self._alarm_from_limits(self._elements)
+        if status is None:
+            status, severity = AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM
+        if self._alarm._set(status, severity):
+            self._alarm._publish()
 
     def _value_events(self, elements) -> int:
         # Deadbands (like a record's MDEL/ADEL): a scalar change smaller
@@ -161,7 +179,9 @@ class ChannelNumeric(ChannelData):
         return changed
 
     def _conversion_options(self) -> dict:
-        return {'encoding': self.string_encoding, 'precision': self.precision}
+        options = super()._conversion_options()
+        options['precision'] = self.precision
+        return options
 
     def _metadata_fields(self) -> dict:
         fields = {name: getattr(self, name) for name in _LIMIT_NAMES}
@@ -270,8 +290,9 @@ class ChannelChar(ChannelData):
         return bytes(np.asarray(elements, dtype=np.uint8))
 
     def _conversion_options(self) -> dict:
-        return {'encoding': self.string_encoding,
-                'char_as_text': self.report_as_string}
+        options = super()._conversion_options()
+        options['char_as_text'] = self.report_as_string
+        return options
 
 
 class ChannelString(ChannelData):
@@ -298,21 +319,62 @@ class ChannelString(ChannelData):
             return list(elements)
         return elements[0] if elements else ''
 
+    def _conversion_options(self) -> dict:
+        # A number written to a stringout is formatted with 6 digits, to a
+        # STRING waveform with its PREC (0 by default).
+        options = super()._conversion_options()
+        options['precision'] = 0 if self.is_array else 6
+        return options
+
 
 class ChannelEnum(ChannelData):
     """ENUM channel; the value is the state string.
 
-    Writes accept a state string or an index into ``enum_strings``.
+    Writes accept a state string or an index into ``enum_strings``. As in a
+    C IOC, a CA client may store any index (0..65535) by writing a number.
+    ``enum_rules`` names the record whose rules apply to such indices and to
+    numbers written as text:
+
+    * ``'mbbo'`` (default): 16 state slots, the unset ones empty; an index
+      below 16 without a string reads as ``''``, beyond as
+      ``'Illegal Value'``; a written ``''`` selects the first unset slot;
+      text such as ``"3.7"`` selects state 3;
+    * ``'bo'``: two states; other indices read as ``'Illegal_Value'``; text
+      must be a plain state number.
+
+    Parameters
+    ----------
+    enum_strings : sequence of str
+    enum_rules : {'mbbo', 'bo'}
     """
 
     data_type = ChannelType.ENUM
+    _RULES = {'mbbo': (16, 'Illegal Value', True),
+              'bo': (2, 'Illegal_Value', False)}
 
     def __init__(self, *, enum_strings: Sequence[str] = (), value=None,
-                 **kwargs):
+                 enum_rules: str = 'mbbo', **kwargs):
         self.enum_strings = tuple(str(item) for item in enum_strings)
+        try:
+            slots, illegal, trailing = self._RULES[enum_rules]
+        except KeyError:
+            raise CaprotoValueError(
+                f'enum_rules must be one of {sorted(self._RULES)}') from None
+        self.enum_rules = enum_rules
+        self.state_slots = max(slots, len(self.enum_strings))
+        self.illegal_state_text = illegal
+        self._numbers_with_text = trailing
         if value is None:
             value = self.enum_strings[0] if self.enum_strings else 0
         super().__init__(value=value, **kwargs)
+
+    def state_text(self, index: int) -> str:
+        """The string an index reads as (DBR_STRING)."""
+        if index < len(self.enum_strings):
+            return self.enum_strings[index]
+        if index < self.state_slots:
+            return ''
+        return self.illegal_state_text
 
     def _state_index(self, value) -> int:
         if isinstance(value, bool):
@@ -320,15 +382,20 @@ class ChannelEnum(ChannelData):
         if isinstance(value, str):
             if value in self.enum_strings:
                 return self.enum_strings.index(value)
-            raise CaprotoValueError(
-                f'{value!r} is not one of {self.enum_strings}')
+            if value == '' and len(self.enum_strings) < self.state_slots:
+                return len(self.enum_strings)
+            try:
+                return parse_enum(value, self.enum_strings,
+                                  trailing_text=self._numbers_with_text)
+            except CaprotoConversionError:
+                raise CaprotoValueError(
+                    f'{value!r} is not one of {self.enum_strings}') from None
         try:
             index = int(value)
         except (TypeError, ValueError):
             raise CaprotoValueError(f'{value!r} is not an enum state') from None
-        if not 0 <= index < max(len(self.enum_strings), 1):
-            raise CaprotoValueError(
-                f'state {index} out of range (0..{len(self.enum_strings) - 1})')
+        if not 0 <= index <= 0xFFFF:
+            raise CaprotoValueError(f'state {index} out of range (0..65535)')
         return index
 
     def _normalize(self, value):
@@ -339,9 +406,8 @@ class ChannelEnum(ChannelData):
                 raise CaprotoValueError(f'{value!r} is not a single state')
             value = value[0]
         index = self._state_index(value)
-        text = (self.enum_strings[index] if index < len(self.enum_strings)
-                else str(index))
-        return text, np.array([index], dtype=NATIVE_NUMPY_DTYPES[ChannelType.ENUM])
+        return (self.state_text(index),
+                np.array([index], dtype=NATIVE_NUMPY_DTYPES[ChannelType.ENUM]))
 
     def _elements_to_value(self, elements):
         if isinstance(elements, list):
@@ -354,11 +420,21 @@ class ChannelEnum(ChannelData):
             text = texts[0] if texts else ''
             if text in self.enum_strings:
                 return text
+            if text == '' and len(self.enum_strings) < self.state_slots:
+                return len(self.enum_strings)
+            return parse_enum(text, self.enum_strings,
+                              trailing_text=self._numbers_with_text)
         return super().values_from_wire(data, data_type)
 
+    def elements_as(self, base_type: ChannelType):
+        if ChannelType(base_type) == ChannelType.STRING:
+            return [self.state_text(index) for index in self._elements.tolist()]
+        return super().elements_as(base_type)
+
     def _conversion_options(self) -> dict:
-        return {'encoding': self.string_encoding,
-                'enum_strings': self.enum_strings}
+        options = super()._conversion_options()
+        options['enum_strings'] = self.enum_strings
+        return options
 
     def _update_metadata(self, metadata: dict) -> bool:
         unknown = set(metadata) - {'enum_strings'}

@@ -504,6 +504,19 @@ class ServerCircuit(asyncio.Protocol):
                                              data.max_length, sid))
         self.channels[sid] = ChannelEntry(channel, data, access)
 
+    def refresh_access_rights(self) -> None:
+        """Re-evaluate the rights of every channel (access security was
+        reloaded) and send ACCESS_RIGHTS for those that changed
+        (ioc-compat)."""
+        for entry in self.channels.values():
+            access = AccessRights(entry.data.check_access(
+                self.client_hostname, self.client_username))
+            if access != entry.access:
+                entry.access = access
+                entry.readable = bool(access & AccessRights.READ)
+                entry.writable = bool(access & AccessRights.WRITE)
+                self._send_commands(entry.channel.access_rights_response(access))
+
     def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
         channel, reply = self.circuit.accept_clear_channel(command)
         entry = self.channels.get(command.sid)

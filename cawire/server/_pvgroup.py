@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..protocol._enums import ChannelType
+from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoRuntimeError, CaprotoValueError
 from ._channel_data import ChannelAlarm, ChannelData
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
@@ -44,7 +44,7 @@ from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelShort, ChannelString)
 
 __all__ = ('PVGroup', 'pvproperty', 'SubGroup', 'PvpropertyData',
-           'expand_macros', 'data_class_for')
+           'expand_macros', 'data_class_for', 'scan_wrapper')
 
 logger = logging.getLogger('cawire.server')
 
@@ -69,6 +69,13 @@ def expand_macros(text: str, macros: dict) -> str:
 class PvpropertyData:
     """Mixin giving a ChannelData its pvproperty hooks and group."""
 
+    #: The ``Pvproperty*RO`` classes refuse client writes whatever
+    #: ``read_only`` says.
+    forced_read_only = False
+    # Provided by the ChannelData class this mixin is combined with.
+    record_fields: Any
+    alarm: Any
+
     def __init__(self, *, pvname: str, group: 'PVGroup',
                  prop: 'pvproperty', **kwargs):
         self.pvname = pvname
@@ -76,15 +83,18 @@ class PvpropertyData:
         self.pvspec = prop
         self.name = prop.name
         self.__doc__ = prop.doc
+        if self.forced_read_only:
+            kwargs['read_only'] = True
         super().__init__(**kwargs)
         own_verify = type(self).verify_value is not PvpropertyData.verify_value
         self.has_async_write = prop.put_hook is not None or own_verify
         own_read = type(self).read is not PvpropertyData.read
         self.has_async_read = prop.get_hook is not None or own_read
-        if prop.startup_hook is None and prop.scan_spec is None:
-            self.server_startup = None
+        # The server skips channels whose hook attribute is None.
+        if prop.startup_hook is None and prop.scan_runner is None:
+            self.server_startup = None  # type: ignore[method-assign,assignment]
         if prop.shutdown_hook is None:
-            self.server_shutdown = None
+            self.server_shutdown = None  # type: ignore[method-assign,assignment]
 
     async def verify_value(self, value: Any) -> Any:
         put = self.pvspec.put_hook
@@ -104,36 +114,106 @@ class PvpropertyData:
         tasks = []
         if self.pvspec.startup_hook is not None:
             tasks.append(self.pvspec.startup_hook(self.group, self, async_lib))
-        if self.pvspec.scan_spec is not None:
-            tasks.append(self._scan_loop(async_lib))
+        if self.pvspec.scan_runner is not None:
+            tasks.append(self.pvspec.scan_runner(self.group, self, async_lib))
         await asyncio.gather(*tasks)
 
     async def server_shutdown(self, async_lib: Any) -> None:
-        await self.pvspec.shutdown_hook(self.group, self, async_lib)
+        hook = self.pvspec.shutdown_hook
+        assert hook is not None  # otherwise this method is None
+        await hook(self.group, self, async_lib)
 
-    async def _scan_loop(self, async_lib) -> None:
-        func, period, subtract_elapsed, stop_on_error = self.pvspec.scan_spec
+    @property
+    def fields(self) -> dict:
+        """Field name to channel of a record-mocking PV (else empty)."""
+        if self.record_fields is None:
+            return {}
+        return self.record_fields.fields
+
+    @property
+    def field_inst(self):
+        """The RecordFields of a record-mocking PV, or None."""
+        return self.record_fields
+
+    @property
+    def record_type(self) -> str | None:
+        return self.pvspec.record
+
+    def _scan_period(self, period: float, use_scan_field: bool) -> float:
+        if not use_scan_field or self.record_fields is None:
+            return period
+        scan = self.record_fields.fields['SCAN'].value
+        if scan == 'Passive' and not self.record_fields.scan_written:
+            return period  # the decorator's period until SCAN is written
+        return self.record_fields.scan_rate_sec or 0.0
+
+    async def scan_loop(self, async_lib, func: Callable, period: float, *,
+                        subtract_elapsed: bool = True,
+                        stop_on_error: bool = False,
+                        failure_severity=AlarmSeverity.MAJOR_ALARM,
+                        use_scan_field: bool = False) -> None:
+        """Call ``func(group, self, async_lib)`` periodically (see
+        :func:`scan_wrapper`)."""
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
+            interval = self._scan_period(period, use_scan_field)
+            if interval <= 0:
+                # Passive/event SCAN: look again later for a new rate.
+                await asyncio.sleep(0.1)
+                continue
             try:
                 await func(self.group, self, async_lib)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a user scan hook failed
                 self.group.log.exception('Scan of %s failed', self.pvname)
+                await self.alarm.write(status=AlarmStatus.SCAN,
+                                       severity=failure_severity)
                 if stop_on_error:
                     return
-            delay = period
+            else:
+                if (self.alarm.status, self.alarm.severity) == (
+                        AlarmStatus.SCAN, failure_severity):
+                    await self.alarm.write(status=AlarmStatus.NO_ALARM,
+                                           severity=AlarmSeverity.NO_ALARM)
+            delay = interval
             if subtract_elapsed:
-                delay = max(0.0, period - (loop.time() - started))
+                delay = max(0.0, interval - (loop.time() - started))
             await asyncio.sleep(delay)
+
+
+def scan_wrapper(scan_function: Callable, period: float, *,
+                 subtract_elapsed: bool = True, stop_on_error: bool = False,
+                 failure_severity=AlarmSeverity.MAJOR_ALARM,
+                 use_scan_field: bool = False) -> Callable:
+    """Turn ``scan_function(group, instance, async_lib)`` into a coroutine
+    function that calls it every ``period`` seconds (for ``pvproperty(scan=)``).
+
+    A failing call is logged and sets the alarm to SCAN/``failure_severity``
+    until a call succeeds; ``stop_on_error`` ends the loop instead.
+    ``subtract_elapsed`` keeps the period between starts, not between calls.
+    ``use_scan_field``: a ``record=`` PV follows its SCAN field once a client
+    wrote it.
+    """
+    if period <= 0:
+        raise CaprotoValueError('scan period must be > 0')
+
+    async def scanned(group, instance, async_lib) -> None:
+        await instance.scan_loop(
+            async_lib, scan_function, float(period),
+            subtract_elapsed=subtract_elapsed, stop_on_error=stop_on_error,
+            failure_severity=AlarmSeverity(failure_severity),
+            use_scan_field=use_scan_field)
+    return scanned
 
 
 _data_classes: dict[type, type] = {}
 
 
 def _pvproperty_class(base: type) -> type:
+    if issubclass(base, PvpropertyData):
+        return base  # already a Pvproperty* class (dtype=PvpropertyDouble)
     cls = _data_classes.get(base)
     if cls is None:
         cls = type(f'Pvproperty{base.__name__.replace("Channel", "")}',
@@ -183,7 +263,9 @@ def data_class_for(dtype, value):
         extra['enum_strings'] = tuple(member.name for member in dtype)
         return ChannelEnum, extra
     if dtype is bool:
-        extra['enum_strings'] = _BOOL_STRINGS
+        # Two states as a bo record has them (an index beyond reads as
+        # 'Illegal_Value', as from a C IOC).
+        extra.update(enum_strings=_BOOL_STRINGS, enum_rules='bo')
     if dtype == ChannelType.CHAR and value is not None \
             and not isinstance(value, str):
         return ChannelByte, extra
@@ -231,16 +313,34 @@ class pvproperty:
                  name: str | None = None, dtype=None, value=None,
                  max_length: int | None = None, read_only: bool | None = None,
                  alarm_group: str | None = None, doc: str | None = None,
-                 **cls_kwargs):
-        if scan is not None:
-            raise CaprotoValueError('use the @prop.scan(period) decorator')
+                 record=None, fields=None, **cls_kwargs):
+        if scan is not None and not callable(scan):
+            raise CaprotoValueError('scan must be a coroutine function; use '
+                                    'the @prop.scan(period) decorator')
+        if fields is not None:
+            raise NotImplementedError(
+                'per-field putters (fields=, prop.fields.X.putter) are not '
+                'implemented; write a putter on the value instead')
+        record = getattr(record, '_record_type', record)
+        if record is not None:
+            from .records import RECORD_TYPES
+            if record not in RECORD_TYPES:
+                raise CaprotoValueError(
+                    f'record type {record!r} is not supported; choose one '
+                    f'of {sorted(RECORD_TYPES)}')
+            if name is not None and '.' in name:
+                raise CaprotoValueError(
+                    f'a record PV name cannot contain ".": {name!r}')
+        self.record = record
         self.attr_name: str | None = None
         self.name = name
         self.get_hook = get
         self.put_hook = put
         self.startup_hook = startup
         self.shutdown_hook = shutdown
-        self.scan_spec = None
+        #: Long-running coroutine function (group, instance, async_lib)
+        #: started with the server (see scan_wrapper).
+        self.scan_runner: Callable | None = scan
         self.dtype = dtype
         self.value = value
         self.max_length = max_length
@@ -294,21 +394,33 @@ class pvproperty:
         return self
 
     def scan(self, period: float, *, subtract_elapsed: bool = True,
-             stop_on_error: bool = False):
-        """Decorator: call the function every ``period`` seconds."""
+             stop_on_error: bool = False,
+             failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
+             use_scan_field: bool = False):
+        """Decorator: call the function every ``period`` seconds.
+
+        A failing call sets the alarm to SCAN/``failure_severity`` (cleared
+        by the next good call). With ``use_scan_field`` (a ``record=`` PV)
+        the record's SCAN field sets the period once written.
+        """
         if period <= 0:
             raise CaprotoValueError('scan period must be > 0')
+        if use_scan_field and self.record is None:
+            raise CaprotoValueError('use_scan_field needs record=')
 
         def wrapper(func: Callable) -> 'pvproperty':
-            self.scan_spec = (func, float(period), subtract_elapsed,
-                              stop_on_error)
+            self.scan_runner = scan_wrapper(
+                func, period, subtract_elapsed=subtract_elapsed,
+                stop_on_error=stop_on_error,
+                failure_severity=failure_severity,
+                use_scan_field=use_scan_field)
             return self
         return wrapper
 
     # -- instantiation ----------------------------------------------------
     def create(self, group: 'PVGroup') -> ChannelData:
         """Build this PV's ChannelData for ``group``."""
-        pvname = group.prefix + expand_macros(self.name, group.macros)
+        pvname = group.prefix + expand_macros(self.name or '', group.macros)
         kwargs = dict(self._extra_kwargs)
         kwargs.update(self.cls_kwargs)
         value = self.value
@@ -319,45 +431,114 @@ class pvproperty:
         if self.alarm_group is not None:
             kwargs['alarm'] = group.alarms.setdefault(self.alarm_group,
                                                       ChannelAlarm())
+        if self.record is not None:
+            kwargs['reported_record_type'] = self.record
+            if self.record in ('bi', 'bo') and \
+                    issubclass(self.data_class, ChannelEnum):
+                kwargs['enum_rules'] = 'bo'
         cls = _pvproperty_class(self.data_class)
         try:
-            return cls(pvname=pvname, group=group, prop=self, value=value,
+            data = cls(pvname=pvname, group=group, prop=self, value=value,
                        read_only=self.read_only, **kwargs)
         except (TypeError, ValueError) as exc:
             raise CaprotoValueError(f'cannot create PV {pvname!r}: {exc}') \
                 from exc
+        if self.record is not None:
+            from .records import RecordFields
+            RecordFields(data, self.record, description=self.doc or '')
+        return data
+
+
+class _NestedProperty:
+    """``group.attr`` of a dict-built SubGroup in a class body: its
+    decorators set the pvproperty's hooks and give back the SubGroup (so
+    ``@pair.setpoint.putter`` may reuse the name ``pair``)."""
+
+    def __init__(self, subgroup: 'SubGroup', prop: 'pvproperty'):
+        self._subgroup = subgroup
+        self._prop = prop
+
+    def _decorator(self, name: str):
+        def decorate(func: Callable) -> 'SubGroup':
+            getattr(self._prop, name)(func)
+            return self._subgroup
+        return decorate
+
+    def __getattr__(self, name: str):
+        if name in ('getter', 'putter', 'startup', 'shutdown'):
+            return self._decorator(name)
+        if name == 'scan':
+            def scan(*args, **kwargs):
+                inner = self._prop.scan(*args, **kwargs)
+
+                def decorate(func: Callable) -> 'SubGroup':
+                    inner(func)
+                    return self._subgroup
+                return decorate
+            return scan
+        return getattr(self._prop, name)
 
 
 class SubGroup:
     """Nest a PVGroup inside another (its PVs get the outer prefix too).
 
-    Use as ``sub = SubGroup(OtherGroup, prefix='sub:')`` or decorate a class
-    defined inside the group body: ``@SubGroup(prefix='sub:')``.
+    Use as ``sub = SubGroup(OtherGroup, prefix='sub:')``, decorate a class
+    defined inside the group body (``@SubGroup(prefix='sub:')``), or give a
+    dict of attribute name to pvproperty (or to pvproperty keyword dicts):
+    the group class is then built with ``base`` as its bases. Without a
+    prefix, the attribute name plus ``attr_separator`` (``':'``) is used.
     """
 
-    def __init__(self, group: type | None = None, *, prefix: str | None = None,
+    def __init__(self, group=None, *, prefix: str | None = None,
                  macros: dict | None = None, doc: str | None = None,
-                 **init_kwargs):
-        self.group_cls = group
+                 attr_separator: str | None = None,
+                 base: tuple | None = None, **init_kwargs):
+        self.group_cls: type | None = None
+        self.group_dict: dict | None = None
         self.prefix = prefix
         self.macros = macros or {}
         self.doc = doc
+        self.attr_separator = attr_separator
+        self.base = tuple(base) if base is not None else (PVGroup,)
         self.init_kwargs = init_kwargs
         self.attr_name: str | None = None
+        self._set_group(group)
+
+    def _set_group(self, group) -> None:
+        if isinstance(group, dict):
+            self.group_dict = {
+                attr: item if isinstance(item, pvproperty)
+                else pvproperty(**item)
+                for attr, item in group.items()}
+        elif group is not None:
+            self.group_cls = group
 
     def __call__(self, group: type) -> 'SubGroup':
-        self.group_cls = group
+        self._set_group(group)
         return self
 
     def __set_name__(self, owner, attr_name: str) -> None:
         self.attr_name = attr_name
+        if self.group_cls is None and self.group_dict is not None:
+            namespace = dict(self.group_dict)
+            namespace['__doc__'] = self.doc
+            self.group_cls = type(attr_name, self.base, namespace)
+        separator = self.attr_separator
+        if separator is None:
+            separator = getattr(self.group_cls, 'attr_separator', ':')
         if self.prefix is None:
-            self.prefix = f'{attr_name}:'
+            self.prefix = f'{attr_name}{separator}'
 
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
         return instance.groups[self.attr_name]
+
+    def __getattr__(self, name: str):
+        group_dict = self.__dict__.get('group_dict')
+        if group_dict is not None and name in group_dict:
+            return _NestedProperty(self, group_dict[name])
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         name = getattr(self.group_cls, '__name__', None)
@@ -390,6 +571,8 @@ class PVGroup:
 
     _pvs_: dict = {}
     _subgroups_: dict = {}
+    #: Between a SubGroup's attribute name and its PVs (default prefix).
+    attr_separator = ':'
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -411,10 +594,10 @@ class PVGroup:
         self.macros = dict(macros or {})
         self.prefix = expand_macros(prefix, self.macros)
         self.name = name or type(self).__name__
-        self.log = logging.getLogger(
+        self.log: logging.Logger = logging.getLogger(
             f'cawire.server.{self.name}' if parent is None
             else f'{parent.log.name}.{self.name}')
-        self.alarms = parent.alarms if parent is not None else {}
+        self.alarms: dict = parent.alarms if parent is not None else {}
         self.pvdb: dict[str, ChannelData] = {}
         self.attr_pvdb: dict[str, ChannelData] = {}
         self.attr_to_pvname: dict[str, str] = {}
@@ -436,6 +619,8 @@ class PVGroup:
             self.attr_pvdb[attr] = data
             self.attr_to_pvname[attr] = data.pvname
             self._merge({data.pvname: data})
+            if data.record_fields is not None:
+                self._merge(data.record_fields.pvdb_entries())
 
     def _merge(self, pvdb: dict) -> None:
         for pvname, data in pvdb.items():

@@ -33,6 +33,9 @@ from ..protocol._search_messages import (pack_search_replies,
                                          parse_search_requests)
 from ..protocol._state import SERVER
 from ._circuit import ServerCircuit
+from ._threadsafe_queue import ThreadsafeQueue
+from .access_security import watch_reloads
+from .filters import ChannelNames
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._channel_data import ChannelData
@@ -57,6 +60,7 @@ class AsyncioAsyncLayer:
     Event = asyncio.Event
     Lock = asyncio.Lock
     Queue = asyncio.Queue
+    ThreadsafeQueue = ThreadsafeQueue  # (ioc-compat: caproto's async_lib API)
 
 
 class _SearchProtocol(asyncio.DatagramProtocol):
@@ -99,7 +103,8 @@ class Context:
     def __init__(self, pvdb: Mapping[str, 'ChannelData'],
                  interfaces: Iterable[str] | None = None,
                  config: Config | None = None):
-        self.pvdb = pvdb
+        # ioc-compat: also answers NAME.VAL and names with channel filters.
+        self.pvdb = ChannelNames(pvdb)
         self.config = config if config is not None else Config.from_environ()
         if not interfaces:
             interfaces = ([ip for ip, _ in self.config.cas_intf_addr_list]
@@ -229,7 +234,10 @@ class Context:
     async def _run_hooks(self, name: str, async_lib: 'AsyncioAsyncLayer'
                          ) -> list[Coroutine[Any, Any, Any]]:
         coroutines = []
-        for data in self.pvdb.values():
+        # A channel served under two names (NAME and NAME.VAL) runs its
+        # hooks once (ioc-compat).
+        unique = {id(data): data for data in self.pvdb.values()}
+        for data in unique.values():
             hook = getattr(data, name, None)
             if hook is not None:
                 coroutines.append(hook(async_lib))
@@ -265,10 +273,13 @@ class Context:
             self._tasks.append(loop.create_task(_logged(coroutine)))
         for coroutine in await self._run_hooks('server_scan', async_lib):
             self._tasks.append(loop.create_task(_logged(coroutine)))
+        # ioc-compat: access security reloads reach connected clients.
+        unwatch = watch_reloads(self)
         started.set()
         try:
             await stopped.wait()
         finally:
+            unwatch()
             await self._shutdown(async_lib)
 
     async def wait_started(self) -> None:

@@ -92,9 +92,17 @@ def test_numeric_to_numeric_gives_target_dtype(source, target):
 
 
 def test_float_to_integer_truncates_and_narrowing_wraps():
-    doubles = np.array([2.9, -2.9, 300.0, math.nan])
-    assert convert_values(doubles, CT.DOUBLE, CT.LONG).tolist() == [2, -2, 300, 0]
-    assert convert_values(doubles, CT.DOUBLE, CT.CHAR).tolist() == [2, 254, 44, 0]
+    # NaN (and anything beyond 32 bits) becomes INT_MIN, as a softIoc on
+    # x86-64 stores it (then narrowed: 0 for CHAR).
+    doubles = np.array([2.9, -2.9, 300.0, math.nan, 4e9])
+    assert convert_values(doubles, CT.DOUBLE, CT.LONG).tolist() == [
+        2, -2, 300, -2147483648, -2147483648]
+    assert convert_values(doubles, CT.DOUBLE, CT.CHAR).tolist() == [
+        2, 254, 44, 0, 0]
+    assert convert_values(np.array([1e40, -1e40, math.inf]), CT.DOUBLE,
+                          CT.FLOAT).tolist() == [
+        float(np.finfo(np.float32).max), -float(np.finfo(np.float32).max),
+        math.inf]
     longs = np.array([70000, -1], dtype=np.int32)
     assert convert_values(longs, CT.LONG, CT.INT).tolist() == [4464, -1]
     assert convert_values(longs, CT.LONG, CT.ENUM).tolist() == [4464, 65535]
@@ -125,7 +133,17 @@ def test_enum_and_strings_both_ways():
 def test_strings_to_numbers():
     assert convert_values(['3.5', '-1'], CT.STRING, CT.DOUBLE).tolist() == [3.5, -1.0]
     assert convert_values(['3.7'], CT.STRING, CT.LONG).tolist() == [3]
-    assert convert_values(['300'], CT.STRING, CT.CHAR).tolist() == [44]
+    # Text out of the field's range is refused (softIoc: put fails), never
+    # wrapped; unsigned types accept a negative magnitude that fits.
+    assert convert_values(['-1'], CT.STRING, CT.CHAR).tolist() == [255]
+    for text, to_type in (('300', CT.CHAR), ('70000', CT.INT),
+                          ('2147483648', CT.LONG), ('1e40', CT.FLOAT),
+                          (' ', CT.LONG)):
+        with pytest.raises(CaprotoConversionError):
+            convert_values([text], CT.STRING, to_type)
+    assert convert_values([''], CT.STRING, CT.INT).tolist() == [0]
+    with pytest.raises(CaprotoConversionError):
+        convert_values([''], CT.STRING, CT.INT, empty_is_zero=False)
     with pytest.raises(CaprotoConversionError):
         convert_values(['abc'], CT.STRING, CT.FLOAT)
 

@@ -146,9 +146,13 @@ def test_writes_from_the_wire_convert_to_native():
     enum_channel.commit(enum_channel.values_from_wire(
         np.array([0], dtype='>u2'), CT.ENUM))
     assert enum_channel.value == 'Zero'
-    with pytest.raises(CaprotoValueError):
-        enum_channel.commit(enum_channel.values_from_wire(
-            np.array([5.0], dtype='>f8'), CT.DOUBLE))
+    # A number beyond the states is stored, as softIoc's mbbo does; it
+    # reads as '' (an unset state) and a state string out of the set fails.
+    enum_channel.commit(enum_channel.values_from_wire(
+        np.array([5.0], dtype='>f8'), CT.DOUBLE))
+    assert enum_channel.elements_as(CT.STRING) == ['']
+    with pytest.raises(CaprotoConversionError):
+        enum_channel.values_from_wire([b'Five'], CT.STRING)
     with pytest.raises(CaprotoConversionError):
         double.values_from_wire([b'abc'], CT.STRING)
     array = channels['double_array']
@@ -394,3 +398,27 @@ def test_deadbands_withhold_small_changes():
         channel.commit(value)
     assert circuit.updates == [(1, 0.3), (2, 0.3), (1, 0.9), (1, 2.5),
                                (2, 2.5)]
+
+
+def test_preprocess_update_fields_and_skipwrite_hooks():
+    import asyncio
+
+    from cawire.server import ChannelDouble, SkipWrite
+
+    seen = []
+
+    class Hooked(ChannelDouble):
+        def preprocess_value(self, value):
+            return min(value, 10.0)
+
+        async def update_fields(self, value):
+            seen.append(value)
+            if value < 0:
+                raise SkipWrite
+
+    channel = Hooked(value=1.0)
+    assert channel.has_async_write
+    asyncio.run(channel.write(20.0))
+    assert channel.value == 10.0 and seen == [10.0]
+    asyncio.run(channel.write(-1.0))  # accepted, not stored
+    assert channel.value == 10.0 and seen == [10.0, -1.0]
