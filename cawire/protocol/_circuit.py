@@ -60,11 +60,13 @@ from ._enums import AccessRights, ChannelType
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           ProtocolError, RemoteProtocolError)
 from ._framing import parse_stream
-from ._headers import HEADER_STRUCT, pack_header
+from ._headers import (EXTENDED_HEADER_STRUCT, EXTENDED_MARKER,
+                       HEADER_STRUCT)
 from ._ids import IdAllocator
 from ._outstanding import IO_REPLIES, OutstandingRequest, refused_request
-from ._state import (CHANNEL_TRANSITIONS, CLIENT, CONNECTED, REQUEST,
-                     SEND_VERSION_REQUEST, SERVER, CircuitState,
+from ._state import (CHANNEL_TRANSITIONS, CLIENT,
+                     CLIENT_STATES_WITH_REQUESTS, CONNECTED, REQUEST,
+                     SEND_VERSION_REQUEST, SERVER, ChannelState, CircuitState,
                      Role, States)
 from ._status import CAStatus
 
@@ -93,6 +95,11 @@ _OLD_CLIENT_MAX_COUNT = 0xFFFE
 _NO_CID = 0xFFFFFFFF
 _ECA_DEFUNCT = getattr(CAStatus, 'ECA_DEFUNCT')
 _pack_header = HEADER_STRUCT.pack
+#: ACCESS_RIGHTS and a standard CREATE_CHAN reply in one pack.
+_pack_two_headers = struct.Struct('>' + 2 * HEADER_STRUCT.format[1:]).pack
+_pack_extended_header = EXTENDED_HEADER_STRUCT.pack
+#: Counts from here on need the extended header.
+_EXTENDED_COUNT = 0xFFFF
 _ACCESS_RIGHTS = AccessRightsResponse.ID
 _CREATE_CHAN = CreateChanResponse.ID
 _CREATE_CH_FAIL = CreateChFailResponse.ID
@@ -126,6 +133,9 @@ _CREATE_REQUEST_STATES = _compose(CreateChanRequest)
 _CREATED_STATES = _compose(AccessRightsResponse, CreateChanResponse)
 _CREATE_FAILED_STATES = _compose(CreateChFailResponse)
 _CLEARED_STATES = _compose(ClearChannelRequest, ClearChannelResponse)
+#: Where a server's new channel stands once its CREATE_CHAN is taken.
+_NEW_CHANNEL_STATES = _CREATE_REQUEST_STATES[
+    (ChannelState._INITIAL_CLIENT, ChannelState._INITIAL_SERVER)]
 
 
 
@@ -439,12 +449,11 @@ class VirtualCircuit:
         if self.our_role is not SERVER:
             raise LocalProtocolError('a client circuit does not receive '
                                      'CreateChanRequest')
-        if not self.states.client_may_send_requests:
+        if self.states.client not in CLIENT_STATES_WITH_REQUESTS:
             self._require_requests_allowed(command, self.their_role)
         channel = ServerChannel(command.name, self, command._h[4])
         states = channel.states
-        states.client, states.server = _CREATE_REQUEST_STATES[
-            (states.client, states.server)]
+        states.client, states.server = _NEW_CHANNEL_STATES
         return channel
 
     def create_chan_reply(self, channel: _BaseChannel, access_rights: int,
@@ -486,10 +495,17 @@ class VirtualCircuit:
             native_data_count = _OLD_CLIENT_MAX_COUNT
         cid = channel.cid
         try:
-            reply = (_pack_header(_ACCESS_RIGHTS, 0, 0, 0, cid,
-                                  access_rights)
-                     + pack_header(_CREATE_CHAN, 0, native_data_type,
-                                   native_data_count, cid, sid))
+            if native_data_count < _EXTENDED_COUNT:
+                reply = _pack_two_headers(
+                    _ACCESS_RIGHTS, 0, 0, 0, cid, access_rights,
+                    _CREATE_CHAN, 0, native_data_type, native_data_count,
+                    cid, sid)
+            else:
+                reply = (_pack_header(_ACCESS_RIGHTS, 0, 0, 0, cid,
+                                      access_rights)
+                         + _pack_extended_header(
+                             _CREATE_CHAN, EXTENDED_MARKER, native_data_type,
+                             0, cid, sid, 0, native_data_count))
         except struct.error as exc:
             raise CaprotoValueError(f'CreateChanResponse fields do not fit '
                                     f'the header: {exc}') from None

@@ -227,6 +227,10 @@ _CHANNEL_STATE_ON_CIRCUIT_LOSS = {
     FAILED: FAILED,
 }
 
+#: Circuit states of the client party once it has sent its VERSION (and
+#: the circuit is alive): requests may come.
+CLIENT_STATES_WITH_REQUESTS = (AWAIT_VERSION_RESPONSE, CONNECTED)
+
 _INITIAL_CIRCUIT_STATES = {CLIENT: SEND_VERSION_REQUEST, SERVER: IDLE}
 _INITIAL_CHANNEL_STATES = {CLIENT: SEND_CREATE_CHAN_REQUEST, SERVER: IDLE}
 
@@ -266,12 +270,16 @@ class _PartyStates:
     __slots__ = ('client', 'server')
     #: Set by each subclass: starting states and transition table.
     _INITIAL: dict[Role, States]
+    _INITIAL_CLIENT: States
+    _INITIAL_SERVER: States
     _TABLE: TransitionTable
     _what: str
 
     def __init__(self) -> None:
-        self.client: States = self._INITIAL[CLIENT]
-        self.server: States = self._INITIAL[SERVER]
+        # Class constants, not the _INITIAL dict: one channel is made per
+        # CREATE_CHAN, the server's hot lifecycle path.
+        self.client: States = self._INITIAL_CLIENT
+        self.server: States = self._INITIAL_SERVER
 
     def __getitem__(self, role: Role) -> States:
         return self.client if role is CLIENT else self.server
@@ -314,6 +322,8 @@ class CircuitState(_PartyStates):
     __slots__ = ()
     _what = 'circuit'
     _INITIAL = _INITIAL_CIRCUIT_STATES
+    _INITIAL_CLIENT = _INITIAL_CIRCUIT_STATES[CLIENT]
+    _INITIAL_SERVER = _INITIAL_CIRCUIT_STATES[SERVER]
     _TABLE = CIRCUIT_TRANSITIONS
 
     def process_command_type(self, sender: Role, our_role: Role,
@@ -338,7 +348,7 @@ class CircuitState(_PartyStates):
     @property
     def client_may_send_requests(self) -> bool:
         """True once the client sent its VERSION and the circuit is alive."""
-        return self.client in (AWAIT_VERSION_RESPONSE, CONNECTED)
+        return self.client in CLIENT_STATES_WITH_REQUESTS
 
 
 class ChannelState(_PartyStates):
@@ -346,6 +356,8 @@ class ChannelState(_PartyStates):
     __slots__ = ()
     _what = 'channel'
     _INITIAL = _INITIAL_CHANNEL_STATES
+    _INITIAL_CLIENT = _INITIAL_CHANNEL_STATES[CLIENT]
+    _INITIAL_SERVER = _INITIAL_CHANNEL_STATES[SERVER]
     _TABLE = CHANNEL_TRANSITIONS
 
     def process_command_type(self, sender: Role, our_role: Role,
