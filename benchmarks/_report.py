@@ -27,6 +27,9 @@ class Row:
     # Ratios of near-zero quantities (memory growth, a lag at the feeder's
     # 1 ms resolution) are noise, not a comparison.
     ratio: bool = True
+    # The cawire client the ratio columns compare (cawire's pyepics API rows
+    # compare 'cawire-pyepics' with pyepics).
+    subject: str = 'cawire'
 
 
 def summarize_row(row: Row, job_key: str, runs: list[dict],
@@ -61,7 +64,7 @@ def summarize_row(row: Row, job_key: str, runs: list[dict],
 
 def ratio(summary: dict, peer: str) -> float | None:
     """How many times better cawire is than ``peer`` on this row (> 1: better)."""
-    ours = summary['values'].get('cawire', {}).get('median')
+    ours = summary['values'].get(summary.get('subject', 'cawire'), {}).get('median')
     theirs = summary['values'].get(peer, {}).get('median')
     if ours is None or theirs is None:
         return None
@@ -129,7 +132,8 @@ def render_markdown(doc: dict) -> str:
     header = ['metric', 'unit', *clients]
     if show_reference:
         header.append('loopback ref')
-    peers = [p for p in PEERS if p in clients] if 'cawire' in clients else []
+    ours = any(c.startswith('cawire') for c in clients)
+    peers = [p for p in PEERS if p in clients] if ours else []
     header += [f'cawire vs {peer}' for peer in peers]
     lines.append('| ' + ' | '.join(header) + ' |')
     lines.append('|' + '|'.join('---' for _ in header) + '|')

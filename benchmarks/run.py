@@ -37,9 +37,12 @@ from benchmarks._ioc import BenchIoc, DbLayout, quick_layout
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CLIENTS = ('cawire', 'caproto', 'pyepics')
+#: Clients run only when asked (--clients): cawire's pyepics API runs only
+#: the pyepics_api metrics, against pyepics.
+EXTRA_CLIENTS = ('cawire-pyepics',)
 REFERENCE = 'loopback'
 GROUPS = ('connect', 'read_latency', 'bulk_read', 'write_notify', 'array',
-          'monitor', 'cpu')
+          'monitor', 'cpu', 'pyepics_api')
 ALIASES = {'read': 'read_latency', 'latency': 'read_latency', 'bulk': 'bulk_read',
            'write': 'write_notify', 'arrays': 'array', 'monitors': 'monitor'}
 
@@ -56,6 +59,8 @@ class Job:
     timeout: float
     load_pvs: int | None = None  # monitor jobs: slow PVs subscribed
     reference: bool = False      # also run the raw loopback reference
+    # The clients this job runs for (None: the threading-API clients).
+    clients: tuple[str, ...] | None = None
 
     def spec(self) -> str:
         return json.dumps({'metric': self.metric, 'params': self.params})
@@ -83,6 +88,10 @@ class Settings:
     # so a backlog from the subscription burst does not count in the window.
     catchup_timeout: float
     layout: DbLayout = field(default_factory=DbLayout)
+    # The pyepics-API metrics (cawire.pyepics against pyepics).
+    caget_names: int = 1_000
+    caget_many_pvs: int = 10_000
+    pv_monitor_level: int = 2_000
 
 
 FULL = Settings(repeats=3, connect_counts=(1_000, 10_000), reads=2_000,
@@ -96,7 +105,8 @@ QUICK = Settings(repeats=1, connect_counts=(200,), reads=200, bulk_pvs=500,
                  array_reads=3, monitor_levels=(150,), cpu_level=50,
                  warmup_s=0.3, window_s=1.0, op_timeout=20.0,
                  subscribe_timeout=10.0, catchup_timeout=2.0,
-                 layout=quick_layout())
+                 layout=quick_layout(), caget_names=100, caget_many_pvs=500,
+                 pv_monitor_level=150)
 
 
 def _count(n: int) -> str:
@@ -172,7 +182,50 @@ def build_jobs(settings: Settings) -> list[Job]:
              'timeout': timeout, 'subscribe_timeout': s.subscribe_timeout,
              'catchup_timeout': s.catchup_timeout},
             rows, timeout=2 * timeout + s.warmup_s + s.window_s + 60, load_pvs=n))
+    jobs += _pyepics_api_jobs(s)
     return jobs
+
+
+PYEPICS_API_CLIENTS = ('cawire-pyepics', 'pyepics')
+
+
+def _pyepics_api_jobs(s: Settings) -> list[Job]:
+    """The same pyepics-API code under pyepics and under cawire.pyepics."""
+    layout, Row, timeout = s.layout, _report.Row, s.op_timeout
+    n, bulk, level = s.caget_names, s.caget_many_pvs, s.pv_monitor_level
+    rate = (level * 10 + 1000) / 1000
+    offered = f'~{rate:.{0 if rate >= 10 else 1}f}k/s offered'
+    subject = 'cawire-pyepics'
+    return [
+        Job(f'caget-names-{n}', 'pyepics_api', 'caget_names',
+            {'names': layout.connect_spec(n), 'timeout': timeout},
+            [Row(f'caget_names_{n}_s', f'pyepics API: caget of {_count(n)} names',
+                 's', 'lower', 'caget_names_s', subject=subject)],
+            timeout=2 * timeout + 30, clients=PYEPICS_API_CLIENTS),
+        Job(f'caget-many-{bulk}', 'pyepics_api', 'caget_many',
+            {'names': layout.connect_spec(bulk), 'reads': s.bulk_reads,
+             'timeout': timeout},
+            [Row(f'caget_many_{bulk}_s',
+                 f'pyepics API: caget_many of {_count(bulk)}', 's', 'lower',
+                 'caget_many_s', subject=subject)],
+            timeout=3 * timeout + 30, clients=PYEPICS_API_CLIENTS),
+        Job(f'pv-monitor-{level}', 'pyepics_api', 'pv_monitor',
+            {'names': layout.monitor_spec(level), 'fast': layout.fast,
+             'warmup_s': s.warmup_s, 'window_s': s.window_s,
+             'timeout': timeout, 'subscribe_timeout': s.subscribe_timeout,
+             'catchup_timeout': s.catchup_timeout},
+            [Row(f'pv_monitor_{level}_delivered',
+                 f'pyepics API: PV monitor {offered}: delivered', '1/s',
+                 'higher', 'delivered_per_s', subject=subject),
+             Row(f'pv_monitor_{level}_fraction',
+                 f'pyepics API: PV monitor {offered}: fraction of posted', '',
+                 'higher', 'fraction_of_posted', subject=subject),
+             Row(f'pv_monitor_{level}_cpu',
+                 f'pyepics API: PV monitor {offered}: CPU per update', 'us',
+                 'lower', 'cpu_us_per_update', subject=subject)],
+            timeout=2 * timeout + s.warmup_s + s.window_s + 60,
+            load_pvs=level, clients=PYEPICS_API_CLIENTS),
+    ]
 
 
 # -- running one measurement -------------------------------------------------
@@ -181,7 +234,7 @@ class RunnerError(RuntimeError):
 
 
 def _runner_path(client: str) -> Path:
-    name = 'reference' if client == REFERENCE else client
+    name = 'reference' if client == REFERENCE else client.replace('-', '_')
     return HERE / 'clients' / f'{name}_runner.py'
 
 
@@ -312,8 +365,9 @@ def run_suite(args) -> dict:
         settings.repeats = args.repeats
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
     for client in clients:
-        if client not in CLIENTS:
-            raise SystemExit(f'unknown client {client!r}; choose from {CLIENTS}')
+        if client not in CLIENTS + EXTRA_CLIENTS:
+            raise SystemExit(f'unknown client {client!r}; choose from '
+                             f'{CLIENTS + EXTRA_CLIENTS}')
     only = ({ALIASES.get(g.strip(), g.strip()) for g in args.only.split(',')
              if g.strip()} if args.only else set(GROUPS))
     unknown = only - set(GROUPS)
@@ -330,7 +384,13 @@ def run_suite(args) -> dict:
             filter(None, [str(REPO), env.get('PYTHONPATH', '')]))
         env['PYTHONUNBUFFERED'] = '1'
         for job in jobs:
-            participants = clients + ([REFERENCE] if job.reference else [])
+            if job.clients is not None and not set(job.clients) <= set(clients):
+                continue  # a comparison job runs only with both its clients
+            runs_for = job.clients if job.clients is not None else CLIENTS
+            participants = [c for c in clients if c in runs_for] + (
+                [REFERENCE] if job.reference else [])
+            if not [c for c in participants if c != REFERENCE]:
+                continue
             load = (ioc.monitor_load() if job.load_pvs is not None
                     else contextlib.nullcontext())
             with load:

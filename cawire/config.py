@@ -2,7 +2,7 @@
 
 EPICS tools are configured through EPICS_CA_* (client), EPICS_CAS_* (server,
 each falling back to its EPICS_CA_* twin) and, for caproto compatibility,
-CAPROTO_* variables. Everything else in cawire receives a :class:`Config`
+CAPROTO_* variables, and cawire's own CAWIRE_* ones. Everything else in cawire receives a :class:`Config`
 instead of touching ``os.environ``, so a test can build one from a plain dict.
 The command-line tools' own variables (EPICS_CLI_TIMEOUT, POSIXLY_CORRECT)
 are read here too, into a :class:`ToolEnvironment`.
@@ -15,6 +15,9 @@ same environment means the same thing to cawire and to libca/RSRV:
 * EPICS_CA_MAX_SEARCH_PERIOD is clamped to at least 60 seconds.
 * Address lists are whitespace-separated ``host`` or ``host:port`` tokens; bad
   tokens are skipped with a warning and duplicates dropped.
+* CAWIRE_SPAWN_REPEATER=NO (any case) stops the threading client from
+  spawning a repeater when none runs (as libca spawns caRepeater); any other
+  value, or none, leaves it on.
 """
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     'EPICS_CAS_IGNORE_ADDR_LIST': '',
     'CAPROTO_DEFAULT_TIMEOUT': '2.0',
     'CAPROTO_STRING_ENCODING': 'latin-1',
+    'CAWIRE_SPAWN_REPEATER': 'YES',
 }
 
 MIN_SEARCH_PERIOD_PLATEAU = 60.0
@@ -206,6 +210,7 @@ class Config:
     cas_ignore_addr_list: list = dataclasses.field(default_factory=list)
     default_timeout: float = 2.0
     string_encoding: str = 'latin-1'
+    spawn_repeater: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> 'Config':
@@ -254,6 +259,7 @@ class Config:
                 env['EPICS_CAS_IGNORE_ADDR_LIST'], 0),
             default_timeout=_number(env, 'CAPROTO_DEFAULT_TIMEOUT', float, 0.0),
             string_encoding=encoding,
+            spawn_repeater=env['CAWIRE_SPAWN_REPEATER'].strip().lower() != 'no',
         )
 
 

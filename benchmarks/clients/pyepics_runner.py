@@ -177,8 +177,16 @@ def monitor(names: list[str], fast: str, warmup_s: float, window_s: float,
     return result
 
 
-if __name__ == '__main__':
-    _common.run(lambda: {
+def _metrics() -> dict:
+    import epics
+    import _pyepics_api
+    return {
         'connect': connect, 'read_latency': read_latency, 'bulk_read': bulk_read,
         'write_notify': write_notify, 'array_read': array_read,
-        'monitor': monitor})
+        'monitor': monitor,
+        # pyepics-API metrics, shared with the cawire-pyepics runner
+        **_pyepics_api.metrics(epics)}
+
+
+if __name__ == '__main__':
+    _common.run(_metrics)

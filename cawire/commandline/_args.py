@@ -10,6 +10,7 @@ exit status and any stdout text (-V).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from ..config import ToolEnvironment
 from ._cformat import IntBase, scan_double, scan_int, scan_unsigned
@@ -52,7 +53,7 @@ class Parsed:
         Text for stdout when stopping (the -V banner).
     """
 
-    options: object
+    options: Any
     messages: list = dataclasses.field(default_factory=list)
     exit_code: int | None = None
     stdout: str = ''
@@ -139,6 +140,7 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
     is not one of them."""
     fmt = options.format
     if opt == 'w':
+        assert arg is not None  # getopt: -w takes an argument
         value = scan_double(arg)
         if value is None:
             messages.append("'%s' is not a valid timeout value - ignored, "
@@ -148,6 +150,7 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
             options.timeout = value
         return True
     if opt == 'p':
+        assert arg is not None  # getopt: -p takes an argument
         value = scan_unsigned(arg)
         if value is None:
             messages.append("'%s' is not a valid CA priority - ignored. "
@@ -204,7 +207,8 @@ def _stop(parsed: Parsed, message: str, code: int = 1) -> Parsed:
     return parsed
 
 
-def _getopt_error(parsed: Parsed, opt: str, char: str, prog: str) -> Parsed:
+def _getopt_error(parsed: Parsed, opt: str, char: str | None,
+                  prog: str) -> Parsed:
     if opt == '?':
         return _stop(parsed, "Unrecognized option: '-%s'. ('%s -h' for help.)"
                      % (char, prog))

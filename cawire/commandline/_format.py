@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from typing import Any
 
 from ._cformat import (IntBase, c_float_format, escape_raw, format_epics_time,
                        format_integer, round_to_long, signed_char,
@@ -164,8 +165,9 @@ def _char_string(reading: Reading, limit: int | None = None) -> str:
 
 def _prints_as_string(reading: Reading, options: FormatOptions,
                       requested_count: int, count: int) -> bool:
-    return (options.char_array_as_string and is_char_type(reading.data_type)
-            and (requested_count or count > 1))
+    return bool(options.char_array_as_string
+                and is_char_type(reading.data_type)
+                and (requested_count or count > 1))
 
 
 def values_text(reading: Reading, options: FormatOptions,
@@ -332,13 +334,13 @@ class TimestampKind(enum.Enum):
     INCREMENTAL_BY_CHANNEL = 'incrementalByChan'
 
 
-def _now_stamp() -> tuple:
+def _now_stamp() -> tuple[int, int]:
     now = time.time_ns()
     seconds, nanoseconds = divmod(now, 1_000_000_000)
     return (seconds - EPICS_EPOCH, nanoseconds)
 
 
-def _diff_seconds(new: tuple, ref: tuple) -> float:
+def _diff_seconds(new: tuple[int, int], ref: tuple[int, int]) -> float:
     """``epicsTimeDiffInSeconds`` (u32 wrap of the seconds, as in C)."""
     seconds = (new[0] - ref[0]) & 0xFFFFFFFF
     if seconds >= 2 ** 31:
@@ -349,8 +351,8 @@ def _diff_seconds(new: tuple, ref: tuple) -> float:
 @dataclasses.dataclass
 class _ChannelStamps:
     first_printed: bool = False
-    previous_client: tuple = (0, 0)
-    previous_server: tuple = (0, 0)
+    previous_client: tuple[int, int] = (0, 0)
+    previous_server: tuple[int, int] = (0, 0)
 
 
 class WideFormatter:
@@ -372,13 +374,13 @@ class WideFormatter:
     def __init__(self, options: FormatOptions,
                  kind: TimestampKind = TimestampKind.ABSOLUTE, *,
                  server_stamps: bool = True, client_stamps: bool = False,
-                 start: tuple | None = None):
+                 start: tuple[int, int] | None = None) -> None:
         self.options = options
         self.kind = kind
         self.server_stamps = server_stamps
         self.client_stamps = client_stamps
         self._start = start if start is not None else _now_stamp()
-        self._first_server = None
+        self._first_server: tuple[int, int] | None = None
         self._previous_client = (0, 0)
         self._previous_server = (0, 0)
         self._channels: dict = {}
@@ -391,8 +393,8 @@ class WideFormatter:
 
     def line(self, name: str, reading: Reading | Problem | str | None, *,
              requested_count: int = 0, ever_connected: bool = True,
-             disconnected: bool = False, now: tuple | None = None,
-             key=None, count_for_padding: int | None = None) -> str:
+             disconnected: bool = False,
+             now: tuple[int, int] | None = None, key: Any = None, count_for_padding: int | None = None) -> str:
         """One output line (no final newline).
 
         Parameters
@@ -431,6 +433,7 @@ class WideFormatter:
                 return name_part + now_text + ' *** disconnected'
             if reading is None:
                 return name_part + now_text + ' *** no data available (timeout)'
+            assert not isinstance(reading, Reading)  # not disconnected
             return name_part + now_text + ' ' + _problem_text(reading)
         if reading.stamp is None or not 14 <= reading.data_type <= 20:
             return name_part + "can't print data type"
@@ -439,14 +442,16 @@ class WideFormatter:
             + self._values_text(reading, requested_count) \
             + self._alarm_text(reading)
 
-    def _stamp_text(self, server: tuple, client: tuple, key) -> str:
+    def _stamp_text(self, server: tuple[int, int], client: tuple[int, int],
+                    key: Any) -> str:
         channel = self._channel(key)
         print_absolute = not channel.first_printed
-        if self._first_server is None:
-            self._first_server = server
+        first_server = self._first_server
+        if first_server is None:
+            first_server = self._first_server = server
         kind = self.kind
         if kind is TimestampKind.RELATIVE:
-            ref_client, ref_server = self._start, self._first_server
+            ref_client, ref_server = self._start, first_server
         elif kind is TimestampKind.INCREMENTAL:
             ref_client, ref_server = self._previous_client, self._previous_server
         elif kind is TimestampKind.INCREMENTAL_BY_CHANNEL:

@@ -116,7 +116,7 @@ class Reading:
     values: list
     status: int = 0
     severity: int = 0
-    stamp: tuple | None = None
+    stamp: tuple[int, int] | None = None
     units: str = ''
     precision: int = 0
     limits: dict = dataclasses.field(default_factory=dict)
@@ -151,6 +151,7 @@ class Reading:
     def from_parts(cls, data_type: int, data: Sequence,
                    metadata: Any = None) -> 'Reading':
         """Build a Reading from a DBR type, decoded data and metadata."""
+        values: list
         if is_string_type(data_type):
             values = [_latin1(item) for item in data]
         elif isinstance(data, (bytes, bytearray)):
@@ -165,16 +166,11 @@ class Reading:
         if is_time_type(data_type):
             reading.stamp = (int(metadata.secondsSinceEpoch),
                              int(metadata.nanoSeconds))
-        raw_units = getattr(metadata, 'units_raw', None)
-        if raw_units is None:
-            raw_units = getattr(metadata, 'units', b'')
-        reading.units = _latin1(raw_units)
+        reading.units = _latin1(getattr(metadata, 'units', b''))
         reading.precision = int(getattr(metadata, 'precision', 0))
         reading.limits = {name: _number(getattr(metadata, name))
                           for name in _LIMIT_NAMES if hasattr(metadata, name)}
-        raw_strings = getattr(metadata, 'enum_strings_raw', None)
-        if raw_strings is None:
-            raw_strings = getattr(metadata, 'enum_strings', ())
+        raw_strings = getattr(metadata, 'enum_strings', ())
         if raw_strings:
             reading.enum_strings = tuple(_latin1(text) for text in raw_strings)
         reading.ackt = int(getattr(metadata, 'ackt', 0))

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator
 
 from ..protocol._exceptions import CaprotoTimeoutError
 from ._reading import is_enum_type, is_float_type
@@ -56,7 +56,8 @@ class ToolOutput:
         Default: the process's stdout/stderr buffers.
     """
 
-    def __init__(self, stdout=None, stderr=None):
+    def __init__(self, stdout: BinaryIO | None = None,
+                 stderr: BinaryIO | None = None) -> None:
         self._stdout = stdout if stdout is not None else sys.stdout.buffer
         self._stderr = stderr if stderr is not None else sys.stderr.buffer
 

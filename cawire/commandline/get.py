@@ -52,7 +52,7 @@ def _result(response, options: GetOptions):
     """A reply as (Reading, Problem or CA error text, timed-out flag)."""
     status = getattr(response, 'status', None)
     if isinstance(response, ErrorResponse):
-        return status.description, False
+        return response.status.description, False
     if status is not None and not getattr(status, 'success', 1):
         if options.callback:
             # ca_array_get_callback hands the failed status to the handler.
@@ -97,6 +97,7 @@ class _ReadAll:
             channel = pv.channel
             data_type = _plain_request_type(channel.native_data_type, options)
             count = _request_count(channel.native_data_count, options)
+            problem: Problem | str
             try:
                 require_access(getattr(pv, 'access_rights', None), pv.name,
                                write=False)

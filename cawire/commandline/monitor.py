@@ -18,7 +18,7 @@ import queue
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol._exceptions import CaprotoError
 from ._args import MonitorOptions, parse_monitor
@@ -45,10 +45,10 @@ class _Channel:
 
     index: int
     name: str
-    pv: object
+    pv: Any
     ever_connected: bool = False
     native_type: int | None = None
-    subscription: object = None
+    subscription: Any = None
     token: int | None = None
     # Subscriptions hold their callbacks weakly: keep ours alive here.
     callback: object = None

@@ -131,6 +131,7 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
     data_type = request_type(channel.native_data_type,
                              enum_as_number=options.format.enum_as_number)
     timed_out = False
+    result: Reading | Problem | str
     try:
         require_access(getattr(pv, 'access_rights', None), pv.name,
                        write=False)

@@ -12,6 +12,7 @@ Run ``python -m cawire.ioc_examples.fast_counter --rate 1000
 --array_length 10000``.
 """
 import asyncio
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,8 @@ class FastCounterIOC(PVGroup):
                       doc='Updates per second (0 pauses)')
     array = pvproperty(value=[0.0], max_length=1, doc='Array updated with count')
 
-    def __init__(self, *args, rate: float = 100.0, array_length: int = 1000,
-                 **kwargs):
+    def __init__(self, *args: Any, rate: float = 100.0,
+                 array_length: int = 1000, **kwargs: Any) -> None:
         self._initial_rate = float(rate)
         self._array_length = max(int(array_length), 1)
         super().__init__(*args, **kwargs)
@@ -39,14 +40,14 @@ class FastCounterIOC(PVGroup):
         self.array.commit(self._ramp.copy())
         self.rate.commit(self._initial_rate)
 
-    @rate.putter
-    async def rate(self, instance, value):
+    @rate.putter  # type: ignore[no-redef]
+    async def rate(self, instance: Any, value: Any) -> Any:
         if value < 0:
             raise ValueError('rate must be >= 0')
         return value
 
-    @count.startup
-    async def count(self, instance, async_lib):
+    @count.startup  # type: ignore[no-redef]
+    async def count(self, instance: Any, async_lib: Any) -> None:
         """Increment ``count`` and rewrite ``array`` on schedule."""
         loop = asyncio.get_running_loop()
         deadline = loop.time()
@@ -69,9 +70,9 @@ class FastCounterIOC(PVGroup):
             await asyncio.sleep(max(0.0, deadline - loop.time()))
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     ioc_options, run_options = ioc_arg_parser(
-        default_prefix='fast_counter:', desc=FastCounterIOC.__doc__,
+        default_prefix='fast_counter:', desc=FastCounterIOC.__doc__ or '',
         macros={'rate': '100', 'array_length': '1000'}, argv=argv)
     macros = ioc_options.pop('macros')
     ioc = FastCounterIOC(rate=float(macros['rate']),

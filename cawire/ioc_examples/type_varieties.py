@@ -30,8 +30,9 @@ slow                DOUBLE      its putter takes 0.5 s (like a device)
 """
 import asyncio
 import enum
+from typing import Any
 
-from cawire import ChannelType
+from cawire.protocol import ChannelType
 from cawire.server import PVGroup, ioc_arg_parser, pvproperty, run
 
 
@@ -87,21 +88,21 @@ class TypeVarietiesIOC(PVGroup):
     slow = pvproperty(value=0.0, precision=1,
                       doc='Writes complete after 0.5 s')
 
-    @slow.putter
-    async def slow(self, instance, value):
+    @slow.putter  # type: ignore[no-redef]
+    async def slow(self, instance: Any, value: Any) -> Any:
         await asyncio.sleep(0.5)
         return value
 
-    @guarded.putter
-    async def guarded(self, instance, value):
+    @guarded.putter  # type: ignore[no-redef]
+    async def guarded(self, instance: Any, value: Any) -> Any:
         if value < 0:
             raise ValueError(f'{value} is negative')
         return value
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     ioc_options, run_options = ioc_arg_parser(
-        default_prefix='type_varieties:', desc=TypeVarietiesIOC.__doc__,
+        default_prefix='type_varieties:', desc=TypeVarietiesIOC.__doc__ or '',
         argv=argv)
     ioc = TypeVarietiesIOC(**ioc_options)
     print('PVs:', list(ioc.pvdb), flush=True)

@@ -13,14 +13,21 @@ precompute per-type tables register a listener to rebuild them.
 import array
 import numbers
 import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
 
 from ._enums import ChannelType
 from ._exceptions import CaprotoValueError
 
+numpy: ModuleType | None
 try:
     import numpy
 except ImportError:  # pragma: no cover - numpy is a runtime dependency
     numpy = None
+
+#: ``decode(payload, offset, count) -> array`` of one base type.
+Decoder = Callable[[Any, int, int], Any]
 
 # ``backend`` itself is not star-exported: a copy imported elsewhere would go
 # stale after select_backend(); use get_backend() or _backend.backend.
@@ -40,7 +47,7 @@ NUMERIC_DTYPES = {
 _LITTLE_ENDIAN_HOST = sys.byteorder == 'little'
 
 
-def _to_number(value):
+def _to_number(value: Any) -> Any:
     """A real number from a number or its text; TypeError otherwise."""
     if isinstance(value, (str, bytes)):
         return float(value)
@@ -63,15 +70,16 @@ class Backend:
         ChannelType (numeric base type) -> numpy dtype or array typecode.
     """
 
-    name = None
-    array_types = ()
-    type_map = {}
+    name: str = ''
+    array_types: tuple[type, ...] = ()
+    type_map: dict[ChannelType, Any] = {}
 
-    def decoder(self, native):
+    def decoder(self, native: ChannelType) -> Decoder:
         """A function ``(payload, offset, count) -> array`` for a base type."""
         raise NotImplementedError
 
-    def encode(self, native, values):
+    def encode(self, native: ChannelType, values: Sequence[Any]
+               ) -> bytes | memoryview:
         """Big-endian wire bytes of ``values`` (a sequence) of a base type.
 
         Raises
@@ -81,27 +89,31 @@ class Backend:
         """
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<Backend {self.name!r}>'
 
 
 class _NumpyBackend(Backend):
     name = 'numpy'
 
-    def __init__(self):
+    def __init__(self) -> None:
+        assert numpy is not None
         self.array_types = (numpy.ndarray,)
         self.type_map = {t: numpy.dtype(code)
                          for t, code in NUMERIC_DTYPES.items()}
 
-    def decoder(self, native):
+    def decoder(self, native: ChannelType) -> Decoder:
+        assert numpy is not None
         dtype = self.type_map[native]
         frombuffer = numpy.frombuffer
 
-        def decode(payload, offset, count):
+        def decode(payload: Any, offset: int, count: int) -> Any:
             return frombuffer(payload, dtype, count, offset)
         return decode
 
-    def encode(self, native, values):
+    def encode(self, native: ChannelType, values: Sequence[Any]
+               ) -> bytes | memoryview:
+        assert numpy is not None
         dtype = self.type_map[native]
         try:
             arr = numpy.asarray(values)
@@ -132,7 +144,9 @@ class _NumpyBackend(Backend):
             ) from ex
 
     @staticmethod
-    def _check_integer_range(arr, dtype, native):
+    def _check_integer_range(arr: Any, dtype: Any,
+                             native: ChannelType) -> None:
+        assert numpy is not None
         # numpy casts wrap around silently (70000 -> 4464 as int16); a value
         # the wire type cannot hold is the caller's error, as it is for the
         # 'array' backend.
@@ -150,7 +164,7 @@ class _NumpyBackend(Backend):
 
 
 # array.array typecodes with the item size the wire needs.
-def _typecode(candidates, size):
+def _typecode(candidates: str, size: int) -> str:
     for code in candidates:
         if array.array(code).itemsize == size:
             return code
@@ -161,7 +175,7 @@ class _ArrayBackend(Backend):
     name = 'array'
     array_types = (array.array,)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.type_map = {
             ChannelType.INT: _typecode('h', 2),
             ChannelType.FLOAT: _typecode('f', 4),
@@ -171,12 +185,12 @@ class _ArrayBackend(Backend):
             ChannelType.DOUBLE: _typecode('d', 8),
         }
 
-    def decoder(self, native):
+    def decoder(self, native: ChannelType) -> Decoder:
         typecode = self.type_map[native]
         itemsize = array.array(typecode).itemsize
         swap = _LITTLE_ENDIAN_HOST and itemsize > 1
 
-        def decode(payload, offset, count):
+        def decode(payload: Any, offset: int, count: int) -> array.array:
             arr = array.array(typecode)
             arr.frombytes(payload[offset:offset + count * itemsize])
             if swap:
@@ -184,13 +198,15 @@ class _ArrayBackend(Backend):
             return arr
         return decode
 
-    def encode(self, native, values):
+    def encode(self, native: ChannelType, values: Sequence[Any]
+               ) -> bytes | memoryview:
         typecode = self.type_map[native]
+        convert: Callable[[Any], float | int]
         if typecode in 'fd':
-            def convert(value):
+            def convert(value: Any) -> float:
                 return float(_to_number(value))
         else:
-            def convert(value):
+            def convert(value: Any) -> int:
                 return int(_to_number(value))
         try:
             if isinstance(values, array.array) and values.typecode == typecode:
@@ -206,13 +222,13 @@ class _ArrayBackend(Backend):
         return arr.tobytes()
 
 
-_BACKENDS = {'array': _ArrayBackend()}
+_BACKENDS: dict[str, Backend] = {'array': _ArrayBackend()}
 if numpy is not None:
     _BACKENDS['numpy'] = _NumpyBackend()
 
 #: The backend in use (numpy when available).
-backend = _BACKENDS['numpy' if numpy is not None else 'array']
-_listeners = []
+backend: Backend = _BACKENDS['numpy' if numpy is not None else 'array']
+_listeners: list[Callable[[Backend], None]] = []
 
 
 def get_backend() -> Backend:
@@ -220,12 +236,12 @@ def get_backend() -> Backend:
     return backend
 
 
-def available_backends() -> tuple:
+def available_backends() -> tuple[str, ...]:
     """Names of the backends that can be selected."""
     return tuple(sorted(_BACKENDS))
 
 
-def register_backend_listener(callback) -> None:
+def register_backend_listener(callback: Callable[[Backend], None]) -> None:
     """Call ``callback(backend)`` now and whenever the backend changes."""
     _listeners.append(callback)
     callback(backend)

@@ -291,7 +291,7 @@ class VirtualCircuit:
         LocalProtocolError
             A command is illegal now.  Commands before it have been applied.
         """
-        buffers = []
+        buffers: list[Any] = []
         handlers = self._send_handlers
         for command in commands:
             handler = handlers.get(type(command))

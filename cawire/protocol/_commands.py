@@ -42,9 +42,10 @@ all_commands = tuple(dict.fromkeys(
     _discovery_all + _channel_all + _data_all + _circuit_all))
 
 
-def _build_registry() -> dict:
-    registry = {}
+def _build_registry() -> dict[tuple[Role, int], type[Message]]:
+    registry: dict[tuple[Role, int], type[Message]] = {}
     for cls in all_commands:
+        roles: tuple[Role, ...]
         if cls.DIRECTION is REQUEST:
             roles = (SERVER,)
         elif cls.DIRECTION is RESPONSE:
@@ -122,7 +123,7 @@ def extract_address(search_response: SearchResponse,
     version = search_response.version
     if version is None:
         if ip_int == UNKNOWN_ADDRESS:
-            return tuple(source_address[:2])
+            return source_address[0], source_address[1]
         return search_response.ip, port
     host = (search_response.ip
             if version >= 8 and ip_int != UNKNOWN_ADDRESS

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterator
+from typing import Any
 
 from ._enums import ChannelType
 from ._exceptions import CaprotoValueError
 from ._headers import (EXTENDED_HEADER_SIZE, HEADER_SIZE, make_header,
                        needs_extended_header, pack_header, padded_length)
-from ._status import CAStatusCode, eca_value_to_status
+from ._roles import Direction
+from ._status import CAStatus, CAStatusCode, eca_value_to_status
 
 __all__ = ('Message',)
 
@@ -45,7 +48,7 @@ MAX_NAME_BYTES = 1008
 _CHANNEL_TYPES = tuple(ChannelType)
 
 
-def channel_type(value: int):
+def channel_type(value: int) -> ChannelType | int:
     """``ChannelType`` for a wire value, or the int itself when out of range.
 
     Properties of received commands must not raise on a peer's odd value; the
@@ -62,15 +65,18 @@ def status_from_wire(value: int) -> CAStatusCode:
     return eca_value_to_status[value]
 
 
-def status_to_wire(status) -> int:
-    """Accept a ``CAStatusCode`` or an int; return the wire value."""
+def status_to_wire(status: CAStatus | CAStatusCode | int) -> int:
+    """Accept a ``CAStatus`` member, ``CAStatusCode`` or int; return the
+    wire value."""
     if isinstance(status, CAStatusCode):
         return status.code_with_severity
+    if isinstance(status, CAStatus):
+        return status.value.code_with_severity
     try:
         return int(status)
     except (TypeError, ValueError):
         raise CaprotoValueError(
-            f'status must be a CAStatusCode or an int, not {status!r}'
+            f'status must be a CAStatus, CAStatusCode or int, not {status!r}'
         ) from None
 
 
@@ -164,11 +170,15 @@ class Message:
 
     __slots__ = ('_h', '_payload', '_buffers', '_header', '_wire_header',
                  '_sender_address')
-    #: A received command's payload (padding included).
+    _h: tuple[int, int, int, int, int, int]
     _payload: memoryview
+    _buffers: tuple
+    _header: Any
+    _wire_header: bytes
+    _sender_address: tuple[str, int] | None
 
     ID: int = -1
-    DIRECTION = None
+    DIRECTION: Direction | None = None
     HAS_PAYLOAD = False
     #: Field names shown by ``repr`` (the constructor's parameters).
     _REPR_FIELDS: tuple = ()
@@ -203,7 +213,7 @@ class Message:
         self._buffers = buffers
 
     @classmethod
-    def from_wire(cls, header_fields: tuple, payload: memoryview):
+    def from_wire(cls, header_fields: tuple, payload: memoryview) -> Any:
         """Build a received command (parser hot path: no validation beyond
         what the class overrides, no decoding, no copy).
 
@@ -237,7 +247,7 @@ class Message:
             return buffers
 
     @property
-    def header(self):
+    def header(self) -> Any:
         """The header as a ``MessageHeader`` or ``ExtendedMessageHeader``."""
         try:
             return self._header
@@ -260,7 +270,7 @@ class Message:
         return self._h[1]
 
     @property
-    def sender_address(self):
+    def sender_address(self) -> tuple[str, int] | None:
         """``(host, port)`` of the datagram this came in, if known."""
         try:
             return self._sender_address
@@ -268,10 +278,10 @@ class Message:
             return None
 
     @sender_address.setter
-    def sender_address(self, value):
+    def sender_address(self, value: tuple[str, int] | None) -> None:
         self._sender_address = value
 
-    def iter_buffers(self):
+    def iter_buffers(self) -> Iterator[Any]:
         """Yield the wire buffers: header, payload buffers, zero padding."""
         yield self.header_bytes
         used = 0
@@ -298,7 +308,7 @@ class Message:
         """Length of the message on the wire."""
         return len(self)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
         return bytes(self) == bytes(other)
@@ -327,7 +337,30 @@ class Message:
             return f'<unavailable: {exc}>'
 
 
-def u32(value, what: str) -> int:
+def header_field(index: int) -> property:
+    """A read-only property giving header field ``index`` (an int)."""
+    def get(self: Message) -> int:
+        return self._h[index]
+    return property(get)
+
+
+def channel_type_field(index: int) -> property:
+    """A read-only property giving header field ``index`` as a
+    ``ChannelType`` (the int itself if out of range)."""
+    def get(self: Message) -> ChannelType | int:
+        return channel_type(self._h[index])
+    return property(get)
+
+
+def status_field(index: int) -> property:
+    """A read-only property giving header field ``index`` as the
+    ``CAStatusCode`` it encodes."""
+    def get(self: Message) -> CAStatusCode:
+        return eca_value_to_status[self._h[index]]
+    return property(get)
+
+
+def u32(value: Any, what: str) -> int:
     """Coerce ``value`` to int for a 32-bit header field (range checked when
     the header is packed)."""
     try:

@@ -8,7 +8,8 @@ SERVER_DISCONN tells the client the server dropped it.
 """
 from __future__ import annotations
 
-from ._commands_base import Message, NamedMessage, channel_type, encode_name, u32
+from ._commands_base import (Message, NamedMessage, channel_type_field,
+                             encode_name, header_field, u32)
 from ._enums import AccessRights
 from ._roles import REQUEST, RESPONSE
 
@@ -34,8 +35,8 @@ class CreateChanRequest(NamedMessage):
         self._init_fields(0, 0, u32(cid, 'cid'), version,
                           (b'', encode_name(name, 'PV name')))
 
-    cid = property(lambda self: self._h[4])
-    version = property(lambda self: self._h[5])
+    cid = header_field(4)
+    version = header_field(5)
 
 
 class CreateChanResponse(Message):
@@ -51,10 +52,10 @@ class CreateChanResponse(Message):
         self._init_fields(data_type, data_count, u32(cid, 'cid'),
                           u32(sid, 'sid'))
 
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    cid = property(lambda self: self._h[4])
-    sid = property(lambda self: self._h[5])
+    data_type = channel_type_field(2)
+    data_count = header_field(3)
+    cid = header_field(4)
+    sid = header_field(5)
 
 
 class _CidOnlyResponse(Message):
@@ -67,7 +68,7 @@ class _CidOnlyResponse(Message):
     def __init__(self, cid):
         self._init_fields(0, 0, u32(cid, 'cid'), 0)
 
-    cid = property(lambda self: self._h[4])
+    cid = header_field(4)
 
 
 class CreateChFailResponse(_CidOnlyResponse):
@@ -89,7 +90,7 @@ class AccessRightsResponse(Message):
         self._init_fields(0, 0, u32(cid, 'cid'),
                           u32(access_rights, 'access_rights'))
 
-    cid = property(lambda self: self._h[4])
+    cid = header_field(4)
 
     @property
     def access_rights(self) -> AccessRights:
@@ -112,8 +113,8 @@ class _ClearChannel(Message):
     def __init__(self, sid, cid):
         self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
 
-    sid = property(lambda self: self._h[4])
-    cid = property(lambda self: self._h[5])
+    sid = header_field(4)
+    cid = header_field(5)
 
 
 class ClearChannelRequest(_ClearChannel):

@@ -9,8 +9,10 @@ trace of an old peer can be read) but nothing in cawire sends them.
 """
 from __future__ import annotations
 
-from ._commands_base import (Message, NamedMessage, buffer_nbytes,
-                             encode_name, nul_terminated, status_from_wire,
+from typing import Any
+
+from ._commands_base import (Message, NamedMessage, buffer_nbytes, encode_name,
+                             header_field, nul_terminated, status_from_wire,
                              status_to_wire, u32)
 from ._exceptions import CaprotoValueError, RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, HEADER_SIZE,
@@ -181,7 +183,7 @@ class ErrorResponse(Message):
         size = _embedded_header_size(payload)
         return (payload[:size], nul_terminated(payload, size))
 
-    cid = property(lambda self: self._h[4])
+    cid = header_field(4)
 
     @property
     def status(self) -> CAStatusCode:
@@ -189,7 +191,7 @@ class ErrorResponse(Message):
         return status_from_wire(self._h[5])
 
     @property
-    def original_request(self):
+    def original_request(self) -> Any:
         """Header of the failed request (``MessageHeader`` or
         ``ExtendedMessageHeader``)."""
         raw = bytes(self.buffers[0])
@@ -219,10 +221,10 @@ class _ObsoleteMessage(Message):
         self._init_fields(data_type, data_count, parameter1, parameter2,
                           buffers)
 
-    data_type = property(lambda self: self._h[2])
-    data_count = property(lambda self: self._h[3])
-    parameter1 = property(lambda self: self._h[4])
-    parameter2 = property(lambda self: self._h[5])
+    data_type = header_field(2)
+    data_count = header_field(3)
+    parameter1 = header_field(4)
+    parameter2 = header_field(5)
 
 
 class Snapshot(_ObsoleteMessage):

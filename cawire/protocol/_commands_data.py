@@ -15,11 +15,12 @@ WRITE and RSRV's READ reply send only strlen+1 bytes, padded.)
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from . import _payload
-from ._commands_base import (Message, buffer_nbytes, channel_type,
-                             status_from_wire, status_to_wire, u32)
-from ._dbr import VALUE_OFFSET, VALUE_SIZE
+from ._commands_base import (Message, buffer_nbytes, channel_type_field,
+                             header_field, status_field, status_to_wire, u32)
+from ._dbr import VALUE_OFFSET, VALUE_SIZE, DbrTypeBase
 from ._exceptions import CaprotoValueError, RemoteProtocolError
 from ._roles import REQUEST, RESPONSE
 
@@ -91,7 +92,7 @@ class _DataMessage(Message):
     HAS_PAYLOAD = True
 
     @classmethod
-    def from_wire(cls, header_fields, payload):
+    def from_wire(cls, header_fields: tuple, payload: memoryview) -> Any:
         return _data_from_wire(cls, header_fields, payload)
 
     def _init_data(self, data, data_type, data_count, metadata,
@@ -105,6 +106,7 @@ class _DataMessage(Message):
         """
         data_type = int(data_type)
         offset, size = _layout(data_type, type(self).__name__)
+        values: bytes | memoryview
         if data is None:
             count = 0 if data_count is None else int(data_count)
             (meta, _), _ = _payload.encode(data_type, None,
@@ -150,9 +152,9 @@ class _DataMessage(Message):
         self._data = data
 
     @property
-    def data(self):
-        """Values: a numpy view (or array.array) for numbers, a list of
-        bytes for strings.  Decoded on first access, then cached."""
+    def data(self) -> Any:
+        """Values: a numpy view (or array.array) for numbers, a
+        DbrStringArray of bytes for strings.  Decoded on first access, then cached."""
         data = self._data
         if data is _UNDECODED:
             self._decode()
@@ -160,22 +162,23 @@ class _DataMessage(Message):
         return data
 
     @property
-    def metadata(self):
+    def metadata(self) -> DbrTypeBase | None:
         """The DBR metadata structure (``DBR_TIME_DOUBLE`` ...) or None for
         plain types.  Decoded on first access, then cached."""
         if self._data is _UNDECODED:
             self._decode()
         return self._metadata
 
-    def decode_payload(self, encoding: str = 'latin-1'):
+    def decode_payload(self, encoding: str = 'latin-1'
+                       ) -> tuple[DbrTypeBase | None, Any]:
         """Decode afresh with another string encoding; returns
         ``(metadata, data)`` without touching the cache."""
         h = self._h
         return _payload.decode(h[2], h[3], self._whole_payload(),
                                encoding=encoding)
 
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
+    data_type = channel_type_field(2)
+    data_count = header_field(3)
 
 
 class ReadNotifyResponse(_DataMessage):
@@ -196,8 +199,8 @@ class ReadNotifyResponse(_DataMessage):
         self._init_data(data, data_type, data_count, metadata,
                         status_to_wire(status), u32(ioid, 'ioid'))
 
-    status = property(lambda self: status_from_wire(self._h[4]))
-    ioid = property(lambda self: self._h[5])
+    status = status_field(4)
+    ioid = header_field(5)
 
 
 class EventAddResponse(_DataMessage):
@@ -220,15 +223,15 @@ class EventAddResponse(_DataMessage):
                         u32(subscriptionid, 'subscriptionid'))
 
     @classmethod
-    def from_wire(cls, header_fields: tuple, payload: memoryview):
+    def from_wire(cls, header_fields: tuple, payload: memoryview) -> Any:
         """Parser constructor; an empty payload is the cancel
         acknowledgement, returned as an :class:`EventCancelResponse`."""
         if header_fields[1] == 0:
             return EventCancelResponse.from_wire(header_fields, payload)
         return _data_from_wire(cls, header_fields, payload)
 
-    status = property(lambda self: status_from_wire(self._h[4]))
-    subscriptionid = property(lambda self: self._h[5])
+    status = status_field(4)
+    subscriptionid = header_field(5)
 
 
 class _ChannelDataMessage(_DataMessage):
@@ -244,8 +247,8 @@ class _ChannelDataMessage(_DataMessage):
         self._init_data(data, data_type, data_count, metadata,
                         u32(sid, 'sid'), u32(ioid, 'ioid'))
 
-    sid = property(lambda self: self._h[4])
-    ioid = property(lambda self: self._h[5])
+    sid = header_field(4)
+    ioid = header_field(5)
 
 
 class ReadResponse(_ChannelDataMessage):
@@ -288,10 +291,10 @@ class WriteNotifyResponse(Message):
         self._init_fields(data_type, data_count, status_to_wire(status),
                           u32(ioid, 'ioid'))
 
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    status = property(lambda self: status_from_wire(self._h[4]))
-    ioid = property(lambda self: self._h[5])
+    data_type = channel_type_field(2)
+    data_count = header_field(3)
+    status = status_field(4)
+    ioid = header_field(5)
 
 
 class _GetRequest(Message):
@@ -303,10 +306,10 @@ class _GetRequest(Message):
         self._init_fields(data_type, data_count, u32(sid, 'sid'),
                           u32(ioid, 'ioid'))
 
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    sid = property(lambda self: self._h[4])
-    ioid = property(lambda self: self._h[5])
+    data_type = channel_type_field(2)
+    data_count = header_field(3)
+    sid = header_field(4)
+    ioid = header_field(5)
 
 
 class ReadNotifyRequest(_GetRequest):
@@ -373,17 +376,33 @@ class EventAddRequest(Message):
         # The last two bytes are pad.
         return (payload[:_EVENT_ADD_PAYLOAD.size],)
 
-    def _fields(self):
+    def _fields(self) -> tuple[float, float, float, int]:
         return _EVENT_ADD_PAYLOAD.unpack_from(self.buffers[0])
 
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    sid = property(lambda self: self._h[4])
-    subscriptionid = property(lambda self: self._h[5])
-    low = property(lambda self: self._fields()[0])
-    high = property(lambda self: self._fields()[1])
-    to = property(lambda self: self._fields()[2])
-    mask = property(lambda self: self._fields()[3])
+    data_type = channel_type_field(2)
+    data_count = header_field(3)
+    sid = header_field(4)
+    subscriptionid = header_field(5)
+
+    @property
+    def low(self) -> float:
+        """Lower deadband limit (unused by servers)."""
+        return self._fields()[0]
+
+    @property
+    def high(self) -> float:
+        """Upper deadband limit (unused by servers)."""
+        return self._fields()[1]
+
+    @property
+    def to(self) -> float:
+        """Timeout (unused by servers)."""
+        return self._fields()[2]
+
+    @property
+    def mask(self) -> int:
+        """``SubscriptionType`` bits."""
+        return self._fields()[3]
 
 
 class _EventCancel(Message):
@@ -395,10 +414,10 @@ class _EventCancel(Message):
         self._init_fields(data_type, data_count, u32(sid, 'sid'),
                           u32(subscriptionid, 'subscriptionid'))
 
-    data_type = property(lambda self: channel_type(self._h[2]))
-    data_count = property(lambda self: self._h[3])
-    sid = property(lambda self: self._h[4])
-    subscriptionid = property(lambda self: self._h[5])
+    data_type = channel_type_field(2)
+    data_count = header_field(3)
+    sid = header_field(4)
+    subscriptionid = header_field(5)
 
 
 class EventCancelRequest(_EventCancel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from ._commands_base import (Message, NamedMessage, encode_name,
+from ._commands_base import (Message, NamedMessage, encode_name, header_field,
                              ipv4_from_int, ipv4_to_int, u32)
 from ._constants import (DO_REPLY, DONT_REPLY, MAX_PRIORITY,
                          SEQUENCE_NUMBER_IS_VALID, UNKNOWN_ADDRESS)
@@ -67,11 +67,11 @@ class VersionRequest(Message):
             self._init_fields(SEQUENCE_NUMBER_IS_VALID, version,
                               u32(sequence_id, 'sequence_id'), 0)
 
-    priority = property(lambda self: self._h[2])
-    version = property(lambda self: self._h[3])
+    priority = header_field(2)
+    version = header_field(3)
 
     @property
-    def sequence_id(self):
+    def sequence_id(self) -> int | None:
         """Search datagram sequence number, or None (TCP form)."""
         h = self._h
         return h[4] if h[2] == SEQUENCE_NUMBER_IS_VALID else None
@@ -100,10 +100,10 @@ class VersionResponse(Message):
             self._init_fields(SEQUENCE_NUMBER_IS_VALID, version,
                               u32(sequence_id, 'sequence_id'), 0)
 
-    version = property(lambda self: self._h[3])
+    version = header_field(3)
 
     @property
-    def sequence_id(self):
+    def sequence_id(self) -> int | None:
         """Echoed search sequence number, or None (TCP form)."""
         h = self._h
         return h[4] if h[2] == SEQUENCE_NUMBER_IS_VALID else None
@@ -134,9 +134,9 @@ class SearchRequest(NamedMessage):
         self._init_fields(reply, version, cid, cid,
                           (b'', encode_name(name, 'PV name')))
 
-    reply = property(lambda self: self._h[2])
-    version = property(lambda self: self._h[3])
-    cid = property(lambda self: self._h[4])
+    reply = header_field(2)
+    version = header_field(3)
+    cid = header_field(4)
 
 
 class SearchResponse(Message):
@@ -169,8 +169,8 @@ class SearchResponse(Message):
     def _split_payload(self, payload):
         return (payload[:2],) if len(payload) >= 2 else ()
 
-    port = property(lambda self: self._h[2])
-    cid = property(lambda self: self._h[5])
+    port = header_field(2)
+    cid = header_field(5)
 
     @property
     def ip(self) -> str:
@@ -179,7 +179,7 @@ class SearchResponse(Message):
         return ipv4_from_int(self._h[4])
 
     @property
-    def version(self):
+    def version(self) -> int | None:
         """Server minor version from the payload, or None if absent."""
         buffers = self.buffers
         if buffers and len(buffers[0]) >= 2:
@@ -201,9 +201,9 @@ class NotFoundResponse(Message):
         cid = u32(cid, 'cid')
         self._init_fields(reply, version, cid, cid)
 
-    reply = property(lambda self: self._h[2])
-    version = property(lambda self: self._h[3])
-    cid = property(lambda self: self._h[4])
+    reply = header_field(2)
+    version = header_field(3)
+    cid = header_field(4)
 
 
 class RsrvIsUpResponse(Message):
@@ -231,9 +231,9 @@ class RsrvIsUpResponse(Message):
         self._init_fields(version, server_port, u32(beacon_id, 'beacon_id'),
                           ipv4_to_int(address))
 
-    version = property(lambda self: self._h[2])
-    server_port = property(lambda self: self._h[3])
-    beacon_id = property(lambda self: self._h[4])
+    version = header_field(2)
+    server_port = header_field(3)
+    beacon_id = header_field(4)
 
     @property
     def address(self) -> str:

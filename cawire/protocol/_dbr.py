@@ -7,12 +7,19 @@ one big-endian ctypes structure per type 7..38, laid out byte for byte as
 value's offset in the payload.  Values are decoded by ``_payload``.
 
 Decoding a structure is ``DBR_X.from_buffer_copy(payload)``: one small copy,
-no per-field work.  Everything expensive (enum conversion, text decoding,
-timestamps as floats or datetimes) happens in properties, only when read.
-Fields a peer fills with garbage (pads, out-of-range alarm codes, ``no_str``
-beyond 16) never make a property raise.
+no per-field work.  Everything expensive (enum conversion, timestamps as
+floats or datetimes) happens in properties, only when read.  Fields a peer
+fills with garbage (pads, out-of-range alarm codes, ``no_str`` beyond 16)
+never make a property raise.
+
+Text fields are given as caproto gives them: ``units`` is ``bytes`` and
+``enum_strings`` a tuple of ``bytes`` (cut at the first NUL); decode them
+with the structure's ``encoding`` when text is wanted.  Assigning accepts
+``str`` (encoded with ``encoding``) as well as ``bytes``.
 """
 import ctypes
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 from ._constants import (MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE,
                          MAX_STRING_SIZE, MAX_UNITS_SIZE, PAYLOAD_ALIGNMENT)
@@ -72,14 +79,14 @@ _ALARM_SEVERITY = tuple(AlarmSeverity)
 _DEFAULT_ENCODING = 'latin-1'
 
 
-def _as_enum(table, value):
+def _as_enum(table: tuple, value: int) -> Any:
     # A peer may send any u16; unknown codes are returned as plain ints.
     if 0 <= value < len(table):
         return table[value]
     return value
 
 
-def _to_bytes(value, encoding, size, what):
+def _to_bytes(value: object, encoding: str, size: int, what: str) -> bytes:
     if isinstance(value, str):
         try:
             value = value.encode(encoding)
@@ -93,39 +100,36 @@ def _to_bytes(value, encoding, size, what):
     return bytes(value[:size - 1])
 
 
-def _text(raw: bytes, encoding: str) -> str:
-    return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
-
-
 class DbrTypeBase(ctypes.BigEndianStructure):
     """Base of every DBR metadata structure.
 
     ``info_fields`` lists what ``repr`` and ``to_dict`` show.  The text
-    encoding used by ``units`` and ``enum_strings`` is 'latin-1' unless
+    encoding of ``units`` and ``enum_strings`` is 'latin-1' unless
     ``encoding`` is set on the instance (``decode`` does so when asked for
     another encoding; set it before assigning text to encode with it).
     """
 
     _pack_ = 1
-    _fields_ = []
-    DBR_ID = None
-    info_fields = ()
+    _fields_: ClassVar[list] = []
+    DBR_ID: ClassVar[ChannelType | None] = None
+    info_fields: ClassVar[tuple[str, ...]] = ()
     _encoding = _DEFAULT_ENCODING
 
     @property
     def encoding(self) -> str:
-        """Text encoding of ``units`` and ``enum_strings`` (both ways)."""
+        """Text encoding of ``units`` and ``enum_strings``: used to encode
+        assigned ``str``; decode the bytes with it to get text."""
         return self._encoding
 
     @encoding.setter
-    def encoding(self, value: str):
+    def encoding(self, value: str) -> None:
         self._encoding = value
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The ``info_fields`` as a dict."""
         return {name: getattr(self, name) for name in self.info_fields}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ', '.join(f'{name}={value!r}'
                          for name, value in self.to_dict().items())
         return f'{type(self).__name__}({args})'
@@ -134,39 +138,48 @@ class DbrTypeBase(ctypes.BigEndianStructure):
 class _StatusMixin:
     # ctypes fields are ``_status``/``_severity``; these properties give the
     # enum members (or the raw int for codes that are not in the enum).
+    _status: int
+    _severity: int
+
     @property
-    def status(self):
+    def status(self) -> AlarmStatus | int:
+        """Alarm status (an ``AlarmStatus``, or the int if unknown)."""
         return _as_enum(_ALARM_STATUS, self._status)
 
     @status.setter
-    def status(self, value):
+    def status(self, value: int) -> None:
         self._status = int(value)
 
     @property
-    def severity(self):
+    def severity(self) -> AlarmSeverity | int:
+        """Alarm severity (an ``AlarmSeverity``, or the int if unknown)."""
         return _as_enum(_ALARM_SEVERITY, self._severity)
 
     @severity.setter
-    def severity(self, value):
+    def severity(self, value: int) -> None:
         self._severity = int(value)
 
 
 class _TimeMixin(_StatusMixin):
     # ``stamp`` is an embedded TimeStamp sharing this structure's memory.
+    stamp: TimeStamp
+
     @property
     def secondsSinceEpoch(self) -> int:
+        """Seconds since the EPICS epoch (of ``stamp``)."""
         return self.stamp.secondsSinceEpoch
 
     @secondsSinceEpoch.setter
-    def secondsSinceEpoch(self, value):
+    def secondsSinceEpoch(self, value: int) -> None:
         self.stamp.secondsSinceEpoch = value
 
     @property
     def nanoSeconds(self) -> int:
+        """Nanoseconds within the second (of ``stamp``)."""
         return self.stamp.nanoSeconds
 
     @nanoSeconds.setter
-    def nanoSeconds(self, value):
+    def nanoSeconds(self, value: int) -> None:
         self.stamp.nanoSeconds = value
 
     @property
@@ -176,35 +189,37 @@ class _TimeMixin(_StatusMixin):
         return stamp.secondsSinceEpoch + EPICS_EPOCH + stamp.nanoSeconds * 1e-9
 
     @timestamp.setter
-    def timestamp(self, value):
+    def timestamp(self, value: Any) -> None:
         stamp = TimeStamp.from_flexible_value(value)
         self.stamp.secondsSinceEpoch = stamp.secondsSinceEpoch
         self.stamp.nanoSeconds = stamp.nanoSeconds
 
 
 class _UnitsMixin:
-    @property
-    def units(self) -> str:
-        """Engineering units, decoded with the structure's encoding."""
-        return _text(self._units, self._encoding)
-
-    @units.setter
-    def units(self, value):
-        self._units = _to_bytes(value, self._encoding, MAX_UNITS_SIZE,
-                                'units')
+    _units: bytes
+    _encoding: str
 
     @property
-    def units_raw(self) -> bytes:
+    def units(self) -> bytes:
         """Engineering units as received (bytes up to the first NUL)."""
         return self._units.split(b'\x00', 1)[0]
+
+    @units.setter
+    def units(self, value: str | bytes) -> None:
+        self._units = _to_bytes(value, self._encoding, MAX_UNITS_SIZE,
+                                'units')
 
 
 _ENUM_TABLE_SIZE = MAX_ENUM_STATES * MAX_ENUM_STRING_SIZE
 
 
 class _EnumStringsMixin(_StatusMixin):
+    no_str: int
+    strs: Any  # ctypes array of 16 char[26]
+    _encoding: str
+
     @property
-    def enum_strings_raw(self) -> tuple:
+    def enum_strings(self) -> tuple[bytes, ...]:
         """The ``no_str`` enum strings as bytes (no_str clamped to 0..16)."""
         count = min(max(self.no_str, 0), MAX_ENUM_STATES)
         table = ctypes.string_at(ctypes.addressof(self.strs), _ENUM_TABLE_SIZE)
@@ -212,22 +227,15 @@ class _EnumStringsMixin(_StatusMixin):
         return tuple(table[i * size:(i + 1) * size].split(b'\x00', 1)[0]
                      for i in range(count))
 
-    @property
-    def enum_strings(self) -> tuple:
-        """The ``no_str`` enum strings, decoded with ``encoding``."""
-        encoding = self._encoding
-        return tuple(raw.decode(encoding, 'replace')
-                     for raw in self.enum_strings_raw)
-
     @enum_strings.setter
-    def enum_strings(self, values):
-        values = list(values)
-        if len(values) > MAX_ENUM_STATES:
+    def enum_strings(self, values: Iterable[str | bytes]) -> None:
+        items = list(values)
+        if len(items) > MAX_ENUM_STATES:
             raise CaprotoValueError(
                 f'at most {MAX_ENUM_STATES} enum strings fit in a DBR, '
-                f'got {len(values)}')
+                f'got {len(items)}')
         encoded = [_to_bytes(v, self._encoding, MAX_ENUM_STRING_SIZE,
-                             'enum string') for v in values]
+                             'enum string') for v in items]
         ctypes.memset(ctypes.addressof(self.strs), 0, _ENUM_TABLE_SIZE)
         for slot, raw in zip(self.strs, encoded):
             slot.value = raw

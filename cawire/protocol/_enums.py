@@ -108,6 +108,7 @@ class AccessRights(IntFlag):
     NO_ACCESS = 0
     READ = 1
     WRITE = 2
+    READ_WRITE: 'AccessRights'  # set below (an annotation, not a member)
 
 
 # Added after class creation so that it is the composite flag (repr

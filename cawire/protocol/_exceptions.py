@@ -9,14 +9,16 @@ also derive from the matching builtin so that ``except ValueError`` etc. keep
 working.
 """
 
+from typing import Any
+
 __all__ = (
     'CaprotoError', 'ProtocolError', 'LocalProtocolError',
     'RemoteProtocolError', 'ValidationError', 'CaprotoKeyError',
     'CaprotoValueError', 'CaprotoTypeError', 'CaprotoRuntimeError',
     'CaprotoNotImplementedError', 'CaprotoAttributeError',
     'CaprotoConversionError', 'CaprotoNetworkError', 'CaprotoTimeoutError',
-    'ErrorResponseReceived', 'DisconnectedError', 'ContextDisconnectedError',
-    'PermissionDenied',
+    'ErrorResponseReceived', 'ThreadingClientException', 'DisconnectedError',
+    'ContextDisconnectedError', 'DeadCircuitError', 'PermissionDenied',
 )
 
 
@@ -33,7 +35,14 @@ class LocalProtocolError(ProtocolError):
 
 
 class RemoteProtocolError(ProtocolError):
-    """The peer sent bytes or a command that violate the protocol."""
+    """The peer sent bytes or a command that violate the protocol.
+
+    Raised by the parsers with ``commands`` (those parsed before the bad
+    message) and ``consumed`` (their bytes) set.
+    """
+
+    commands: list[Any]
+    consumed: int
 
 
 class ValidationError(CaprotoError):
@@ -88,20 +97,38 @@ class ErrorResponseReceived(CaprotoError):
         ``ReadNotifyResponse``/``WriteNotifyResponse`` with a failed status).
     """
 
-    def __init__(self, message='', response=None):
+    def __init__(self, message: str = '', response: object = None) -> None:
         super().__init__(message)
         self.response = response
 
 
-class DisconnectedError(CaprotoError):
+class ThreadingClientException(CaprotoError):
+    """Base of the threading client's own errors (caproto's name)."""
+
+
+class DisconnectedError(ThreadingClientException):
     """The circuit or channel a request was waiting on went away."""
 
 
-class ContextDisconnectedError(CaprotoRuntimeError):
-    """The client context was disconnected (closed)."""
+class ContextDisconnectedError(ThreadingClientException, CaprotoRuntimeError):
+    """The client context was disconnected (closed).
 
-    def __init__(self, message='context disconnected'):
+    A ``ThreadingClientException`` as in caproto, and also a
+    ``RuntimeError`` (``CaprotoRuntimeError``).
+    """
+
+    def __init__(self, message: str = 'context disconnected') -> None:
         super().__init__(message)
+
+
+class DeadCircuitError(CaprotoError):
+    """An operation touched a circuit that had already died.
+
+    caproto raises it inside its client and retries the operation
+    (``ensure_connected``); cawire's client reports a dead circuit as
+    ``DisconnectedError``.  The class exists so that code catching it runs
+    unchanged, and ``cawire.threading.client.ensure_connected`` retries on it.
+    """
 
 
 class PermissionDenied(ErrorResponseReceived):

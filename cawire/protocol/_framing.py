@@ -15,6 +15,9 @@ written for speed and for safety against a hostile peer:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ._commands import COMMANDS
 from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, EXTENDED_STRUCT,
@@ -27,9 +30,10 @@ _unpack_header = HEADER_STRUCT.unpack_from
 _unpack_extension = EXTENDED_STRUCT.unpack_from
 
 
-def _build_dispatch() -> dict:
+def _build_dispatch() -> dict[Role, dict[int, Callable[..., Any]]]:
     """role -> {command id: from_wire constructor}."""
-    tables = {CLIENT: {}, SERVER: {}}
+    tables: dict[Role, dict[int, Callable[..., Any]]] = {CLIENT: {},
+                                                          SERVER: {}}
     for (role, command_id), cls in COMMANDS.items():
         tables[role][command_id] = cls.from_wire
     return tables
@@ -38,27 +42,27 @@ def _build_dispatch() -> dict:
 _DISPATCH = _build_dispatch()
 
 
-def _byte_view(buf) -> memoryview:
+def _byte_view(buf: Any) -> memoryview:
     view = memoryview(buf)
     if view.format != 'B' or view.ndim != 1:
         view = view.cast('B')
     return view
 
 
-def _unknown_command(role, fields) -> RemoteProtocolError:
+def _unknown_command(role: Role, fields: tuple) -> RemoteProtocolError:
     return RemoteProtocolError(
         f'received command id {fields[0]}, which a {role.name.lower()} never '
         'receives (not a Channel Access peer, or a corrupted stream); '
         f'header fields {fields}')
 
 
-def _misaligned(fields) -> RemoteProtocolError:
+def _misaligned(fields: tuple) -> RemoteProtocolError:
     return RemoteProtocolError(
         f'payload size {fields[1]} is not a multiple of 8 (misaligned '
         f'message); header fields {fields}')
 
 
-def _too_large(fields, max_payload) -> RemoteProtocolError:
+def _too_large(fields: tuple, max_payload: int) -> RemoteProtocolError:
     return RemoteProtocolError(
         f'payload size {fields[1]} exceeds the limit of {max_payload} bytes; '
         f'header fields {fields}')
@@ -108,7 +112,7 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
             f'role must be CLIENT or SERVER, not {role!r}') from None
     view = _byte_view(buf)
     end_of_data = len(view)
-    commands = []
+    commands: list[Any] = []
     append = commands.append
     offset = 0
     needed = 0
@@ -191,10 +195,10 @@ def read_datagram(data: bytes | bytearray | memoryview,
     return commands
 
 
-def serialize(*commands) -> list:
+def serialize(*commands: Any) -> list[Any]:
     """Wire buffers of ``commands`` (headers, payloads, zero pads), ready
     for ``socket.sendmsg``; array payloads are not copied."""
-    buffers = []
+    buffers: list[Any] = []
     extend = buffers.extend
     for command in commands:
         extend(command.iter_buffers())

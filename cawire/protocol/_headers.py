@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from typing import Any, ClassVar, cast
 
 __all__ = (
     'MessageHeader', 'ExtendedMessageHeader',
@@ -49,19 +50,20 @@ class _HeaderRepr:
     """Mixin giving ctypes structures a caproto-style repr and equality."""
 
     __slots__ = ()
+    _fields_: ClassVar[list[tuple[str, Any]]]
 
     def __repr__(self) -> str:
         fields = ', '.join(f'{name}={getattr(self, name)!r}'
                            for name, _ in self._fields_)
         return f'{type(self).__name__}({fields})'
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, ctypes.Structure):
             return NotImplemented
-        return bytes(self) == bytes(other)
+        return bytes(cast(ctypes.Structure, self)) == bytes(other)
 
     def __hash__(self) -> int:
-        return hash(bytes(self))
+        return hash(bytes(cast(ctypes.Structure, self)))
 
 
 class MessageHeader(_HeaderRepr, ctypes.BigEndianStructure):

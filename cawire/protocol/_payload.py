@@ -7,14 +7,16 @@ computed per call that could be computed once per type.  The tables are
 rebuilt when the value backend changes (``_backend.select_backend``).
 
 String-valued types (STRING and its STS/TIME/GR/CTRL forms, STSACK_STRING,
-CLASS_NAME) decode to a list of ``bytes``, one per 40-byte element, cut at the
-first NUL (bytes after it are garbage on the wire).  Turning them into text is
-the caller's choice of encoding: see ``decode_strings``.
+CLASS_NAME) decode to a ``DbrStringArray`` of ``bytes``, one per 40-byte
+element, cut at the first NUL (bytes after it are garbage on the wire).
+Turning them into text is the caller's choice of encoding: see
+``decode_strings``.
 """
 import struct
 from collections.abc import Iterable
+from typing import Any
 
-from ._backend import register_backend_listener
+from ._backend import Backend, register_backend_listener
 from ._constants import MAX_STRING_SIZE
 from ._dbr import DBR_TYPES, VALUE_OFFSET, VALUE_SIZE, DbrTypeBase
 from ._enums import ChannelType, native_type
@@ -22,7 +24,7 @@ from ._exceptions import (CaprotoTypeError, CaprotoValueError,
                           RemoteProtocolError)
 
 __all__ = ('decode', 'encode', 'decode_strings', 'char_array_to_str',
-           'min_payload_size', 'STRING_VALUED_TYPES')
+           'min_payload_size', 'STRING_VALUED_TYPES', 'DbrStringArray')
 
 _DEFAULT_ENCODING = 'latin-1'
 
@@ -39,8 +41,9 @@ _STRING, _CHAR, _NUMERIC = 'string', 'char', 'numeric'
 #               zeroed metadata bytes)
 # Rebound (never mutated) when the backend changes, so a concurrent decode
 # always sees a complete table.
-_TABLE = {}
+_TABLE: dict[int, tuple] = {}
 
+_frombuffer: Any
 try:
     from numpy import frombuffer as _frombuffer
 except ImportError:  # pragma: no cover - numpy is a runtime dependency
@@ -58,8 +61,8 @@ _SCALAR_STRUCTS = {
 _FLOAT_BASES = frozenset((ChannelType.FLOAT, ChannelType.DOUBLE))
 
 
-def _build_tables(backend):
-    table = {}
+def _build_tables(backend: Backend) -> None:
+    table: dict[int, tuple] = {}
     for data_type in ChannelType:
         # PUT_ACKT/PUT_ACKS have ENUM (u16) values, STSACK/CLASS_NAME strings.
         base = native_type(data_type)
@@ -80,7 +83,7 @@ def _build_tables(backend):
     _TABLE = table
 
 
-_BACKEND = None
+_BACKEND: Backend  # set by _build_tables
 register_backend_listener(_build_tables)
 
 
@@ -127,10 +130,10 @@ def decode(data_type: int, data_count: int,
     -------
     metadata : DbrTypeBase subclass instance or None
         A copy of the metadata part (None for types without one).
-    data : numpy.ndarray, array.array or list of bytes
+    data : numpy.ndarray, array.array or DbrStringArray
         Numeric values as a read-only big-endian view of ``payload`` (numpy
         backend; the 'array' backend returns a native-order copy); string
-        types give a list of bytes.  ``data`` keeps ``payload`` alive.
+        types give a DbrStringArray of bytes.  ``data`` keeps ``payload`` alive.
 
     Raises
     ------
@@ -165,13 +168,52 @@ def decode(data_type: int, data_count: int,
     return metadata, _decode_strings(payload, offset, data_count)
 
 
-def _decode_strings(payload, offset, count):
+class DbrStringArray(list):
+    """The values of a string-type payload: a list of ``bytes``.
+
+    caproto's name and methods (``frombuffer``, ``tobytes``; a slice is a
+    DbrStringArray).  caproto's is a ``collections.UserList``; this one is a
+    ``list`` subclass, so indexing and iteration run at list speed.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]
+        result = list.__getitem__(self, index)
+        return DbrStringArray(result) if isinstance(index, slice) else result
+
+    @classmethod
+    def frombuffer(cls, buf: bytes | bytearray | memoryview,
+                   data_count: int | None = None) -> 'DbrStringArray':
+        """Split ``buf`` into 40-byte elements, each cut at its first NUL.
+
+        ``data_count`` defaults to the number of whole elements (at least
+        one: a short buffer holds one string).
+        """
+        raw = bytes(buf)
+        if data_count is None:
+            data_count = max(1, len(raw) // MAX_STRING_SIZE)
+        return cls(raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
+                   for i in range(0, data_count * MAX_STRING_SIZE,
+                                  MAX_STRING_SIZE))
+
+    def tobytes(self) -> bytes:
+        """The wire form: each element NUL-padded to 40 bytes (as numpy's
+        ``tobytes``); longer elements are cut to 40 bytes."""
+        return b''.join(item[:MAX_STRING_SIZE].ljust(MAX_STRING_SIZE, b'\x00')
+                        for item in self)
+
+
+def _decode_strings(payload: bytes | bytearray | memoryview, offset: int,
+                    count: int) -> DbrStringArray:
     end = offset + count * MAX_STRING_SIZE
     raw = bytes(payload[offset:end])
     if count == 1:
-        return [raw[:MAX_STRING_SIZE].split(b'\x00', 1)[0]]
-    return [raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
-            for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
+        return DbrStringArray((raw[:MAX_STRING_SIZE].split(b'\x00', 1)[0],))
+    # A list comprehension copied once is faster than a generator here.
+    return DbrStringArray([
+        raw[i:i + MAX_STRING_SIZE].split(b'\x00', 1)[0]
+        for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)])
 
 
 def decode_strings(values: list, encoding: str = _DEFAULT_ENCODING) -> list:
@@ -183,7 +225,7 @@ def decode_strings(values: list, encoding: str = _DEFAULT_ENCODING) -> list:
     return [value.decode(encoding, 'replace') for value in values]
 
 
-def char_array_to_str(values, encoding: str = _DEFAULT_ENCODING) -> str:
+def char_array_to_str(values: Any, encoding: str = _DEFAULT_ENCODING) -> str:
     """Text of a DBR_CHAR array holding a long string (cut at first NUL)."""
     raw = bytes(values)
     return raw.split(b'\x00', 1)[0].decode(encoding, 'replace')
@@ -304,7 +346,7 @@ def _encode_strings(data, encoding, short_string):
             len(elements))
 
 
-def encode(data_type: int, data, *, metadata=None,
+def encode(data_type: int, data: Any, *, metadata: Any = None,
            encoding: str = _DEFAULT_ENCODING,
            short_string: bool = False) -> tuple[tuple, int]:
     """Encode values (and metadata) of ``data_type`` for the wire.

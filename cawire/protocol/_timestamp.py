@@ -2,10 +2,16 @@
 
 ``TimeStamp`` is a big-endian ctypes structure so it can be written to the wire
 as is; conversions to POSIX floats and datetimes happen only when asked for.
+
+The core never reads the clock: ``TimeStamp.now()`` exists for users (it is
+caproto's API) and no code of ``cawire.protocol`` calls it
+(``tests/core/test_purity.py`` holds both rules).
 """
 import ctypes
 import datetime
 import math
+import time
+from typing import Any, ClassVar, Iterator
 
 from ._constants import EPICS2UNIX_EPOCH
 from ._exceptions import CaprotoValueError
@@ -62,6 +68,8 @@ class TimeStamp(ctypes.BigEndianStructure):
     _pack_ = 1
     _fields_ = [('secondsSinceEpoch', ctypes.c_uint32),
                 ('nanoSeconds', ctypes.c_uint32)]
+    #: What ``repr`` and ``to_dict`` show (as caproto).
+    info_fields: ClassVar[tuple[str, ...]] = ('timestamp',)
 
     @property
     def timestamp(self) -> float:
@@ -75,7 +83,12 @@ class TimeStamp(ctypes.BigEndianStructure):
         return cls(seconds, nano)
 
     @classmethod
-    def from_flexible_value(cls, value) -> 'TimeStamp':
+    def now(cls) -> 'TimeStamp':
+        """The current time (``time.time()``) as a TimeStamp."""
+        return cls.from_unix_timestamp(time.time())
+
+    @classmethod
+    def from_flexible_value(cls, value: Any) -> 'TimeStamp':
         """Accept a POSIX float/int, a TimeStamp or a ``(secs, nsec)`` pair."""
         if isinstance(value, TimeStamp):
             return cls(value.secondsSinceEpoch, value.nanoSeconds)
@@ -85,24 +98,32 @@ class TimeStamp(ctypes.BigEndianStructure):
         return cls(seconds, nano)
 
     def as_datetime(self) -> datetime.datetime:
-        """The time as a naive ``datetime`` in UTC (microsecond resolution)."""
+        """The time as a naive ``datetime`` in UTC (microsecond resolution).
+
+        caproto returns local time here; UTC keeps the result independent
+        of the machine's time zone (see docs/caproto-migration.md).
+        """
         # Built from integer parts so that no float rounding moves the value.
         return _UNIX_EPOCH_NAIVE + datetime.timedelta(
             seconds=self.secondsSinceEpoch + EPICS_EPOCH,
             microseconds=self.nanoSeconds / 1000)
 
-    def __iter__(self):
+    def to_dict(self) -> dict[str, Any]:
+        """``{'timestamp': POSIX time}`` (the ``info_fields``, as caproto)."""
+        return {name: getattr(self, name) for name in self.info_fields}
+
+    def __iter__(self) -> Iterator[int]:
         return iter((self.secondsSinceEpoch, self.nanoSeconds))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         try:
-            return tuple(self) == tuple(other)
+            return tuple(self) == tuple(other)  # type: ignore[arg-type]
         except TypeError:
             return NotImplemented
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(tuple(self))
 
-    def __repr__(self):
-        return (f'TimeStamp(secondsSinceEpoch={self.secondsSinceEpoch}, '
-                f'nanoSeconds={self.nanoSeconds})')
+    def __repr__(self) -> str:
+        return f'TimeStamp(timestamp={self.timestamp!r})'
+

@@ -20,7 +20,8 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from pathlib import Path
 
 __all__ = ('epics_root', 'epics_bin_dir', 'epics_lib_dir', 'epics_libca_path',
@@ -248,8 +249,9 @@ class _Process:
 
     def kill(self, sig: int = _signal.SIGKILL) -> None:
         """Send ``sig`` (SIGKILL by default) without waiting: for fault tests."""
-        if self.running():
-            self.process.send_signal(sig)
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(sig)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate (then kill after ``timeout``) and reap the process."""
@@ -491,8 +493,9 @@ result = None
 '''
 
 
-def pyepics_run(code: str | Callable, *args, env: Mapping[str, str] | None = None,
-                timeout: float = 30.0):
+def pyepics_run(code: str | Callable, *args: Any,
+                env: Mapping[str, str] | None = None,
+                timeout: float = 30.0) -> Any:
     """Run code under pyepics (C libca) in a subprocess and return its result.
 
     Parameters
@@ -545,7 +548,7 @@ def pyepics_run(code: str | Callable, *args, env: Mapping[str, str] | None = Non
 
 
 @contextlib.contextmanager
-def applied_environ(settings: Mapping[str, str]):
+def applied_environ(settings: Mapping[str, str]) -> Iterator[None]:
     """Temporarily update ``os.environ`` with ``settings`` (restored after)."""
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)

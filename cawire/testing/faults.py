@@ -18,6 +18,7 @@ the end of a ``with`` block.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from .fault_proxy import DOWN, UP, FaultProxy
 from .hostile_client import HostileClient
@@ -32,7 +33,7 @@ def open_fds() -> set[int]:
     return {int(name) for name in os.listdir('/proc/self/fd')}
 
 
-def describe_fds(fds) -> dict[int, str]:
+def describe_fds(fds: Iterable[int]) -> dict[int, str]:
     """fd -> what it points at (socket:[inode], pipe:[...], a path)."""
     described = {}
     for fd in fds:

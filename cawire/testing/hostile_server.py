@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterable
 
 from ._raw_ca import (EXTENSION, HEADER, JOIN_TIMEOUT, SEARCH, VERSION,
                       close_quietly, extended_header, header, iter_headers)
@@ -152,7 +153,8 @@ class HostileServer:
         Seconds from the attack to the client closing the circuit.
     """
 
-    def __init__(self, attack: str, *, port: int | None = None, names=None):
+    def __init__(self, attack: str, *, port: int | None = None,
+                 names: Iterable[str] | None = None) -> None:
         self.when, self._build = ATTACKS[attack]
         self.attack = attack
         self.port = port if port is not None else free_port()

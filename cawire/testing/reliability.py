@@ -11,6 +11,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psutil
 import pytest
@@ -26,7 +28,8 @@ WAIT = 15.0
 MB = 1 << 20
 
 
-def wait_until(predicate, timeout=WAIT, interval=0.01) -> bool:
+def wait_until(predicate: Callable[[], Any], timeout: float = WAIT,
+               interval: float = 0.01) -> bool:
     """Poll ``predicate`` until true or ``timeout`` s; return its last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -36,7 +39,8 @@ def wait_until(predicate, timeout=WAIT, interval=0.01) -> bool:
     return predicate()
 
 
-def make_context(*ports, repeater_port, timeout=WAIT, **environ):
+def make_context(*ports: int, repeater_port: int,
+                 timeout: float | None = WAIT, **environ: str) -> Any:
     """A threading-client Context searching only 127.0.0.1 on ``ports``
     (extra EPICS_CA_* settings as keyword arguments)."""
     from ..threading.client import Context, SharedBroadcaster
@@ -51,7 +55,7 @@ def make_context(*ports, repeater_port, timeout=WAIT, **environ):
                    timeout=timeout)
 
 
-def freeze(process_owner, timeout: float = 5.0) -> None:
+def freeze(process_owner: Any, timeout: float = 5.0) -> None:
     """SIGSTOP ``process_owner`` (anything with ``kill(sig)`` and ``pid``)
     and wait until every thread of it is stopped."""
     process_owner.kill(signal.SIGSTOP)
@@ -77,7 +81,7 @@ def tcp_connections_to(port: int) -> list:
             and c.status == psutil.CONN_ESTABLISHED]
 
 
-def live_circuits(ctx) -> list:
+def live_circuits(ctx: Any) -> list:
     return [cm for cm in list(ctx.circuit_managers.values())
             if not cm.dead.is_set()]
 
@@ -87,7 +91,7 @@ def rss() -> int:
 
 
 @pytest.fixture
-def thread_errors():
+def thread_errors() -> Iterator[list]:
     """Uncaught exceptions of any thread during the test (must stay [])."""
     errors = []
     previous = threading.excepthook
@@ -107,8 +111,8 @@ class Recorder:
     """A subscription callback that keeps values (hold a reference: the
     subscription keeps callbacks weakly)."""
 
-    def __init__(self, delay=0.0):
-        self.values = []
+    def __init__(self, delay: float = 0.0) -> None:
+        self.values: list[float] = []
         self.delay = delay
 
     def __call__(self, sub, response):

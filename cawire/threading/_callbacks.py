@@ -78,6 +78,8 @@ class CallbackExecutor:
         self.low_water = low_water
         self.on_high_water = on_high_water
         self.on_low_water = on_low_water
+        # One-shot hooks run by a worker when the queue has emptied.
+        self._idle_hooks: list[Callable[[], None]] = []
         self._jobs: collections.deque = collections.deque()
         # Guards the queue and the worker bookkeeping.  An idle worker parks
         # on its own doorbell (a C-level SimpleQueue): waking it is one put,
@@ -180,6 +182,15 @@ class CallbackExecutor:
             self._call_hook(self.on_high_water)
         return True
 
+    def call_when_idle(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` once, on a worker, after the queue has emptied
+        (at once if it is empty now)."""
+        with self._lock:
+            if self._jobs:
+                self._idle_hooks.append(hook)
+                return
+        self._call_hook(hook)
+
     def _start_worker(self) -> None:
         index = len(self._workers)
         thread = threading.Thread(target=self._work,
@@ -252,6 +263,13 @@ class CallbackExecutor:
                     if jobs:
                         # A job of this key may have been waiting for us.
                         self._wake_locked()
+            if self._idle_hooks:
+                with lock:
+                    hooks = self._idle_hooks if not jobs else []
+                    if hooks:
+                        self._idle_hooks = []
+                for hook in hooks:
+                    self._call_hook(hook)
 
     def shutdown(self, *, wait: bool = True, timeout: float | None = 5.0,
                  cancel_pending: bool = False) -> None:

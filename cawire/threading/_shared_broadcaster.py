@@ -7,7 +7,7 @@ it disconnects when its last Context does.
 
 At start it makes sure a repeater runs on EPICS_CA_REPEATER_PORT (spawning
 ``python -m cawire.repeater`` detached when the port is free, as libca
-spawns caRepeater) and registers with it, retrying with a growing delay up
+spawns caRepeater, unless CAWIRE_SPAWN_REPEATER=NO) and registers with it, retrying with a growing delay up
 to ``registration_retry_time``.  Beacons are run through
 ``cawire.protocol._beacon_history``: anomalies re-search unresolved names soon,
 regular beacons keep idle circuits from sending ECHOs, irregular ones make
@@ -16,13 +16,9 @@ the circuit check itself.
 from __future__ import annotations
 
 import getpass
-import importlib.util
 import logging
-import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -39,6 +35,7 @@ from ..protocol._search_messages import parse_search_replies
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
+from ._repeater_spawn import spawn_repeater_if_needed
 from ._search import ResultsQueue, SearchEngine, SearchItem
 from ._selector_loop import NetworkLoop, TimerHandle
 
@@ -62,51 +59,6 @@ MALFORMED_WARNING_INTERVAL = 10.0
 _RECV_BUFFER_SIZE = 0xFFFF + 16
 #: Datagrams read per readiness notification before other work gets a turn.
 UDP_DATAGRAMS_PER_WAKEUP = 256
-
-
-def _repeater_port_is_free(port: int) -> bool:
-    """libca's test: can we bind the repeater port on INADDR_ANY?"""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind(('', port))
-    except OSError:
-        return False
-    finally:
-        sock.close()
-    return True
-
-
-def spawn_repeater_if_needed(port: int) -> subprocess.Popen | None:
-    """Start ``python -m cawire.repeater`` detached if no repeater runs.
-
-    Returns the process (left running on purpose: the repeater outlives its
-    clients, as caRepeater does), or None if one was already running or
-    the module is unavailable.
-    """
-    if not _repeater_port_is_free(port):
-        return None
-    if importlib.util.find_spec('cawire.repeater') is None:
-        bcast_logger.warning('No repeater is running on port %d and '
-                             'cawire.repeater is unavailable; beacons will '
-                             'not be received', port)
-        return None
-    bcast_logger.info('Spawning a repeater on port %d', port)
-    # The child must use this cawire and this port, whatever the
-    # environment says.
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    env = dict(os.environ, EPICS_CA_REPEATER_PORT=str(port))
-    env['PYTHONPATH'] = os.pathsep.join(
-        filter(None, [package_parent, env.get('PYTHONPATH', '')]))
-    try:
-        return subprocess.Popen(
-            [sys.executable, '-m', 'cawire.repeater'], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
-            close_fds=True)
-    except OSError as exc:
-        bcast_logger.warning('Could not spawn a repeater: %s', exc)
-        return None
 
 
 # Broadcasters still running are closed at interpreter exit (after contexts).
@@ -166,7 +118,7 @@ class SharedBroadcaster:
                            retry_period=self.config.conn_tmo)
             for address in self.config.name_servers]
         self.repeater_process = spawn_repeater_if_needed(
-            self.config.repeater_port)
+            self.config.repeater_port) if self.config.spawn_repeater else None
         self.loop.register(self.udp_sock, self._on_udp_readable)
         self.loop.call_soon(self._register_with_repeater)
         for link in self.name_servers:

@@ -232,6 +232,10 @@ class UpdateDelivery:
                 return
             self.auto_events_off = True
             self.skip_stale = True
+        # Resuming is otherwise asked by the next update job that finds the
+        # backlog low; when the jobs left are not updates (connection
+        # callbacks...), none would, and updates stayed off for good.
+        self.executor.call_when_idle(self.backlog_low)
         log = logger.warning if self.events_off_sent == 1 else logger.debug
         log('Callbacks of circuit %s:%d fell behind (%d updates, %d bytes '
             'queued); asking the server to suspend updates (EVENTS_OFF, %d '
@@ -263,7 +267,9 @@ class UpdateDelivery:
                 return
             if (self.executor.backlog > self.low_water
                     or self.queued_bytes > self.low_bytes):
-                return  # more arrived meanwhile; a worker asks again
+                # More arrived meanwhile: ask again once it has drained.
+                self.executor.call_when_idle(self.backlog_low)
+                return
             self._send(ca.EventsOnRequest())
             self.auto_events_off = False
             self.skip_stale = False

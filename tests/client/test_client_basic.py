@@ -84,7 +84,7 @@ def test_read_metadata_classes(ctx):
     assert stamp.year >= 2024
     ctrl = ai.read(data_type='control')
     assert ctrl.data_type is ChannelType.CTRL_DOUBLE
-    assert ctrl.metadata.units == 'mm'
+    assert ctrl.metadata.units == b'mm'  # bytes, as caproto
     assert ctrl.metadata.precision == 3
     assert ctrl.metadata.upper_disp_limit == 10.0
     assert ai.read(data_type=ChannelType.STS_DOUBLE).data_type is \
@@ -125,7 +125,7 @@ def test_write_string_and_enum(ctx):
     bo.write('Open', data_type=ChannelType.STRING)
     assert bo.read().data.tolist() == [1]
     assert bo.read(data_type='control').metadata.enum_strings == \
-        ('Closed', 'Open')
+        (b'Closed', b'Open')
     bo.write([0])
     strout.write('initial')
 

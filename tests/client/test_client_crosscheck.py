@@ -158,11 +158,13 @@ def test_value_and_metadata_match_libca(ctx, reference, name, field_class):
         if native == ChannelType.ENUM:
             if (name, field_class) in ENUM_WAVEFORM_CASES:
                 # No enum strings: pyepics leaves the key out (or empty).
-                assert list(metadata.enum_strings) == ref.get('enum_strs', [])
+                assert [text.decode() for text in metadata.enum_strings] == \
+                    ref.get('enum_strs', [])
                 return
-            assert list(metadata.enum_strings) == ref['enum_strs']
+            assert [text.decode() for text in metadata.enum_strings] == \
+                ref['enum_strs']
             return
-        assert metadata.units == ref['units']
+        assert metadata.units.decode() == ref['units']
         if native in (ChannelType.FLOAT, ChannelType.DOUBLE):
             assert metadata.precision == ref['precision']
         limits = LIMITS if field_class == 'control' else LIMITS[:6]

@@ -445,7 +445,7 @@ def test_full_conversation_client_server():
                                       data_type=request.data_type,
                                       metadata={'units': 'mm',
                                                 'precision': 3}))
-    assert reply.data[0] == 3.5 and reply.metadata.units == 'mm'
+    assert reply.data[0] == 3.5 and reply.metadata.units == b'mm'
 
     (write,) = pair.c2s(channel.write([1.5]))
     assert write.data[0] == 1.5

@@ -8,6 +8,7 @@ import math
 
 import caproto
 import pytest
+from caproto import _dbr as caproto_dbr
 
 import cawire
 from cawire import (DBR_SIZE, DBR_TYPES, VALUE_OFFSET, VALUE_SIZE,
@@ -161,21 +162,30 @@ def test_time_double_repr_matches_tutorial():
         'severity=<AlarmSeverity.NO_ALARM: 0>, timestamp=1730170312.355449)')
 
 
-def test_units_text_and_encoding():
+def test_units_are_bytes_as_in_caproto():
     md = cawire.DBR_CTRL_DOUBLE(units='mm', precision=3)
-    assert md.units == 'mm'
-    assert md.units_raw == b'mm'
+    assert md.units == b'mm'
+    theirs = caproto_dbr.DBR_CTRL_DOUBLE()
+    theirs.units = b'mm'
+    assert type(md.units) is type(theirs.units) and md.units == theirs.units
+    assert md.units.decode() == 'mm'
+    # bytes are accepted as in caproto, str as a convenience
+    md.units = b'V'
+    assert md.units == b'V'
     # longer units are truncated as RSRV does, keeping the NUL
     md.units = 'millimeters'
-    assert md.units == 'millime'
+    assert md.units == b'millime'
     raw = cawire.DBR_GR_LONG()
     raw._units = '\u00b5m'.encode('utf-8')
-    assert raw.units == '\u00b5m'.encode('utf-8').decode('latin-1')
-    raw._encoding = 'utf-8'
-    assert raw.units == '\u00b5m'
-    # invalid bytes never raise
-    raw._units = b'\xff\xfe'
-    assert raw.units == '\ufffd\ufffd'
+    assert raw.units == '\u00b5m'.encode('utf-8')
+    assert raw.units.decode(raw.encoding) == '\u00b5m'.encode(
+        'utf-8').decode('latin-1')
+    # str is encoded with the structure's encoding
+    raw.encoding = 'utf-8'
+    raw.units = '\u00b5m'
+    assert raw.units == b'\xc2\xb5m'
+    with pytest.raises(cawire.CaprotoValueError):
+        cawire.DBR_GR_LONG(units='\u20ac')  # not latin-1
 
 
 def test_nan_limits():
@@ -193,16 +203,20 @@ def test_char_limits_are_unsigned():
 def test_enum_strings():
     md = cawire.DBR_CTRL_ENUM(enum_strings=['Off', 'On', ''])
     assert md.no_str == 3
-    assert md.enum_strings == ('Off', 'On', '')
-    assert md.enum_strings_raw == (b'Off', b'On', b'')
-    assert repr(md).endswith("enum_strings=('Off', 'On', ''))")
+    assert md.enum_strings == (b'Off', b'On', b'')
+    theirs = caproto_dbr.DBR_CTRL_ENUM()
+    theirs.enum_strings = [b'Off', b'On', b'']
+    assert md.enum_strings == theirs.enum_strings
+    assert type(md.enum_strings[0]) is type(theirs.enum_strings[0])
+    assert repr(md) == repr(theirs)
+    assert repr(md).endswith("enum_strings=(b'Off', b'On', b''))")
     raw = bytes(md)
     assert raw[4:6] == b'\x00\x03'
     assert raw[6:9] == b'Off' and raw[9:32] == bytes(23)
     assert raw[32:34] == b'On'
     # 25 bytes + NUL fit; longer strings are truncated to 25
     md.enum_strings = ['x' * 30]
-    assert md.enum_strings == ('x' * 25,)
+    assert md.enum_strings == (b'x' * 25,)
     with pytest.raises(cawire.CaprotoValueError):
         md.enum_strings = ['s'] * 17
 
@@ -214,16 +228,18 @@ def test_enum_strings_with_garbage_count(no_str):
     expected = min(max(no_str, 0), 16)
     assert len(md.enum_strings) == expected
     if expected == 16:
-        assert md.enum_strings[15] == 'last'
+        assert md.enum_strings[15] == b'last'
 
 
 def test_enum_strings_decoding_with_encoding():
     md = cawire.DBR_GR_ENUM()
     md.strs[0].value = 'caf\u00e9'.encode('utf-8')
     md.no_str = 1
-    assert md.enum_strings == ('caf\u00c3\u00a9',)  # latin-1 default
-    md._encoding = 'utf-8'
-    assert md.enum_strings == ('caf\u00e9',)
+    assert md.enum_strings == ('caf\u00e9'.encode('utf-8'),)
+    assert md.encoding == 'latin-1'
+    md.encoding = 'utf-8'
+    md.enum_strings = ['\u00e9t\u00e9']
+    assert md.enum_strings == ('\u00e9t\u00e9'.encode('utf-8'),)
 
 
 def test_stsack_string():
@@ -239,6 +255,6 @@ def test_stsack_string():
 def test_to_dict():
     md = cawire.DBR_GR_FLOAT(precision=2, units='V', upper_disp_limit=5.0)
     d = md.to_dict()
-    assert d['precision'] == 2 and d['units'] == 'V'
+    assert d['precision'] == 2 and d['units'] == b'V'
     assert d['upper_disp_limit'] == 5.0
     assert list(d)[:2] == ['status', 'severity']

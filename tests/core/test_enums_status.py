@@ -5,6 +5,8 @@ caproto (installed for tests) is the oracle for names, values and reprs.
 import datetime
 
 import caproto
+import enum
+
 import pytest
 
 import cawire
@@ -119,7 +121,7 @@ DEFUNCT = {
 
 
 def test_normal_status_repr():
-    assert repr(CAStatus.ECA_NORMAL) == (
+    assert repr(CAStatus.ECA_NORMAL.value) == (
         "CAStatusCode(name='ECA_NORMAL', code=0, code_with_severity=1, "
         "severity=<CASeverity.SUCCESS: 1>, success=1, defunct=False, "
         "description='Normal successful completion')")
@@ -131,9 +133,38 @@ def test_all_61_codes_match_caproto():
     assert [s.code for s in ours] == list(range(61))
     for theirs in caproto.CAStatus:
         mine = getattr(CAStatus, theirs.name)
-        assert isinstance(mine, CAStatusCode)
-        assert repr(mine) == repr(theirs.value)
-        assert tuple(mine) == tuple(theirs.value)
+        assert isinstance(mine, CAStatus)
+        assert isinstance(mine.value, CAStatusCode)
+        assert repr(mine.value) == repr(theirs.value)
+        assert tuple(mine.value) == tuple(theirs.value)
+        assert repr(mine).split(':')[0] == repr(theirs).split(':')[0]
+
+
+def test_castatus_is_an_enum_as_in_caproto():
+    """The idioms of caproto code: ``.value.code``, isinstance, lookup by
+    value and by name, iteration."""
+    for library_status in (CAStatus, caproto.CAStatus):
+        assert issubclass(library_status, enum.Enum)
+        normal = library_status.ECA_NORMAL
+        assert normal.value.code == 0 and normal.name == 'ECA_NORMAL'
+        assert isinstance(library_status.ECA_PUTFAIL, library_status)
+        assert library_status(library_status.ECA_PUTFAIL.value) is \
+            library_status.ECA_PUTFAIL
+        assert library_status['ECA_TIMEOUT'] is library_status.ECA_TIMEOUT
+    assert [m.name for m in CAStatus] == [m.name for m in caproto.CAStatus]
+    # A reply's status is the CAStatusCode, in both libraries.
+    from caproto._status import eca_value_to_status as caproto_table
+    theirs_status = caproto_table[160]
+    ours_status = eca_value_to_status[160]
+    assert type(ours_status).__name__ == type(theirs_status).__name__
+    assert tuple(ours_status) == tuple(theirs_status)
+    assert ours_status == CAStatus.ECA_PUTFAIL.value
+    # Our extension: the member equals its code (caproto: always False).
+    assert ours_status == CAStatus.ECA_PUTFAIL
+    assert CAStatus.ECA_PUTFAIL == ours_status
+    assert hash(CAStatus.ECA_PUTFAIL) == hash(ours_status)
+    assert ours_status != CAStatus.ECA_NORMAL
+    assert CAStatus.ECA_PUTFAIL.description == ours_status.description
 
 
 def test_status_code_fields():
@@ -152,8 +183,10 @@ def test_status_code_fields():
 
 def test_eca_value_to_status_round_trip():
     for status in CAStatus:
-        assert eca_value_to_status[status.code_with_severity] is status
+        assert eca_value_to_status[status.code_with_severity] is \
+            status.value
         assert ensure_eca_value(status) == status.code_with_severity
+        assert ensure_eca_value(status.value) == status.code_with_severity
     assert ensure_eca_value(160) == 160
     with pytest.raises(TypeError):
         ensure_eca_value('ECA_NORMAL')

@@ -134,7 +134,7 @@ def test_e6_ctrl_double():
         '4024000000000000 c024000000000000 400921f9f01b866e')
     md, data = decode(34, 1, payload)
     assert md.precision == 3
-    assert md.units == 'mm'
+    assert md.units == b'mm'
     assert (md.upper_disp_limit, md.lower_disp_limit) == (10.0, -10.0)
     assert (md.upper_ctrl_limit, md.lower_ctrl_limit) == (10.0, -10.0)
     for name in ('upper_alarm_limit', 'upper_warning_limit',
@@ -150,7 +150,7 @@ def test_e7_ctrl_enum():
     assert len(payload) == 424
     md, data = decode(31, 1, payload)
     assert md.no_str == 2
-    assert md.enum_strings == ('Off', 'On')
+    assert md.enum_strings == (b'Off', b'On')
     assert list(data) == [1]
     assert wire(encode(31, 1, metadata=md)[0]) == payload
 
@@ -274,13 +274,16 @@ def test_metadata_text_with_configurable_encoding():
     payload = bytes(md) + b'\x00\x01' + bytes(6)
     default, _ = decode(31, 1, payload)
     assert default.enum_strings == tuple(
-        s.encode('utf-8').decode('latin-1') for s in ('z\u00e9ro', '\u00b5'))
+        s.encode('utf-8') for s in ('z\u00e9ro', '\u00b5'))
+    assert default.encoding == 'latin-1'
     utf8, _ = decode(31, 1, payload, encoding='utf-8')
-    assert utf8.enum_strings == ('z\u00e9ro', '\u00b5')
+    assert utf8.encoding == 'utf-8'
+    assert tuple(text.decode(utf8.encoding) for text in utf8.enum_strings) \
+        == ('z\u00e9ro', '\u00b5')
     gr = cawire.DBR_GR_DOUBLE()
     gr._units = '\u00b5m'.encode('utf-8')
     md, _ = decode(27, 1, bytes(gr) + bytes(8), encoding='utf-8')
-    assert md.units == '\u00b5m'
+    assert md.units.decode(md.encoding) == '\u00b5m'
 
 
 def test_string_values_stay_bytes_and_decode_on_request():
@@ -421,14 +424,12 @@ def test_encode_metadata_forms():
     buffers, _ = encode(34, 1.0, metadata=dict(units='\u00b5m', precision=2),
                         encoding='utf-8')
     md, _ = decode(34, 1, wire(buffers), encoding='utf-8')
-    assert (md.units, md.precision) == ('\u00b5m', 2)
+    assert (md.units, md.precision) == ('\u00b5m'.encode('utf-8'), 2)
     buffers, _ = encode(31, 1, metadata=dict(enum_strings=['\u00e9t\u00e9']),
                         encoding='utf-8')
     md, _ = decode(31, 1, wire(buffers), encoding='utf-8')
-    assert md.enum_strings == ('\u00e9t\u00e9',)
+    assert md.enum_strings == ('\u00e9t\u00e9'.encode('utf-8'),)
     assert md.encoding == 'utf-8'
-    md.encoding = 'latin-1'
-    assert md.enum_strings == ('\u00c3\u00a9t\u00c3\u00a9',)
 
 
 # ---------------------------------------------------------------------------

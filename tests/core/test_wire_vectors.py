@@ -192,7 +192,7 @@ def test_e6_ctrl_double():
     (reply,) = parse_all(E6_REPLY, CLIENT)
     assert reply.data_type == ChannelType.CTRL_DOUBLE
     md = reply.metadata
-    assert (md.precision, md.units) == (3, 'mm')
+    assert (md.precision, md.units) == (3, b'mm')
     assert (md.upper_disp_limit, md.lower_disp_limit) == (10.0, -10.0)
     assert (md.upper_ctrl_limit, md.lower_ctrl_limit) == (10.0, -10.0)
     for name in ('upper_alarm_limit', 'upper_warning_limit',
@@ -212,7 +212,7 @@ E7_REPLY = (h('000f01a8 001f0001 00000001 00000001 0000 0000 0002')
 def test_e7_ctrl_enum():
     (reply,) = parse_all(E7_REPLY, CLIENT)
     assert reply.payload_size == 424
-    assert reply.metadata.enum_strings == ('Off', 'On')
+    assert reply.metadata.enum_strings == (b'Off', b'On')
     assert reply.metadata.no_str == 2
     assert reply.data[0] == 1
     assert bytes(reply) == E7_REPLY

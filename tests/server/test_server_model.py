@@ -75,7 +75,7 @@ def test_double_read_as_every_family():
     md, data = decode(CT.CTRL_DOUBLE, 1,
                       memoryview(channel.encode_read(CT.CTRL_DOUBLE, 0)[0]))
     assert data[0] == 3.14159
-    assert (md.units, md.precision) == ('mm', 3)
+    assert (md.units, md.precision) == (b'mm', 3)
     assert (md.upper_ctrl_limit, md.lower_ctrl_limit) == (10, -10)
     md, data = decode(CT.TIME_LONG, 1,
                       memoryview(channel.encode_read(CT.TIME_LONG, 0)[0]))
@@ -83,14 +83,14 @@ def test_double_read_as_every_family():
     assert abs(md.timestamp - channel.timestamp) < 1e-6
     md, data = decode(CT.GR_CHAR, 1,
                       memoryview(channel.encode_read(CT.GR_CHAR, 0)[0]))
-    assert data[0] == 3 and md.units == 'mm'
+    assert data[0] == 3 and md.units == b'mm'
 
 
 def test_enum_reads():
     channel = make_channels()['enum']
     md, data = decode(CT.CTRL_ENUM, 1,
                       memoryview(channel.encode_read(CT.CTRL_ENUM, 0)[0]))
-    assert md.enum_strings == ('Zero', 'One', 'Two') and data[0] == 2
+    assert md.enum_strings == (b'Zero', b'One', b'Two') and data[0] == 2
     _, data = decode(CT.TIME_STRING, 1,
                      memoryview(channel.encode_read(CT.TIME_STRING, 0)[0]))
     assert data == [b'Two']

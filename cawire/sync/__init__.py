@@ -1,0 +1,1 @@
+"""caproto's synchronous client API on cawire: see :mod:`cawire.sync.client`."""
