@@ -333,6 +333,9 @@ class ServerChannel(_BaseChannel):
         The client's id for it.
     """
 
+    # Slots as the client's: a server holds one per client per PV.
+    __slots__ = ()
+
     def __init__(self, name: str, circuit: 'VirtualCircuit', cid: int,
                  *, string_encoding: str = 'latin-1') -> None:
         if circuit.our_role is not SERVER:

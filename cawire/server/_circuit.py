@@ -288,7 +288,9 @@ class ServerCircuit(asyncio.Protocol):
             if self._must_stall():
                 self._backlog = commands[index:]
                 return
-            if type(command) in _CHANNEL_COMMANDS:
+            # A channel's requests wait only behind a running hook: with no
+            # hook task alive no channel is busy and none has a queue.
+            if self._tasks and type(command) in _CHANNEL_COMMANDS:
                 entry = channels.get(header_fields(command)[4])
                 if entry is not None and (entry.busy or entry.waiting):
                     # Requests on a channel are served in order (caput's
@@ -519,13 +521,16 @@ class ServerCircuit(asyncio.Protocol):
 
     def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
         channel, reply = self.circuit.accept_clear_channel(command)
-        entry = self.channels.get(command.sid)
-        if entry is not None:
-            self._drop_channel(entry)
+        entry = self.channels.pop(channel.sid, None)  # type: ignore[arg-type]
+        if entry is not None and entry.subscriptions:
+            self._drop_subscriptions(entry)
         self._send(reply)
 
     def _drop_channel(self, entry: ChannelEntry) -> None:
         self.channels.pop(entry.sid, None)
+        self._drop_subscriptions(entry)
+
+    def _drop_subscriptions(self, entry: ChannelEntry) -> None:
         for subscription in entry.subscriptions.values():
             entry.data.remove_subscription(subscription)
             self._held.discard(subscription)
