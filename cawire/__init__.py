@@ -6,6 +6,8 @@ the exceptions such as ``CaprotoTimeoutError`` ...), so code written against
 caproto's documented top-level names keeps working.  Configuration lives in
 :mod:`cawire.config`, logging set-up in :mod:`cawire.log`.
 """
+__version__ = '0.1.0'
+
 from .protocol import *  # noqa: F401,F403
 from .protocol import __all__ as _protocol_all
 from .log import config_cawire_logging

@@ -16,11 +16,12 @@ from ..config import ToolEnvironment
 from ._cformat import IntBase, scan_double, scan_int, scan_unsigned
 from ._format import FormatOptions, TimestampKind, dbr_type_from_text
 from ._getopt import Getopt
-from ._usage import GET_USAGE, MONITOR_USAGE, PUT_USAGE
+from ._usage import (GET_EXTRA, GET_USAGE, INFO_EXTRA, INFO_USAGE,
+                     MONITOR_EXTRA, MONITOR_USAGE, PUT_EXTRA, PUT_USAGE)
 
 __all__ = (
-    'Parsed', 'GetOptions', 'PutOptions', 'MonitorOptions', 'parse_get',
-    'parse_put', 'parse_monitor', 'DEFAULT_TIMEOUT', 'CA_PRIORITY_MAX',
+    'Parsed', 'GetOptions', 'PutOptions', 'MonitorOptions', 'InfoOptions',
+    'parse_get', 'parse_put', 'parse_monitor', 'parse_info', 'DEFAULT_TIMEOUT', 'CA_PRIORITY_MAX',
     'PROTOCOL_VERSION_TEXT',
 )
 
@@ -34,6 +35,12 @@ VALID_DOUBLE_DIGITS = 18
 PROTOCOL_VERSION_TEXT = '4.13'
 
 DBE_VALUE, DBE_LOG, DBE_ALARM, DBE_PROPERTY = 1, 2, 4, 8
+
+#: Long options every tool takes (the C tools know only ``-h``).
+HELP_OPTION = {'help': ('help', False)}
+#: cawire-monitor's long options: caproto-monitor's ways to stop.
+MONITOR_LONG_OPTIONS = {**HELP_OPTION, 'maximum': ('maximum', True),
+                        'duration': ('duration', True)}
 _DBR_PUT_ACKT, _DBR_PUT_ACKS, _DBR_CLASS_NAME = 35, 36, 38
 
 
@@ -99,7 +106,9 @@ class PutOptions(_CommonOptions):
 @dataclasses.dataclass
 class MonitorOptions(_CommonOptions):
     """camonitor options: event ``mask``, time stamp ``kind`` and sources,
-    -# ``count``, -s ``float_as_string``."""
+    -# ``count``, -s ``float_as_string``; ``maximum`` (``--maximum``) the
+    number of updates after which to exit, ``duration`` (``--duration``)
+    the seconds after which to exit (None: no limit)."""
 
     mask: int = DBE_VALUE | DBE_ALARM
     kind: TimestampKind = TimestampKind.ABSOLUTE
@@ -107,16 +116,21 @@ class MonitorOptions(_CommonOptions):
     client_stamps: bool = False
     count: int = 0
     float_as_string: bool = False
+    maximum: int | None = None
+    duration: float | None = None
+
+
+@dataclasses.dataclass
+class InfoOptions(_CommonOptions):
+    """cainfo options: ``status_level`` is -s (0: print the channels)."""
+
+    status_level: int = 0
 
 
 def _version_banner(prog: str) -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version as package_version
-        version = package_version('cawire')
-    except PackageNotFoundError:  # running from a source tree
-        version = 'unknown'
+    from .. import __version__
     return '\nEPICS Version cawire %s, CA Protocol version %s\n' % (
-        version, PROTOCOL_VERSION_TEXT)
+        __version__, PROTOCOL_VERSION_TEXT)
 
 
 def _environment_timeout(options: _CommonOptions, messages: list) -> None:
@@ -140,8 +154,7 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
     is not one of them."""
     fmt = options.format
     if opt == 'w':
-        assert arg is not None  # getopt: -w takes an argument
-        value = scan_double(arg)
+        value = scan_double(arg or '')
         if value is None:
             messages.append("'%s' is not a valid timeout value - ignored, "
                             "using '%.1f'. ('%s -h' for help.)"
@@ -150,8 +163,7 @@ def _handle_common(opt: str, arg: str | None, options: _CommonOptions,
             options.timeout = value
         return True
     if opt == 'p':
-        assert arg is not None  # getopt: -p takes an argument
-        value = scan_unsigned(arg)
+        value = scan_unsigned(arg or '')
         if value is None:
             messages.append("'%s' is not a valid CA priority - ignored. "
                             "('%s -h' for help.)" % (arg, prog))
@@ -219,8 +231,7 @@ def _getopt_error(parsed: Parsed, opt: str, char: str | None,
 def _usage(parsed: Parsed, template: str, prog: str, code: int) -> Parsed:
     parsed.messages.append(template % {
         'prog': prog, 'timeout': DEFAULT_TIMEOUT,
-        'max_priority': CA_PRIORITY_MAX}
-        )
+        'max_priority': CA_PRIORITY_MAX, 'banner': _version_banner(prog)})
     parsed.exit_code = code
     return parsed
 
@@ -236,10 +247,12 @@ def _standard_option(parsed: Parsed, opt: str, arg: str | None,
                      usage: str, prog: str) -> Parsed | None:
     """Getopt errors, -h and -V, which end every tool's parsing the same
     way; None for any other option."""
-    if opt in '?:':
-        return _getopt_error(parsed, opt, arg, prog)
+    if opt in ('?', ':'):
+        return _getopt_error(parsed, opt, arg or '', prog)
     if opt == 'h':
         return _usage(parsed, usage, prog, 0)
+    if opt == 'help':
+        return _usage(parsed, usage + _EXTRA[usage], prog, 0)
     if opt == 'V':
         parsed.stdout = _version_banner(prog)
         parsed.exit_code = 0
@@ -254,6 +267,10 @@ def _no_pv_name(parsed: Parsed, prog: str) -> Parsed:
 def _bad_count_message(arg: str, prog: str) -> str:
     return ("'%s' is not a valid array element count - ignored. "
             "('%s -h' for help.)" % (arg, prog))
+
+
+_EXTRA = {GET_USAGE: GET_EXTRA, PUT_USAGE: PUT_EXTRA,
+          MONITOR_USAGE: MONITOR_EXTRA, INFO_USAGE: INFO_EXTRA}
 
 
 def _posix_mode() -> bool:
@@ -279,7 +296,8 @@ def parse_get(args: list, prog: str = 'cawire-get') -> Parsed:
     messages = parsed.messages
     exclusive = ("Options t,d,a are mutually exclusive. ('%s -h' for help.)"
                  % prog)
-    getopt = Getopt(args, ':taicnhsSVe:f:g:l:#:d:0:w:p:F:', posix=_posix_mode())
+    getopt = Getopt(args, ':taicnhsSVe:f:g:l:#:d:0:w:p:F:', posix=_posix_mode(),
+                    long_options=HELP_OPTION)
     for opt, arg in getopt:
         stop = _standard_option(parsed, opt, arg, GET_USAGE, prog)
         if stop is not None:
@@ -324,7 +342,8 @@ def parse_put(args: list, prog: str = 'cawire-put') -> Parsed:
     parsed = _start(options)
     messages = parsed.messages
     fmt = options.format
-    getopt = Getopt(args, ':cnlhatsVS#:w:p:F:', posix=True)
+    getopt = Getopt(args, ':cnlhatsVS#:w:p:F:', posix=True,
+                    long_options=HELP_OPTION)
     for opt, arg in getopt:
         stop = _standard_option(parsed, opt, arg, PUT_USAGE, prog)
         if stop is not None:
@@ -370,7 +389,8 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
     options = MonitorOptions()
     parsed = _start(options)
     messages = parsed.messages
-    getopt = Getopt(args, ':nhVm:sSe:f:g:l:#:0:w:t:p:F:', posix=_posix_mode())
+    getopt = Getopt(args, ':nhVm:sSe:f:g:l:#:0:w:t:p:F:', posix=_posix_mode(),
+                    long_options=MONITOR_LONG_OPTIONS)
     for opt, arg in getopt:
         stop = _standard_option(parsed, opt, arg, MONITOR_USAGE, prog)
         if stop is not None:
@@ -402,6 +422,18 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
                 messages.append(_bad_count_message(arg, prog))
                 count = 0
             options.count = count
+        elif opt == 'maximum':
+            maximum = scan_int(arg)
+            if maximum is None or maximum < 0:
+                return _stop(parsed, "'%s' is not a valid number of updates "
+                             "for --maximum. ('%s -h' for help.)" % (arg, prog))
+            options.maximum = maximum
+        elif opt == 'duration':
+            duration = scan_double(arg)
+            if duration is None or duration < 0:
+                return _stop(parsed, "'%s' is not a valid number of seconds "
+                             "for --duration. ('%s -h' for help.)" % (arg, prog))
+            options.duration = duration
         elif opt == 'm':
             mask = 0
             for char in arg:
@@ -422,5 +454,33 @@ def parse_monitor(args: list, prog: str = 'cawire-monitor') -> Parsed:
             return _usage(parsed, MONITOR_USAGE, prog, 1)
     options.names = getopt.operands
     if not options.names:
+        return _no_pv_name(parsed, prog)
+    return parsed
+
+
+def parse_info(args: list, prog: str = 'cawire-info') -> Parsed:
+    """Parse cainfo's options (``:nhVw:s:p:``)."""
+    options = InfoOptions()
+    parsed = _start(options)
+    messages = parsed.messages
+    getopt = Getopt(args, ':nhVw:s:p:', posix=_posix_mode(),
+                    long_options=HELP_OPTION)
+    for opt, arg in getopt:
+        stop = _standard_option(parsed, opt, arg, INFO_USAGE, prog)
+        if stop is not None:
+            return stop
+        if opt == 's':
+            level = scan_int(arg)
+            if level is None:
+                messages.append("'%s' is not a valid interest level - ignored."
+                                " ('%s -h' for help.)" % (arg, prog))
+                level = 0
+            options.status_level = level
+        elif _handle_common(opt, arg, options, messages, prog):
+            pass
+        else:  # -n: in the option string but not handled by cainfo.c
+            return _usage(parsed, INFO_USAGE, prog, 1)
+    options.names = getopt.operands
+    if not options.names and not options.status_level:
         return _no_pv_name(parsed, prog)
     return parsed

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import math
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ._cformat import (IntBase, c_float_format, escape_raw, format_epics_time,
                        format_integer, round_to_long, signed_char,
@@ -24,7 +26,8 @@ from ._reading import (Reading, base_type, is_char_type, is_control_type,
 
 __all__ = (
     'FormatOptions', 'Problem', 'TimestampKind', 'WideFormatter',
-    'value_text', 'values_text', 'dbr_details', 'plain_line', 'dbr_block',
+    'value_text', 'values_text', 'iter_values_text', 'dbr_details',
+    'plain_line', 'iter_plain_line', 'dbr_block', 'VALUES_CHUNK',
     'alarm_status_text', 'alarm_severity_text', 'dbr_type_name',
     'dbf_type_name', 'dbr_type_from_text', 'DBR_TYPE_NAMES',
 )
@@ -170,12 +173,52 @@ def _prints_as_string(reading: Reading, options: FormatOptions,
                 and (requested_count or count > 1))
 
 
+#: Elements formatted per piece by :func:`iter_values_text`.
+VALUES_CHUNK = 16384
+
+
+@functools.lru_cache(maxsize=8)
+def _joined_format(fmt: str, sep: str, count: int) -> str:
+    """``count`` copies of ``fmt`` separated by ``sep``: one ``%`` operation
+    formats a whole chunk (a third faster than one call per element)."""
+    return sep.replace('%', '%%').join([fmt] * count)
+
+
+def _float_chunk_text(values, fmt: str, sep: str) -> str:
+    floats = values.tolist() if hasattr(values, 'tolist') else \
+        [float(value) for value in values]
+    if any(map(math.isnan, floats)):  # rare: -nan needs the sign bit
+        return sep.join(c_float_format(fmt, value) for value in floats)
+    return _joined_format(fmt, sep, len(floats)) % tuple(floats)
+
+
+def iter_values_text(reading: Reading, options: FormatOptions,
+                     separator: str | None = None) -> Iterator[str]:
+    """The text of :func:`values_text` in pieces of up to VALUES_CHUNK
+    elements, so that a large array is never held as one Python object per
+    element (floats in the default decimal format go chunk by chunk through
+    ``%``-formatting)."""
+    sep = options.separator if separator is None else separator
+    count = reading.count
+    fast_floats = (base_type(reading.data_type) in (FLOAT, DOUBLE)
+                   and 0 <= reading.data_type <= CLASS_NAME
+                   and options.float_base is IntBase.DEC)
+    for start in range(0, count, VALUES_CHUNK):
+        stop = min(start + VALUES_CHUNK, count)
+        if start:
+            yield sep
+        if fast_floats:
+            yield _float_chunk_text(reading.values[start:stop],
+                                    options.float_format, sep)
+        else:
+            yield sep.join(value_text(reading, index, options)
+                           for index in range(start, stop))
+
+
 def values_text(reading: Reading, options: FormatOptions,
                 separator: str | None = None) -> str:
     """All elements joined by the separator (no leading count)."""
-    sep = options.separator if separator is None else separator
-    return sep.join(value_text(reading, index, options)
-                    for index in range(reading.count))
+    return ''.join(iter_values_text(reading, options, separator))
 
 
 class Problem(enum.Enum):
@@ -192,10 +235,12 @@ def _problem_text(problem: Problem | str) -> str:
     return '*** CA error ' + problem
 
 
-def plain_line(name: str, reading: Reading | Problem | str,
+def iter_plain_line(name: str, reading: Reading | Problem | str,
                options: FormatOptions, *, requested_count: int = 0,
-               terse: bool = False, count_for_padding: int | None = None) -> str:
-    """caget's default ("name value") or terse (-t) output of one channel.
+               terse: bool = False, count_for_padding: int | None = None
+               ) -> Iterator[str]:
+    """caget's default ("name value") or terse (-t) output of one channel,
+    in pieces (see :func:`plain_line`).
 
     Parameters
     ----------
@@ -225,15 +270,43 @@ def plain_line(name: str, reading: Reading | Problem | str,
         parts.append(sep)
     if not isinstance(reading, Reading):
         parts.append(_problem_text(reading))
-        return ''.join(parts)
+        yield ''.join(parts)
+        return
     count = reading.count
     if _prints_as_string(reading, options, requested_count, count):
         parts.append(_char_string(reading))
-    else:
-        if requested_count or count > 1:
-            parts.append('%d%s' % (count, sep))
-        parts.append(values_text(reading, options))
-    return ''.join(parts)
+        yield ''.join(parts)
+        return
+    if requested_count or count > 1:
+        parts.append('%d%s' % (count, sep))
+    yield ''.join(parts)
+    yield from iter_values_text(reading, options)
+
+
+def plain_line(name: str, reading: Reading | Problem | str,
+               options: FormatOptions, *, requested_count: int = 0,
+               terse: bool = False, count_for_padding: int | None = None) -> str:
+    """caget's default ("name value") or terse (-t) output of one channel.
+
+    Parameters
+    ----------
+    name : str
+        Channel name (printed unless ``terse``).
+    reading : Reading, Problem or str
+        The data, a Problem, or the text of a CA error message.
+    options : FormatOptions
+    requested_count : int
+        The -# count (0 when not given): a non-zero count always prints the
+        element count before the values.
+    terse : bool
+        Leave the name out.
+    count_for_padding : int, optional
+        Element count that decides whether the name is padded to 30
+        columns (default: the reading's count; 1 without data).
+    """
+    return ''.join(iter_plain_line(
+        name, reading, options, requested_count=requested_count, terse=terse,
+        count_for_padding=count_for_padding))
 
 
 def _limits_lines(reading: Reading, kind: int, control: bool) -> list:
@@ -340,8 +413,10 @@ def _now_stamp() -> tuple[int, int]:
     return (seconds - EPICS_EPOCH, nanoseconds)
 
 
-def _diff_seconds(new: tuple[int, int], ref: tuple[int, int]) -> float:
+def _diff_seconds(new: tuple, ref: tuple | None) -> float:
     """``epicsTimeDiffInSeconds`` (u32 wrap of the seconds, as in C)."""
+    if ref is None:  # no earlier stamp: no difference
+        return 0.0
     seconds = (new[0] - ref[0]) & 0xFFFFFFFF
     if seconds >= 2 ** 31:
         seconds -= 2 ** 32
@@ -380,7 +455,7 @@ class WideFormatter:
         self.server_stamps = server_stamps
         self.client_stamps = client_stamps
         self._start = start if start is not None else _now_stamp()
-        self._first_server: tuple[int, int] | None = None
+        self._first_server: tuple | None = None
         self._previous_client = (0, 0)
         self._previous_server = (0, 0)
         self._channels: dict = {}
@@ -393,9 +468,23 @@ class WideFormatter:
 
     def line(self, name: str, reading: Reading | Problem | str | None, *,
              requested_count: int = 0, ever_connected: bool = True,
-             disconnected: bool = False,
-             now: tuple[int, int] | None = None, key: Any = None, count_for_padding: int | None = None) -> str:
-        """One output line (no final newline).
+             disconnected: bool = False, now: tuple | None = None,
+             key=None, count_for_padding: int | None = None) -> str:
+        """One output line (no final newline); the arguments are those of
+        :meth:`iter_line`."""
+        return ''.join(self.iter_line(
+            name, reading, requested_count=requested_count,
+            ever_connected=ever_connected, disconnected=disconnected, now=now,
+            key=key, count_for_padding=count_for_padding))
+
+    def iter_line(self, name: str, reading: Reading | Problem | str | None, *,
+                  requested_count: int = 0, ever_connected: bool = True,
+                  disconnected: bool = False,
+                  now: tuple[int, int] | None = None,
+                  key=None, count_for_padding: int | None = None
+                  ) -> Iterator[str]:
+        """One output line (no final newline), in pieces: a large array's
+        values come chunk by chunk.
 
         Parameters
         ----------
@@ -426,24 +515,28 @@ class WideFormatter:
             count = count_for_padding or 0
         name_part = ('%-30s' % name if count <= 1 and sep == ' ' else name) + sep
         if not ever_connected:
-            return name_part + '*** Not connected (PV not found)'
+            yield name_part + '*** Not connected (PV not found)'
+            return
         if disconnected or not isinstance(reading, Reading):
             now_text = format_epics_time(*now, opts.time_format)
             if disconnected or reading is Problem.NOT_CONNECTED:
-                return name_part + now_text + ' *** disconnected'
-            if reading is None:
-                return name_part + now_text + ' *** no data available (timeout)'
-            assert not isinstance(reading, Reading)  # not disconnected
-            return name_part + now_text + ' ' + _problem_text(reading)
+                yield name_part + now_text + ' *** disconnected'
+            elif reading is None:
+                yield name_part + now_text + ' *** no data available (timeout)'
+            else:
+                assert isinstance(reading, (Problem, str))
+                yield name_part + now_text + ' ' + _problem_text(reading)
+            return
         if reading.stamp is None or not 14 <= reading.data_type <= 20:
-            return name_part + "can't print data type"
-        return name_part + self._stamp_text(
-            reading.stamp, now, name if key is None else key) \
-            + self._values_text(reading, requested_count) \
-            + self._alarm_text(reading)
+            yield name_part + "can't print data type"
+            return
+        yield name_part + self._stamp_text(
+            reading.stamp, now, name if key is None else key)
+        yield from self._iter_values_text(reading, requested_count)
+        yield self._alarm_text(reading)
 
     def _stamp_text(self, server: tuple[int, int], client: tuple[int, int],
-                    key: Any) -> str:
+                    key) -> str:
         channel = self._channel(key)
         print_absolute = not channel.first_printed
         first_server = self._first_server
@@ -478,20 +571,22 @@ class WideFormatter:
         self._previous_server = server
         return text
 
-    def _values_text(self, reading: Reading, requested_count: int) -> str:
+    def _iter_values_text(self, reading: Reading, requested_count: int
+                          ) -> Iterator[str]:
         opts = self.options
         sep = opts.separator
         count = reading.count
         if _prints_as_string(reading, opts, requested_count, count):
             limit = requested_count if requested_count and requested_count < count \
                 else count
-            return sep + _char_string(reading, limit)
-        text = ''
+            yield sep + _char_string(reading, limit)
+            return
         if requested_count or count > 1:
-            text += '%s%d' % (sep, count)
-        for index in range(count):
-            text += sep + value_text(reading, index, opts)
-        return text
+            yield '%s%d' % (sep, count)
+        if count:
+            # sep before every element == sep, then the elements joined by sep.
+            yield sep
+            yield from iter_values_text(reading, opts)
 
     def _alarm_text(self, reading: Reading) -> str:
         sep = self.options.separator

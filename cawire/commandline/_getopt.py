@@ -26,18 +26,44 @@ class Getopt:
     posix : bool
         Stop at the first non-option instead of permuting.
 
+    long_options : dict, optional
+        GNU-style long options (``--name``, ``--name=value`` or
+        ``--name value``): name -> ``(key, takes_argument)``; iteration
+        yields ``(key, argument)`` for them.  The C tools have none; ours
+        add ``--help`` and a few of caproto's.
+
     Notes
     -----
     Iteration yields ``(char, optarg)``; an unknown option yields
-    ``('?', char)`` and a missing argument ``(':', char)``.  After iteration,
-    ``operands`` holds the non-option arguments in order.
+    ``('?', char)`` (``('?', '-name')`` for an unknown long option, so that
+    "'-%s'" shows it as typed) and a missing argument ``(':', char)``.  After
+    iteration, ``operands`` holds the non-option arguments in order.
     """
 
-    def __init__(self, args: list, optstring: str, *, posix: bool = False):
+    def __init__(self, args: list, optstring: str, *, posix: bool = False,
+                 long_options: dict | None = None):
         self._args = list(args)
         self._spec = optstring.lstrip(':+')
         self._posix = posix
+        self._long = dict(long_options or {})
         self.operands: list = []
+
+    def _long_option(self, arg: str, args: list, index: int) -> tuple:
+        """``(event, next index)`` for a ``--name[=value]`` argument."""
+        name, has_value, value = arg[2:].partition('=')
+        found = self._long.get(name)
+        if found is None:
+            return ('?', '-' + name), index
+        key, takes = found
+        if not takes:
+            if has_value:
+                return ('?', '-' + arg[2:]), index
+            return (key, None), index
+        if has_value:
+            return (key, value), index
+        if index < len(args):
+            return (key, args[index]), index + 1
+        return (':', '-' + name), index
 
     def _takes_argument(self, char: str) -> bool | None:
         """True/False for a known option, None for an unknown one."""
@@ -57,6 +83,10 @@ class Getopt:
             if arg == '--':
                 self.operands.extend(args[index:])
                 return
+            if arg.startswith('--'):
+                event, index = self._long_option(arg, args, index)
+                yield event
+                continue
             if not arg.startswith('-') or arg == '-':
                 self.operands.append(arg)
                 if self._posix:

@@ -95,10 +95,11 @@ class Reading:
     ----------
     data_type : int
         DBR type of the response (0..38).
-    values : list
+    values : sequence
         One entry per element: ``str`` for string types (latin-1, cut at
         the first NUL), ``int`` for integer/enum/char types (char as the
-        unsigned byte), ``float`` for float/double.
+        unsigned byte), ``float`` for float/double (a numpy float array
+        when the response carried one).
     status, severity : int
         Alarm status and severity (STS and richer types).
     stamp : tuple of int or None
@@ -113,7 +114,7 @@ class Reading:
     """
 
     data_type: int
-    values: list
+    values: Sequence
     status: int = 0
     severity: int = 0
     stamp: tuple[int, int] | None = None
@@ -151,11 +152,17 @@ class Reading:
     def from_parts(cls, data_type: int, data: Sequence,
                    metadata: Any = None) -> 'Reading':
         """Build a Reading from a DBR type, decoded data and metadata."""
-        values: list
+        values: Sequence
         if is_string_type(data_type):
             values = [_latin1(item) for item in data]
         elif isinstance(data, (bytes, bytearray)):
             values = list(data)
+        elif getattr(getattr(data, 'dtype', None), 'kind', None) == 'f':
+            # Floating-point arrays stay numpy arrays (no per-element
+            # Python objects: a 2e6-element waveform is formatted in chunks).
+            values = data
+        elif hasattr(data, 'tolist'):
+            values = data.tolist()
         else:
             values = [_number(item) for item in data]
         reading = cls(data_type=data_type, values=values)

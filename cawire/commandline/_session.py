@@ -71,6 +71,15 @@ class ToolOutput:
         self._stdout.write(_encode(text) + b'\n')
         self._stdout.flush()
 
+    def line_parts(self, parts) -> None:
+        """Write one line given in pieces (a large array's values), each
+        encoded and written as it comes, then the newline; flush once."""
+        write = self._stdout.write
+        for part in parts:
+            write(_encode(part))
+        write(b'\n')
+        self._stdout.flush()
+
     def error(self, text: str) -> None:
         """Write one line to stderr."""
         self._stdout.flush()

@@ -140,3 +140,48 @@ MONITOR_USAGE = (
     '  (doubles are printed as %%f with precision of 8)\n'
     '\n'
 )
+
+#: What ``--help`` adds after the C tool's text (``-h`` prints only that).
+GET_EXTRA = (
+    'cawire additions:\n'
+    '  --help: This message (-h prints only the caget-compatible part)\n'
+    '\n'
+)
+PUT_EXTRA = (
+    'cawire additions:\n'
+    '  --help: This message (-h prints only the caput-compatible part)\n'
+    '  A write the server refuses is reported on one line and the exit\n'
+    '  status is 1 (caput reports it asynchronously and exits with 0).\n'
+    '\n'
+)
+MONITOR_EXTRA = (
+    'cawire additions (as in caproto-monitor):\n'
+    '  --help:           This message (-h prints only the camonitor part)\n'
+    '  --maximum <num>:  Exit after <num> updates (all PVs together)\n'
+    '  --duration <sec>: Exit after <sec> seconds\n'
+    '\n'
+)
+
+INFO_USAGE = (
+    '\n'
+    'Usage: %(prog)s [options] <PV name> ...\n'
+    '\n'
+    '  -h: Help: Print this message\n'
+    '  -V: Version: Show EPICS and CA versions\n'
+    'Channel Access options:\n'
+    '  -w <sec>:   Wait time, specifies CA timeout, default is %(timeout)f second(s)\n'
+    '  -s <level>: Call ca_client_status with the specified interest level\n'
+    '  -p <prio>:  CA priority (0-%(max_priority)d, default 0=lowest)\n'
+    '\n'
+    'Example: %(prog)s my_channel another_channel\n'
+    '\n'
+    # cainfo -h ends with the -V banner.
+    '%(banner)s'
+)
+INFO_EXTRA = (
+    'cawire additions:\n'
+    '  --help: This message (-h prints only the cainfo-compatible part)\n'
+    '  -s <level>: prints the state of cawire\'s client (its circuits and\n'
+    '      channels) instead of libca\'s ca_client_status report\n'
+    '\n'
+)

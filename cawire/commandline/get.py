@@ -18,7 +18,7 @@ from ..protocol._channel import require_access
 from ..protocol._commands import ErrorResponse
 from ..protocol._status import CAStatus
 from ._args import GetOptions, parse_get
-from ._format import (Problem, WideFormatter, dbr_block, plain_line)
+from ._format import Problem, WideFormatter, dbr_block, iter_plain_line
 from ._reading import Reading
 from ._session import (Deadline, ToolOutput, ca_timeout, connect_channels,
                        console_main, output_name, report_parse,
@@ -52,7 +52,7 @@ def _result(response, options: GetOptions):
     """A reply as (Reading, Problem or CA error text, timed-out flag)."""
     status = getattr(response, 'status', None)
     if isinstance(response, ErrorResponse):
-        return response.status.description, False
+        return getattr(status, 'description', str(status)), False
     if status is not None and not getattr(status, 'success', 1):
         if options.callback:
             # ca_array_get_callback hands the failed status to the handler.
@@ -112,7 +112,7 @@ class _ReadAll:
             except CaprotoValueError:
                 # Refused before sending, e.g. larger than
                 # EPICS_CA_MAX_ARRAY_BYTES.
-                problem = CAStatus.ECA_TOLARGE.description
+                problem = CAStatus['ECA_TOLARGE'].description
                 failed = True
             with self._lock:
                 self.results[index] = problem
@@ -153,7 +153,8 @@ def run(args: list, output: ToolOutput | None = None,
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
-    options: GetOptions = parsed.options
+    options = parsed.options
+    assert isinstance(options, GetOptions)
     with tool_context(context) as context:
         try:
             return _get(context, options, output)
@@ -180,15 +181,15 @@ def _get(context, options: GetOptions, output: ToolOutput) -> int:
     for name, (pv, result) in zip(options.names, results):
         shown = output_name(name)
         if options.output == 'all':
-            output.line(wide.line(shown, result,
-                                  requested_count=options.count))
+            output.line_parts(wide.iter_line(shown, result,
+                                             requested_count=options.count))
         elif options.output == 'dbr':
             output.line(dbr_block(shown, pv.channel.native_data_type, result,
                                   fmt, requested_count=options.count))
         else:
-            output.line(plain_line(shown, result, fmt,
-                                   requested_count=options.count,
-                                   terse=options.output == 'terse'))
+            output.line_parts(iter_plain_line(
+                shown, result, fmt, requested_count=options.count,
+                terse=options.output == 'terse'))
     return 1 if timed_out else 0
 
 

@@ -1,6 +1,8 @@
 """cawire-monitor: print every update of PVs, as camonitor does.
 
-Usage: ``cawire-monitor [options] <PV name> ...``; runs until interrupted.
+Usage: ``cawire-monitor [options] <PV name> ...``; runs until interrupted,
+or (as caproto-monitor) until ``--maximum`` updates were printed or
+``--duration`` seconds passed.
 Each update is one "name timestamp value status severity" line; ``-t``
 selects server/client and absolute/relative/incremental time stamps, ``-m``
 the event mask.  Channels that do not connect within ``-w`` seconds are
@@ -71,6 +73,11 @@ class _Monitor:
                                   server_stamps=options.server_stamps,
                                   client_stamps=options.client_stamps)
         self.channels: list = []
+        self.updates = 0
+        #: Set when --maximum updates were printed.
+        self.finished = threading.Event()
+        self.end = (None if options.duration is None
+                    else time.monotonic() + options.duration)
 
     def start(self) -> None:
         names = self.options.names
@@ -152,6 +159,10 @@ class _Monitor:
         self.output.line(self.wide.line(
             output_name(channel.name), reading,
             requested_count=self.options.count, key=channel.index))
+        self.updates += 1
+        maximum = self.options.maximum
+        if maximum is not None and self.updates >= maximum:
+            self.finished.set()
 
     def report_unconnected(self) -> None:
         for channel in self.channels:
@@ -162,8 +173,12 @@ class _Monitor:
 
     def pump(self, until: float | None, stop: threading.Event | None) -> None:
         """Handle events until the monotonic time ``until`` (None: forever)
-        or until ``stop`` is set."""
-        while stop is None or not stop.is_set():
+        or until ``stop`` is set; never past --duration or --maximum."""
+        if self.end is not None:
+            until = self.end if until is None else min(until, self.end)
+        if self.options.maximum == 0:
+            self.finished.set()
+        while (stop is None or not stop.is_set()) and not self.finished.is_set():
             if until is None:
                 wait = 0.2 if stop is not None else None
             else:
@@ -196,14 +211,16 @@ def run(args: list, output: ToolOutput | None = None,
     Returns
     -------
     int
-        1 for command-line errors; 0 when stopped.
+        1 for command-line errors; 0 when stopped (by ``stop``,
+        ``--maximum`` or ``--duration``).
     """
     output = output or ToolOutput()
     parsed = parse_monitor(args, PROG)
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
-    options: MonitorOptions = parsed.options
+    options = parsed.options
+    assert isinstance(options, MonitorOptions)
     with tool_context(context) as context:
         monitor = _Monitor(context, options, output)
         try:
@@ -213,7 +230,9 @@ def run(args: list, output: ToolOutput | None = None,
             first_wait = options.timeout if options.timeout > 0 else None
             monitor.pump(None if first_wait is None
                          else time.monotonic() + first_wait, stop)
-            if stop is None or not stop.is_set():
+            if (stop is None or not stop.is_set()) and not \
+                    monitor.finished.is_set() and (
+                        monitor.end is None or time.monotonic() < monitor.end):
                 monitor.report_unconnected()
                 monitor.pump(None, stop)
             return 0

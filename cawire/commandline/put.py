@@ -8,6 +8,8 @@ strings as char arrays) follow EPICS base's caput exactly.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -16,6 +18,7 @@ from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
                            DisconnectedError, ErrorResponseReceived,
                            PermissionDenied)
 from ..protocol._channel import require_access
+from ..protocol._commands_data import WriteRequest
 from ..protocol._status import CAStatus
 from ._args import PutOptions, parse_put
 from ._cformat import strtod_prefix, unescape
@@ -49,6 +52,39 @@ def _status_text(exc: ErrorResponseReceived) -> str:
     status = getattr(exc.response, 'status', None)
     description = getattr(status, 'description', None)
     return description if description else str(exc)
+
+
+class _RefusedWrites(logging.Filter):
+    """Catches the client's report of a server error answering a plain
+    WRITE (no notify): the refusal of our write, which the server sends
+    asynchronously.  The report is kept (not logged) so that the tool can
+    print it on one line and exit with an error status."""
+
+    def __init__(self):
+        super().__init__()
+        self.refusals: list = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (isinstance(args, tuple) and len(args) == 3
+                and str(record.msg).startswith('Server reported an error')
+                # The refused request: its command id, or a header with one.
+                and getattr(args[2], 'command', args[2]) == WriteRequest.ID):
+            message, status_name, _ = args
+            self.refusals.append('%s (%s)' % (message, status_name))
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _catch_refused_writes():
+    catcher = _RefusedWrites()
+    logger = logging.getLogger('cawire.circ')
+    logger.addFilter(catcher)
+    try:
+        yield catcher
+    finally:
+        logger.removeFilter(catcher)
 
 
 def _raw(text: str) -> str:
@@ -147,7 +183,7 @@ def _show(pv, name: str, options: PutOptions, wide: WideFormatter,
     except CaprotoTimeoutError:
         result, timed_out = Problem.NO_DATA, True
     except CaprotoValueError:  # e.g. larger than EPICS_CA_MAX_ARRAY_BYTES
-        result, timed_out = CAStatus.ECA_TOLARGE.description, True
+        result, timed_out = CAStatus['ECA_TOLARGE'].description, True
     if options.output == 'all':
         return wide.line(name, result), timed_out
     return plain_line(name, result, options.format,
@@ -173,10 +209,17 @@ def _put(context, options: PutOptions, output: ToolOutput) -> int:
         if late:
             output.error('Read operation timed out: PV data was not read.')
         output.line('Old : ' + text)
-    status = _write(pv, data_type, data, options, output, timeout)
-    if status is not None:
-        return status
-    text, late = _show(pv, shown, options, wide, timeout)
+    with _catch_refused_writes() as refused:
+        status = _write(pv, data_type, data, options, output, timeout)
+        if status is not None:
+            return status
+        # The server answers requests in order: a refusal of the write
+        # arrives before the reply to this read.
+        text, late = _show(pv, shown, options, wide, timeout)
+    if refused.refusals:
+        output.error('%s from put operation: %s'
+                     % (output.error_colour('ERROR'), refused.refusals[0]))
+        return 1
     if late:
         output.error('Read operation timed out: PV data was not read.')
     output.line(('New : ' if options.output != 'terse' else '') + text)
@@ -244,9 +287,11 @@ def run(args: list, output: ToolOutput | None = None,
     exit_code = report_parse(parsed, output)
     if exit_code is not None:
         return exit_code
+    options = parsed.options
+    assert isinstance(options, PutOptions)
     with tool_context(context) as context:
         try:
-            return _put(context, parsed.options, output)
+            return _put(context, options, output)
         except _Stop as stop:
             if stop.message:
                 output.error(stop.message)

@@ -57,7 +57,7 @@ def timestamp_to_epics(timestamp: float) -> tuple[int, int]:
 class TimeStamp(ctypes.BigEndianStructure):
     """An EPICS timestamp (``epicsTimeStamp``): ``u32 secs, u32 nsec``.
 
-    Parameters
+    Attributes
     ----------
     secondsSinceEpoch : int
         Seconds since 1990-01-01 00:00:00 UTC.

@@ -68,10 +68,14 @@ def template_arg_parser(*, desc: str, default_prefix: str,
     for name, default in macros.items():
         if default is None:
             parser.add_argument(f'--{name}', type=str, required=True,
-                                help='Macro required by this IOC')
+                                metavar=name.upper(),
+                                help=f'value of {{{name}}} in PV names '
+                                     f'(required)')
         else:
             parser.add_argument(f'--{name}', type=str, default=default,
-                                help=f'Macro (default {default!r})')
+                                metavar=name.upper(),
+                                help=f'value of {{{name}}} in PV names '
+                                     f'(default {default!r})')
 
     def split_args(args):
         if args.async_lib != 'asyncio':

@@ -378,18 +378,38 @@ class pvproperty:
         return self
 
     def getter(self, get: Callable) -> 'pvproperty':
+        """Decorator: ``async def get(group, instance)`` runs on every read.
+
+        Its return value (unless None) becomes the PV's value before the
+        reply goes out; an exception fails the read.  Returns this
+        pvproperty, so the decorated name stays the PV.
+        """
         self.get_hook = get
         return self
 
     def putter(self, put: Callable) -> 'pvproperty':
+        """Decorator: ``async def put(group, instance, value)`` runs on every write.
+
+        It receives the value the client wrote and returns the value to
+        store (returning None stores ``value`` as written); raising an
+        exception refuses the write, and the client sees ECA_PUTFAIL.
+        Returns this pvproperty.
+        """
         self.put_hook = put
         return self
 
     def startup(self, startup: Callable) -> 'pvproperty':
+        """Decorator: ``async def startup(group, instance, async_lib)`` runs once
+        when the server starts, as a task alongside the server (a loop that
+        updates the PV belongs here).  Returns this pvproperty.
+        """
         self.startup_hook = startup
         return self
 
     def shutdown(self, shutdown: Callable) -> 'pvproperty':
+        """Decorator: ``async def shutdown(group, instance, async_lib)`` runs once
+        when the server stops.  Returns this pvproperty.
+        """
         self.shutdown_hook = shutdown
         return self
 

@@ -34,6 +34,8 @@ class Batch:
         is 2.  (PVs not yet connected are waited for up to this long when
         a request is added.)
 
+    Notes
+    -----
     Requests are built exactly as ``PV.read`` / ``PV.write`` build them
     (the core channel resolves the default type and count and refuses
     types a client may not write), so a bad request fails when it is

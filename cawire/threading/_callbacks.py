@@ -20,8 +20,11 @@ import collections
 import inspect
 import itertools
 import logging
+import os
 import queue
+import sys
 import threading
+import types
 import warnings
 import weakref
 from time import monotonic
@@ -344,6 +347,42 @@ def _weak(func):
     return weakref.ref(func)
 
 
+#: Seconds after registration within which the collection of a lambda or
+#: local function means it was passed inline with no other reference.
+_DIED_AT_ONCE = 1.0
+
+
+def _dies_with_its_caller(func: Callable) -> bool:
+    """A lambda or a function defined inside another function: what a caller
+    typically writes inline, with no reference kept anywhere else."""
+    if inspect.ismethod(func):
+        return False
+    qualname = getattr(func, '__qualname__', '')
+    return '<lambda>' in qualname or '<locals>' in qualname
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_line() -> tuple:
+    """(thread, frame, line) of the innermost caller outside cawire: where a
+    callback is registered, and where it dies if it dies at once (the same
+    statement of the same frame)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return (threading.get_ident(), None, None)
+    return (threading.get_ident(), id(frame), frame.f_lineno)
+
+
+def _describe(func: Callable) -> str:
+    code = getattr(func, '__code__', None)
+    where = (f' ({code.co_filename}:{code.co_firstlineno})'
+             if code is not None else '')
+    return f'{getattr(func, "__qualname__", repr(func))}{where}'
+
+
 class CallbackRegistry:
     """Token -> weakly referenced callback, thread-safe.
 
@@ -365,6 +404,10 @@ class CallbackRegistry:
         # (weak reference, adapter or None) pairs in registration order,
         # rebuilt only after a change: snapshot() runs once per update.
         self._entries: tuple | None = ()
+        # Lambdas and local functions: token -> (registration time,
+        # registering line, repr), to warn when one is collected right after
+        # registration, at the statement that registered it.
+        self._short_lived: dict[int, tuple[float, tuple, str]] = {}
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -393,6 +436,9 @@ class CallbackRegistry:
                     registry._collected(token)
 
             self._callbacks[token] = _weak_with_callback(target, removed)
+            if _dies_with_its_caller(func):
+                self._short_lived[token] = (monotonic(), _user_line(),
+                                            _describe(func))
             if adapter is not None:
                 self._adapters[token] = adapter
             self._entries = None
@@ -400,16 +446,30 @@ class CallbackRegistry:
 
     def _collected(self, token: int) -> None:
         with self._lock:
+            short_lived = self._short_lived.pop(token, None)
             removed = self._callbacks.pop(token, None) is not None
             self._adapters.pop(token, None)
             self._entries = None
             now_empty = not self._callbacks
+        if short_lived is not None and \
+                monotonic() - short_lived[0] < _DIED_AT_ONCE and \
+                short_lived[1] == _user_line():
+            # Raised where the last reference went away (stacklevel 3: past
+            # the weakref callback), i.e. at the line that registered it.
+            warnings.warn(
+                f'The callback {short_lived[2]} was garbage-collected right '
+                f'after it was registered: callbacks are held by weak '
+                f'reference, so a lambda or a local function passed inline '
+                f'is removed at once. Keep a reference to it (e.g. '
+                f'cb = lambda ...; sub.add_callback(cb)).',
+                RuntimeWarning, stacklevel=3)
         if removed and now_empty and self._on_removed is not None:
             self._on_removed()
 
     def remove(self, token: int) -> bool:
         """Forget ``token``; return True if the registry is now empty."""
         with self._lock:
+            self._short_lived.pop(token, None)
             self._callbacks.pop(token, None)
             self._adapters.pop(token, None)
             self._entries = None

@@ -306,7 +306,23 @@ class PV:
         if not self.circuit_ready.wait(timeout):
             raise CaprotoTimeoutError(
                 f'No servers responded to a search for a channel named '
-                f'{self.name!r} within {Deadline(timeout)} timeout.')
+                f'{self.name!r} within {Deadline(timeout)} timeout.'
+                f'{self._searched_addresses_text()}')
+
+    def _searched_addresses_text(self) -> str:
+        """Where the search went, for timeout messages: the UDP
+        destinations (EPICS_CA_ADDR_LIST / EPICS_CA_AUTO_ADDR_LIST) and the
+        TCP name servers (EPICS_CA_NAME_SERVERS)."""
+        broadcaster = getattr(self.context, 'broadcaster', None)
+        udp = [f'{host}:{port}' for host, port
+               in getattr(broadcaster, 'search_addresses', ())]
+        tcp = [f'{link.address[0]}:{link.address[1]}' for link
+               in getattr(broadcaster, 'name_servers', ())]
+        text = ' Searched ' + (', '.join(udp) if udp else 'no UDP address')
+        text += ' (EPICS_CA_ADDR_LIST, EPICS_CA_AUTO_ADDR_LIST)'
+        if tcp:
+            text += ' and name servers ' + ', '.join(tcp)
+        return text + '.'
 
     def wait_for_connection(self, *,
                             timeout: Any = PV_DEFAULT_TIMEOUT) -> None:
@@ -342,7 +358,8 @@ class PV:
                         f'not create it within {deadline} timeout.')
                 raise CaprotoTimeoutError(
                     f'No servers responded to a search for a channel named '
-                    f'{self.name!r} within {deadline} timeout.')
+                    f'{self.name!r} within {deadline} timeout.'
+                    f'{self._searched_addresses_text()}')
             with self.component_lock:
                 cm, channel = self._circuit_manager, self._channel
                 if (cm is not None and channel is not None

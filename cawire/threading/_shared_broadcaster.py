@@ -408,9 +408,11 @@ class SharedBroadcaster:
 
         Parameters
         ----------
-        *names : strings
+        *names : str
             any number of PV names
 
+        Notes
+        -----
         Any PV instances that were awaiting these results will be stuck until
         :meth:`get_pvs` is called again.
         """

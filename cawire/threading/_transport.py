@@ -300,7 +300,11 @@ class StreamTransport:
                 if len(command) > limit:
                     self.messages_discarded += 1
                     if self._on_oversized is not None:
-                        self._on_oversized(command._h)
+                        header = command.header
+                        self._on_oversized((
+                            header.command, header.payload_size,
+                            header.data_type, header.data_count,
+                            header.parameter1, header.parameter2))
         return kept
 
     def _start_discarding(self, needed: int) -> None:

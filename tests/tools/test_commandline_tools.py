@@ -29,9 +29,10 @@ PREFIX = 'CWT:'
 REPO = Path(__file__).resolve().parents[2]
 
 OURS = {'caget': 'cawire.commandline.get', 'caput': 'cawire.commandline.put',
-        'camonitor': 'cawire.commandline.monitor'}
+        'camonitor': 'cawire.commandline.monitor',
+        'cainfo': 'cawire.commandline.info'}
 PROG = {'caget': 'cawire-get', 'caput': 'cawire-put',
-        'camonitor': 'cawire-monitor'}
+        'camonitor': 'cawire-monitor', 'cainfo': 'cawire-info'}
 
 _ANSI = re.compile(rb'\x1b\[[0-9;]*m')
 _STAMP = re.compile(rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}')
@@ -112,12 +113,16 @@ def run_both(ioc, tool, args, *, env=None, timeout=20):
     return results
 
 
+_VERSION = re.compile(rb'EPICS Version [^,\n]*, CA Protocol')
+
+
 def _c_stderr(tool, text: bytes) -> bytes:
-    return _ANSI.sub(b'', text)
+    return _VERSION.sub(b'EPICS Version <v>, CA Protocol', _ANSI.sub(b'', text))
 
 
 def _our_stderr(tool, text: bytes) -> bytes:
-    return text.replace(PROG[tool].encode(), tool.encode())
+    return _VERSION.sub(b'EPICS Version <v>, CA Protocol',
+                        text.replace(PROG[tool].encode(), tool.encode()))
 
 
 def _caca_exceptions(text: bytes) -> bytes:
@@ -351,16 +356,40 @@ def test_caput_long_format(ioc, reset, args):
 
 def test_caput_refused_write_without_callback(ioc):
     """A write the server refuses (DISP=1) without -c: libca reports it
-    asynchronously and caput still exits 0; we print one line instead of
-    libca's exception block."""
+    asynchronously and caput still exits 0; we print the "Old" line as
+    caput does, then one error line instead of "New", and exit with 1."""
     args = [PREFIX + 'disabled_put', '3']
     c = run_c(ioc, 'caput', args)
     ours = run_ours(ioc, 'caput', args)
-    assert ours.stdout == c.stdout
-    assert ours.returncode == c.returncode == 0
+    assert c.returncode == 0
     assert b'Channel write request failed' in c.stderr
-    assert b'ECA_PUTFAIL' in ours.stderr
-    assert len(ours.stderr.strip().splitlines()) == 1
+    assert ours.returncode == 1
+    assert ours.stdout == c.stdout.splitlines(keepends=True)[0]
+    assert ours.stdout.startswith(b'Old : ')
+    errors = ours.stderr.strip().splitlines()
+    assert len(errors) == 1, ours.stderr
+    assert errors[0].startswith(b'ERROR from put operation: ')
+    assert b'ECA_PUTFAIL' in errors[0]
+
+
+@pytest.mark.parametrize('tool', ['caget', 'caput', 'camonitor', 'cainfo'])
+def test_long_help(ioc, tool):
+    """--help: the C tool's -h text, then our additions; exit 0."""
+    c = run_c(ioc, tool, ['-h'])
+    ours = run_ours(ioc, tool, ['--help'])
+    assert ours.returncode == 0
+    text = _our_stderr(tool, ours.stderr)
+    assert text.startswith(_c_stderr(tool, c.stderr))
+    assert b'cawire additions' in text and b'--help' in text
+    assert ours.stdout == b''
+
+
+@pytest.mark.parametrize('tool', ['caget', 'caput', 'camonitor', 'cainfo'])
+def test_unknown_long_option(ioc, tool):
+    ours = run_ours(ioc, tool, ['--frobnicate', PREFIX + 'double'])
+    assert ours.returncode == 1
+    assert ours.stderr == (b"Unrecognized option: '--frobnicate'. ('%s -h' "
+                           b"for help.)\n" % PROG[tool].encode())
 
 
 @pytest.mark.parametrize('args', [
@@ -577,3 +606,90 @@ def test_caget_on_cawire_server(cawire_ioc, flags):
         # where we exit 1): compare the channels that convert.
         names = [name for name in names if 'string' not in name]
     assert_same(cawire_ioc, 'caget', flags + names)
+
+
+# -- cawire-monitor additions (caproto-monitor's --maximum / --duration) ----------
+
+def test_monitor_maximum_stops_after_n_updates(ioc):
+    """--maximum N: N update lines (all PVs together), then exit 0; the
+    lines are camonitor's lines for those updates."""
+    started = time.monotonic()
+    ours = run_ours(ioc, 'camonitor', ['--maximum', '5', PREFIX + 'counter'],
+                    timeout=30)
+    assert ours.returncode == 0, ours.stderr
+    lines = ours.stdout.splitlines()
+    assert len(lines) == 5
+    assert all(line.startswith(PREFIX.encode() + b'counter ') for line in lines)
+    assert time.monotonic() - started < 20  # the counter updates at 10 Hz
+
+
+def test_monitor_maximum_matches_camonitor_initial_values(ioc):
+    """With --maximum equal to the number of static PVs, our output is
+    camonitor's initial output (compared as a set: connection order)."""
+    names = STATIC[:8]
+    ours = run_ours(ioc, 'camonitor', ['--maximum', str(len(names)), *names],
+                    timeout=30)
+    assert ours.returncode == 0, ours.stderr
+    c = run_c(ioc, 'caget', ['-a', *names])
+    assert sorted(ours.stdout.splitlines()) == sorted(c.stdout.splitlines())
+
+
+def test_monitor_duration_exits_in_time(ioc):
+    started = time.monotonic()
+    ours = run_ours(ioc, 'camonitor', ['--duration=1.5', PREFIX + 'counter',
+                                       PREFIX + 'double'], timeout=30)
+    elapsed = time.monotonic() - started
+    assert ours.returncode == 0, ours.stderr
+    assert 1.5 <= elapsed < 15
+    lines = ours.stdout.splitlines()
+    assert any(line.startswith(PREFIX.encode() + b'double ') for line in lines)
+    # 10 Hz for ~1.5 s, minus the start-up.
+    assert 3 <= sum(line.startswith(PREFIX.encode() + b'counter ')
+                    for line in lines) <= 25
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--maximum', '-2'], b"'-2' is not a valid number of updates for --maximum."),
+    (['--duration', 'x'], b"'x' is not a valid number of seconds for --duration."),
+    (['--maximum'], b"Option '--maximum' requires an argument."),
+])
+def test_monitor_bad_limits(ioc, args, message):
+    ours = run_ours(ioc, 'camonitor', [PREFIX + 'double', *args])
+    assert ours.returncode == 1
+    assert ours.stderr.startswith(message)
+
+
+# -- cawire-info vs cainfo ---------------------------------------------------------
+
+INFO_NAMES = pv('double', 'wf_double', 'mbbo', 'string', 'noaccess',
+                'readonly', 'lstring.VAL$', 'wf_empty', 'long', 'int64',
+                'short1', 'char1', 'float1', 'wf_string', 'bo', 'disabled_put')
+
+
+@pytest.mark.parametrize('args', [
+    INFO_NAMES, INFO_NAMES[:1], ['-w', '3'] + INFO_NAMES[:3],
+    ['-p', '5'] + INFO_NAMES[:2], INFO_NAMES[:2] + ['-w', '2'],
+    ['-w', 'abc'] + INFO_NAMES[:1], ['-p', 'x'] + INFO_NAMES[:1],
+], ids=lambda args: ' '.join(args)[:60])
+def test_cainfo(ioc, args):
+    c, ours = assert_same(ioc, 'cainfo', args)
+    assert c.returncode == 0 and c.stdout.count(b'    State:') >= 1
+
+
+@pytest.mark.parametrize('args', [
+    [], ['-h'], ['-x', 'pv'], ['-w'], ['-n', 'pv'], ['nonexistent:pv'],
+    ['-w', '0.3', 'nonexistent:pv', PREFIX + 'double'],
+], ids=lambda args: ' '.join(args) or 'none')
+def test_cainfo_usage_and_unknown(ioc, args):
+    assert_same(ioc, 'cainfo', args)
+
+
+def test_cainfo_status_level(ioc):
+    """-s: libca's ca_client_status report has no equivalent; ours lists
+    the client's circuits (documented in --help) and exits 0 like cainfo."""
+    c = run_c(ioc, 'cainfo', ['-s', '1', PREFIX + 'double'])
+    ours = run_ours(ioc, 'cainfo', ['-s', '2', PREFIX + 'double'])
+    assert c.returncode == ours.returncode == 0
+    assert b'    State:' not in c.stdout and b'    State:' not in ours.stdout
+    assert ours.stdout.startswith(b'cawire client context: 1 circuit(s), 1 PV(s)')
+    assert PREFIX.encode() + b'double' in ours.stdout
