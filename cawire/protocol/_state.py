@@ -272,6 +272,9 @@ class _PartyStates:
     _INITIAL: dict[Role, States]
     _INITIAL_CLIENT: States
     _INITIAL_SERVER: States
+    #: ``_TABLE`` joined: (client state, server state, command class) ->
+    #: (new client state, new server state), one lookup per command.
+    _PAIRS: dict[tuple[States, States, type], tuple[States, States]]
     _TABLE: TransitionTable
     _what: str
 
@@ -301,20 +304,30 @@ class _PartyStates:
         """
         client_state = self.client
         server_state = self.server
-        table = self._TABLE
-        try:
-            new_client = table[CLIENT][client_state][command_type]
-            new_server = table[SERVER][server_state][command_type]
-        except KeyError:
+        after = self._PAIRS.get((client_state, server_state, command_type))
+        if after is None:
             error = (LocalProtocolError if sender is our_role
                      else RemoteProtocolError)
             raise error(
                 f'{command_type.__name__} is not allowed on a '
                 f'{self._what} in state client={client_state!r} '
-                f'server={server_state!r}') from None
-        self.client = new_client
-        self.server = new_server
+                f'server={server_state!r}')
+        self.client, self.server = new_client, new_server = after
         return new_client is not client_state or new_server is not server_state
+
+
+def _joined(table: TransitionTable
+            ) -> dict[tuple[States, States, type], tuple[States, States]]:
+    # Every command both parties' tables accept in a pair of states.
+    pairs = {}
+    for client_state, client_moves in table[CLIENT].items():
+        for server_state, server_moves in table[SERVER].items():
+            for command_type, new_client in client_moves.items():
+                new_server = server_moves.get(command_type)
+                if new_server is not None:
+                    pairs[(client_state, server_state, command_type)] = (
+                        new_client, new_server)
+    return pairs
 
 
 class CircuitState(_PartyStates):
@@ -325,6 +338,7 @@ class CircuitState(_PartyStates):
     _INITIAL_CLIENT = _INITIAL_CIRCUIT_STATES[CLIENT]
     _INITIAL_SERVER = _INITIAL_CIRCUIT_STATES[SERVER]
     _TABLE = CIRCUIT_TRANSITIONS
+    _PAIRS = _joined(CIRCUIT_TRANSITIONS)
 
     def process_command_type(self, sender: Role, our_role: Role,
                              command_type: type) -> None:
@@ -359,6 +373,7 @@ class ChannelState(_PartyStates):
     _INITIAL_CLIENT = _INITIAL_CHANNEL_STATES[CLIENT]
     _INITIAL_SERVER = _INITIAL_CHANNEL_STATES[SERVER]
     _TABLE = CHANNEL_TRANSITIONS
+    _PAIRS = _joined(CHANNEL_TRANSITIONS)
 
     def process_command_type(self, sender: Role, our_role: Role,
                              command_type: type) -> bool:
