@@ -35,6 +35,15 @@ family, chosen by command class from two tables built once per circuit
 circuit's state and id tables, raising LocalProtocolError or
 RemoteProtocolError (blame per ``sender``) *before* changing anything, then
 updates channel states, outstanding requests and subscriptions.
+
+A server runs each channel's create and clear once per client per PV; for
+that it has fast forms (``accept_create_chan``, ``create_chan_reply``,
+``create_chan_failure``, ``accept_clear_channel``) that apply the same
+rules through tables composed once from the channel table and return reply
+bytes instead of taking command objects.  Where RSRV is lenient (a request
+before the client's VERSION, a cid created twice, a clear naming another
+cid) the server role is too: see ``refusal_before_version`` and
+``accept_create_chan``.
 """
 from __future__ import annotations
 
