@@ -142,6 +142,7 @@ _CREATE_REQUEST_STATES = _compose(CreateChanRequest)
 _CREATED_STATES = _compose(AccessRightsResponse, CreateChanResponse)
 _CREATE_FAILED_STATES = _compose(CreateChFailResponse)
 _CLEARED_STATES = _compose(ClearChannelRequest, ClearChannelResponse)
+_RIGHTS_CHANGED_STATES = _compose(AccessRightsResponse)
 #: Where a server's new channel stands once its CREATE_CHAN is taken.
 _NEW_CHANNEL_STATES = _CREATE_REQUEST_STATES[
     (ChannelState._INITIAL_CLIENT, ChannelState._INITIAL_SERVER)]
@@ -550,6 +551,39 @@ class VirtualCircuit:
         states.client, states.server = after
         self._forget_channel(channel)
         return _pack_header(_CREATE_CH_FAIL, 0, 0, 0, channel.cid, 0)
+
+    def access_rights_update(self, channel: _BaseChannel,
+                             access_rights: int) -> bytes:
+        """Server role: ACCESS_RIGHTS for ``channel`` when its rights
+        change (what ``send(channel.access_rights_response(...))`` does),
+        as bytes.  Unlike the command, which names the channel by cid, this
+        cannot reach another channel of a cid the client created twice.
+
+        Raises
+        ------
+        LocalProtocolError
+            ``channel`` is not live on this circuit.
+        CaprotoValueError
+            ``access_rights`` does not fit the header.
+        """
+        sender = self.our_role
+        if sender is not SERVER or channel.circuit is not self:
+            raise LocalProtocolError(f'{channel!r} is not a channel of this '
+                                     'server circuit')
+        states = channel.states
+        after = _RIGHTS_CHANGED_STATES.get((states.client, states.server))
+        if after is None:
+            raise self._channel_state_error(channel, AccessRightsResponse,
+                                            sender)
+        try:
+            reply = _pack_header(_ACCESS_RIGHTS, 0, 0, 0, channel.cid,
+                                 access_rights)
+        except struct.error as exc:
+            raise CaprotoValueError(f'AccessRightsResponse fields do not '
+                                    f'fit the header: {exc}') from None
+        states.client, states.server = after
+        channel.access_rights = AccessRights(access_rights)
+        return reply
 
     def accept_clear_channel(self, command: ClearChannelRequest
                              ) -> tuple[_BaseChannel, bytes]:

@@ -517,7 +517,8 @@ class ServerCircuit(asyncio.Protocol):
                 entry.access = access
                 entry.readable = bool(access & AccessRights.READ)
                 entry.writable = bool(access & AccessRights.WRITE)
-                self._send_commands(entry.channel.access_rights_response(access))
+                self._send(self.circuit.access_rights_update(entry.channel,
+                                                             access))
 
     def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
         channel, reply = self.circuit.accept_clear_channel(command)

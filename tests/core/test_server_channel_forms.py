@@ -255,3 +255,23 @@ def test_requests_before_the_clients_version_are_refused_as_defunct(command):
     feed(circuit, bytes(cmds.VersionRequest(0, 13)))
     assert circuit.refusal_before_version(command) is None
     assert circuit.refusal_before_version(cmds.VersionRequest(0, 13)) is None
+
+
+def test_rights_update_reaches_the_right_channel_of_a_reused_cid():
+    circuit = server_circuit()
+    older = circuit.accept_create_chan(
+        received(circuit, cmds.CreateChanRequest('A', 5, 13)))
+    circuit.create_chan_reply(older, 3, 6, 1, 20)
+    newer = circuit.accept_create_chan(
+        received(circuit, cmds.CreateChanRequest('B', 5, 13)))
+    circuit.create_chan_reply(newer, 3, 6, 1, 21)
+    reply = circuit.access_rights_update(older, 1)
+    assert reply == bytes(cmds.AccessRightsResponse(5, 1))
+    assert older.access_rights == AccessRights.READ
+    assert newer.access_rights == AccessRights.READ | AccessRights.WRITE
+    # Not before the create reply, nor after the clear.
+    pending = circuit.accept_create_chan(
+        received(circuit, cmds.CreateChanRequest('C', 6, 13)))
+    circuit.create_chan_failure(pending)
+    with pytest.raises(LocalProtocolError, match='not allowed'):
+        circuit.access_rights_update(pending, 1)
