@@ -22,6 +22,7 @@ from typing import Any
 
 from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     ErrorResponseReceived, PermissionDenied)
+from ..protocol._channel import require_access
 from . import _convert, ca, dbr
 
 __all__ = ('PV', 'get_pv', 'fmt_time', 'clear_pvcache')
@@ -398,6 +399,10 @@ class PV:
         native = self._native if self._native is not None else dbr.DOUBLE
         data_type = _convert.request_class(form, native)
         try:
+            # libca refuses locally, without sending (the threading PV,
+            # as caproto, would send it and return the server's status).
+            require_access(self._channel.access_rights, self.pvname,
+                           write=False)
             response = self._channel.read(data_type=data_type,
                                           data_count=count or None,
                                           timeout=timeout)
@@ -545,9 +550,13 @@ class PV:
             if value in strs:
                 value = list(strs).index(value)
         data, _ = _convert.put_data(value, native, self._args['nelm'])
-        if not int(self._channel.access_rights or 0) & 2:
+        try:
             # libca refuses locally, without sending: so do we.
-            raise ca.CASeverityException('put', 'Write access denied')
+            require_access(self._channel.access_rights, self.pvname,
+                           write=True)
+        except PermissionDenied:
+            raise ca.CASeverityException('put', 'Write access denied') \
+                from None
         notify = bool(wait or callable(callback) or use_complete)
         self._put_complete = False if use_complete else None
         try:
