@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from . import ca, dbr, pv
+from . import _convert, ca, dbr, pv
 from ._convert import unpack as _unpack
 from .ca import poll
 from .pv import PV, get_pv, fmt_time
@@ -109,7 +109,7 @@ def _as_string(val, native: int, count: int, channel) -> str:
     if native == dbr.ENUM and count == 1:
         try:
             strings = channel.read(data_type='control', timeout=5.0).metadata.enum_strings
-            return str(strings[val])
+            return _convert.as_text(strings[val])
         except Exception:
             return str(val)
     if count > 1:

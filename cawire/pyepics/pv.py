@@ -23,6 +23,7 @@ from typing import Any
 from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     ErrorResponseReceived, PermissionDenied)
 from . import _convert, ca, dbr
+from ._info import fmt_time, info_text
 
 __all__ = ('PV', 'get_pv', 'fmt_time', 'clear_pvcache')
 
@@ -33,16 +34,6 @@ _cache_lock = threading.Lock()
 
 _ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
 _TIME_KEYS = ('status', 'severity', 'timestamp', 'posixseconds', 'nanoseconds')
-
-
-def fmt_time(tstamp: float | None = None) -> str:
-    """Local time with five decimals, as pyepics prints time stamps."""
-    if tstamp is None:
-        tstamp = time.time()
-    tstamp, frac = divmod(tstamp, 1)
-    return '%s.%5.5i' % (time.strftime('%Y-%m-%d %H:%M:%S',
-                                       time.localtime(tstamp)),
-                         round(1.e5 * frac))
 
 
 @functools.lru_cache(maxsize=256)
@@ -733,7 +724,6 @@ class PV:
     @property
     def info(self):
         """A paragraph describing the PV (what ``cainfo`` prints)."""
-        from ._info import info_text
         return info_text(self)
 
     def __repr__(self) -> str:
