@@ -151,7 +151,7 @@ def caget_many(pvlist, as_string: bool = False, as_numpy: bool = True,
     def storer(index: int):
         return lambda response: store(index, response)
 
-    with Batch() as batch:
+    with Batch(timeout=timeout) as batch:
         for index, (channel, conn) in enumerate(zip(channels, connected)):
             if conn:
                 batch.read(channel, storer(index), data_count=count)
