@@ -231,7 +231,8 @@ class PV:
             # from the payload: no metadata structure, no numpy view, no
             # keyword dict (the keys all exist in args: update in place).
             fields = response.time_scalar()
-            if fields is not None:
+            ftype = self.ftype
+            if fields is not None and ftype is not None:
                 status, severity, secs, nsec, value = fields
                 if args['monitor_delta'] is not None and self._within_delta(value):
                     return
@@ -241,7 +242,7 @@ class PV:
                 args['timestamp'] = posix + 1.e-6 * int(1.e-3 * nsec)
                 args['posixseconds'] = posix
                 args['nanoseconds'] = nsec
-                args['ftype'] = ftype = self.ftype
+                args['ftype'] = ftype
                 args['count'] = 1
                 args['chid'] = self.chid
                 args['pvname'] = self.pvname
