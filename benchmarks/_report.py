@@ -15,6 +15,15 @@ import statistics
 from dataclasses import asdict, dataclass
 
 PEERS = ('caproto', 'pyepics')
+#: Ratio columns: (key, cawire client, peer).  None: the row's subject (the
+#: threading client, or cawire's pyepics API on its rows) against the
+#: threading peers; the asyncio client and cawire.aioca against the asyncio
+#: ones.
+COMPARISONS = (('caproto', None, 'caproto'),
+               ('pyepics', None, 'pyepics'),
+               ('aioca', 'cawire-asyncio', 'aioca'),
+               ('caproto-asyncio', 'cawire-asyncio', 'caproto-asyncio'),
+               ('cawire-aioca/aioca', 'cawire-aioca', 'aioca'))
 
 
 @dataclass(frozen=True)
@@ -57,14 +66,18 @@ def summarize_row(row: Row, job_key: str, runs: list[dict],
             'max': max(numbers) if numbers else None,
         }
     summary = {**asdict(row), 'job': job_key, 'values': values}
-    summary['ratios'] = {peer: ratio(summary, peer) if row.ratio else None
-                         for peer in PEERS}
+    summary['ratios'] = {key: ratio(summary, ours, peer) if row.ratio
+                         else None for key, ours, peer in COMPARISONS}
     return summary
 
 
-def ratio(summary: dict, peer: str) -> float | None:
-    """How many times better cawire is than ``peer`` on this row (> 1: better)."""
-    ours = summary['values'].get(summary.get('subject', 'cawire'), {}).get('median')
+def ratio(summary: dict, ours_name: str | None, peer: str) -> float | None:
+    """How many times better ``ours_name`` (None: the row's subject, the
+    threading client or cawire's pyepics API) is than ``peer`` on this row
+    (> 1: better)."""
+    if ours_name is None:
+        ours_name = summary.get('subject', 'cawire')
+    ours = summary['values'].get(ours_name, {}).get('median')
     theirs = summary['values'].get(peer, {}).get('median')
     if ours is None or theirs is None:
         return None
@@ -132,9 +145,12 @@ def render_markdown(doc: dict) -> str:
     header = ['metric', 'unit', *clients]
     if show_reference:
         header.append('loopback ref')
-    ours = any(c.startswith('cawire') for c in clients)
-    peers = [p for p in PEERS if p in clients] if ours else []
-    header += [f'cawire vs {peer}' for peer in peers]
+    has_cawire = any(c.startswith('cawire') for c in clients)
+    comparisons = [(key, ours, peer) for key, ours, peer in COMPARISONS
+                   if peer in clients
+                   and (ours in clients if ours else has_cawire)]
+    header += [f'{ours or "cawire"} vs {peer}'
+               for _, ours, peer in comparisons]
     lines.append('| ' + ' | '.join(header) + ' |')
     lines.append('|' + '|'.join('---' for _ in header) + '|')
     notes: list[str] = []
@@ -145,8 +161,8 @@ def render_markdown(doc: dict) -> str:
         if show_reference:
             cells.append(_cell(row['values'].get('loopback'), notes,
                                row['label'], 'loopback'))
-        for peer in peers:
-            value = row['ratios'].get(peer)
+        for key, _, _ in comparisons:
+            value = row['ratios'].get(key)
             cells.append('-' if value is None else
                          'inf' if value == float('inf') else f'{value:.2f}x')
         lines.append('| ' + ' | '.join(cells) + ' |')

@@ -40,6 +40,8 @@ CLIENTS = ('cawire', 'caproto', 'pyepics')
 #: Clients run only when asked (--clients): cawire's pyepics API runs only
 #: the pyepics_api metrics, against pyepics.
 EXTRA_CLIENTS = ('cawire-pyepics',)
+#: Asyncio clients, measured only when asked for (--clients).
+ASYNC_CLIENTS = ('cawire-asyncio', 'cawire-aioca', 'aioca', 'caproto-asyncio')
 REFERENCE = 'loopback'
 GROUPS = ('connect', 'read_latency', 'bulk_read', 'write_notify', 'array',
           'monitor', 'cpu', 'pyepics_api')
@@ -365,9 +367,10 @@ def run_suite(args) -> dict:
         settings.repeats = args.repeats
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
     for client in clients:
-        if client not in CLIENTS + EXTRA_CLIENTS:
+        known = CLIENTS + EXTRA_CLIENTS + ASYNC_CLIENTS
+        if client not in known:
             raise SystemExit(f'unknown client {client!r}; choose from '
-                             f'{CLIENTS + EXTRA_CLIENTS}')
+                             f'{known}')
     only = ({ALIASES.get(g.strip(), g.strip()) for g in args.only.split(',')
              if g.strip()} if args.only else set(GROUPS))
     unknown = only - set(GROUPS)

@@ -35,10 +35,20 @@ family, chosen by command class from two tables built once per circuit
 circuit's state and id tables, raising LocalProtocolError or
 RemoteProtocolError (blame per ``sender``) *before* changing anything, then
 updates channel states, outstanding requests and subscriptions.
+
+A server runs each channel's create and clear once per client per PV; for
+that it has fast forms (``accept_create_chan``, ``create_chan_reply``,
+``create_chan_failure``, ``accept_clear_channel``) that apply the same
+rules through tables composed once from the channel table and return reply
+bytes instead of taking command objects.  Where RSRV is lenient (a request
+before the client's VERSION, a cid created twice, a clear naming another
+cid) the server role is too: see ``refusal_before_version`` and
+``accept_create_chan``.
 """
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -55,13 +65,19 @@ from ._commands import (
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
 from ._commands_base import Message
 from ._constants import DEFAULT_PROTOCOL_VERSION, LAST_BUFFER_TYPE
+from ._enums import AccessRights, ChannelType
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
-                          RemoteProtocolError)
+                          ProtocolError, RemoteProtocolError)
 from ._framing import parse_stream
+from ._headers import (EXTENDED_HEADER_STRUCT, EXTENDED_MARKER,
+                       HEADER_STRUCT)
 from ._ids import IdAllocator
 from ._outstanding import IO_REPLIES, OutstandingRequest, refused_request
-from ._state import (CLIENT, CONNECTED, REQUEST, SERVER, CircuitState,
-                     Role)
+from ._state import (CHANNEL_TRANSITIONS, CLIENT,
+                     CLIENT_STATES_WITH_REQUESTS, CONNECTED, REQUEST,
+                     SEND_VERSION_REQUEST, SERVER, ChannelState, CircuitState,
+                     Role, States)
+from ._status import CAStatus
 
 __all__ = ('VirtualCircuit', 'ClientChannel', 'ServerChannel',
            'IdAllocator', 'OutstandingRequest')
@@ -79,7 +95,57 @@ _IO_REQUEST_TYPES = (ReadNotifyRequest, ReadRequest, WriteNotifyRequest)
 
 # Native channel types are the plain ones (DBF -> DBR 0..6).
 _MAX_NATIVE_TYPE = 6
+_NATIVE_TYPES = tuple(ChannelType(t) for t in range(_MAX_NATIVE_TYPE + 1))
+#: Before 4.9 (no extended header) RSRV tells a client at most 0xFFFE
+#: elements.
+_LARGE_ARRAY_VERSION = 9
+_OLD_CLIENT_MAX_COUNT = 0xFFFE
+#: The ERROR cid when no channel is to blame.
+_NO_CID = 0xFFFFFFFF
+_ECA_DEFUNCT = getattr(CAStatus, 'ECA_DEFUNCT')
+_pack_header = HEADER_STRUCT.pack
+#: ACCESS_RIGHTS and a standard CREATE_CHAN reply in one pack.
+_pack_two_headers = struct.Struct('>' + 2 * HEADER_STRUCT.format[1:]).pack
+_pack_extended_header = EXTENDED_HEADER_STRUCT.pack
+#: Counts from here on need the extended header.
+_EXTENDED_COUNT = 0xFFFF
+_ACCESS_RIGHTS = AccessRightsResponse.ID
+_CREATE_CHAN = CreateChanResponse.ID
+_CREATE_CH_FAIL = CreateChFailResponse.ID
+_CLEAR_CHANNEL = ClearChannelResponse.ID
 
+
+def _compose(*command_types: type[Message]
+             ) -> dict[tuple[States, States], tuple[States, States]]:
+    # (client state, server state) -> the pair after all of
+    # ``command_types`` in turn, for every pair of states the channel
+    # table lets through all of them: one lookup for a server's whole
+    # create (or clear) exchange instead of one table walk per command.
+    table = CHANNEL_TRANSITIONS
+    composed = {}
+    for client_state in table[CLIENT]:
+        for server_state in table[SERVER]:
+            pair = (client_state, server_state)
+            for command_type in command_types:
+                client_next = table[CLIENT][pair[0]].get(command_type)
+                server_next = table[SERVER][pair[1]].get(command_type)
+                if client_next is None or server_next is None:
+                    break
+                pair = (client_next, server_next)
+            else:
+                composed[(client_state, server_state)] = pair
+    return composed
+
+
+#: A server's channel exchanges, composed from the channel table.
+_CREATE_REQUEST_STATES = _compose(CreateChanRequest)
+_CREATED_STATES = _compose(AccessRightsResponse, CreateChanResponse)
+_CREATE_FAILED_STATES = _compose(CreateChFailResponse)
+_CLEARED_STATES = _compose(ClearChannelRequest, ClearChannelResponse)
+_RIGHTS_CHANGED_STATES = _compose(AccessRightsResponse)
+#: Where a server's new channel stands once its CREATE_CHAN is taken.
+_NEW_CHANNEL_STATES = _CREATE_REQUEST_STATES[
+    (ChannelState._INITIAL_CLIENT, ChannelState._INITIAL_SERVER)]
 
 
 
@@ -143,6 +209,9 @@ class VirtualCircuit:
         self.channels: dict[int, _BaseChannel] = {}
         self.channels_sid: dict[int, _BaseChannel] = {}
         self.event_add_commands: dict[int, EventAddRequest] = {}
+        # Server role: cid -> older channels a client created again with
+        # the same cid (RSRV serves each); ``channels`` holds the newest.
+        self._shadowed: dict[int, list[_BaseChannel]] = {}
         # Subscriptions whose EVENT_CANCEL went out (client) / came in
         # (server) and await the acknowledgement.
         self._cancelling: set[int] = set()
@@ -366,13 +435,217 @@ class VirtualCircuit:
         result = handler(command, self.their_role)
         return command if result is None else result
 
+    # ------------------------------------------------------------------
+    # Fast forms of a server's channel exchanges.  Each applies the same
+    # rules as ``process_command`` / ``send`` with the command objects
+    # (the composed tables above are built from the same channel table),
+    # without building a command per reply.
+
+    def accept_create_chan(self, command: CreateChanRequest) -> ServerChannel:
+        """Server role: take a received CREATE_CHAN (what
+        ``process_command`` does with it) and return its new channel, to
+        be answered with :meth:`create_chan_reply` or
+        :meth:`create_chan_failure`.
+
+        A cid the client already uses gets a second channel, as RSRV
+        gives it (``channels`` then maps the cid to the newer one).
+
+        Raises
+        ------
+        RemoteProtocolError
+            The client has not sent its VERSION (see
+            :meth:`refusal_before_version`).
+        """
+        if self.our_role is not SERVER:
+            raise LocalProtocolError('a client circuit does not receive '
+                                     'CreateChanRequest')
+        if self.states.client not in CLIENT_STATES_WITH_REQUESTS:
+            self._require_requests_allowed(command, self.their_role)
+        channel = ServerChannel(command.name, self, command._h[4])
+        states = channel.states
+        states.client, states.server = _NEW_CHANNEL_STATES
+        return channel
+
+    def create_chan_reply(self, channel: _BaseChannel, access_rights: int,
+                          native_data_type: int, native_data_count: int,
+                          sid: int) -> bytes:
+        """Server role: ACCESS_RIGHTS then the CREATE_CHAN reply for
+        ``channel`` (what ``send(channel.access_rights_response(...),
+        channel.create(...))`` does), as bytes.  A pre-4.9 client is told
+        at most 0xFFFE elements, as RSRV does.
+
+        Raises
+        ------
+        LocalProtocolError
+            ``channel`` is not awaiting its reply on this circuit, ``sid``
+            is another channel's, or the type is not native (0..6).
+        CaprotoValueError
+            A field does not fit the header.
+        """
+        sender = self.our_role
+        if sender is not SERVER or channel.circuit is not self:
+            raise LocalProtocolError(f'{channel!r} is not a channel of this '
+                                     'server circuit')
+        states = channel.states
+        after = _CREATED_STATES.get((states.client, states.server))
+        if after is None:
+            raise self._channel_state_error(channel, CreateChanResponse,
+                                            sender)
+        other = self.channels_sid.get(sid)
+        if other is not None and other is not channel:
+            raise LocalProtocolError(f'CreateChanResponse gives sid {sid} to '
+                                     f'cid {channel.cid}, but {other!r} has '
+                                     'it')
+        if not 0 <= native_data_type <= _MAX_NATIVE_TYPE:
+            raise LocalProtocolError(f'CreateChanResponse with native type '
+                                     f'{native_data_type} (a native type is '
+                                     '0..6)')
+        if self.protocol_version < _LARGE_ARRAY_VERSION and \
+                native_data_count > _OLD_CLIENT_MAX_COUNT:
+            native_data_count = _OLD_CLIENT_MAX_COUNT
+        cid = channel.cid
+        try:
+            if native_data_count < _EXTENDED_COUNT:
+                reply = _pack_two_headers(
+                    _ACCESS_RIGHTS, 0, 0, 0, cid, access_rights,
+                    _CREATE_CHAN, 0, native_data_type, native_data_count,
+                    cid, sid)
+            else:
+                reply = (_pack_header(_ACCESS_RIGHTS, 0, 0, 0, cid,
+                                      access_rights)
+                         + _pack_extended_header(
+                             _CREATE_CHAN, EXTENDED_MARKER, native_data_type,
+                             0, cid, sid, 0, native_data_count))
+        except struct.error as exc:
+            raise CaprotoValueError(f'CreateChanResponse fields do not fit '
+                                    f'the header: {exc}') from None
+        states.client, states.server = after
+        if type(access_rights) is not AccessRights:
+            access_rights = AccessRights(access_rights)
+        channel.access_rights = access_rights
+        channel.sid = sid
+        channel.native_data_type = _NATIVE_TYPES[native_data_type]
+        channel.native_data_count = native_data_count
+        self.channels_sid[sid] = channel
+        return reply
+
+    def create_chan_failure(self, channel: _BaseChannel) -> bytes:
+        """Server role: CREATE_CH_FAIL for ``channel`` (what
+        ``send(channel.create_fail())`` does), as bytes; the channel leaves
+        the circuit.
+
+        Raises
+        ------
+        LocalProtocolError
+            ``channel`` is not awaiting its reply on this circuit.
+        """
+        sender = self.our_role
+        if sender is not SERVER or channel.circuit is not self:
+            raise LocalProtocolError(f'{channel!r} is not a channel of this '
+                                     'server circuit')
+        states = channel.states
+        after = _CREATE_FAILED_STATES.get((states.client, states.server))
+        if after is None:
+            raise self._channel_state_error(channel, CreateChFailResponse,
+                                            sender)
+        states.client, states.server = after
+        self._forget_channel(channel)
+        return _pack_header(_CREATE_CH_FAIL, 0, 0, 0, channel.cid, 0)
+
+    def access_rights_update(self, channel: _BaseChannel,
+                             access_rights: int) -> bytes:
+        """Server role: ACCESS_RIGHTS for ``channel`` when its rights
+        change (what ``send(channel.access_rights_response(...))`` does),
+        as bytes.  Unlike the command, which names the channel by cid, this
+        cannot reach another channel of a cid the client created twice.
+
+        Raises
+        ------
+        LocalProtocolError
+            ``channel`` is not live on this circuit.
+        CaprotoValueError
+            ``access_rights`` does not fit the header.
+        """
+        sender = self.our_role
+        if sender is not SERVER or channel.circuit is not self:
+            raise LocalProtocolError(f'{channel!r} is not a channel of this '
+                                     'server circuit')
+        states = channel.states
+        after = _RIGHTS_CHANGED_STATES.get((states.client, states.server))
+        if after is None:
+            raise self._channel_state_error(channel, AccessRightsResponse,
+                                            sender)
+        try:
+            reply = _pack_header(_ACCESS_RIGHTS, 0, 0, 0, channel.cid,
+                                 access_rights)
+        except struct.error as exc:
+            raise CaprotoValueError(f'AccessRightsResponse fields do not '
+                                    f'fit the header: {exc}') from None
+        states.client, states.server = after
+        channel.access_rights = AccessRights(access_rights)
+        return reply
+
+    def accept_clear_channel(self, command: ClearChannelRequest
+                             ) -> tuple[_BaseChannel, bytes]:
+        """Server role: take a received CLEAR_CHANNEL and answer it (what
+        ``process_command`` then ``send(channel.clear())`` do); return the
+        cleared channel, now off the circuit, and the reply bytes.
+
+        The channel is the one named by the sid.  As RSRV, the reply
+        echoes the request's fields, even a cid that is not the
+        channel's.
+
+        Raises
+        ------
+        RemoteProtocolError
+            Unknown sid, or the channel cannot be cleared now.
+        """
+        if self.our_role is not SERVER:
+            raise LocalProtocolError('a client circuit does not receive '
+                                     'ClearChannelRequest')
+        _, _, data_type, data_count, sid, cid = command._h
+        channel = self.channels_sid.get(sid)
+        if channel is None:
+            raise RemoteProtocolError(f'ClearChannelRequest names unknown '
+                                      f'sid {sid}')
+        states = channel.states
+        after = _CLEARED_STATES.get((states.client, states.server))
+        if after is None:
+            raise self._channel_state_error(channel, ClearChannelRequest,
+                                            self.their_role)
+        states.client, states.server = after
+        self._forget_channel(channel)
+        return channel, _pack_header(_CLEAR_CHANNEL, 0, data_type,
+                                     data_count, sid, cid)
+
+    def refusal_before_version(self, command: Message
+                               ) -> ErrorResponse | None:
+        """Server role: the ERROR to send for ``command`` if it came
+        before the client's VERSION, else None.
+
+        RSRV counts a client that has not sent its VERSION as minor
+        version 0, too old to serve: it answers each other request with
+        ECA_DEFUNCT (no channel: cid 0xFFFFFFFF) and ignores it, keeping
+        the circuit open so that the client does not reconnect in a loop.
+        Call this when ``command`` was refused (``process_command`` raised
+        RemoteProtocolError; nothing changed): a non-None answer means
+        "send it and carry on" rather than "close the circuit".
+        """
+        if self.our_role is not SERVER or \
+                self.states.client is not SEND_VERSION_REQUEST or \
+                type(command) is VersionRequest:
+            return None
+        return ErrorResponse(command, _NO_CID, _ECA_DEFUNCT,
+                             'client protocol version 0 is too old (no '
+                             'VERSION received)')
+
     def disconnect(self) -> None:
         """The connection is gone: every channel on it is DISCONNECTED
         (CLOSED if it was being cleared) and every outstanding request and
         subscription is dropped.  ``channels`` keeps the channels so the
         caller can see which ones were affected."""
         self.states.disconnect()
-        for channel in self.channels.values():
+        for channel in self._all_channels():
             channel.states.circuit_lost()
             channel._ioids = channel._subscriptionids = NO_IDS
         self.outstanding_requests.clear()
@@ -388,16 +661,30 @@ class VirtualCircuit:
         return (candidate in self.outstanding_requests
                 or candidate in self.event_add_commands)
 
+    def _all_channels(self) -> list[_BaseChannel]:
+        channels = list(self.channels.values())
+        for shadowed in self._shadowed.values():
+            channels.extend(shadowed)
+        return channels
+
     def _register_channel(self, channel: _BaseChannel) -> None:
-        if channel.cid in self.channels:
-            raise LocalProtocolError(
-                f'cid {channel.cid} is already used by '
-                f'{self.channels[channel.cid]!r}')
-        self.channels[channel.cid] = channel
+        cid = channel.cid
+        known = self.channels.get(cid)
+        if known is not None:
+            if self.our_role is CLIENT:
+                raise LocalProtocolError(f'cid {cid} is already used by '
+                                         f'{known!r}')
+            self._shadowed.setdefault(cid, []).append(known)
+        self.channels[cid] = channel
 
     def _forget_channel(self, channel: _BaseChannel) -> None:
-        if self.channels.get(channel.cid) is channel:
-            del self.channels[channel.cid]
+        cid = channel.cid
+        if self.channels.get(cid) is channel:
+            del self.channels[cid]
+            if self._shadowed:
+                self._unshadow(cid, None)
+        elif self._shadowed:
+            self._unshadow(cid, channel)
         if channel.sid is not None and \
                 self.channels_sid.get(channel.sid) is channel:
             del self.channels_sid[channel.sid]
@@ -408,6 +695,19 @@ class VirtualCircuit:
             self.event_add_commands.pop(subscriptionid, None)
             self._cancelling.discard(subscriptionid)
         channel._subscriptionids = NO_IDS
+
+    def _unshadow(self, cid: int, channel: _BaseChannel | None) -> None:
+        # Drop ``channel`` from the older channels of ``cid``, or (None)
+        # give ``channels[cid]`` back to the newest of them.
+        shadowed = self._shadowed.get(cid)
+        if not shadowed:
+            return
+        if channel is None:
+            self.channels[cid] = shadowed.pop()
+        elif channel in shadowed:
+            shadowed.remove(channel)
+        if not shadowed:
+            del self._shadowed[cid]
 
     # ------------------------------------------------------------------
     # Per-command rules.  ``sender`` is the role that sent the command.
@@ -441,6 +741,19 @@ class VirtualCircuit:
             # Channel-level: the shell may drop the command and carry on.
             setattr(exc, 'channel', channel)
             raise
+
+    def _channel_state_error(self, channel: _BaseChannel,
+                             command_type: type[Message], sender: Role
+                             ) -> ProtocolError:
+        # The error the channel table gives for ``command_type`` now,
+        # worded as _advance_channel words it.
+        states = channel.states
+        exc = self._error(
+            sender, f'{command_type.__name__} is not allowed on a channel '
+            f'in state client={states.client!r} server={states.server!r} '
+            f'(channel {channel.name!r}, cid {channel.cid})')
+        setattr(exc, 'channel', channel)
+        return exc
 
     def _require_requests_allowed(self, command, sender: Role) -> None:
         if not self.states.client_may_send_requests:
@@ -579,12 +892,15 @@ class VirtualCircuit:
                                 sender: Role) -> None:
         self._require_requests_allowed(command, sender)
         cid = command.cid
-        channel = self.channels.get(cid)
-        if channel is None:
-            if sender is self.our_role:
+        channel: _BaseChannel | None
+        if sender is not self.our_role:
+            # A server: a cid already in use gets a second channel, as
+            # RSRV gives it.
+            channel = ServerChannel(command.name, self, cid)
+        else:
+            channel = self.channels.get(cid)
+            if channel is None:
                 channel = ClientChannel(command.name, self, cid)
-            else:
-                channel = ServerChannel(command.name, self, cid)
         self._advance_channel(channel, command, sender)
 
     def _on_access_rights(self, command: AccessRightsResponse,
@@ -621,7 +937,9 @@ class VirtualCircuit:
     def _on_clear_channel_request(self, command: ClearChannelRequest,
                                   sender: Role) -> None:
         channel = self._channel_by_sid(command.sid, command, sender)
-        if channel.cid != command.cid:
+        # RSRV clears the sid's channel whatever cid the request names;
+        # a client of ours names its own.
+        if sender is self.our_role and channel.cid != command.cid:
             raise self._error(sender, f'ClearChannelRequest for sid '
                               f'{command.sid} names cid {command.cid}, but '
                               f'that channel is cid {channel.cid}')
@@ -629,7 +947,11 @@ class VirtualCircuit:
 
     def _on_clear_channel_response(self, command: ClearChannelResponse,
                                    sender: Role) -> None:
-        channel = self.channels.get(command.cid)
+        if sender is SERVER:
+            # Echoing the request, which names the channel by sid.
+            channel = self.channels_sid.get(command.sid)
+        else:
+            channel = self.channels.get(command.cid)
         if channel is None and sender is not self.our_role:
             # A reply about a channel already gone (e.g. SERVER_DISCONN
             # crossed our CLEAR_CHANNEL): nothing to settle.
@@ -637,7 +959,8 @@ class VirtualCircuit:
             return
         if channel is None:
             raise self._error(sender, f'ClearChannelResponse names unknown '
-                              f'cid {command.cid}')
+                              f'channel sid {command.sid} / cid '
+                              f'{command.cid}')
         self._advance_channel(channel, command, sender)
         self._forget_channel(channel)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     ErrorResponseReceived, PermissionDenied)
+from ..protocol._channel import require_access
 from . import _convert, ca, dbr
 from ._info import fmt_time, info_text
 
@@ -426,6 +427,10 @@ class PV:
         native = self._native if self._native is not None else dbr.DOUBLE
         data_type = _convert.request_class(form, native)
         try:
+            # libca refuses locally, without sending (the threading PV,
+            # as caproto, would send it and return the server's status).
+            require_access(self._channel.access_rights, self.pvname,
+                           write=False)
             response = self._channel.read(data_type=data_type,
                                           data_count=count or None,
                                           timeout=timeout)
@@ -573,9 +578,13 @@ class PV:
             if value in strs:
                 value = list(strs).index(value)
         data, _ = _convert.put_data(value, native, self._args['nelm'])
-        if not int(self._channel.access_rights or 0) & 2:
+        try:
             # libca refuses locally, without sending: so do we.
-            raise ca.CASeverityException('put', 'Write access denied')
+            require_access(self._channel.access_rights, self.pvname,
+                           write=True)
+        except PermissionDenied:
+            raise ca.CASeverityException('put', 'Write access denied') \
+                from None
         notify = bool(wait or callable(callback) or use_complete)
         self._put_complete = False if use_complete else None
         try:
@@ -721,26 +730,39 @@ class PV:
     enum_strs = property(lambda self: self._getarg('enum_strs'),
                          doc='enum state strings')
     host = property(lambda self: self._getarg('host'), doc="server 'host:port'")
-    read_access = property(lambda self: self._getarg('read_access'))
-    write_access = property(lambda self: self._getarg('write_access'))
+    read_access = property(lambda self: self._getarg('read_access'),
+                           doc='True if the client may read')
+    write_access = property(lambda self: self._getarg('write_access'),
+                            doc='True if the client may write')
     access = property(lambda self: self._getarg('access'),
                       doc="'read/write', 'read-only', ...")
-    monitor_delta = property(lambda self: self._getarg('monitor_delta'))
-    upper_disp_limit = property(lambda self: self._getarg('upper_disp_limit'))
-    lower_disp_limit = property(lambda self: self._getarg('lower_disp_limit'))
-    upper_alarm_limit = property(lambda self: self._getarg('upper_alarm_limit'))
-    lower_alarm_limit = property(lambda self: self._getarg('lower_alarm_limit'))
-    upper_warning_limit = property(lambda self: self._getarg('upper_warning_limit'))
-    lower_warning_limit = property(lambda self: self._getarg('lower_warning_limit'))
-    upper_ctrl_limit = property(lambda self: self._getarg('upper_ctrl_limit'))
-    lower_ctrl_limit = property(lambda self: self._getarg('lower_ctrl_limit'))
+    monitor_delta = property(lambda self: self._getarg('monitor_delta'),
+                             doc='client-side monitor deadband (None: every update)')
+    upper_disp_limit = property(lambda self: self._getarg('upper_disp_limit'),
+                                doc='upper display limit')
+    lower_disp_limit = property(lambda self: self._getarg('lower_disp_limit'),
+                                doc='lower display limit')
+    upper_alarm_limit = property(lambda self: self._getarg('upper_alarm_limit'),
+                                 doc='upper alarm (HIHI) limit')
+    lower_alarm_limit = property(lambda self: self._getarg('lower_alarm_limit'),
+                                 doc='lower alarm (LOLO) limit')
+    upper_warning_limit = property(lambda self: self._getarg('upper_warning_limit'),
+                                   doc='upper warning (HIGH) limit')
+    lower_warning_limit = property(lambda self: self._getarg('lower_warning_limit'),
+                                   doc='lower warning (LOW) limit')
+    upper_ctrl_limit = property(lambda self: self._getarg('upper_ctrl_limit'),
+                                doc='upper control limit')
+    lower_ctrl_limit = property(lambda self: self._getarg('lower_ctrl_limit'),
+                                doc='lower control limit')
 
     @property
     def char_status(self) -> str:
+        """The alarm status as its name ('NO_ALARM', 'HIHI'...)."""
         return dbr.ALARM_STATUS_NAMES[self.status]
 
     @property
     def char_severity(self) -> str:
+        """The alarm severity as its name ('NO_ALARM', 'MAJOR'...)."""
         return dbr.ALARM_SEVERITY_NAMES[self.severity]
 
     @property
@@ -750,6 +772,7 @@ class PV:
 
     @property
     def typefull(self) -> str:
+        """Type name of the requested form (as in pyepics, equal to ``type``)."""
         return self._args['typefull']
 
     @property

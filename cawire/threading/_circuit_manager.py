@@ -189,14 +189,17 @@ class VirtualCircuitManager:
 
     @property
     def connected(self) -> bool:
+        """True while the circuit is connected and not declared dead."""
         return self.circuit_state is States.CONNECTED and not self.dead.is_set()
 
     @property
     def circuit_state(self) -> States:
+        """The client side state of the core circuit (a ``States``)."""
         return self.circuit.states[CLIENT]
 
     @staticmethod
     def channel_state(channel: ClientChannel) -> States:
+        """The client side state of a core channel on this circuit."""
         return channel.states[CLIENT]
 
     @property
@@ -216,10 +219,12 @@ class VirtualCircuitManager:
 
     @property
     def events_off_sent(self) -> int:
+        """EVENTS_OFF messages sent (by the user or by flow control)."""
         return self.delivery.events_off_sent
 
     @property
     def events_on_sent(self) -> int:
+        """How many EVENTS_ON messages this circuit has sent."""
         return self.delivery.events_on_sent
 
     @property
@@ -564,40 +569,62 @@ class VirtualCircuitManager:
 
     def _process_commands_held(self, commands: list) -> None:
         handlers = self._handlers
-        circuit = self.circuit
-        process = circuit.process_command
-        request_for = circuit.request_for
+        process = self.circuit.process_command
         may_complete = _MAY_COMPLETE_REQUEST
         lock = self._lock
         if circ_logger.isEnabledFor(logging.DEBUG):
             for command in commands:
                 self.log.debug('<<< %r', command)
         for command in commands:
-            pending = None
+            if type(command) in may_complete:
+                if not self._process_reply(command):
+                    return
+                continue
             with lock:
                 try:
-                    if type(command) in may_complete:
-                        # Looked up before the core takes it off the table.
-                        pending = request_for(command)
                     command = process(command)
                 except RemoteProtocolError as exc:
-                    if getattr(exc, 'channel', None) is not None:
-                        self.log.warning('Ignoring invalid %r: %s', command,
-                                         exc)
+                    if self._tolerable(command, exc):
                         continue
-                    self.transport.close(f'protocol error from server: {exc}')
                     return
+            handler = handlers.get(type(command))
+            if handler is None:
+                self.log.debug('Unhandled command %r', command)
+                continue
             try:
-                if isinstance(pending, PendingRequest):
-                    self.requests.complete(pending, command)
-                    continue
-                handler = handlers.get(type(command))
-                if handler is None:
-                    self.log.debug('Unhandled command %r', command)
-                    continue
                 handler(command)
             except Exception:
                 self.log.exception('Failed to handle %r', command)
+
+    def _process_reply(self, command: Message) -> bool:
+        # A READ/WRITE_NOTIFY reply or an ERROR: its pending request is
+        # looked up before the core takes it off the ioid table.  Returns
+        # False when the circuit was closed.
+        with self._lock:
+            try:
+                pending = self.circuit.request_for(command)
+                command = self.circuit.process_command(command)
+            except RemoteProtocolError as exc:
+                return self._tolerable(command, exc)
+        try:
+            if isinstance(pending, PendingRequest):
+                self.requests.complete(pending, command)
+                return True
+            handler = self._handlers.get(type(command))
+            if handler is not None:
+                handler(command)
+        except Exception:
+            self.log.exception('Failed to handle %r', command)
+        return True
+
+    def _tolerable(self, command: Message, exc: RemoteProtocolError) -> bool:
+        # A channel-level violation drops the command; anything else closes
+        # the circuit.  Returns whether processing may go on.
+        if getattr(exc, 'channel', None) is not None:
+            self.log.warning('Ignoring invalid %r: %s', command, exc)
+            return True
+        self.transport.close(f'protocol error from server: {exc}')
+        return False
 
     def _on_nothing(self, command: Message) -> None:
         pass

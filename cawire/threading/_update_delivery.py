@@ -166,7 +166,9 @@ class UpdateDelivery:
                 stale = False
             else:
                 stale = self.skip_stale and latest is not None
-        executor = self.executor
+        executor = self._executor
+        if executor is None:
+            raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
         if self.auto_events_off:
             if (not self._resume_requested
                     and executor.backlog <= self.low_water

@@ -1,0 +1,329 @@
+"""The UDP side of the asyncio client: ``SharedBroadcaster``.
+
+One broadcaster owns the UDP socket through which searches go out and search
+replies, beacons and repeater confirmations come in; several Contexts on one
+event loop may share it.  The rules are the ones the threading client
+follows, from the same pieces: the retry schedule is
+``cawire.threading._search.SearchEngine`` (libca's timers, from the core's
+``SearchSchedule``; it only needs ``loop.call_at`` on the monotonic clock,
+which an asyncio loop provides), beacon anomalies come from the core's
+``BeaconHistory``, repeater spawning from the threading client's helper.
+Searches also go over TCP to EPICS_CA_NAME_SERVERS (:mod:`._name_servers`).
+"""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import itertools
+import logging
+import random
+import socket
+import time
+import weakref
+from typing import Any, cast
+
+from ..config import Config, client_search_addresses
+from ..protocol import _commands as ca
+from ..protocol._beacon_history import BeaconEvent, BeaconHistory
+from ..protocol._exceptions import (ContextDisconnectedError,
+                                    RemoteProtocolError)
+from ..protocol._framing import read_datagram
+from ..protocol._search_messages import parse_search_replies
+from ..protocol._state import CLIENT
+from ..threading._search import SearchEngine, SearchItem
+from ..threading._shared_broadcaster import spawn_repeater_if_needed
+from ._name_servers import NameServerLink
+
+__all__ = ('SharedBroadcaster',)
+
+bcast_logger = logging.getLogger('cawire.bcast')
+beacon_logger = logging.getLogger('cawire.bcast.beacon')
+
+FIRST_REGISTRATION_RETRY = 0.1
+#: Minimum seconds between two "retry every unanswered search" caused by
+#: beacon anomalies (a burst of reboots must not cause a search storm).
+ANOMALY_RETRY_INTERVAL = 1.0
+MALFORMED_WARNING_INTERVAL = 10.0
+
+
+class _DatagramProtocol(asyncio.DatagramProtocol):
+    def __init__(self, broadcaster: 'SharedBroadcaster'):
+        self._broadcaster = weakref.ref(broadcaster)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        broadcaster = self._broadcaster()
+        if broadcaster is not None:
+            broadcaster.received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        bcast_logger.debug('UDP error: %s', exc)
+
+
+class SharedBroadcaster:
+    """Searches, beacons and repeater registration for asyncio Contexts.
+
+    Parameters
+    ----------
+    registration_retry_time : float
+        Longest delay between repeater registration attempts (the first
+        retries come after 0.1 s, doubling).
+    config : Config, optional
+        Default: read from the environment.
+    """
+
+    def __init__(self, *, registration_retry_time: float = 10.0,
+                 config: Config | None = None):
+        self.config = config if config is not None else Config.from_environ()
+        self.registration_retry_time = registration_retry_time
+        self.log = logging.LoggerAdapter(bcast_logger, {'role': 'CLIENT'})
+        self.listeners: weakref.WeakSet = weakref.WeakSet()
+        self.server_protocol_versions: dict = {}
+        self.registered = False
+        self.client_name = getpass.getuser()
+        self.host_name = socket.gethostname()
+        self.search_addresses = client_search_addresses(self.config)
+        self.beacons = BeaconHistory(time.monotonic())
+        self.malformed_datagrams = 0
+        self._ids = itertools.count(random.randint(1, 0x7FFF))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._opening: asyncio.Future | None = None
+        self._disconnected = False
+        self._registration_timer: asyncio.TimerHandle | None = None
+        self._registration_delay = FIRST_REGISTRATION_RETRY
+        self._last_anomaly_retry = float('-inf')
+        self._last_malformed_warning = float('-inf')
+        self.search_engine: SearchEngine | None = None
+        self.name_servers: list[NameServerLink] = []
+        self.repeater_process: Any = None
+
+    def __repr__(self) -> str:
+        unanswered = (0 if self.search_engine is None
+                      else len(self.search_engine.unanswered))
+        return (f'<SharedBroadcaster (asyncio) unanswered_searches='
+                f'{unanswered} listeners={len(self.listeners)} '
+                f'registered={self.registered}>')
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        """Bind the UDP socket and start registering (idempotent)."""
+        if self._disconnected:
+            raise ContextDisconnectedError('this SharedBroadcaster is closed')
+        if self._transport is not None:
+            return
+        if self._opening is not None:
+            await asyncio.shield(self._opening)
+            return
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._opening = loop.create_future()
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                sock.bind(('', 0))
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                raise
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _DatagramProtocol(self), sock=sock)
+            self._transport = transport
+            # SearchEngine is annotated with the threading client's loop;
+            # it needs only call_at on the monotonic clock, which an
+            # asyncio loop has (structural reuse, hence the cast).
+            self.search_engine = SearchEngine(
+                cast(Any, loop), self._send_search_datagram,
+                max_search_period=self.config.max_search_period)
+            self.repeater_process = spawn_repeater_if_needed(
+                self.config.repeater_port)
+            self._register_with_repeater()
+            self.name_servers = [
+                NameServerLink(address, self.search_engine,
+                               client_name=self.client_name,
+                               host_name=self.host_name,
+                               retry_period=self.config.conn_tmo)
+                for address in self.config.name_servers]
+            for link in self.name_servers:
+                link.start()
+        except BaseException as exc:
+            self._opening.set_exception(exc)
+            self._opening.exception()   # retrieved: waiters re-raise it
+            self._opening = None
+            raise
+        self._opening.set_result(None)
+
+    @property
+    def is_open(self) -> bool:
+        """True while the UDP socket is open and not disconnected."""
+        return self._transport is not None and not self._disconnected
+
+    def add_listener(self, listener) -> None:
+        """Register a context to receive search results and beacons."""
+        self.listeners.add(listener)
+
+    def remove_listener(self, listener) -> None:
+        """Unregister a context (no error if absent)."""
+        self.listeners.discard(listener)
+
+    def disconnect(self) -> None:
+        """Close the UDP socket and the name-server links."""
+        if self._disconnected:
+            return
+        self._disconnected = True
+        if self._registration_timer is not None:
+            self._registration_timer.cancel()
+            self._registration_timer = None
+        if self.search_engine is not None:
+            self.search_engine.close()
+        for link in self.name_servers:
+            link.close()
+        if self._transport is not None:
+            self._transport.close()
+        self.listeners = weakref.WeakSet()
+
+    # -- sending -----------------------------------------------------------
+
+    def _sendto_all(self, payload: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        for address in self.search_addresses:
+            try:
+                transport.sendto(payload, address)
+            except OSError as exc:
+                self.log.warning('%s while sending %d bytes to %s:%d', exc,
+                                 len(payload), *address)
+
+    def _send_search_datagram(self, payload: bytes) -> None:
+        self._sendto_all(payload)
+        for link in self.name_servers:
+            link.send_datagram(payload)
+
+    def _register_with_repeater(self) -> None:
+        self._registration_timer = None
+        if self.registered or self._disconnected or self._transport is None:
+            return
+        try:
+            self._transport.sendto(bytes(ca.RepeaterRegisterRequest('0.0.0.0')),
+                                   ('127.0.0.1', self.config.repeater_port))
+        except OSError as exc:
+            self.log.debug('Repeater registration failed: %s', exc)
+        delay = min(self._registration_delay, self.registration_retry_time)
+        self._registration_delay = delay * 2
+        assert self._loop is not None
+        self._registration_timer = self._loop.call_later(
+            delay, self._register_with_repeater)
+
+    # -- searching ---------------------------------------------------------
+
+    def new_id(self) -> int:
+        """A fresh search id (the CID carried by SEARCH)."""
+        engine = self.search_engine
+        while True:
+            search_id = next(self._ids) & 0xFFFFFFFF
+            if engine is None or search_id not in engine.unanswered:
+                return search_id
+
+    def search(self, results_queue, names, *, governed: bool = False,
+               retry_unanswered: bool = True) -> None:
+        """Search for ``names``; ``results_queue.put((address, names))``
+        is called on the loop as replies arrive."""
+        if self._disconnected:
+            raise ContextDisconnectedError('this SharedBroadcaster is closed')
+        engine = self.search_engine
+        if engine is None:
+            raise ContextDisconnectedError('the SharedBroadcaster is not open')
+        items = [SearchItem(self.new_id(), name, results_queue)
+                 for name in names]
+        if governed:
+            engine.add_governed(items)
+        elif items or retry_unanswered:
+            engine.add(items, retry_unanswered)
+
+    def cancel_queue(self, results_queue) -> None:
+        """Forget every search reporting to ``results_queue``."""
+        if self.search_engine is not None:
+            self.search_engine.cancel_queue(results_queue)
+
+    def search_now(self) -> None:
+        """Send every unanswered search again now (debugging)."""
+        if self.search_engine is not None:
+            self.search_engine.retry_now()
+
+    # -- receiving ---------------------------------------------------------
+
+    def received(self, data: bytes, address) -> None:
+        """Process one datagram."""
+        try:
+            commands = read_datagram(data, address, CLIENT)
+        except RemoteProtocolError as exc:
+            self.malformed_datagrams += 1
+            now = time.monotonic()
+            if now - self._last_malformed_warning >= MALFORMED_WARNING_INTERVAL:
+                self._last_malformed_warning = now
+                self.log.warning('Ignoring malformed datagram from %s:%d: %s '
+                                 '(%d malformed so far)', *address, exc,
+                                 self.malformed_datagrams)
+            commands = getattr(exc, 'commands', None) or []
+        for command in commands:
+            kind = type(command)
+            if kind is ca.RsrvIsUpResponse:
+                self._on_beacon(command, address)
+            elif kind is ca.RepeaterConfirmResponse:
+                self.registered = True
+                if self._registration_timer is not None:
+                    self._registration_timer.cancel()
+                    self._registration_timer = None
+        results = parse_search_replies(commands, address)
+        if results and self.search_engine is not None:
+            self.beacons.heard(results[0].response.sender_address or address,
+                               time.monotonic())
+            self.search_engine.answered(results,
+                                        self.server_protocol_versions)
+
+    def _on_beacon(self, beacon, source) -> None:
+        address = (beacon.address if beacon.address not in (None, '0.0.0.0')
+                   else source[0], beacon.server_port)
+        now = time.monotonic()
+        events = self.beacons.beacon(address, now, beacon.beacon_id,
+                                     beacon.version)
+        engine = self.search_engine
+        if events & BeaconEvent.ANOMALY and engine is not None:
+            beacon_logger.info('Beacon anomaly from %s:%d (a server started '
+                               'or came back); searching again', *address)
+            engine.boost()
+            if now - self._last_anomaly_retry >= ANOMALY_RETRY_INTERVAL:
+                self._last_anomaly_retry = now
+                engine.retry_now()
+        if events & (BeaconEvent.NORMAL | BeaconEvent.CHECK_CIRCUIT):
+            for context in list(self.listeners):
+                for cm in context._circuits_to(address):
+                    if events & BeaconEvent.NORMAL:
+                        cm.keepalive.beacon_received()
+                    elif cm.connected:
+                        cm.keepalive.check_now()
+
+    def circuit_connected(self, address) -> None:
+        """Note that a circuit to ``address`` is up (for beacon bookkeeping).
+        """
+        self.beacons.circuit_connected(address)
+
+    def circuit_disconnected(self, address) -> None:
+        """Note that the circuit to ``address`` is gone (beacon bookkeeping).
+        """
+        self.beacons.circuit_disconnected(address)
+
+    def time_since_last_heard(self) -> dict:
+        """Seconds since each known server was last heard from."""
+        now = time.monotonic()
+        heard = {address: elapsed for address, elapsed
+                 in self.beacons.time_since_last_heard(now).items()
+                 if elapsed is not None}
+        for context in list(self.listeners):
+            for cm in context._live_circuits():
+                elapsed = now - cm.last_tcp_receipt
+                address = cm.address
+                heard[address] = min(elapsed, heard.get(address, elapsed))
+        return heard

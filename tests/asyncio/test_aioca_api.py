@@ -1,0 +1,129 @@
+"""cawire.aioca's own behaviour beyond the differential tests: callbacks
+that raise are logged and the subscription goes on, connect_timeout,
+channel infos, purge_channel_caches, run, datatype errors."""
+import asyncio
+import logging
+import os
+import warnings
+
+import pytest
+
+import cawire.aioca as aioca
+from cawire.aioca import (CANothing, FORMAT_TIME, caget, cainfo, camonitor,
+                          caput, connect, get_channel_infos,
+                          purge_channel_caches)
+
+
+def run(coro, timeout=60.0):
+    async def bounded():
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        finally:
+            purge_channel_caches()
+            await asyncio.sleep(0.05)
+    return asyncio.run(bounded())
+
+
+def test_callback_exception_logged_and_subscription_goes_on(softioc, caplog):
+    async def main():
+        seen = []
+
+        def callback(value):
+            seen.append(value)
+            if len(seen) == 1:
+                raise RuntimeError('boom in camonitor callback')
+
+        sub = camonitor('TST:counter', callback)
+        for _ in range(200):
+            if len(seen) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(seen) >= 3 and sub.state == sub.OPEN
+        sub.close()
+        assert sub.state == sub.CLOSED
+
+    with caplog.at_level(logging.ERROR, logger='cawire.aioca'):
+        run(main())
+    assert 'boom in camonitor callback' in caplog.text
+
+
+def test_async_callback_all_updates_in_order(softioc):
+    async def main():
+        seen = []
+
+        async def callback(value):
+            await asyncio.sleep(0.001)
+            seen.append(int(value))
+
+        sub = camonitor('TST:counter', callback, all_updates=True)
+        for _ in range(200):
+            if len(seen) >= 4:
+                break
+            await asyncio.sleep(0.05)
+        sub.close()
+        assert seen == sorted(seen) and len(seen) >= 4
+
+    run(main())
+
+
+def test_connect_timeout_reported_then_keeps_waiting(softioc):
+    async def main():
+        seen = []
+        sub = camonitor('TST:never-there', seen.append, connect_timeout=0.2)
+        await asyncio.sleep(0.6)
+        assert len(seen) == 1 and isinstance(seen[0], CANothing)
+        assert not seen[0].ok and seen[0].errorcode == 80
+        sub.close()
+
+    run(main())
+
+
+def test_connect_cainfo_and_channel_infos(softioc):
+    async def main():
+        results = await connect(['TST:ai', 'TST:ao'])
+        assert [bool(r) for r in results] == [True, True]
+        info = await cainfo('TST:ai')
+        assert info.state == 2 and info.read and info.datatype == 6
+        assert 'connected' in str(info)
+        sub = camonitor('TST:ai', lambda v: None)
+        await asyncio.sleep(0.2)
+        infos = {i.name: i for i in get_channel_infos()}
+        assert infos['TST:ai'].connected
+        assert infos['TST:ai'].subscriber_count == 1
+        sub.close()
+        missing = await connect('TST:nowhere', timeout=0.2, throw=False)
+        assert not missing and missing.errorcode == 80
+        with pytest.raises(CANothing):
+            await caget('TST:nowhere', timeout=0.2)
+        with pytest.raises(aioca.InvalidDatatype):
+            await caget('TST:ai', datatype=complex)
+
+    run(main())
+
+
+def test_purge_closes_everything(softioc):
+    before = set(os.listdir('/proc/self/fd'))
+
+    async def main():
+        sub = camonitor('TST:counter', lambda v: None, format=FORMAT_TIME)
+        await caput('TST:ao', 1.0, wait=True)
+        await asyncio.sleep(0.1)
+        purge_channel_caches()
+        assert sub.state == sub.CLOSED
+        await asyncio.sleep(0.1)
+        return [t for t in asyncio.all_tasks()
+                if t is not asyncio.current_task()
+                and t.get_coro().__name__ != 'bounded']
+
+    assert run(main()) == []
+    assert set(os.listdir('/proc/self/fd')) - before == set()
+
+
+def test_run_is_deprecated_but_works(softioc):
+    async def main():
+        return float(await caget('TST:ai'))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        assert aioca.run(main()) == 3.14159
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
