@@ -169,6 +169,15 @@ class _DataMessage(Message):
             self._decode()
         return self._metadata
 
+    def time_scalar(self) -> tuple | None:
+        """``(status, severity, secondsSinceEpoch, nanoSeconds, value)`` of
+        a one-element numeric DBR_TIME payload, read without building the
+        metadata structure or a numpy view (the monitor hot path of
+        front ends); None for any other type or count (use ``data`` and
+        ``metadata``)."""
+        h = self._h
+        return _payload.time_scalar(h[2], h[3], self._whole_payload())
+
     def decode_payload(self, encoding: str = 'latin-1'
                        ) -> tuple[DbrTypeBase | None, Any]:
         """Decode afresh with another string encoding; returns

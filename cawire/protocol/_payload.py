@@ -24,7 +24,8 @@ from ._exceptions import (CaprotoTypeError, CaprotoValueError,
                           RemoteProtocolError)
 
 __all__ = ('decode', 'encode', 'decode_strings', 'char_array_to_str',
-           'min_payload_size', 'STRING_VALUED_TYPES', 'DbrStringArray')
+           'min_payload_size', 'time_scalar', 'STRING_VALUED_TYPES',
+           'DbrStringArray')
 
 _DEFAULT_ENCODING = 'latin-1'
 
@@ -85,6 +86,42 @@ def _build_tables(backend: Backend) -> None:
 
 _BACKEND: Backend  # set by _build_tables
 register_backend_listener(_build_tables)
+
+
+def _time_scalar_structs() -> dict[int, struct.Struct]:
+    # status, severity, seconds, nanoseconds, padding, one value.
+    structs = {}
+    for data_type in (ChannelType.TIME_INT, ChannelType.TIME_FLOAT,
+                      ChannelType.TIME_ENUM, ChannelType.TIME_CHAR,
+                      ChannelType.TIME_LONG, ChannelType.TIME_DOUBLE):
+        value = _SCALAR_STRUCTS[native_type(data_type)].format[1:]
+        padding = VALUE_OFFSET[data_type] - 12
+        structs[int(data_type)] = struct.Struct(f'>hhII{padding}x{value}')
+    return structs
+
+
+_TIME_SCALAR_STRUCTS = _time_scalar_structs()
+
+
+def time_scalar(data_type: int, data_count: int,
+                payload: bytes | bytearray | memoryview) -> tuple | None:
+    """Fast form of ``decode`` for a monitor's usual update: one numeric
+    DBR_TIME element.
+
+    Returns
+    -------
+    tuple or None
+        ``(status, severity, secondsSinceEpoch, nanoSeconds, value)`` with
+        plain ints and a Python int/float value; None when the payload is
+        not one element of TIME_INT/FLOAT/ENUM/CHAR/LONG/DOUBLE (or too
+        short): then use ``decode``.
+    """
+    if data_count != 1:
+        return None
+    unpacker = _TIME_SCALAR_STRUCTS.get(data_type)
+    if unpacker is None or len(payload) < unpacker.size:
+        return None
+    return unpacker.unpack_from(payload)
 
 
 def min_payload_size(data_type: int, data_count: int) -> int:

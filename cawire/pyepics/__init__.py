@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from . import ca, dbr, pv
+from . import _convert, ca, dbr, pv
 from ._convert import unpack as _unpack
 from .ca import poll
 from .pv import PV, get_pv, fmt_time
@@ -109,7 +109,7 @@ def _as_string(val, native: int, count: int, channel) -> str:
     if native == dbr.ENUM and count == 1:
         try:
             strings = channel.read(data_type='control', timeout=5.0).metadata.enum_strings
-            return str(strings[val])
+            return _convert.as_text(strings[val])
         except Exception:
             return str(val)
     if count > 1:
@@ -151,7 +151,7 @@ def caget_many(pvlist, as_string: bool = False, as_numpy: bool = True,
     def storer(index: int):
         return lambda response: store(index, response)
 
-    with Batch() as batch:
+    with Batch(timeout=timeout) as batch:
         for index, (channel, conn) in enumerate(zip(channels, connected)):
             if conn:
                 batch.read(channel, storer(index), data_count=count)

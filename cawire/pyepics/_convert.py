@@ -40,6 +40,13 @@ def promoted(form: str, native: int) -> int:
                                  use_ctrl=form == 'ctrl')
 
 
+def as_text(raw) -> str:
+    """``raw`` as pyepics presents CA text (units, enum strings): ``str``."""
+    if isinstance(raw, bytes):
+        return raw.split(b'\x00', 1)[0].decode(ENCODING, 'replace')
+    return str(raw)
+
+
 def _text(raw) -> str:
     if isinstance(raw, bytes):
         text = raw.split(b'\x00', 1)[0].decode(ENCODING, 'replace')
@@ -80,11 +87,11 @@ def metadata(md, data_type: int) -> dict:
                 out[name] = getattr(md, name)
             if native in (dbr.FLOAT, dbr.DOUBLE):
                 out['precision'] = int(md.precision)
-            out['units'] = md.units
+            out['units'] = as_text(md.units)
         out['status'] = int(md.status)
         out['severity'] = int(md.severity)
         if native == dbr.ENUM and md.no_str > 0:
-            out['enum_strs'] = tuple(md.enum_strings)
+            out['enum_strs'] = tuple(as_text(item) for item in md.enum_strings)
     elif data_type >= dbr.TIME_STRING:
         secs, nsec = md.secondsSinceEpoch, md.nanoSeconds
         out['status'] = int(md.status)

@@ -1,5 +1,7 @@
-"""The text of ``PV.info`` / ``cainfo``, laid out as pyepics lays it out."""
+"""The text pyepics prints for a PV: ``PV.info`` / ``cainfo`` and time stamps."""
 from __future__ import annotations
+
+import time
 
 _INFO_FIELDS = ('char_value', 'count', 'nelm', 'type', 'units', 'precision',
                 'host', 'access', 'monitor_delta', 'status', 'char_status',
@@ -10,9 +12,18 @@ _INFO_FIELDS = ('char_value', 'count', 'nelm', 'type', 'units', 'precision',
                 'lower_warning_limit')
 
 
+def fmt_time(tstamp: float | None = None) -> str:
+    """Local time with five decimals, as pyepics prints time stamps."""
+    if tstamp is None:
+        tstamp = time.time()
+    tstamp, frac = divmod(tstamp, 1)
+    return '%s.%5.5i' % (time.strftime('%Y-%m-%d %H:%M:%S',
+                                       time.localtime(tstamp)),
+                         round(1.e5 * frac))
+
+
 def info_text(pv):
     """The multi-line description of ``pv`` (None if it cannot connect)."""
-    from .pv import fmt_time
     if not pv.wait_for_connection():
         return None
     pv.get_ctrlvars()

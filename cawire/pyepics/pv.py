@@ -24,6 +24,7 @@ from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     ErrorResponseReceived, PermissionDenied)
 from ..protocol._channel import require_access
 from . import _convert, ca, dbr
+from ._info import fmt_time, info_text
 
 __all__ = ('PV', 'get_pv', 'fmt_time', 'clear_pvcache')
 
@@ -34,16 +35,6 @@ _cache_lock = threading.Lock()
 
 _ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
 _TIME_KEYS = ('status', 'severity', 'timestamp', 'posixseconds', 'nanoseconds')
-
-
-def fmt_time(tstamp: float | None = None) -> str:
-    """Local time with five decimals, as pyepics prints time stamps."""
-    if tstamp is None:
-        tstamp = time.time()
-    tstamp, frac = divmod(tstamp, 1)
-    return '%s.%5.5i' % (time.strftime('%Y-%m-%d %H:%M:%S',
-                                       time.localtime(tstamp)),
-                         round(1.e5 * frac))
 
 
 @functools.lru_cache(maxsize=256)
@@ -231,16 +222,42 @@ class PV:
                 _call_user(func, read, write, pv=self)
 
     def _on_monitor(self, sub, response) -> None:
-        # The hot path of every update: kept lean (no properties twice).
+        # The hot path of every update.
         native = self._native
         if native is None:
             return
+        args = self._args
+        if self.form == 'time' and (native != dbr.CHAR or args['nelm'] == 1):
+            # The usual update (one numeric TIME element) is read straight
+            # from the payload: no metadata structure, no numpy view, no
+            # keyword dict (the keys all exist in args: update in place).
+            fields = response.time_scalar()
+            ftype = self.ftype
+            if fields is not None and ftype is not None:
+                status, severity, secs, nsec, value = fields
+                if args['monitor_delta'] is not None and self._within_delta(value):
+                    return
+                posix = secs + dbr.EPICS2UNIX_EPOCH
+                args['status'] = status
+                args['severity'] = severity
+                args['timestamp'] = posix + 1.e-6 * int(1.e-3 * nsec)
+                args['posixseconds'] = posix
+                args['nanoseconds'] = nsec
+                args['ftype'] = ftype
+                args['count'] = 1
+                args['chid'] = self.chid
+                args['pvname'] = self.pvname
+                args['value'] = value
+                args['char_value'] = _convert.char_value(
+                    value, native, 1, ftype, args['precision'],
+                    args['enum_strs'])
+                self._announce()
+                return
         data = response.data
         if self.form == 'native' and not len(data):
             return  # pyepics cannot cast an empty plain-type update: dropped
         # The subscription asked for the promoted type: it is self.ftype.
         data_type = self.ftype if self.ftype is not None else int(response.data_type)
-        args = self._args
         value = _convert.unpack(data, native, args['nelm'])
         kwds = _convert.metadata(response.metadata, data_type)
         kwds['ftype'] = data_type
@@ -249,17 +266,23 @@ class PV:
         kwds['pvname'] = self.pvname
         self._on_changes(value, kwds)
 
+    def _within_delta(self, value) -> bool:
+        """Whether a monitor_delta skips ``value`` (else it is the new
+        reference value)."""
+        last = self._monitor_last_value
+        if last is not None:
+            try:
+                if abs(value - last) < self._args['monitor_delta']:
+                    return True
+            except TypeError:
+                pass
+        self._monitor_last_value = value
+        return False
+
     def _on_changes(self, value, kwds: dict) -> None:
         args = self._args
-        delta = args.get('monitor_delta')
-        if delta is not None:
-            if self._monitor_last_value is not None:
-                try:
-                    if abs(value - self._monitor_last_value) < delta:
-                        return
-                except TypeError:
-                    pass
-            self._monitor_last_value = value
+        if args.get('monitor_delta') is not None and self._within_delta(value):
+            return
         args.update(kwds)
         args['value'] = value
         if 'timestamp' not in kwds:
@@ -267,7 +290,12 @@ class PV:
             args['posixseconds'] = 0
             args['nanoseconds'] = 0
         self._set_charval(value, call_ca=False)
+        self._announce()
+
+    def _announce(self) -> None:
+        """Print (verbose) and run the callbacks for a new value in args."""
         if self.verbose:
+            args = self._args
             now = fmt_time(args['timestamp'])
             ca.write(f"{self.pvname}: {args['char_value']} ({now})")
         if self.callbacks:
@@ -589,7 +617,8 @@ class PV:
 
     def run_callbacks(self) -> None:
         """Call every value callback with the current data."""
-        for index in sorted(self.callbacks):
+        callbacks = self.callbacks
+        for index in sorted(callbacks) if len(callbacks) > 1 else list(callbacks):
             self.run_callback(index)
 
     def run_callback(self, index) -> None:
@@ -600,11 +629,16 @@ class PV:
             func, kwargs = self.callbacks[index]
         except KeyError:
             return
-        kwds = dict(self._args)
-        kwds.update(kwargs)
+        # A copy per call, as pyepics makes: a callback may keep or change it.
+        kwds = self._args.copy()
+        if kwargs:
+            kwds.update(kwargs)
         kwds['cb_info'] = (index, self)
         if callable(func):
-            _call_user(func, **kwds)
+            try:
+                func(**kwds)
+            except Exception:
+                logger.exception('user callback %r raised', func)
 
     def add_callback(self, callback=None, index=None, run_now: bool = False,
                      with_ctrlvars: bool = True, **kw):
@@ -756,7 +790,6 @@ class PV:
     @property
     def info(self):
         """A paragraph describing the PV (what ``cainfo`` prints)."""
-        from ._info import info_text
         return info_text(self)
 
     def __repr__(self) -> str:

@@ -73,18 +73,15 @@ def show(label, response):
                     'upper_warning_limit', 'lower_warning_limit'):
             if hasattr(md, key):
                 value = getattr(md, key)
-                # cawire's metadata strings are str where caproto's are bytes,
-                # and its char limits ints where caproto's are 1-char bytes
-                # (docs/sync-client.md): compare the values.
-                if isinstance(value, bytes):
-                    value = value.decode()
-                if isinstance(value, (list, tuple)):
-                    value = [v.decode() if isinstance(v, bytes) else v for v in value]
-                if isinstance(value, str) and len(value) == 1 and key != 'units':
-                    value = ord(value)
+                # Exact, type too, except that cawire's char limits are
+                # ints where caproto's are 1-byte bytes (docs/sync-client.md).
+                kind = type(value).__name__
+                if key.endswith('_limit') and isinstance(value, bytes):
+                    value, kind = ord(value), 'int'
                 if key in ('status', 'severity'):
                     value = int(value)
-                fields[key] = norm(value)
+                    kind = 'int'
+                fields[key] = (kind, norm(value))
     data = getattr(response, 'data', None)
     status = getattr(response, 'status', None)
     print(label, type(response).__name__, getattr(status, 'name', status),
