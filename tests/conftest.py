@@ -22,10 +22,8 @@ import pytest
 
 from cawire.testing import epics
 
-DB_DIR = Path(__file__).parent / 'db'
-TEST_DB = DB_DIR / 'test.db'
-TEST_ACF = DB_DIR / 'test.acf'
-TEST_PREFIX = 'TST:'
+from db_layout import DB_DIR, TEST_ACF, TEST_DB, TEST_PREFIX  # noqa: E402,F401
+
 CORE_DIR = Path(__file__).parent / 'core'
 
 

@@ -104,14 +104,14 @@ class CawireClient:
     def subscribe(self) -> None:
         stamps = self.last_update
 
-        def make_callback(name):
-            def callback(sub, response):
-                stamps[name] = time.monotonic()
-                self.updates += 1
-            return callback
+        # One callback for every PV, as the pyepics client has: the PV's
+        # name comes with the subscription.
+        def callback(sub, response):
+            stamps[sub.pv.name] = time.monotonic()
+            self.updates += 1
         # Subscriptions hold their callbacks weakly (as caproto's do).
-        self._callbacks = [make_callback(name) for name in self.pvs]
-        for pv, callback in zip(self.pvs.values(), self._callbacks):
+        self._callback = callback
+        for pv in self.pvs.values():
             pv.subscribe().add_callback(callback)
 
     def connected(self, name: str) -> bool:

@@ -149,6 +149,11 @@ async def _caput(pv: str, value: Any, datatype: Any = None,
 
 
 async def _connect(pv: str, wait: bool = True) -> CANothing:
+    """Connect one PV (or a list): ``CANothing`` (ok) once connected.
+
+    ``wait=False`` starts the connection and returns at once; ``timeout=``
+    and ``throw=`` as for ``caget``.
+    """
     channel = get_channel(pv)
     if wait and not channel.connected():
         await channel.wait()
@@ -196,6 +201,11 @@ class CAInfo:
 
 
 async def _cainfo(pv: str, wait: bool = True) -> CAInfo:
+    """What cainfo reports about one PV (or a list): a ``CAInfo``.
+
+    ``wait=False`` reports the channel as it is (perhaps not connected);
+    ``timeout=`` and ``throw=`` as for ``caget``.
+    """
     channel = get_channel(pv)
     if wait and not channel.connected():
         await channel.wait()
@@ -203,6 +213,12 @@ async def _cainfo(pv: str, wait: bool = True) -> CAInfo:
 
 
 caget = _ca_function(_caget)
+"""Read one PV (or a list): an augmented value (or a list).
+
+Parameters: ``datatype=`` (DBR code, numpy type, DBR_CHAR_STR ...),
+``format=`` FORMAT_RAW / FORMAT_TIME / FORMAT_CTRL, ``count=`` (0: the
+current length, <0: the full element count), ``timeout=`` (5 s), ``throw=``.
+"""
 caget.__doc__ = """Read one PV (or a list): an augmented value (or a list).
 
 Parameters: ``datatype=`` (DBR code, numpy type, DBR_CHAR_STR ...),
@@ -245,6 +261,11 @@ async def connect(pv: Any, wait: bool = True, timeout: Any = DEFAULT_TIMEOUT,
 
 
 cainfo = _ca_function(_cainfo)
+"""What cainfo reports about one PV (or a list): a ``CAInfo``.
+
+``wait=False`` reports the channel as it is (perhaps not connected);
+``timeout=`` and ``throw=`` as for ``caget``.
+"""
 _caput_one = _ca_function(_caput)
 
 

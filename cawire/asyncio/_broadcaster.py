@@ -156,12 +156,15 @@ class SharedBroadcaster:
 
     @property
     def is_open(self) -> bool:
+        """True while the UDP socket is open and not disconnected."""
         return self._transport is not None and not self._disconnected
 
     def add_listener(self, listener) -> None:
+        """Register a context to receive search results and beacons."""
         self.listeners.add(listener)
 
     def remove_listener(self, listener) -> None:
+        """Unregister a context (no error if absent)."""
         self.listeners.discard(listener)
 
     def disconnect(self) -> None:
@@ -303,9 +306,13 @@ class SharedBroadcaster:
                         cm.keepalive.check_now()
 
     def circuit_connected(self, address) -> None:
+        """Note that a circuit to ``address`` is up (for beacon bookkeeping).
+        """
         self.beacons.circuit_connected(address)
 
     def circuit_disconnected(self, address) -> None:
+        """Note that the circuit to ``address`` is gone (beacon bookkeeping).
+        """
         self.beacons.circuit_disconnected(address)
 
     def time_since_last_heard(self) -> dict:

@@ -145,11 +145,13 @@ class CircuitManager:
 
     @property
     def connected(self) -> bool:
+        """True while the circuit is connected and not declared dead."""
         return (self.circuit.states[CLIENT] is CONNECTED
                 and not self.dead.value)
 
     @property
     def last_tcp_receipt(self) -> float:
+        """Monotonic time of the last bytes received on this circuit."""
         return self.transport.last_receipt
 
     @property
@@ -298,10 +300,12 @@ class CircuitManager:
 
     @property
     def events_off_sent(self) -> int:
+        """EVENTS_OFF messages sent (by the user or by flow control)."""
         return self.flow_control.events_off_sent
 
     @property
     def events_on_sent(self) -> int:
+        """How many EVENTS_ON messages this circuit has sent."""
         return self.flow_control.events_on_sent
 
     def send_flow_control(self, command) -> bool:

@@ -149,14 +149,18 @@ class PV:
 
     @property
     def circuit_manager(self) -> 'CircuitManager | None':
+        """The circuit this PV's channel lives on, or None while unconnected.
+        """
         return self._circuit_manager
 
     @property
     def channel(self) -> Any:
+        """The core's channel (ids and state), or None while unconnected."""
         return self._channel
 
     @property
     def connected(self) -> bool:
+        """True once the server created the channel, until it disconnects."""
         return self.channel_ready.is_set()
 
     def __repr__(self) -> str:

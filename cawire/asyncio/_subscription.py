@@ -61,6 +61,7 @@ class Subscription:
 
     @property
     def log(self) -> Any:
+        """The logger of this subscription's PV (tagged with its name)."""
         return self.pv.log
 
     # -- callbacks ---------------------------------------------------------

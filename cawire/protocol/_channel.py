@@ -111,7 +111,7 @@ class _BaseChannel:
         self.sid: int | None = None
         self.native_data_type: ChannelType | None = None
         self.native_data_count: int | None = None
-        self.access_rights = None
+        self.access_rights: AccessRights | None = None
         # Outstanding request ids and live subscriptions on this channel,
         # so that closing it frees them without scanning the circuit.
         # (NO_IDS until the first one: see add_id / discard_id.)
@@ -332,6 +332,9 @@ class ServerChannel(_BaseChannel):
     cid : int
         The client's id for it.
     """
+
+    # Slots as the client's: a server holds one per client per PV.
+    __slots__ = ()
 
     def __init__(self, name: str, circuit: 'VirtualCircuit', cid: int,
                  *, string_encoding: str = 'latin-1') -> None:

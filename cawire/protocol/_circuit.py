@@ -35,6 +35,13 @@ family, chosen by command class from two tables built once per circuit
 circuit's state and id tables, raising LocalProtocolError or
 RemoteProtocolError (blame per ``sender``) *before* changing anything, then
 updates channel states, outstanding requests and subscriptions.
+
+A server runs each channel's create and clear once per client per PV; for
+that it has fast forms (``accept_create_chan``, ``create_chan_reply``,
+``create_chan_failure``, ``access_rights_update``, ``accept_clear_channel``)
+and RSRV's leniency before VERSION (``refusal_before_version``), which live
+in ``_server_channel_forms`` as functions of the circuit, bound here as
+methods.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from . import _server_channel_forms
 from ._channel import NO_IDS, ClientChannel, ServerChannel, _BaseChannel
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
@@ -56,12 +64,12 @@ from ._commands import (
 from ._commands_base import Message
 from ._constants import DEFAULT_PROTOCOL_VERSION, LAST_BUFFER_TYPE
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
-                          RemoteProtocolError)
+                          ProtocolError, RemoteProtocolError)
 from ._framing import parse_stream
 from ._ids import IdAllocator
 from ._outstanding import IO_REPLIES, OutstandingRequest, refused_request
-from ._state import (CLIENT, CONNECTED, REQUEST, SERVER, CircuitState,
-                     Role)
+from ._server_channel_forms import _MAX_NATIVE_TYPE
+from ._state import CLIENT, CONNECTED, REQUEST, SERVER, CircuitState, Role
 
 __all__ = ('VirtualCircuit', 'ClientChannel', 'ServerChannel',
            'IdAllocator', 'OutstandingRequest')
@@ -76,11 +84,6 @@ logger = logging.getLogger('cawire.circ')
 #: the one given.
 _Handler = Callable[[Any, Role], 'Message | None']
 _IO_REQUEST_TYPES = (ReadNotifyRequest, ReadRequest, WriteNotifyRequest)
-
-# Native channel types are the plain ones (DBF -> DBR 0..6).
-_MAX_NATIVE_TYPE = 6
-
-
 
 
 class VirtualCircuit:
@@ -143,6 +146,9 @@ class VirtualCircuit:
         self.channels: dict[int, _BaseChannel] = {}
         self.channels_sid: dict[int, _BaseChannel] = {}
         self.event_add_commands: dict[int, EventAddRequest] = {}
+        # Server role: cid -> older channels a client created again with
+        # the same cid (RSRV serves each); ``channels`` holds the newest.
+        self._shadowed: dict[int, list[_BaseChannel]] = {}
         # Subscriptions whose EVENT_CANCEL went out (client) / came in
         # (server) and await the acknowledgement.
         self._cancelling: set[int] = set()
@@ -366,13 +372,24 @@ class VirtualCircuit:
         result = handler(command, self.their_role)
         return command if result is None else result
 
+    # ------------------------------------------------------------------
+    # Fast forms of a server's channel exchanges (``_server_channel_forms``):
+    # plain functions of the circuit, bound here as methods.
+
+    accept_create_chan = _server_channel_forms.accept_create_chan
+    create_chan_reply = _server_channel_forms.create_chan_reply
+    create_chan_failure = _server_channel_forms.create_chan_failure
+    access_rights_update = _server_channel_forms.access_rights_update
+    accept_clear_channel = _server_channel_forms.accept_clear_channel
+    refusal_before_version = _server_channel_forms.refusal_before_version
+
     def disconnect(self) -> None:
         """The connection is gone: every channel on it is DISCONNECTED
         (CLOSED if it was being cleared) and every outstanding request and
         subscription is dropped.  ``channels`` keeps the channels so the
         caller can see which ones were affected."""
         self.states.disconnect()
-        for channel in self.channels.values():
+        for channel in self._all_channels():
             channel.states.circuit_lost()
             channel._ioids = channel._subscriptionids = NO_IDS
         self.outstanding_requests.clear()
@@ -388,16 +405,30 @@ class VirtualCircuit:
         return (candidate in self.outstanding_requests
                 or candidate in self.event_add_commands)
 
+    def _all_channels(self) -> list[_BaseChannel]:
+        channels = list(self.channels.values())
+        for shadowed in self._shadowed.values():
+            channels.extend(shadowed)
+        return channels
+
     def _register_channel(self, channel: _BaseChannel) -> None:
-        if channel.cid in self.channels:
-            raise LocalProtocolError(
-                f'cid {channel.cid} is already used by '
-                f'{self.channels[channel.cid]!r}')
-        self.channels[channel.cid] = channel
+        cid = channel.cid
+        known = self.channels.get(cid)
+        if known is not None:
+            if self.our_role is CLIENT:
+                raise LocalProtocolError(f'cid {cid} is already used by '
+                                         f'{known!r}')
+            self._shadowed.setdefault(cid, []).append(known)
+        self.channels[cid] = channel
 
     def _forget_channel(self, channel: _BaseChannel) -> None:
-        if self.channels.get(channel.cid) is channel:
-            del self.channels[channel.cid]
+        cid = channel.cid
+        if self.channels.get(cid) is channel:
+            del self.channels[cid]
+            if self._shadowed:
+                self._unshadow(cid, None)
+        elif self._shadowed:
+            self._unshadow(cid, channel)
         if channel.sid is not None and \
                 self.channels_sid.get(channel.sid) is channel:
             del self.channels_sid[channel.sid]
@@ -408,6 +439,19 @@ class VirtualCircuit:
             self.event_add_commands.pop(subscriptionid, None)
             self._cancelling.discard(subscriptionid)
         channel._subscriptionids = NO_IDS
+
+    def _unshadow(self, cid: int, channel: _BaseChannel | None) -> None:
+        # Drop ``channel`` from the older channels of ``cid``, or (None)
+        # give ``channels[cid]`` back to the newest of them.
+        shadowed = self._shadowed.get(cid)
+        if not shadowed:
+            return
+        if channel is None:
+            self.channels[cid] = shadowed.pop()
+        elif channel in shadowed:
+            shadowed.remove(channel)
+        if not shadowed:
+            del self._shadowed[cid]
 
     # ------------------------------------------------------------------
     # Per-command rules.  ``sender`` is the role that sent the command.
@@ -441,6 +485,19 @@ class VirtualCircuit:
             # Channel-level: the shell may drop the command and carry on.
             setattr(exc, 'channel', channel)
             raise
+
+    def _channel_state_error(self, channel: _BaseChannel,
+                             command_type: type[Message], sender: Role
+                             ) -> ProtocolError:
+        # The error the channel table gives for ``command_type`` now,
+        # worded as _advance_channel words it.
+        states = channel.states
+        exc = self._error(
+            sender, f'{command_type.__name__} is not allowed on a channel '
+            f'in state client={states.client!r} server={states.server!r} '
+            f'(channel {channel.name!r}, cid {channel.cid})')
+        setattr(exc, 'channel', channel)
+        return exc
 
     def _require_requests_allowed(self, command, sender: Role) -> None:
         if not self.states.client_may_send_requests:
@@ -579,12 +636,15 @@ class VirtualCircuit:
                                 sender: Role) -> None:
         self._require_requests_allowed(command, sender)
         cid = command.cid
-        channel = self.channels.get(cid)
-        if channel is None:
-            if sender is self.our_role:
+        channel: _BaseChannel | None
+        if sender is not self.our_role:
+            # A server: a cid already in use gets a second channel, as
+            # RSRV gives it.
+            channel = ServerChannel(command.name, self, cid)
+        else:
+            channel = self.channels.get(cid)
+            if channel is None:
                 channel = ClientChannel(command.name, self, cid)
-            else:
-                channel = ServerChannel(command.name, self, cid)
         self._advance_channel(channel, command, sender)
 
     def _on_access_rights(self, command: AccessRightsResponse,
@@ -621,7 +681,9 @@ class VirtualCircuit:
     def _on_clear_channel_request(self, command: ClearChannelRequest,
                                   sender: Role) -> None:
         channel = self._channel_by_sid(command.sid, command, sender)
-        if channel.cid != command.cid:
+        # RSRV clears the sid's channel whatever cid the request names;
+        # a client of ours names its own.
+        if sender is self.our_role and channel.cid != command.cid:
             raise self._error(sender, f'ClearChannelRequest for sid '
                               f'{command.sid} names cid {command.cid}, but '
                               f'that channel is cid {channel.cid}')
@@ -629,7 +691,11 @@ class VirtualCircuit:
 
     def _on_clear_channel_response(self, command: ClearChannelResponse,
                                    sender: Role) -> None:
-        channel = self.channels.get(command.cid)
+        if sender is SERVER:
+            # Echoing the request, which names the channel by sid.
+            channel = self.channels_sid.get(command.sid)
+        else:
+            channel = self.channels.get(command.cid)
         if channel is None and sender is not self.our_role:
             # A reply about a channel already gone (e.g. SERVER_DISCONN
             # crossed our CLEAR_CHANNEL): nothing to settle.
@@ -637,7 +703,8 @@ class VirtualCircuit:
             return
         if channel is None:
             raise self._error(sender, f'ClearChannelResponse names unknown '
-                              f'cid {command.cid}')
+                              f'channel sid {command.sid} / cid '
+                              f'{command.cid}')
         self._advance_channel(channel, command, sender)
         self._forget_channel(channel)
 

@@ -138,11 +138,12 @@ def nul_terminated(payload, start: int = 0) -> memoryview:
 
 def decode_name(payload, start: int = 0) -> str:
     """Decode a NUL-terminated name; bytes after the NUL are pad."""
-    raw = bytes(memoryview(payload)[start:])
-    end = raw.find(b'\x00')
-    if end >= 0:
-        raw = raw[:end]
-    return raw.decode(NAME_ENCODING)
+    if start:
+        payload = memoryview(payload)[start:]
+    # Latin-1 maps each byte to one character: decoding the pad as well and
+    # cutting at the first NUL gives the same name with a single copy (a
+    # server decodes one name per CREATE_CHAN and per searched name).
+    return str(payload, NAME_ENCODING).partition('\x00')[0]
 
 
 def buffer_nbytes(buf) -> int:

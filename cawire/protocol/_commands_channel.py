@@ -36,7 +36,9 @@ class CreateChanRequest(NamedMessage):
                           (b'', encode_name(name, 'PV name')))
 
     cid = header_field(4)
+    """Client channel id (the number the client chose for the channel)."""
     version = header_field(5)
+    """Minor protocol version of the sender."""
 
 
 class CreateChanResponse(Message):
@@ -53,9 +55,13 @@ class CreateChanResponse(Message):
                           u32(sid, 'sid'))
 
     data_type = channel_type_field(2)
+    """Native DBR type of the channel (a ``ChannelType``)."""
     data_count = header_field(3)
+    """Native element count of the channel."""
     cid = header_field(4)
+    """Client channel id (the number the client chose for the channel)."""
     sid = header_field(5)
+    """Server channel id (the number the server chose for the channel)."""
 
 
 class _CidOnlyResponse(Message):
@@ -69,6 +75,7 @@ class _CidOnlyResponse(Message):
         self._init_fields(0, 0, u32(cid, 'cid'), 0)
 
     cid = header_field(4)
+    """Client channel id (the number the client chose for the channel)."""
 
 
 class CreateChFailResponse(_CidOnlyResponse):
@@ -91,6 +98,7 @@ class AccessRightsResponse(Message):
                           u32(access_rights, 'access_rights'))
 
     cid = header_field(4)
+    """Client channel id (the number the client chose for the channel)."""
 
     @property
     def access_rights(self) -> AccessRights:
@@ -114,7 +122,9 @@ class _ClearChannel(Message):
         self._init_fields(0, 0, u32(sid, 'sid'), u32(cid, 'cid'))
 
     sid = header_field(4)
+    """Server channel id (the number the server chose for the channel)."""
     cid = header_field(5)
+    """Client channel id (the number the client chose for the channel)."""
 
 
 class ClearChannelRequest(_ClearChannel):

@@ -184,6 +184,7 @@ class ErrorResponse(Message):
         return (payload[:size], nul_terminated(payload, size))
 
     cid = header_field(4)
+    """Client channel id of the failed request (0 if none)."""
 
     @property
     def status(self) -> CAStatusCode:
@@ -222,9 +223,13 @@ class _ObsoleteMessage(Message):
                           buffers)
 
     data_type = header_field(2)
+    """Header field data type, as received."""
     data_count = header_field(3)
+    """Header field data count, as received."""
     parameter1 = header_field(4)
+    """Header field parameter 1, as received."""
     parameter2 = header_field(5)
+    """Header field parameter 2, as received."""
 
 
 class Snapshot(_ObsoleteMessage):

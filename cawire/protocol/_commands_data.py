@@ -178,7 +178,9 @@ class _DataMessage(Message):
                                encoding=encoding)
 
     data_type = channel_type_field(2)
+    """DBR type of the payload (a ``ChannelType``; the int if unknown)."""
     data_count = header_field(3)
+    """Number of elements in the payload."""
 
 
 class ReadNotifyResponse(_DataMessage):
@@ -200,7 +202,9 @@ class ReadNotifyResponse(_DataMessage):
                         status_to_wire(status), u32(ioid, 'ioid'))
 
     status = status_field(4)
+    """Completion status (a ``CAStatusCode``)."""
     ioid = header_field(5)
+    """Request id (chosen by the client; the reply carries it back)."""
 
 
 class EventAddResponse(_DataMessage):
@@ -231,7 +235,9 @@ class EventAddResponse(_DataMessage):
         return _data_from_wire(cls, header_fields, payload)
 
     status = status_field(4)
+    """Completion status (a ``CAStatusCode``)."""
     subscriptionid = header_field(5)
+    """Subscription id (chosen by the client; updates carry it)."""
 
 
 class _ChannelDataMessage(_DataMessage):
@@ -248,7 +254,9 @@ class _ChannelDataMessage(_DataMessage):
                         u32(sid, 'sid'), u32(ioid, 'ioid'))
 
     sid = header_field(4)
+    """Server channel id (the number the server chose for the channel)."""
     ioid = header_field(5)
+    """Request id (chosen by the client; the reply carries it back)."""
 
 
 class ReadResponse(_ChannelDataMessage):
@@ -292,9 +300,13 @@ class WriteNotifyResponse(Message):
                           u32(ioid, 'ioid'))
 
     data_type = channel_type_field(2)
+    """DBR type of the payload (a ``ChannelType``; the int if unknown)."""
     data_count = header_field(3)
+    """Number of elements in the payload."""
     status = status_field(4)
+    """Completion status (a ``CAStatusCode``)."""
     ioid = header_field(5)
+    """Request id (chosen by the client; the reply carries it back)."""
 
 
 class _GetRequest(Message):
@@ -307,9 +319,13 @@ class _GetRequest(Message):
                           u32(ioid, 'ioid'))
 
     data_type = channel_type_field(2)
+    """DBR type wanted in the reply (a ``ChannelType``)."""
     data_count = header_field(3)
+    """Number of elements wanted (0: the current count)."""
     sid = header_field(4)
+    """Server channel id (the number the server chose for the channel)."""
     ioid = header_field(5)
+    """Request id (chosen by the client; the reply carries it back)."""
 
 
 class ReadNotifyRequest(_GetRequest):
@@ -380,9 +396,13 @@ class EventAddRequest(Message):
         return _EVENT_ADD_PAYLOAD.unpack_from(self.buffers[0])
 
     data_type = channel_type_field(2)
+    """DBR type wanted in the updates (a ``ChannelType``)."""
     data_count = header_field(3)
+    """Number of elements wanted in each update (0: the current count)."""
     sid = header_field(4)
+    """Server channel id (the number the server chose for the channel)."""
     subscriptionid = header_field(5)
+    """Subscription id (chosen by the client; updates carry it)."""
 
     @property
     def low(self) -> float:
@@ -415,9 +435,13 @@ class _EventCancel(Message):
                           u32(subscriptionid, 'subscriptionid'))
 
     data_type = channel_type_field(2)
+    """DBR type of the subscription concerned (a ``ChannelType``)."""
     data_count = header_field(3)
+    """Element count header field, as sent."""
     sid = header_field(4)
+    """Server channel id (the number the server chose for the channel)."""
     subscriptionid = header_field(5)
+    """Subscription id (chosen by the client; updates carry it)."""
 
 
 class EventCancelRequest(_EventCancel):

@@ -68,7 +68,9 @@ class VersionRequest(Message):
                               u32(sequence_id, 'sequence_id'), 0)
 
     priority = header_field(2)
+    """Priority of the circuit (0 to 99; higher is served first)."""
     version = header_field(3)
+    """Minor protocol version of the sender."""
 
     @property
     def sequence_id(self) -> int | None:
@@ -101,6 +103,7 @@ class VersionResponse(Message):
                               u32(sequence_id, 'sequence_id'), 0)
 
     version = header_field(3)
+    """Minor protocol version of the sender."""
 
     @property
     def sequence_id(self) -> int | None:
@@ -135,8 +138,12 @@ class SearchRequest(NamedMessage):
                           (b'', encode_name(name, 'PV name')))
 
     reply = header_field(2)
+    """DO_REPLY (10): a server without the name answers NOT_FOUND; NO_REPLY
+    (5): it stays silent."""
     version = header_field(3)
+    """Minor protocol version of the sender."""
     cid = header_field(4)
+    """Search id (chosen by the client; the reply carries it back)."""
 
 
 class SearchResponse(Message):
@@ -170,7 +177,9 @@ class SearchResponse(Message):
         return (payload[:2],) if len(payload) >= 2 else ()
 
     port = header_field(2)
+    """TCP port of the server that has the name."""
     cid = header_field(5)
+    """Search id of the request this answers."""
 
     @property
     def ip(self) -> str:
@@ -202,8 +211,11 @@ class NotFoundResponse(Message):
         self._init_fields(reply, version, cid, cid)
 
     reply = header_field(2)
+    """The reply flag copied from the search (DO_REPLY)."""
     version = header_field(3)
+    """Minor protocol version of the sender."""
     cid = header_field(4)
+    """Search id of the request this answers."""
 
 
 class RsrvIsUpResponse(Message):
@@ -232,8 +244,11 @@ class RsrvIsUpResponse(Message):
                           ipv4_to_int(address))
 
     version = header_field(2)
+    """Minor protocol version of the server."""
     server_port = header_field(3)
+    """The server's TCP port."""
     beacon_id = header_field(4)
+    """Beacon sequence number (grows by one per beacon)."""
 
     @property
     def address(self) -> str:

@@ -32,8 +32,15 @@ Also here, as in libca:
   anomaly: a server appeared or a network came back).
 * the disconnect governor: names whose circuit died (or got CREATE_CH_FAIL /
   SERVER_DISCONN) wait for the governor, a free-running 10 s timer started
-  with the schedule, and then rejoin timer 0 -- so 0 to 10 s later, exactly
-  as libca (its governor also free-runs from context creation).
+  with the schedule, and then rejoin timer 0 -- so 0 to 10 s later, as
+  libca (its governor also free-runs from context creation).  One addition:
+  names whose circuit was lost (not refused: ``released_by_anomaly``) are
+  also released to timer 0 by a beacon anomaly (:meth:`boost`).  A server
+  that restarts announces itself with an anomaly, so the names of a
+  rebooted IOC are searched for once, when it is back, instead of while it
+  is down (libca leaves them until the next tick, up to 10 s after the IOC
+  is back).  Names a server refused or broke on wait for the tick only, so
+  that the anomalies of other servers cannot make a storm of them.
 
 :meth:`retry_now` (caproto's behaviour on every ``get_pvs``) sends every
 unanswered name again at once, restarting its back-off.
@@ -156,7 +163,8 @@ class SearchSchedule:
         # key -> timer index, or None while in the disconnect governor.
         self._where: dict[Hashable, int | None] = {}
         self._sizes: dict[Hashable, int] = {}
-        self._governed: dict[Hashable, None] = {}
+        # Governed keys -> whether a beacon anomaly releases them.
+        self._governed: dict[Hashable, bool] = {}
         self._governor_epoch = now
 
     # ------------------------------------------------------------------
@@ -267,10 +275,13 @@ class SearchSchedule:
             self._remove(key)
 
     def disconnected(self, key: Hashable, now: float,
-                     size: int | None = None) -> None:
+                     size: int | None = None, *,
+                     released_by_anomaly: bool = False) -> None:
         """``key``'s channel lost its server: search again via the governor.
 
-        It rejoins timer 0 at the governor's next 10 s tick.
+        It rejoins timer 0 at the governor's next 10 s tick, or, with
+        ``released_by_anomaly`` (the circuit was lost, e.g. the IOC
+        rebooted), at the next beacon anomaly if that comes first.
         """
         if size is None:
             size = self._sizes.get(key)
@@ -281,7 +292,7 @@ class SearchSchedule:
             self._governor_epoch = self._governor_tick_at_or_before(now)
         self._sizes[key] = size
         self._where[key] = None
-        self._governed[key] = None
+        self._governed[key] = released_by_anomaly
 
     def retry_now(self, now: float) -> None:
         """Send every unanswered name again at once (restarting back-off)."""
@@ -292,14 +303,17 @@ class SearchSchedule:
             self._install(key, 0, now)
 
     def boost(self, now: float) -> None:
-        """Beacon anomaly: pull names from slow timers to the anomaly timer.
+        """Beacon anomaly: search soon for names a new server may have.
 
         Names in timers slower than the beacon-anomaly index (~8.2 s) move
-        there, so they are searched within about 8 s.
+        there, so they are searched within about 8 s; names waiting in the
+        disconnect governor because their circuit was lost
+        (``released_by_anomaly``) join timer 0 now.
         """
         target = self.beacon_anomaly_index
         for timer in self._timers[target + 1:]:
             self._move_all(timer, target, now)
+        self._release_governed(now, anomaly=True)
 
     # ------------------------------------------------------------------
     # Output
@@ -310,10 +324,7 @@ class SearchSchedule:
         if (self._governed and
                 self._governor_epoch + DISCONNECT_GOVERNOR_PERIOD <= now):
             self._governor_epoch = self._governor_tick_at_or_before(now)
-            for key in list(self._governed):
-                del self._governed[key]
-                del self._where[key]
-                self._install(key, 0, now)
+            self._release_governed(now)
         # Firing one timer can make another due (names moved into an idle
         # timer); each timer can only become due again that way, and names
         # only move upwards, so this settles within a few passes.
@@ -334,6 +345,15 @@ class SearchSchedule:
         periods = math.floor((now - self._governor_epoch)
                              / DISCONNECT_GOVERNOR_PERIOD)
         return self._governor_epoch + periods * DISCONNECT_GOVERNOR_PERIOD
+
+    def _release_governed(self, now: float, anomaly: bool = False) -> None:
+        governed = self._governed
+        for key, released_by_anomaly in list(governed.items()):
+            if anomaly and not released_by_anomaly:
+                continue
+            del governed[key]
+            del self._where[key]
+            self._install(key, 0, now)
 
     def _update_round_trip(self, measured: float) -> None:
         measured = min(max(measured, MIN_ROUND_TRIP_ESTIMATE),

@@ -227,6 +227,10 @@ _CHANNEL_STATE_ON_CIRCUIT_LOSS = {
     FAILED: FAILED,
 }
 
+#: Circuit states of the client party once it has sent its VERSION (and
+#: the circuit is alive): requests may come.
+CLIENT_STATES_WITH_REQUESTS = (AWAIT_VERSION_RESPONSE, CONNECTED)
+
 _INITIAL_CIRCUIT_STATES = {CLIENT: SEND_VERSION_REQUEST, SERVER: IDLE}
 _INITIAL_CHANNEL_STATES = {CLIENT: SEND_CREATE_CHAN_REQUEST, SERVER: IDLE}
 
@@ -266,12 +270,19 @@ class _PartyStates:
     __slots__ = ('client', 'server')
     #: Set by each subclass: starting states and transition table.
     _INITIAL: dict[Role, States]
+    _INITIAL_CLIENT: States
+    _INITIAL_SERVER: States
+    #: ``_TABLE`` joined: (client state, server state, command class) ->
+    #: (new client state, new server state), one lookup per command.
+    _PAIRS: dict[tuple[States, States, type], tuple[States, States]]
     _TABLE: TransitionTable
     _what: str
 
     def __init__(self) -> None:
-        self.client: States = self._INITIAL[CLIENT]
-        self.server: States = self._INITIAL[SERVER]
+        # Class constants, not the _INITIAL dict: one channel is made per
+        # CREATE_CHAN, the server's hot lifecycle path.
+        self.client: States = self._INITIAL_CLIENT
+        self.server: States = self._INITIAL_SERVER
 
     def __getitem__(self, role: Role) -> States:
         return self.client if role is CLIENT else self.server
@@ -293,20 +304,30 @@ class _PartyStates:
         """
         client_state = self.client
         server_state = self.server
-        table = self._TABLE
-        try:
-            new_client = table[CLIENT][client_state][command_type]
-            new_server = table[SERVER][server_state][command_type]
-        except KeyError:
+        after = self._PAIRS.get((client_state, server_state, command_type))
+        if after is None:
             error = (LocalProtocolError if sender is our_role
                      else RemoteProtocolError)
             raise error(
                 f'{command_type.__name__} is not allowed on a '
                 f'{self._what} in state client={client_state!r} '
-                f'server={server_state!r}') from None
-        self.client = new_client
-        self.server = new_server
+                f'server={server_state!r}')
+        self.client, self.server = new_client, new_server = after
         return new_client is not client_state or new_server is not server_state
+
+
+def _joined(table: TransitionTable
+            ) -> dict[tuple[States, States, type], tuple[States, States]]:
+    # Every command both parties' tables accept in a pair of states.
+    pairs = {}
+    for client_state, client_moves in table[CLIENT].items():
+        for server_state, server_moves in table[SERVER].items():
+            for command_type, new_client in client_moves.items():
+                new_server = server_moves.get(command_type)
+                if new_server is not None:
+                    pairs[(client_state, server_state, command_type)] = (
+                        new_client, new_server)
+    return pairs
 
 
 class CircuitState(_PartyStates):
@@ -314,7 +335,10 @@ class CircuitState(_PartyStates):
     __slots__ = ()
     _what = 'circuit'
     _INITIAL = _INITIAL_CIRCUIT_STATES
+    _INITIAL_CLIENT = _INITIAL_CIRCUIT_STATES[CLIENT]
+    _INITIAL_SERVER = _INITIAL_CIRCUIT_STATES[SERVER]
     _TABLE = CIRCUIT_TRANSITIONS
+    _PAIRS = _joined(CIRCUIT_TRANSITIONS)
 
     def process_command_type(self, sender: Role, our_role: Role,
                              command_type: type) -> None:
@@ -338,7 +362,7 @@ class CircuitState(_PartyStates):
     @property
     def client_may_send_requests(self) -> bool:
         """True once the client sent its VERSION and the circuit is alive."""
-        return self.client in (AWAIT_VERSION_RESPONSE, CONNECTED)
+        return self.client in CLIENT_STATES_WITH_REQUESTS
 
 
 class ChannelState(_PartyStates):
@@ -346,7 +370,10 @@ class ChannelState(_PartyStates):
     __slots__ = ()
     _what = 'channel'
     _INITIAL = _INITIAL_CHANNEL_STATES
+    _INITIAL_CLIENT = _INITIAL_CHANNEL_STATES[CLIENT]
+    _INITIAL_SERVER = _INITIAL_CHANNEL_STATES[SERVER]
     _TABLE = CHANNEL_TRANSITIONS
+    _PAIRS = _joined(CHANNEL_TRANSITIONS)
 
     def process_command_type(self, sender: Role, our_role: Role,
                              command_type: type) -> bool:

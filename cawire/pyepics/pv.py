@@ -696,26 +696,39 @@ class PV:
     enum_strs = property(lambda self: self._getarg('enum_strs'),
                          doc='enum state strings')
     host = property(lambda self: self._getarg('host'), doc="server 'host:port'")
-    read_access = property(lambda self: self._getarg('read_access'))
-    write_access = property(lambda self: self._getarg('write_access'))
+    read_access = property(lambda self: self._getarg('read_access'),
+                           doc='True if the client may read')
+    write_access = property(lambda self: self._getarg('write_access'),
+                            doc='True if the client may write')
     access = property(lambda self: self._getarg('access'),
                       doc="'read/write', 'read-only', ...")
-    monitor_delta = property(lambda self: self._getarg('monitor_delta'))
-    upper_disp_limit = property(lambda self: self._getarg('upper_disp_limit'))
-    lower_disp_limit = property(lambda self: self._getarg('lower_disp_limit'))
-    upper_alarm_limit = property(lambda self: self._getarg('upper_alarm_limit'))
-    lower_alarm_limit = property(lambda self: self._getarg('lower_alarm_limit'))
-    upper_warning_limit = property(lambda self: self._getarg('upper_warning_limit'))
-    lower_warning_limit = property(lambda self: self._getarg('lower_warning_limit'))
-    upper_ctrl_limit = property(lambda self: self._getarg('upper_ctrl_limit'))
-    lower_ctrl_limit = property(lambda self: self._getarg('lower_ctrl_limit'))
+    monitor_delta = property(lambda self: self._getarg('monitor_delta'),
+                             doc='client-side monitor deadband (None: every update)')
+    upper_disp_limit = property(lambda self: self._getarg('upper_disp_limit'),
+                                doc='upper display limit')
+    lower_disp_limit = property(lambda self: self._getarg('lower_disp_limit'),
+                                doc='lower display limit')
+    upper_alarm_limit = property(lambda self: self._getarg('upper_alarm_limit'),
+                                 doc='upper alarm (HIHI) limit')
+    lower_alarm_limit = property(lambda self: self._getarg('lower_alarm_limit'),
+                                 doc='lower alarm (LOLO) limit')
+    upper_warning_limit = property(lambda self: self._getarg('upper_warning_limit'),
+                                   doc='upper warning (HIGH) limit')
+    lower_warning_limit = property(lambda self: self._getarg('lower_warning_limit'),
+                                   doc='lower warning (LOW) limit')
+    upper_ctrl_limit = property(lambda self: self._getarg('upper_ctrl_limit'),
+                                doc='upper control limit')
+    lower_ctrl_limit = property(lambda self: self._getarg('lower_ctrl_limit'),
+                                doc='lower control limit')
 
     @property
     def char_status(self) -> str:
+        """The alarm status as its name ('NO_ALARM', 'HIHI'...)."""
         return dbr.ALARM_STATUS_NAMES[self.status]
 
     @property
     def char_severity(self) -> str:
+        """The alarm severity as its name ('NO_ALARM', 'MAJOR'...)."""
         return dbr.ALARM_SEVERITY_NAMES[self.severity]
 
     @property
@@ -725,6 +738,7 @@ class PV:
 
     @property
     def typefull(self) -> str:
+        """Type name of the requested form (as in pyepics, equal to ``type``)."""
         return self._args['typefull']
 
     @property

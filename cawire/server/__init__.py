@@ -12,6 +12,7 @@ from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelNumeric, ChannelShort, ChannelString)
 from ._cli import ioc_arg_parser, run, start_server, template_arg_parser
 from ._pv_pair import get_pv_pair_wrapper
+from ._pvfunction import pvfunction
 from ._pvgroup import (PVGroup, PvpropertyData, SubGroup, expand_macros,
                        pvproperty, scan_wrapper)
 from ._pvproperty_classes import (PvpropertyBoolEnum, PvpropertyBoolEnumRO,
@@ -30,14 +31,6 @@ from ._threadsafe_queue import ThreadsafeQueue
 
 #: caproto's name for the ``async_lib`` object handed to hooks.
 AsyncLibraryLayer = AsyncioAsyncLayer
-
-
-class pvfunction:
-    """caproto's RPC-style ``pvfunction`` is not implemented in cawire."""
-
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError('pvfunction is not implemented in cawire; '
-                                  'use pvproperties with a putter')
 
 
 __all__ = ('ChannelAlarm', 'ChannelByte', 'ChannelChar', 'ChannelData',

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,12 +29,18 @@ from ..protocol._exceptions import CaprotoError, CaprotoValueError
 from . import _wire
 from ._conversion import as_text_list, convert_values
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._subscriptions import Subscription
-
 __all__ = ('ChannelAlarm', 'ChannelData', 'SkipWrite', 'Forbidden')
 
 logger = logging.getLogger('cawire.server.data')
+
+
+class Subscriber(Protocol):
+    """What a channel posts updates to: a client's subscription, or a
+    filter's relay standing for one."""
+
+    mask: int
+
+    def post(self, data: 'ChannelData') -> None: ...
 
 _DBE_VALUE = int(SubscriptionType.DBE_VALUE)
 _DBE_LOG = int(SubscriptionType.DBE_LOG)
@@ -69,9 +75,9 @@ class ChannelAlarm:
     alarm_string : str
     """
 
-    def __init__(self, *, status=0, severity=0,
+    def __init__(self, *, status: int = 0, severity: int = 0,
                  must_acknowledge_transient: bool = True,
-                 severity_to_acknowledge=0, alarm_string: str = ''):
+                 severity_to_acknowledge: int = 0, alarm_string: str = ''):
         self._status = AlarmStatus(status)
         self._severity = AlarmSeverity(severity)
         self.must_acknowledge_transient = bool(must_acknowledge_transient)
@@ -85,10 +91,12 @@ class ChannelAlarm:
 
     @property
     def status(self) -> AlarmStatus:
+        """The alarm status shared by the channels of this alarm."""
         return self._status
 
     @property
     def severity(self) -> AlarmSeverity:
+        """The alarm severity shared by the channels of this alarm."""
         return self._severity
 
     def connect(self, channel: 'ChannelData') -> None:
@@ -97,6 +105,7 @@ class ChannelAlarm:
             self._channels.append(channel)
 
     def disconnect(self, channel: 'ChannelData') -> None:
+        """Detach a channel: it is no longer notified of alarm changes."""
         if channel in self._channels:
             self._channels.remove(channel)
 
@@ -164,7 +173,7 @@ class ChannelData:
     #: Python value used when none is given.
     default_value: object = 0
 
-    def __init__(self, *, value=None, alarm: ChannelAlarm | None = None,
+    def __init__(self, *, value: Any = None, alarm: ChannelAlarm | None = None,
                  timestamp: float | None = None, max_length: int | None = None,
                  string_encoding: str = 'latin-1',
                  reported_record_type: str = 'cawire', read_only: bool = False):
@@ -177,7 +186,7 @@ class ChannelData:
         self._alarm = alarm if alarm is not None else ChannelAlarm()
         self._alarm.connect(self)
         self.timestamp = time.time() if timestamp is None else float(timestamp)
-        self._subscriptions: dict = {}
+        self._subscriptions: dict[Subscriber, None] = {}
         self._payload_cache: dict = {}
         #: GR/CTRL metadata bytes per request type (see _wire); cleared
         #: when metadata changes.
@@ -204,6 +213,7 @@ class ChannelData:
 
     @property
     def is_array(self) -> bool:
+        """True when the channel holds more than one element."""
         return self.max_length > 1
 
     @property
@@ -213,6 +223,12 @@ class ChannelData:
 
     @property
     def alarm(self) -> ChannelAlarm:
+        """The ``ChannelAlarm`` this channel reports.
+
+        Several channels may share one alarm. Assigning another alarm detaches
+        the channel from the old one and reports the new one's state to the
+        channel's subscribers.
+        """
         return self._alarm
 
     @alarm.setter
@@ -224,10 +240,12 @@ class ChannelData:
 
     @property
     def status(self) -> AlarmStatus:
+        """The alarm status of this channel (from its ``alarm``)."""
         return self._alarm.status
 
     @property
     def severity(self) -> AlarmSeverity:
+        """The alarm severity of this channel (from its ``alarm``)."""
         return self._alarm.severity
 
     def __len__(self) -> int:
@@ -459,14 +477,29 @@ class ChannelData:
         return cached
 
     # ----------------------------------------------------------- subscribers
-    def add_subscription(self, subscription: 'Subscription') -> None:
+    def add_subscription(self, subscription: Subscriber) -> None:
+        """Start sending this channel's updates to ``subscription``."""
         self._subscriptions[subscription] = None
 
-    def remove_subscription(self, subscription: 'Subscription') -> None:
+    def pre_state_change(self, state: str, new_value: bool) -> None:
+        """Hook: a named state is about to change (``PVGroup.update_state``);
+        does nothing unless overridden."""
+
+    def post_state_change(self, state: str, new_value: bool) -> None:
+        """Hook: a named state has changed; does nothing unless overridden."""
+
+    def post_initial_update(self, subscription: Subscriber) -> None:
+        """Send a new subscription its first update (a filtered channel may
+        hold it back)."""
+        subscription.post(self)
+
+    def remove_subscription(self, subscription: Subscriber) -> None:
+        """Stop sending updates to ``subscription`` (no error if absent)."""
         self._subscriptions.pop(subscription, None)
 
     @property
     def subscription_count(self) -> int:
+        """How many client subscriptions this channel currently has."""
         return len(self._subscriptions)
 
     def publish(self, events: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,12 +55,13 @@ class ChannelNumeric(ChannelData):
 
     default_value: object = 0
 
-    def __init__(self, *, value=None, units: str = '',
-                 upper_disp_limit=0, lower_disp_limit=0,
-                 upper_alarm_limit=0, upper_warning_limit=0,
-                 lower_warning_limit=0, lower_alarm_limit=0,
-                 upper_ctrl_limit=0, lower_ctrl_limit=0,
-                 value_atol: float = 0.0, log_atol: float = 0.0, **kwargs):
+    def __init__(self, *, value: Any = None, units: str = '',
+                 upper_disp_limit: float = 0, lower_disp_limit: float = 0,
+                 upper_alarm_limit: float = 0, upper_warning_limit: float = 0,
+                 lower_warning_limit: float = 0, lower_alarm_limit: float = 0,
+                 upper_ctrl_limit: float = 0, lower_ctrl_limit: float = 0,
+                 value_atol: float = 0.0, log_atol: float = 0.0,
+                 **kwargs: Any):
         self.units = units
         self.upper_disp_limit = upper_disp_limit
         self.lower_disp_limit = lower_disp_limit
@@ -196,7 +198,7 @@ class ChannelDouble(ChannelNumeric):
     data_type = ChannelType.DOUBLE
     default_value = 0.0
 
-    def __init__(self, *, precision: int = 0, **kwargs):
+    def __init__(self, *, precision: int = 0, **kwargs: Any):
         self.precision = precision
         super().__init__(**kwargs)
 
@@ -258,8 +260,8 @@ class ChannelChar(ChannelData):
     data_type = ChannelType.CHAR
     default_value = ''
 
-    def __init__(self, *, value=None, max_length=None, report_as_string=True,
-                 **kwargs):
+    def __init__(self, *, value: Any = None, max_length: int | None = None,
+                 report_as_string: bool = True, **kwargs: Any):
         self.report_as_string = bool(report_as_string)
         if max_length is None:
             text = value if isinstance(value, str) else ''
@@ -352,8 +354,8 @@ class ChannelEnum(ChannelData):
     _RULES = {'mbbo': (16, 'Illegal Value', True),
               'bo': (2, 'Illegal_Value', False)}
 
-    def __init__(self, *, enum_strings: Sequence[str] = (), value=None,
-                 enum_rules: str = 'mbbo', **kwargs):
+    def __init__(self, *, enum_strings: Sequence[str] = (), value: Any = None,
+                 enum_rules: str = 'mbbo', **kwargs: Any):
         self.enum_strings = tuple(str(item) for item in enum_strings)
         try:
             slots, illegal, trailing = self._RULES[enum_rules]
@@ -414,7 +416,18 @@ class ChannelEnum(ChannelData):
             return elements[0] if elements else ''
         return int(elements[0]) if len(elements) else 0
 
-    def values_from_wire(self, data, data_type: ChannelType):
+    def values_from_wire(self, data: Any, data_type: ChannelType) -> Any:
+        """Convert client data to a value for ``write``.
+
+        A string is matched against ``enum_strings`` (an empty string names the
+        first unused state slot, a number in text that state); other types
+        convert as for any channel.
+
+        Raises
+        ------
+        CaprotoConversionError
+            The text names no state and is no valid state number.
+        """
         if ChannelType(data_type) == ChannelType.STRING:
             texts = as_text_list(data, self.string_encoding)
             text = texts[0] if texts else ''
@@ -426,7 +439,8 @@ class ChannelEnum(ChannelData):
                               trailing_text=self._numbers_with_text)
         return super().values_from_wire(data, data_type)
 
-    def elements_as(self, base_type: ChannelType):
+    def elements_as(self, base_type: ChannelType) -> Any:
+        """Current elements as ``base_type``: state strings for STRING."""
         if ChannelType(base_type) == ChannelType.STRING:
             return [self.state_text(index) for index in self._elements.tolist()]
         return super().elements_as(base_type)

@@ -288,7 +288,9 @@ class ServerCircuit(asyncio.Protocol):
             if self._must_stall():
                 self._backlog = commands[index:]
                 return
-            if type(command) in _CHANNEL_COMMANDS:
+            # A channel's requests wait only behind a running hook: with no
+            # hook task alive no channel is busy and none has a queue.
+            if self._tasks and type(command) in _CHANNEL_COMMANDS:
                 entry = channels.get(header_fields(command)[4])
                 if entry is not None and (entry.busy or entry.waiting):
                     # Requests on a channel are served in order (caput's
@@ -311,6 +313,14 @@ class ServerCircuit(asyncio.Protocol):
                     f'request')
             handler(self, command)
         except RemoteProtocolError as exc:
+            refusal = self.circuit.refusal_before_version(command)
+            if refusal is not None:
+                # RSRV's answer to a client that has not said its version:
+                # refuse the request, keep the circuit.
+                logger.debug('Circuit %s: %s before VERSION refused',
+                             self.address, type(command).__name__)
+                self._send(bytes(refusal))
+                return True
             self._protocol_error(str(exc), command)
             return False
         except Exception:  # noqa: BLE001 - one request must not kill the loop
@@ -480,24 +490,20 @@ class ServerCircuit(asyncio.Protocol):
             self._send_commands(reply)
 
     def _on_create_chan(self, command: cmds.CreateChanRequest) -> None:
-        self.circuit.process_command(command)
-        channel = self.circuit.channels[command.cid]
-        assert isinstance(channel, ServerChannel)
+        circuit = self.circuit
+        channel = circuit.accept_create_chan(command)
         data = self.server.pvdb.get(channel.name)
         if data is None:
             logger.debug('Circuit %s: no PV named %r', self.address,
                          channel.name)
-            self._send_commands(channel.create_fail())
+            self._send(circuit.create_chan_failure(channel))
             return
         access = data.check_access(self.client_hostname, self.client_username)
         if type(access) is not AccessRights:  # a policy may return an int
             access = AccessRights(access)
         sid = self.server.new_sid()
-        count = data.max_length
-        if self.client_version < 9:
-            count = min(count, 0xFFFE)
-        self._send_commands(channel.access_rights_response(access),
-                            channel.create(data.data_type, count, sid))
+        self._send(circuit.create_chan_reply(channel, access, data.data_type,
+                                             data.max_length, sid))
         self.channels[sid] = ChannelEntry(channel, data, access)
 
     def refresh_access_rights(self) -> None:
@@ -511,16 +517,21 @@ class ServerCircuit(asyncio.Protocol):
                 entry.access = access
                 entry.readable = bool(access & AccessRights.READ)
                 entry.writable = bool(access & AccessRights.WRITE)
-                self._send_commands(entry.channel.access_rights_response(access))
+                self._send(self.circuit.access_rights_update(entry.channel,
+                                                             access))
 
     def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
-        entry = self._entry(command, command.sid)
-        self.circuit.process_command(command)
-        self._drop_channel(entry)
-        self._send_commands(entry.channel.clear())
+        channel, reply = self.circuit.accept_clear_channel(command)
+        entry = self.channels.pop(channel.sid, None)  # type: ignore[arg-type]
+        if entry is not None and entry.subscriptions:
+            self._drop_subscriptions(entry)
+        self._send(reply)
 
     def _drop_channel(self, entry: ChannelEntry) -> None:
         self.channels.pop(entry.sid, None)
+        self._drop_subscriptions(entry)
+
+    def _drop_subscriptions(self, entry: ChannelEntry) -> None:
         for subscription in entry.subscriptions.values():
             entry.data.remove_subscription(subscription)
             self._held.discard(subscription)
@@ -681,7 +692,7 @@ class ServerCircuit(asyncio.Protocol):
                                     mask)
         subscriptions[subid] = subscription
         data.add_subscription(subscription)
-        self.post_update(subscription, data)
+        data.post_initial_update(subscription)
 
     def _on_event_cancel(self, command: cmds.EventCancelRequest) -> None:
         _, _, data_type, count, sid, subid = header_fields(command)

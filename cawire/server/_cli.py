@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 
 from ..log import config_cawire_logging
 from ._server import Context
@@ -24,7 +25,10 @@ logger = logging.getLogger('cawire.server')
 def template_arg_parser(*, desc: str, default_prefix: str,
                         argv: list[str] | None = None,
                         macros: dict | None = None,
-                        supported_async_libs=None):
+                        supported_async_libs: Sequence[str] | None = None,
+                        ) -> tuple[argparse.ArgumentParser,
+                                   Callable[[argparse.Namespace],
+                                            tuple[dict, dict]]]:
     """Build the standard IOC parser; returns ``(parser, split_args)``.
 
     Parameters
@@ -107,7 +111,8 @@ def template_arg_parser(*, desc: str, default_prefix: str,
 
 def ioc_arg_parser(*, desc: str, default_prefix: str,
                    argv: list[str] | None = None, macros: dict | None = None,
-                   supported_async_libs=None):
+                   supported_async_libs: Sequence[str] | None = None,
+                   ) -> tuple[dict, dict]:
     """Parse the standard IOC command line.
 
     Returns
@@ -124,15 +129,18 @@ def ioc_arg_parser(*, desc: str, default_prefix: str,
     return split_args(parser.parse_args(argv[1:] if argv else None))
 
 
-async def start_server(pvdb: dict, *, interfaces=None,
-                       log_pv_names: bool = False, startup_hook=None) -> None:
+async def start_server(pvdb: dict, *, interfaces: Sequence[str] | None = None,
+                       log_pv_names: bool = False,
+                       startup_hook: Callable | None = None) -> None:
     """Serve ``pvdb`` in the running event loop until cancelled."""
     await Context(pvdb, interfaces).run(log_pv_names=log_pv_names,
                                         startup_hook=startup_hook)
 
 
-def run(pvdb: dict, *, module_name: str | None = None, interfaces=None,
-        log_pv_names: bool = False, startup_hook=None) -> None:
+def run(pvdb: dict, *, module_name: str | None = None,
+        interfaces: Sequence[str] | None = None,
+        log_pv_names: bool = False,
+        startup_hook: Callable | None = None) -> None:
     """Serve ``pvdb`` until SIGINT/SIGTERM, then disconnect clients cleanly.
 
     Parameters

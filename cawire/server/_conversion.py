@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -210,7 +211,7 @@ def format_float(value: float, precision: int) -> str:
     return f'{sign}{whole}.{fraction:0{precision}d}'
 
 
-def as_text_list(values, encoding: str) -> list[str]:
+def as_text_list(values: Any, encoding: str) -> list[str]:
     """Normalise STRING data (str, bytes, or sequences of them) to str list.
 
     Bytes are cut at the first NUL (bytes after it are undefined on the wire).
@@ -259,7 +260,7 @@ def _to_float32(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float32)
 
 
-def to_native_array(values, to_type: ChannelType) -> np.ndarray:
+def to_native_array(values: Any, to_type: ChannelType) -> np.ndarray:
     """Cast a numeric array (any numpy dtype) to a numeric base type."""
     array = np.asarray(values)
     if array.ndim == 0:
@@ -279,10 +280,10 @@ def to_native_array(values, to_type: ChannelType) -> np.ndarray:
     return _wrap_integers(array, to_type)
 
 
-def convert_values(values, from_type: ChannelType, to_type: ChannelType, *,
+def convert_values(values: Any, from_type: ChannelType, to_type: ChannelType, *,
                    enum_strings: Sequence[str] = (), precision: int = 0,
                    encoding: str = 'latin-1', char_as_text: bool = False,
-                   empty_is_zero: bool = True):
+                   empty_is_zero: bool = True) -> Any:
     """Convert channel values between two base types.
 
     Parameters

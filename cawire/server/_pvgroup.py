@@ -32,16 +32,21 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoRuntimeError, CaprotoValueError
 from ._channel_data import ChannelAlarm, ChannelData
+from ._field_spec import FieldSpec
+from .states import StateUpdate, register_group_states
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelFloat, ChannelInteger,
                              ChannelShort, ChannelString)
+
+if TYPE_CHECKING:
+    from .records import RecordFields
 
 __all__ = ('PVGroup', 'pvproperty', 'SubGroup', 'PvpropertyData',
            'expand_macros', 'data_class_for', 'scan_wrapper')
@@ -72,12 +77,17 @@ class PvpropertyData:
     #: The ``Pvproperty*RO`` classes refuse client writes whatever
     #: ``read_only`` says.
     forced_read_only = False
+
+    def __class_getitem__(cls, fields: Any) -> type:
+        # ``PvpropertyDouble[AiFields]``: an annotation naming the record
+        # type; the class itself.
+        return cls
     # Provided by the ChannelData class this mixin is combined with.
     record_fields: Any
     alarm: Any
 
     def __init__(self, *, pvname: str, group: 'PVGroup',
-                 prop: 'pvproperty', **kwargs):
+                 prop: 'pvproperty', **kwargs: Any):
         self.pvname = pvname
         self.group = group
         self.pvspec = prop
@@ -97,12 +107,27 @@ class PvpropertyData:
             self.server_shutdown = None  # type: ignore[method-assign,assignment]
 
     async def verify_value(self, value: Any) -> Any:
+        """Run the pvproperty's putter (if any) on a value being written.
+
+        An exception from the putter refuses the write.
+
+        Returns
+        -------
+        Any
+            What the putter returns (None keeps ``value``, ``SkipWrite``
+            stores nothing), or ``value`` itself when there is no putter.
+        """
         put = self.pvspec.put_hook
         if put is None:
             return value
         return await put(self.group, self, value)
 
     async def read(self: Any, data_type: int) -> None:  # self: + ChannelData
+        """Run the pvproperty's getter (if any) before a client read.
+
+        A value the getter returns is written to the channel (without the
+        putter) and is what the client reads.
+        """
         get = self.pvspec.get_hook
         if get is None:
             return
@@ -111,6 +136,11 @@ class PvpropertyData:
             await self.write(value, verify_value=False)
 
     async def server_startup(self, async_lib: Any) -> None:
+        """Run the pvproperty's startup hook and scan loop (concurrently).
+
+        Called once by the server when it starts; the attribute is ``None``
+        on channels that have neither.
+        """
         tasks = []
         if self.pvspec.startup_hook is not None:
             tasks.append(self.pvspec.startup_hook(self.group, self, async_lib))
@@ -119,6 +149,7 @@ class PvpropertyData:
         await asyncio.gather(*tasks)
 
     async def server_shutdown(self, async_lib: Any) -> None:
+        """Run the pvproperty's shutdown hook; called when the server stops."""
         hook = self.pvspec.shutdown_hook
         assert hook is not None  # otherwise this method is None
         await hook(self.group, self, async_lib)
@@ -131,12 +162,13 @@ class PvpropertyData:
         return self.record_fields.fields
 
     @property
-    def field_inst(self):
+    def field_inst(self) -> 'RecordFields | None':
         """The RecordFields of a record-mocking PV, or None."""
         return self.record_fields
 
     @property
     def record_type(self) -> str | None:
+        """The record type this PV mocks (``'ao'``...), or None."""
         return self.pvspec.record
 
     def _scan_period(self, period: float, use_scan_field: bool) -> float:
@@ -147,10 +179,10 @@ class PvpropertyData:
             return period  # the decorator's period until SCAN is written
         return self.record_fields.scan_rate_sec or 0.0
 
-    async def scan_loop(self, async_lib, func: Callable, period: float, *,
+    async def scan_loop(self, async_lib: Any, func: Callable, period: float, *,
                         subtract_elapsed: bool = True,
                         stop_on_error: bool = False,
-                        failure_severity=AlarmSeverity.MAJOR_ALARM,
+                        failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
                         use_scan_field: bool = False) -> None:
         """Call ``func(group, self, async_lib)`` periodically (see
         :func:`scan_wrapper`)."""
@@ -185,7 +217,7 @@ class PvpropertyData:
 
 def scan_wrapper(scan_function: Callable, period: float, *,
                  subtract_elapsed: bool = True, stop_on_error: bool = False,
-                 failure_severity=AlarmSeverity.MAJOR_ALARM,
+                 failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
                  use_scan_field: bool = False) -> Callable:
     """Turn ``scan_function(group, instance, async_lib)`` into a coroutine
     function that calls it every ``period`` seconds (for ``pvproperty(scan=)``).
@@ -222,9 +254,9 @@ def _pvproperty_class(base: type) -> type:
     return cls
 
 
-def data_class_for(dtype, value):
+def data_class_for(dtype: Any, value: Any) -> tuple[type, dict]:
     """ChannelData class and keyword adjustments for a dtype/value pair."""
-    extra = {}
+    extra: dict[str, Any] = {}
     if dtype is None:
         if isinstance(value, enum.IntEnum):
             dtype = type(value)
@@ -256,7 +288,8 @@ def data_class_for(dtype, value):
             else:
                 dtype = int
         else:
-            dtype = float if value is None else type(value)
+            # caproto: a pvproperty without value or dtype is an integer
+            dtype = int if value is None else type(value)
     if isinstance(dtype, type) and issubclass(dtype, ChannelData):
         return dtype, extra
     if isinstance(dtype, type) and issubclass(dtype, enum.IntEnum):
@@ -309,18 +342,19 @@ class pvproperty:
 
     def __init__(self, get: Callable | None = None, put: Callable | None = None,
                  startup: Callable | None = None,
-                 shutdown: Callable | None = None, *, scan=None,
-                 name: str | None = None, dtype=None, value=None,
+                 shutdown: Callable | None = None, *,
+                 scan: Callable | None = None,
+                 name: str | None = None, dtype: Any = None,
+                 value: Any = None,
                  max_length: int | None = None, read_only: bool | None = None,
                  alarm_group: str | None = None, doc: str | None = None,
-                 record=None, fields=None, **cls_kwargs):
+                 record: str | type | None = None, fields: Any = None,
+                 field_spec: FieldSpec | None = None, **cls_kwargs: Any):
         if scan is not None and not callable(scan):
             raise CaprotoValueError('scan must be a coroutine function; use '
                                     'the @prop.scan(period) decorator')
-        if fields is not None:
-            raise NotImplementedError(
-                'per-field putters (fields=, prop.fields.X.putter) are not '
-                'implemented; write a putter on the value instead')
+        if record is None and field_spec is not None:
+            record = field_spec.record_type
         record = getattr(record, '_record_type', record)
         if record is not None:
             from .records import RECORD_TYPES
@@ -332,6 +366,14 @@ class pvproperty:
                 raise CaprotoValueError(
                     f'a record PV name cannot contain ".": {name!r}')
         self.record = record
+        #: Record type and per-field putters (``prop.fields``).
+        self.field_spec: FieldSpec | None = None
+        if field_spec is not None:
+            self.field_spec = field_spec.copy_for(self)
+        elif record is not None:
+            self.field_spec = FieldSpec(self, record)
+        if fields:
+            self._add_field_hooks(fields)
         self.attr_name: str | None = None
         self.name = name
         self.get_hook = get
@@ -351,11 +393,30 @@ class pvproperty:
         # Fail at class definition, not at IOC start, on a bad dtype.
         self.data_class, self._extra_kwargs = data_class_for(dtype, value)
 
+    @property
+    def fields(self) -> FieldSpec | None:
+        """Per-field hooks of a record PV: ``@prop.fields.EGU.putter``."""
+        return self.field_spec
+
+    def _add_field_hooks(self, fields: Any) -> None:
+        # caproto's form: ((field, kind), hook) pairs
+        if self.field_spec is None:
+            raise CaprotoValueError('fields= needs record=')
+        for (field, kind), hook in fields:
+            proxy = getattr(self.field_spec, field)
+            if kind != 'put':
+                raise NotImplementedError(
+                    f'per-field {kind} hooks are not implemented in cawire '
+                    f'(only putters)')
+            proxy.putter(hook)
+
     def __repr__(self) -> str:
         return (f'<pvproperty {self.attr_name!r} name={self.name!r} '
                 f'{self.data_class.__name__}>')
 
-    def __set_name__(self, owner, attr_name: str) -> None:
+    def __set_name__(self, owner: type, attr_name: str) -> None:
+        if attr_name.startswith('_') and self.attr_name is not None:
+            return  # a hook decorator's name bound to this pvproperty again
         self.attr_name = attr_name
         if self.name is None:
             self.name = attr_name
@@ -416,7 +477,8 @@ class pvproperty:
     def scan(self, period: float, *, subtract_elapsed: bool = True,
              stop_on_error: bool = False,
              failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM,
-             use_scan_field: bool = False):
+             use_scan_field: bool = False
+             ) -> Callable[[Callable], 'pvproperty']:
         """Decorator: call the function every ``period`` seconds.
 
         A failing call sets the alarm to SCAN/``failure_severity`` (cleared
@@ -465,7 +527,9 @@ class pvproperty:
                 from exc
         if self.record is not None:
             from .records import RecordFields
-            RecordFields(data, self.record, description=self.doc or '')
+            RecordFields(data, self.record, description=self.doc or '',
+                         putters=self.field_spec.putters
+                         if self.field_spec is not None else None)
         return data
 
 
@@ -509,10 +573,11 @@ class SubGroup:
     prefix, the attribute name plus ``attr_separator`` (``':'``) is used.
     """
 
-    def __init__(self, group=None, *, prefix: str | None = None,
+    def __init__(self, group: type | dict | None = None, *,
+                 prefix: str | None = None,
                  macros: dict | None = None, doc: str | None = None,
                  attr_separator: str | None = None,
-                 base: tuple | None = None, **init_kwargs):
+                 base: tuple | None = None, **init_kwargs: Any):
         self.group_cls: type | None = None
         self.group_dict: dict | None = None
         self.prefix = prefix
@@ -599,6 +664,8 @@ class PVGroup:
         pvs, subgroups = {}, {}
         for klass in reversed(cls.__mro__):
             for attr, item in vars(klass).items():
+                if attr.startswith('_'):
+                    continue  # as caproto (a field putter's name, ...)
                 if isinstance(item, pvproperty):
                     pvs[attr] = item
                     subgroups.pop(attr, None)
@@ -622,6 +689,9 @@ class PVGroup:
         self.attr_pvdb: dict[str, ChannelData] = {}
         self.attr_to_pvname: dict[str, str] = {}
         self.groups: dict[str, PVGroup] = {}
+        if not hasattr(self, 'states'):
+            # caproto: a group without its own ``states`` shares its parent's
+            self.states: dict[str, bool] = getattr(parent, 'states', {})
         for attr, subgroup in self._subgroups_.items():
             if subgroup.group_cls is None:
                 raise CaprotoValueError(f'SubGroup {attr!r} has no group class')
@@ -641,6 +711,13 @@ class PVGroup:
             self._merge({data.pvname: data})
             if data.record_fields is not None:
                 self._merge(data.record_fields.pvdb_entries())
+        register_group_states(self)
+
+    def update_state(self, state: str, value: bool) -> StateUpdate:
+        """``async with group.update_state('fly', True):`` sets the named
+        state (see :mod:`cawire.server.states`), calling every PV's
+        ``pre_state_change`` before and ``post_state_change`` after."""
+        return StateUpdate(self, state, value)
 
     def _merge(self, pvdb: dict) -> None:
         for pvname, data in pvdb.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+from typing import Any
 
 __all__ = ('ThreadsafeQueue',)
 
@@ -21,7 +22,7 @@ class ThreadsafeQueue:
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
 
-    async def async_get(self):
+    async def async_get(self) -> Any:
         """Wait for and return the next item (without blocking the loop)."""
         while True:
             try:
@@ -33,7 +34,7 @@ class ThreadsafeQueue:
             except queue.Empty:
                 await self._ready.wait()
 
-    async def async_put(self, item) -> None:
+    async def async_put(self, item: Any) -> None:
         """Add an item from a coroutine (a bounded queue waits for room)."""
         while True:
             try:
@@ -43,14 +44,15 @@ class ThreadsafeQueue:
                 await asyncio.sleep(0.01)
         self._ready.set()
 
-    def get(self, timeout: float | None = None):
+    def get(self, timeout: float | None = None) -> Any:
         """Blocking get for threads."""
         return self._queue.get(timeout=timeout)
 
-    def put(self, item, timeout: float | None = None) -> None:
+    def put(self, item: Any, timeout: float | None = None) -> None:
         """Blocking put for threads."""
         self._queue.put(item, timeout=timeout)
         self._loop.call_soon_threadsafe(self._ready.set)
 
     def qsize(self) -> int:
+        """Approximate number of queued items."""
         return self._queue.qsize()

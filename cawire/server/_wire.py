@@ -10,6 +10,7 @@ and pads the result to 8 bytes.
 from __future__ import annotations
 
 import numpy as np
+from typing import TYPE_CHECKING
 
 from ..protocol import _payload
 from ..protocol._backend import NUMERIC_DTYPES
@@ -24,6 +25,9 @@ from ..protocol._serving import (graphic_metadata, is_readable_type,
                                  stsack_metadata, time_metadata)
 from ..protocol._timestamp import timestamp_to_epics
 from ._conversion import NATIVE_NUMPY_DTYPES
+
+if TYPE_CHECKING:
+    from ._channel_data import ChannelData
 
 __all__ = ('encode_channel', 'zero_payload', 'is_readable_type',
            'is_writable_type')
@@ -138,7 +142,8 @@ def _encode_strings(texts, encoding: str) -> list[bytes]:
             for text in texts]
 
 
-def encode_channel(channel, data_type: int, count: int):
+def encode_channel(channel: ChannelData, data_type: int,
+                   count: int) -> tuple[bytes, int]:
     """Encode ``channel`` as ``data_type`` with ``count`` elements.
 
     Returns

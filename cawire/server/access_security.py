@@ -42,9 +42,15 @@ import re
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from typing import TYPE_CHECKING
 
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import CaprotoValueError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._server import Context
 
 __all__ = ('AccessSecurity', 'AccessSecurityError', 'apply_access_security',
            'parse_acf')
@@ -76,7 +82,7 @@ class _Rule:
 class _Config:
     """One parsed file: user groups, host groups, access security groups."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.uags: dict[str, set[str]] = {}
         self.hags: dict[str, set[str]] = {}
         self.asgs: dict[str, list[_Rule]] = {}
@@ -292,6 +298,7 @@ class AccessSecurity:
             self._listeners.append(callback)
 
     def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback`` after reloads (no error if absent)."""
         if callback in self._listeners:
             self._listeners.remove(callback)
 
@@ -310,7 +317,7 @@ class AccessSecurity:
             except Exception:  # noqa: BLE001 - one server must not stop others
                 logger.exception('access rights update failed')
 
-    def reload_on_sighup(self, loop=None) -> None:
+    def reload_on_sighup(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Reload when the process gets SIGHUP (call in the server's loop)."""
         import asyncio
         loop = loop or asyncio.get_running_loop()
@@ -370,7 +377,7 @@ def channels_governed(pvdb: Mapping[str, Any]) -> Iterable[AccessSecurity]:
     return seen.values()
 
 
-def watch_reloads(context) -> Callable[[], None]:
+def watch_reloads(context: Context) -> Callable[[], None]:
     """Make ``context`` (a running server) update its clients' rights after
     each reload of an AccessSecurity its channels use; returns the function
     that stops this (called when the server stops)."""

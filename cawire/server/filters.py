@@ -10,11 +10,21 @@ record (and optional ``.FIELD``)::
     x.{"arr":{"s":2,"i":1,"e":5}}   array elements 2..5 (end inclusive,
                                negative counts from the end)
     x.[2:5]  x.[0:2:8]  x.[3]  the arr shorthand ([s:e], [s:i:e], [n])
+    x.{"sync":{"m":"while","s":"fly"}}   monitor updates synchronised with
+                               a named state (cawire.server.states)
 
 Several filters may be combined in one object, and the shorthand may come
-before an object. Keys may be unquoted (JSON5, as EPICS 7 accepts). The
-``sync`` filter needs the IOC's named states (dbState), which cawire does
-not have: a name using it is not served (the search goes unanswered).
+before an object. Keys may be unquoted (JSON5, as EPICS 7 accepts).
+
+``sync`` modes, as the IOC's filter: ``while``/``unless`` pass the updates
+that happen while the state is set/clear; ``first``/``after`` pass the
+first update after the state became set/clear; ``before``/``last`` pass,
+at the first update after the state became set/clear, the update that
+preceded it (the last one before the change).  The state is looked at when
+an update happens (changing it posts nothing), the subscription's initial
+update counts as an update, reads are not filtered, and a name whose state
+does not exist is not served.  ``{"sync":{"while":"fly"}}`` is the short
+form of ``{"sync":{"m":"while","s":"fly"}}``.
 
 :class:`ChannelNames` is the server's view of a pvdb: names in the pvdb
 are served as they are; ``x.VAL`` of any PV is the PV itself; a name with
@@ -28,13 +38,17 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, ValuesView
 from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..protocol._enums import SubscriptionType
-from . import _wire
+from . import _wire, states
+
+if TYPE_CHECKING:
+    from ._channel_data import ChannelData
 
 __all__ = ('ChannelNames', 'FilteredChannel', 'parse_channel_name')
 
@@ -42,7 +56,8 @@ _DBE_VALUE_OR_LOG = int(SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG)
 _UNQUOTED_KEY_RE = re.compile(r'([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*:)')
 _SHORTHAND_RE = re.compile(r'\[\s*(-?\d*)\s*(?::\s*(-?\d*)\s*)?'
                            r'(?::\s*(-?\d*)\s*)?\]')
-_SUPPORTED = ('dbnd', 'dec', 'ts', 'arr')
+_SUPPORTED = ('dbnd', 'dec', 'ts', 'arr', 'sync')
+_SYNC_MODES = ('before', 'first', 'last', 'after', 'while', 'unless')
 
 
 class FilterError(ValueError):
@@ -99,7 +114,25 @@ def parse_channel_name(name: str) -> tuple[str, dict] | None:
     if unknown:
         raise FilterError(f'filters {sorted(unknown)} are not supported '
                           f'(supported: {", ".join(_SUPPORTED)})')
+    if 'sync' in filters:
+        filters['sync'] = sync_options(filters['sync'])
     return base, filters
+
+
+def sync_options(options: dict) -> tuple[str, str]:
+    """(mode, state name) of a sync filter's options (FilterError if bad)."""
+    mode, state = options.get('m'), options.get('s')
+    for tag in _SYNC_MODES:
+        if tag in options:
+            if mode is not None and mode != tag:
+                raise FilterError(f'sync: modes {mode!r} and {tag!r} given')
+            mode, state = tag, options[tag]
+    if mode not in _SYNC_MODES:
+        raise FilterError(f'sync: mode {mode!r} is not one of '
+                          f'{", ".join(_SYNC_MODES)}')
+    if not isinstance(state, str) or not state:
+        raise FilterError(f'sync: state name {state!r} is not a string')
+    return mode, state
 
 
 class _Relay:
@@ -112,8 +145,45 @@ class _Relay:
         self.subscription = subscription
         self.mask = subscription.mask
 
-    def post(self, data) -> None:
+    def post(self, data: Any) -> None:
         self.channel._update(self.subscription)
+
+
+class _SyncStage:
+    """The sync filter's memory for one subscription: the state seen at its
+    previous update, and (before/last) a frozen copy of that update."""
+
+    __slots__ = ('mode', 'state', 'last_state', 'held')
+
+    def __init__(self, mode: str, state: str):
+        self.mode = mode
+        self.state = state
+        self.last_state = False
+        self.held: FilteredChannel | None = None
+
+    def admit(self, update: 'FilteredChannel',
+              freeze: Callable[[], 'FilteredChannel']
+              ) -> 'FilteredChannel | None':
+        """What to post for ``update`` (None: nothing); ``freeze`` makes
+        the copy kept by before/last."""
+        now = states.STATES.is_set(self.state)
+        mode = self.mode
+        if mode == 'while':
+            return update if now else None
+        if mode == 'unless':
+            return None if now else update
+        rising = now and not self.last_state
+        falling = self.last_state and not now
+        self.last_state = now
+        if mode == 'first':
+            return update if rising else None
+        if mode == 'after':
+            return update if falling else None
+        # before/last: at the edge, the update that preceded it.
+        edge = rising if mode == 'before' else falling
+        passed = self.held if edge else None
+        self.held = freeze()
+        return passed
 
 
 class FilteredChannel:
@@ -123,7 +193,7 @@ class FilteredChannel:
     other attribute go to the PV's own channel.
     """
 
-    def __init__(self, data, filters: dict):
+    def __init__(self, data: ChannelData, filters: dict):
         self._data = data
         self._relays: dict = {}
         self._deadband = None
@@ -132,6 +202,8 @@ class FilteredChannel:
         self._last_sent: float | None = None
         self._now_timestamps = 'ts' in filters
         self._slice: slice | None = None
+        self._sync: tuple[str, str] | None = filters.get('sync')
+        self._sync_stages: dict[Any, _SyncStage] = {}
         if 'dbnd' in filters:
             self._deadband = self._deadband_options(filters['dbnd'])
         if 'dec' in filters:
@@ -177,16 +249,30 @@ class FilteredChannel:
     # ---------------------------------------------------------------- reads
     @property
     def max_length(self) -> int:
+        """Element count of this view: the slice's length, else the PV's.
+
+        A slice that selects nothing gives a channel of 0 elements, as from
+        an IOC: libca then refuses plain gets (caget prints ECA_BADCOUNT)
+        and a callback get of 0 elements reads none."""
         if self._slice is None:
             return self._data.max_length
-        return max(len(range(self._data.max_length)[self._slice]), 1)
+        return len(range(self._data.max_length)[self._slice])
 
     def __len__(self) -> int:
         if self._slice is None:
             return len(self._data)
         return len(self._data._elements[self._slice])
 
-    def encode_read(self, data_type: int, count: int):
+    def encode_read(self, data_type: int, count: int) -> tuple[bytes, int]:
+        """Encode a read reply of the filtered view (slice, read time stamp).
+
+        Parameters
+        ----------
+        data_type : int
+            The DBR type the client asked for.
+        count : int
+            The element count the client asked for (0: the current count).
+        """
         if self._slice is None and not self._now_timestamps:
             return self._data.encode_read(data_type, count)
         view = copy.copy(self._data)
@@ -201,13 +287,25 @@ class FilteredChannel:
         return _wire.encode_channel(view, data_type, count)
 
     # ------------------------------------------------------------- monitors
-    def add_subscription(self, subscription) -> None:
+    def add_subscription(self, subscription: Any) -> None:
+        """Subscribe through this channel's filters (deadband, decimation...).
+        """
         relay = _Relay(self, subscription)
         self._relays[subscription] = relay
         self._data.add_subscription(relay)
         self._remember_value()
 
-    def remove_subscription(self, subscription) -> None:
+    def post_initial_update(self, subscription: Any) -> None:
+        """The update a new subscription gets first (only the sync filter
+        may hold it back, as in an IOC)."""
+        if self._sync is None:
+            subscription.post(self)
+        else:
+            self._post_synchronised(subscription)
+
+    def remove_subscription(self, subscription: Any) -> None:
+        """Cancel a subscription made through this channel (none: no error)."""
+        self._sync_stages.pop(subscription, None)
         relay = self._relays.pop(subscription, None)
         if relay is not None:
             self._data.remove_subscription(relay)
@@ -249,7 +347,29 @@ class FilteredChannel:
             self._decimation_count += 1
             if self._decimation_count % self._decimation:
                 return
-        subscription.post(self)
+        if self._sync is None:
+            subscription.post(self)
+        else:
+            self._post_synchronised(subscription)
+
+    def _post_synchronised(self, subscription: Any) -> None:
+        stage = self._sync_stages.get(subscription)
+        if stage is None:
+            mode, state = self._sync or ('while', '')
+            stage = self._sync_stages[subscription] = _SyncStage(mode, state)
+        passed = stage.admit(self, self._frozen)
+        if passed is not None:
+            subscription.post(passed)
+
+    def _frozen(self) -> 'FilteredChannel':
+        """This channel as it is now, unaffected by later changes."""
+        data = copy.copy(self._data)
+        data._payload_cache = {}
+        data._alarm = copy.copy(self._data._alarm)
+        # Not copy.copy: __getattr__ would recurse on the empty copy.
+        view = object.__new__(FilteredChannel)
+        view.__dict__.update(self.__dict__, _data=data)
+        return view
 
 
 class ChannelNames(Mapping):
@@ -271,7 +391,8 @@ class ChannelNames(Mapping):
             raise KeyError(name)
         return data
 
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
+        """The channel ``name`` stands for (a filtered view), or ``default``."""
         data = self._pvdb.get(name)
         if data is not None:
             return data
@@ -289,7 +410,8 @@ class ChannelNames(Mapping):
     def __len__(self) -> int:
         return len(self._pvdb)
 
-    def values(self):
+    def values(self) -> ValuesView:
+        """The channels of the PV database (without filtered views)."""
         return self._pvdb.values()
 
     def _target(self, name: str) -> tuple[Any, dict] | None:
@@ -313,6 +435,9 @@ class ChannelNames(Mapping):
             data = self._pvdb.get(base[:-4])
         if data is None:
             return None
+        sync = filters.get('sync')
+        if sync is not None and not states.STATES.exists(sync[1]):
+            return None  # as an IOC: the name of a missing state fails
         return data, filters
 
     def _resolve(self, name: str):

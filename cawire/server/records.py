@@ -31,13 +31,20 @@ from typing import Any
 from ..protocol._enums import AlarmSeverity, AlarmStatus, ChannelType
 from ..protocol._exceptions import CaprotoValueError
 from ._channel_data import _VALUE_CHANGE, ChannelData
+from ._field_spec import (AiFields, AoFields, BiFields, BoFields,
+                          LonginFields, LongoutFields, MbbiFields,
+                          MbboFields, RecordFieldGroup, StringinFields,
+                          StringoutFields, WaveformFields)
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelInteger, ChannelNumeric,
                              ChannelShort, ChannelString)
 
 __all__ = ('RECORD_TYPES', 'RecordFields', 'FieldDefinition', 'MENU_SCAN',
            'MENU_ALARM_SEVERITY', 'MENU_ALARM_STATUS', 'SCAN_PERIODS',
-           'records')
+           'records', 'RecordFieldGroup', 'AiFields', 'AoFields', 'BiFields',
+           'BoFields', 'LonginFields', 'LongoutFields', 'MbbiFields',
+           'MbboFields', 'StringinFields', 'StringoutFields',
+           'WaveformFields')
 
 logger = logging.getLogger('cawire.server.records')
 
@@ -200,6 +207,8 @@ def _limit_fields(kind: str, *, precision: bool, drive: bool
     if precision:
         get, put = _attribute('precision', int)
         fields.append(FieldDefinition('PREC', 'short', get=get, put=put))
+        # The raw value of a soft analog record (stored, no conversion).
+        fields.append(FieldDefinition('RVAL', 'long', default=0))
     names = [('HOPR', 'upper_disp_limit'), ('LOPR', 'lower_disp_limit'),
              ('HIHI', 'upper_alarm_limit'), ('HIGH', 'upper_warning_limit'),
              ('LOW', 'lower_warning_limit'), ('LOLO', 'lower_alarm_limit')]
@@ -326,13 +335,17 @@ class RecordFields:
     """
 
     def __init__(self, parent: ChannelData, record_type: str, *,
-                 description: str = ''):
+                 description: str = '',
+                 putters: dict[str, Callable] | None = None):
         if record_type not in RECORD_TYPES:
             raise CaprotoValueError(
                 f'record type {record_type!r} is not supported; choose one '
                 f'of {sorted(RECORD_TYPES)}')
         self.parent = parent
         self.record_type = record_type
+        #: Field name to ``hook(fields, instance, value)`` (caproto's
+        #: ``@prop.fields.X.putter``), run when a client writes the field.
+        self.putters = dict(putters or {})
         self.description = (description or '').strip().split('\n')[0][:40]
         self.definitions = _common_fields() + [
             definition for definition in RECORD_TYPES[record_type]
@@ -443,7 +456,7 @@ class RecordFields:
         return SCAN_PERIODS.get(self._stored.get('SCAN', 'Passive'))
 
     # -------------------------------------------------------------- writes
-    async def field_written(self, channel: ChannelData, value):
+    async def field_written(self, channel: ChannelData, value: Any) -> Any:
         """Apply a client's write of a field (runs before it is stored)."""
         definition: FieldDefinition = channel.definition  # type: ignore
         if isinstance(channel, ChannelByte):
@@ -455,6 +468,11 @@ class RecordFields:
             value = self._cut(definition, value)
         if isinstance(channel, ChannelEnum) and not isinstance(value, str):
             value = definition.menu[int(value)]
+        hook = self.putters.get(definition.name)
+        if hook is not None:
+            replaced = await hook(self, channel, value)
+            if replaced is not None:
+                value = replaced
         if definition.put is not None:
             result = definition.put(self.parent, self, value)
             if hasattr(result, '__await__'):

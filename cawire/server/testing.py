@@ -8,6 +8,7 @@ own server port, waits until it accepts TCP connections and stops it on exit
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from ..testing import epics
 
@@ -113,7 +114,7 @@ class RawCircuit:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def send(self, *commands) -> None:
+    def send(self, *commands: Any) -> None:
         """Send commands (objects with ``bytes()``) or raw bytes."""
         self.sock.sendall(b''.join(c if isinstance(c, (bytes, bytearray))
                                    else bytes(c) for c in commands))
@@ -133,7 +134,7 @@ class RawCircuit:
         self._buffer = data[consumed:]
         return True
 
-    def next(self, timeout: float | None = None):
+    def next(self, timeout: float | None = None) -> Any:
         """The next received command (raises TimeoutError / EOFError)."""
         import socket
         timeout = self.timeout if timeout is None else timeout
@@ -145,7 +146,7 @@ class RawCircuit:
                 raise TimeoutError('nothing received') from None
         return self._parsed.pop(0)
 
-    def expect(self, cls, timeout: float | None = None):
+    def expect(self, cls: type, timeout: float | None = None) -> Any:
         """The next command, asserted to be of class ``cls``."""
         command = self.next(timeout)
         if not isinstance(command, cls):
@@ -165,7 +166,7 @@ class RawCircuit:
                 return False
         return False
 
-    def create_channel(self, name: str, cid: int):
+    def create_channel(self, name: str, cid: int) -> Any:
         """CREATE_CHAN; returns the CreateChanResponse (after ACCESS_RIGHTS)."""
         c = self._commands
         self.send(c.CreateChanRequest(name, cid, 13))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import inspect
-import itertools
 import logging
 import os
 import queue
@@ -393,12 +392,19 @@ class CallbackRegistry:
         becomes empty because a callback was garbage collected.
     """
 
+    # One per subscription, so tens of thousands of them: no __dict__.
+    __slots__ = ('_callbacks', '_adapters', '_next_token', '_lock',
+                 '_on_removed', '_entries', '_short_lived', '__weakref__')
+
     def __init__(self, on_removed: Callable[[], None] | None = None) -> None:
         self._callbacks: dict[int, weakref.ref] = {}
         # Adapters for old-style callbacks; kept alive as long as the user's
-        # function is (it holds the adapter's key via a finalizer).
-        self._adapters: dict[int, _OldSignatureAdapter] = {}
-        self._tokens = itertools.count()
+        # function is (it holds the adapter's key via a finalizer).  Made
+        # on first use: old-style callbacks are rare.
+        self._adapters: dict[int, _OldSignatureAdapter] | None = None
+        self._next_token = 0
+        # Its own lock, taken by garbage-collection callbacks on any thread:
+        # never one that is held while other locks are taken.
         self._lock = threading.RLock()
         self._on_removed = on_removed
         # (weak reference, adapter or None) pairs in registration order,
@@ -407,7 +413,8 @@ class CallbackRegistry:
         # Lambdas and local functions: token -> (registration time,
         # registering line, repr), to warn when one is collected right after
         # registration, at the statement that registered it.
-        self._short_lived: dict[int, tuple[float, tuple, str]] = {}
+        # (Made on first use.)
+        self._short_lived: dict[int, tuple[float, tuple, str]] | None = None
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -428,7 +435,8 @@ class CallbackRegistry:
                 'may be removed in a future release.', stacklevel=3)
             adapter = _OldSignatureAdapter(func)
         with self._lock:
-            token = next(self._tokens)
+            token = self._next_token
+            self._next_token = token + 1
 
             def removed(_ref, token=token, registry=weakref.ref(self)):
                 registry = registry()
@@ -437,18 +445,24 @@ class CallbackRegistry:
 
             self._callbacks[token] = _weak_with_callback(target, removed)
             if _dies_with_its_caller(func):
+                if self._short_lived is None:
+                    self._short_lived = {}
                 self._short_lived[token] = (monotonic(), _user_line(),
                                             _describe(func))
             if adapter is not None:
+                if self._adapters is None:
+                    self._adapters = {}
                 self._adapters[token] = adapter
             self._entries = None
         return token
 
     def _collected(self, token: int) -> None:
         with self._lock:
-            short_lived = self._short_lived.pop(token, None)
+            short_lived = (None if self._short_lived is None
+                           else self._short_lived.pop(token, None))
             removed = self._callbacks.pop(token, None) is not None
-            self._adapters.pop(token, None)
+            if self._adapters:
+                self._adapters.pop(token, None)
             self._entries = None
             now_empty = not self._callbacks
         if short_lived is not None and \
@@ -469,16 +483,18 @@ class CallbackRegistry:
     def remove(self, token: int) -> bool:
         """Forget ``token``; return True if the registry is now empty."""
         with self._lock:
-            self._short_lived.pop(token, None)
+            if self._short_lived is not None:
+                self._short_lived.pop(token, None)
             self._callbacks.pop(token, None)
-            self._adapters.pop(token, None)
+            if self._adapters:
+                self._adapters.pop(token, None)
             self._entries = None
             return not self._callbacks
 
     def clear(self) -> None:
         with self._lock:
             self._callbacks.clear()
-            self._adapters.clear()
+            self._adapters = None
             self._entries = None
 
     def snapshot(self) -> list[Callable]:
@@ -486,7 +502,7 @@ class CallbackRegistry:
         entries = self._entries
         if entries is None:
             with self._lock:
-                adapters = self._adapters
+                adapters = self._adapters or {}
                 entries = self._entries = tuple(
                     (ref, adapters.get(token))
                     for token, ref in self._callbacks.items())

@@ -189,14 +189,17 @@ class VirtualCircuitManager:
 
     @property
     def connected(self) -> bool:
+        """True while the circuit is connected and not declared dead."""
         return self.circuit_state is States.CONNECTED and not self.dead.is_set()
 
     @property
     def circuit_state(self) -> States:
+        """The client side state of the core circuit (a ``States``)."""
         return self.circuit.states[CLIENT]
 
     @staticmethod
     def channel_state(channel: ClientChannel) -> States:
+        """The client side state of a core channel on this circuit."""
         return channel.states[CLIENT]
 
     @property
@@ -216,10 +219,12 @@ class VirtualCircuitManager:
 
     @property
     def events_off_sent(self) -> int:
+        """EVENTS_OFF messages sent (by the user or by flow control)."""
         return self.delivery.events_off_sent
 
     @property
     def events_on_sent(self) -> int:
+        """How many EVENTS_ON messages this circuit has sent."""
         return self.delivery.events_on_sent
 
     @property

@@ -47,6 +47,11 @@ def _global_default_timeout() -> float:
 
 GLOBAL_DEFAULT_TIMEOUT = _global_default_timeout()
 
+#: get_pvs hands names to the broadcaster in chunks growing from this ...
+FIRST_SEARCH_CHUNK = 256
+#: ... to this, so that the first searches leave early.
+MAX_SEARCH_CHUNK = 16384
+
 # Contexts still connected are closed cleanly at interpreter exit.
 _live_contexts = disconnect_at_exit(ctx_logger, 'Context')
 
@@ -235,28 +240,49 @@ class Context:
         self._check_open()
         if not 0 <= int(priority) <= 99:
             raise ValueError(f'priority must be in 0..99, not {priority!r}')
-        pvs = []
-        names_to_search = []
+        pvs: list[PV] = []
         searching = None
-        with self.pv_cache_lock:
-            for name in names:
-                key = (name, priority)
-                pv = self.pvs.get(key)
-                if pv is None:
-                    pv = PV(name, priority, self, timeout)
-                    self.pvs[key] = pv
-                    self._pvs_needing_circuits[name].add(pv)
-                    names_to_search.append(name)
-                elif not pv.circuit_ready.is_set() and not pv._idle:
-                    # Still unbound: if its search was cancelled
-                    # (broadcaster.cancel), asking again restarts it.
-                    if searching is None:
-                        searching = {item.name for item in list(
-                            self.broadcaster.unanswered_searches.values())}
-                    if name not in searching:
+        requested: set[str] = set()  # searched by this call already
+        retry_unanswered = True
+        # The first names' searches leave while the rest of the PVs are
+        # built (a PV costs ~10 us; 100,000 of them would otherwise delay
+        # the first search by a second or more), in growing chunks: the
+        # cache lock is released between chunks so that the network thread
+        # can bind the PVs found meanwhile.
+        chunk = FIRST_SEARCH_CHUNK
+        start = 0
+        while start < len(names) or retry_unanswered:
+            names_to_search = []
+            with self.pv_cache_lock:
+                for name in names[start:start + chunk]:
+                    key = (name, priority)
+                    pv = self.pvs.get(key)
+                    if pv is None:
+                        pv = PV(name, priority, self, timeout)
+                        self.pvs[key] = pv
                         self._pvs_needing_circuits[name].add(pv)
                         names_to_search.append(name)
-                pvs.append(pv)
+                    elif (not pv.circuit_ready.is_set() and not pv._idle
+                          and name not in requested):
+                        # Still unbound: if its search was cancelled
+                        # (broadcaster.cancel), asking again restarts it.
+                        if searching is None:
+                            searching = {item.name for item in list(
+                                self.broadcaster.unanswered_searches.values())}
+                        if name not in searching:
+                            self._pvs_needing_circuits[name].add(pv)
+                            names_to_search.append(name)
+                    pvs.append(pv)
+            requested.update(names_to_search)
+            start += chunk
+            chunk = min(chunk * 4, MAX_SEARCH_CHUNK)
+            # New names go out now; with the first chunk every unanswered
+            # name is retried too (in the same datagrams), once per call.
+            if names_to_search or retry_unanswered:
+                self.broadcaster.search(self._search_results_queue,
+                                        list(dict.fromkeys(names_to_search)),
+                                        retry_unanswered=retry_unanswered)
+            retry_unanswered = False
         for pv in pvs:
             if connection_state_callback is not None:
                 pv.connection_state_callback.add_callback(
@@ -264,13 +290,10 @@ class Context:
             if access_rights_callback is not None:
                 pv.access_rights_callback.add_callback(
                     access_rights_callback, run=True)
-        # New names go out now, and every unanswered name is retried with
-        # them (in the same datagrams).
-        self.broadcaster.search(self._search_results_queue,
-                                list(dict.fromkeys(names_to_search)))
         return pvs
 
-    def _search_for(self, pvs, *, governed=False) -> None:
+    def _search_for(self, pvs, *, governed=False,
+                    released_by_anomaly=False) -> None:
         # Network thread or user thread: ask again for these PVs' names.
         if self._closing:
             return
@@ -284,9 +307,10 @@ class Context:
         names = list(dict.fromkeys(names))
         if names:
             try:
-                self.broadcaster.search(self._search_results_queue, names,
-                                        governed=governed,
-                                        retry_unanswered=False)
+                self.broadcaster.search(
+                    self._search_results_queue, names, governed=governed,
+                    retry_unanswered=False,
+                    released_by_anomaly=released_by_anomaly)
             except ContextDisconnectedError:
                 pass
 
@@ -390,17 +414,21 @@ class Context:
         self.broadcaster.circuit_disconnected(
             cm.address, [pv.name for pv in lost_pvs])
         if lost_pvs and not self._closing:
-            # A server that dies with a protocol error or right after we
-            # connected is searched for again only after the disconnect
-            # governor's pause (libca), not in a tight loop; a circuit that
-            # simply went away (IOC restart) is searched for at once.
-            governed = cm.failed
-            if governed:
+            # The PVs of a lost circuit wait in the disconnect governor
+            # (libca): searched for at its next tick (within 10 s), or, if
+            # the server simply went away, at once when a beacon anomaly
+            # says a server (re)started -- so a rebooting IOC's names are
+            # not searched for while it is down.  A server that failed (a
+            # protocol error, or closed right after we connected) waits for
+            # the tick: no reconnect storm.
+            failed = cm.failed
+            if failed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for its '
                               '%d PV(s) again after a pause',
                               *cm.address, cm.close_reason,
                               len(lost_pvs))
-            self._search_for(lost_pvs, governed=governed)
+            self._search_for(lost_pvs, governed=True,
+                             released_by_anomaly=not failed)
 
     def _pv_lost(self, pv, *, governed: bool) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

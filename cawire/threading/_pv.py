@@ -220,6 +220,11 @@ class PV:
 
     @property
     def circuit_manager(self) -> VirtualCircuitManager | None:
+        """The circuit this PV's channel lives on, or None while unconnected.
+
+        Set by the context when the name is found and cleared when the circuit
+        dies; the PV then searches again.
+        """
         return self._circuit_manager
 
     @circuit_manager.setter
@@ -229,6 +234,7 @@ class PV:
 
     @property
     def channel(self) -> ClientChannel | None:
+        """The core's channel (ids and state), or None while unconnected."""
         return self._channel
 
     @channel.setter
@@ -238,6 +244,7 @@ class PV:
 
     @property
     def connected(self) -> bool:
+        """True once the server created the channel, until it disconnects."""
         return self.channel_ready.is_set()
 
     def __repr__(self) -> str:
@@ -261,6 +268,17 @@ class PV:
     def access_rights_changed(self, rights: AccessRights,
                               executor: CallbackExecutor | None = None
                               ) -> None:
+        """Record new access rights and run the access-rights callbacks.
+
+        Called by the circuit (network thread) when ACCESS_RIGHTS arrives.
+
+        Parameters
+        ----------
+        rights : AccessRights
+            The rights the server now grants.
+        executor : CallbackExecutor, optional
+            Where to run the callbacks; the PV's own executor by default.
+        """
         with self.component_lock:
             self.access_rights = rights
             callbacks = self._rights_callbacks
@@ -271,6 +289,20 @@ class PV:
                                  channel: ClientChannel | None,
                                  executor: CallbackExecutor | None = None
                                  ) -> None:
+        """Record a connection state change and run the connection callbacks.
+
+        Called by the context and the circuit (network thread).
+
+        Parameters
+        ----------
+        state : str
+            ``'connected'``, ``'disconnected'`` or another of the states that
+            caproto reports to connection callbacks.
+        channel : ClientChannel or None
+            The core channel concerned (None when there is none).
+        executor : CallbackExecutor, optional
+            Where to run the callbacks; the PV's own executor by default.
+        """
         if ch_logger.isEnabledFor(logging.INFO):
             self.log.info('connection state changed to %s.', state)
         with self.component_lock:
@@ -609,6 +641,7 @@ class PV:
                 cm.subscriptions.pop(subscriptionid, None)
 
     def active_subscriptions(self) -> list[Subscription]:
+        """This PV's subscriptions that want updates (are active)."""
         return [sub for sub in list(self.subscriptions.values()) if sub.active]
 
     def time_since_last_heard(self, timeout: Any = PV_DEFAULT_TIMEOUT) -> float:

@@ -75,15 +75,24 @@ class SearchEngine:
     on_found : callable, optional
         ``on_found(address, names)`` before results are reported (the
         broadcaster's search-result cache).
+    read_replies : callable, optional
+        Reads the search replies already received (the broadcaster's UDP
+        handler), called before the timers fire: a reply that arrived
+        while the network thread was busy (creating channels, reading TCP)
+        is an answer, not a loss.  Counted as a loss, it would send the
+        name again and cut the datagrams per try to 1.
     """
 
     def __init__(self, loop: NetworkLoop,
                  send_datagram: Callable[[bytes], None], *,
                  max_search_period: float = 300.0,
-                 on_found: Callable[[tuple, list], None] | None = None
+                 on_found: Callable[[tuple, list], None] | None = None,
+                 read_replies: Callable[[], None] | None = None
                  ) -> None:
         self.loop = loop
         self._on_found = on_found
+        self._read_replies = read_replies
+        self._reading_replies = False
         self._send_datagram = send_datagram
         now = time.monotonic()
         self.schedule = SearchSchedule(now, max_search_period=max_search_period)
@@ -116,13 +125,16 @@ class SearchEngine:
             self.schedule.add(item.search_id, now, size=item.size)
         self._fire()
 
-    def add_governed(self, items: Iterable[SearchItem]) -> None:
+    def add_governed(self, items: Iterable[SearchItem],
+                     released_by_anomaly: bool = False) -> None:
         """Search for ``items`` after the disconnect governor's next tick
-        (CREATE_CH_FAIL / SERVER_DISCONN, as libca)."""
+        (CREATE_CH_FAIL / SERVER_DISCONN / lost circuit, as libca), or at
+        the next beacon anomaly with ``released_by_anomaly``."""
         now = time.monotonic()
         for item in items:
             self.unanswered[item.search_id] = item
-            self.schedule.disconnected(item.search_id, now, size=item.size)
+            self.schedule.disconnected(item.search_id, now, size=item.size,
+                                       released_by_anomaly=released_by_anomaly)
         self._reschedule()
 
     def retry_now(self) -> None:
@@ -183,6 +195,12 @@ class SearchEngine:
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
+        if found:
+            # The next pass leaves before these replies' channels are
+            # created: a pass whose every search was answered is due at
+            # once, and creating thousands of channels first would hold it
+            # back behind work the network does not need to wait for.
+            self._fire_if_due(now)
         for (_, address), items in found.items():
             queue = items[0].results_queue
             names = [item.name for item in items]
@@ -198,9 +216,24 @@ class SearchEngine:
 
     # -- output -----------------------------------------------------------------------
 
+    def _fire_if_due(self, now: float) -> None:
+        deadline = self.schedule.next_deadline()
+        if deadline is not None and deadline <= now:
+            self._fire()
+
     def _fire(self) -> None:
+        # Called by the timer or directly: either way the armed timer (if
+        # any) is spent, and _reschedule arms the next one.
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = None
         self._timer_deadline = None
+        if self._read_replies is not None and not self._reading_replies:
+            self._reading_replies = True
+            try:
+                self._read_replies()
+            finally:
+                self._reading_replies = False
         datagrams = self.schedule.poll(time.monotonic())
         unanswered = self.unanswered
         for datagram in datagrams:

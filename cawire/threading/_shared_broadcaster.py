@@ -105,7 +105,8 @@ class SharedBroadcaster:
         self.search_engine = SearchEngine(
             self.loop, self._send_search_datagram,
             max_search_period=self.config.max_search_period,
-            on_found=self._record_results)
+            on_found=self._record_results,
+            read_replies=self._on_udp_readable)
         #: The core's UDP protocol state: parses datagrams, hands out
         #: search ids, tracks the repeater registration.
         self.protocol = Broadcaster(
@@ -144,10 +145,15 @@ class SharedBroadcaster:
             return self.protocol.new_search_id()
 
     def add_listener(self, listener: Context) -> None:
+        """Register a context to receive search results and beacons.
+
+        Raises if the broadcaster is closed.
+        """
         self._check_open()
         self.listeners.add(listener)
 
     def remove_listener(self, listener: Context) -> None:
+        """Unregister a context; the broadcaster closes when none is left."""
         try:
             self.listeners.remove(listener)
         except KeyError:
@@ -326,11 +332,25 @@ class SharedBroadcaster:
     # -- circuits report here (network thread) -------------------------------------------
 
     def circuit_connected(self, address: tuple[str, int]) -> None:
+        """Note that a circuit to ``address`` is up (for beacon bookkeeping).
+        """
         with self._lock:
             self.beacons.circuit_connected(address)
 
     def circuit_disconnected(self, address: tuple[str, int],
                              names: Iterable[str]) -> None:
+        """Note that the circuit to ``address`` is gone.
+
+        Forgets the cached search results that pointed at it, so that a new
+        search for those names is not answered from the cache.
+
+        Parameters
+        ----------
+        address : tuple of (str, int)
+            The server's host and port.
+        names : iterable of str
+            The PV names that were connected over that circuit.
+        """
         with self._lock:
             self.beacons.circuit_disconnected(address)
             for name in names:
@@ -368,7 +388,8 @@ class SharedBroadcaster:
 
     def search(self, results_queue: ResultsQueue, names: Iterable[str], *,
                timeout: float | None = 2, governed: bool = False,
-               retry_unanswered: bool = True) -> None:
+               retry_unanswered: bool = True,
+               released_by_anomaly: bool = False) -> None:
         """Search for PV names.
 
         The ``results_queue`` (any object with a ``put`` method) receives
@@ -376,6 +397,8 @@ class SharedBroadcaster:
         thread.  Cached results are put immediately from this thread.
         Unanswered searches are retried on libca's schedule until answered
         or cancelled; ``timeout`` is accepted for compatibility and unused.
+        ``governed`` names wait for the disconnect governor (and, with
+        ``released_by_anomaly``, for a beacon anomaly if sooner).
         """
         self._check_open()
         needs_search = []
@@ -399,7 +422,8 @@ class SharedBroadcaster:
             return
         engine = self.search_engine
         if governed:
-            self.loop.call_soon(engine.add_governed, items)
+            self.loop.call_soon(engine.add_governed, items,
+                                released_by_anomaly)
         else:
             self.loop.call_soon(engine.add, items, retry_unanswered)
 

@@ -43,6 +43,12 @@ class Subscription:
     ``PV`` object.
     """
 
+    # One per monitored PV, so tens of thousands of them: no __dict__.
+    __slots__ = ('pv', 'data_type', 'data_count', 'low', 'high', 'to', 'mask',
+                 'subscriptionid', 'most_recent_response', 'callback_lock',
+                 'callbacks', 'received', 'coalesced', 'dropped',
+                 '_queued_job', '__weakref__')
+
     def __init__(self, pv: PV, data_type: DataTypeSpec,
                  data_count: int | None, low: float, high: float, to: float,
                  mask: int | None) -> None:
@@ -68,6 +74,7 @@ class Subscription:
 
     @property
     def log(self) -> logging.LoggerAdapter:
+        """The logger of this subscription's PV (tagged with its name)."""
         return self.pv.log
 
     def __repr__(self) -> str:

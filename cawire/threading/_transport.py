@@ -36,9 +36,14 @@ __all__ = ('StreamTransport',)
 
 logger = logging.getLogger('cawire.circ')
 
-#: Size of a fresh receive arena; also the threshold below which the unused
-#: tail of an arena is abandoned for a new one.
+#: Largest size of a fresh receive arena.  A circuit's first arena is
+#: FIRST_ARENA_SIZE and each next one twice the last, up to this: a circuit
+#: that receives little (a few hundred channels, rare updates) never holds
+#: 256 kB (100 circuits would hold 25 MB).
 ARENA_SIZE = 256 * 1024
+FIRST_ARENA_SIZE = 16 * 1024
+#: The threshold below which the unused tail of an arena is abandoned for
+#: a new one.
 MIN_ARENA_SPACE = 16 * 1024
 #: Messages up to this size get a buffer of exactly their size at once;
 #: larger ones grow as their bytes arrive.
@@ -103,7 +108,8 @@ class StreamTransport:
         self._on_closed = on_closed
         self._send_high_water = send_high_water
         # Receive state (network thread only).
-        self._arena = bytearray(ARENA_SIZE)
+        self._arena = bytearray(FIRST_ARENA_SIZE)
+        self._next_arena_size = 2 * FIRST_ARENA_SIZE
         self._start = 0     # first unparsed byte
         self._filled = 0    # end of received data
         self._needed = 0    # length of the message we are waiting for
@@ -313,7 +319,7 @@ class StreamTransport:
         pending = self._filled - self._start
         self._discard_remaining = needed - pending
         self.messages_discarded += 1
-        self._arena = bytearray(ARENA_SIZE)
+        self._arena = bytearray(self._next_arena_size)
         self._start = self._filled = self._needed = 0
         if self._on_oversized is not None and fields is not None:
             self._on_oversized(fields)
@@ -365,7 +371,10 @@ class StreamTransport:
             return
         pending = filled - start
         if needed <= ARENA_SIZE:
-            size = ARENA_SIZE
+            size = self._next_arena_size
+            while size < needed + MIN_ARENA_SPACE and size < ARENA_SIZE:
+                size *= 2
+            self._next_arena_size = min(2 * size, ARENA_SIZE)
         elif needed <= EXACT_ALLOCATION_LIMIT:
             # A large message gets a buffer of exactly its size, so its
             # payload is received in place and viewed without copying.

@@ -350,3 +350,45 @@ def test_a_firing_that_sent_nothing_accepts_no_rtt_samples():
     assert timer0.time_at_last_send == 0.032
     assert not timer0.sequence_in_window(1)
     assert not timer0.sequence_in_window(2)
+
+
+def test_beacon_anomaly_releases_governed_names_to_timer_0_at_once():
+    # A rebooted IOC: its names wait in the governor while it is down (no
+    # search) and are searched for once when its beacons restart.
+    schedule = SearchSchedule(0.0)
+    for key in ('A', 'B'):
+        schedule.disconnected(key, 21.0, released_by_anomaly=True)
+    schedule.disconnected('REFUSED', 21.0)
+    assert schedule.next_deadline() == 30.0
+    assert schedule.poll(22.5) == []
+    schedule.boost(22.5)
+    assert schedule.timer_of('A') == 0 and schedule.timer_of('B') == 0
+    assert schedule.next_deadline() == 22.5
+    (datagram,) = schedule.poll(22.5)
+    assert sorted(datagram.keys) == ['A', 'B']
+    schedule.answered('A', 22.51, datagram.sequence)
+    schedule.answered('B', 22.51, datagram.sequence)
+    # A refused name waits for the governor's tick at 30 s, anomaly or not.
+    assert schedule.timer_of('REFUSED') is None
+    assert schedule.next_deadline() == 30.0
+    sent = run_until(schedule, 30.0)
+    assert sent[0][0] == 30.0 and sent[0][1][0].keys == ['REFUSED']
+    assert send_times(sent, 'A') == []
+
+
+def test_beacon_anomaly_leaves_names_already_searched_quickly_alone():
+    schedule = SearchSchedule(0.0)
+    schedule.add('NEW', 5.0)
+    (first,) = schedule.poll(5.0)
+    schedule.disconnected('LOST', 5.0, released_by_anomaly=True)
+    schedule.boost(5.01)
+    # NEW keeps its back-off (awaiting a reply in timer 0, retried 32 ms
+    # after its send, from timer 1); LOST joins timer 0 and goes out at its
+    # next firing, the same 32 ms tick.
+    assert schedule.timer_of('NEW') == 0
+    assert schedule.timer_of('LOST') == 0
+    assert schedule.next_deadline() == pytest.approx(5.032)
+    sent = run_until(schedule, 5.04)
+    assert send_times(sent, 'LOST') == [pytest.approx(5.032)]
+    assert send_times(sent, 'NEW') == [pytest.approx(5.032)]
+    assert schedule.timer_of('NEW') == 1

@@ -10,7 +10,7 @@ import pytest
 
 from cawire.testing import epics
 
-from conftest import TEST_PREFIX
+from db_layout import TEST_PREFIX
 
 
 def test_binaries_are_found():

@@ -14,7 +14,10 @@ records bo/bi, putters), subgroups (SubGroup with init kwargs, nested
 decorated class, scan), macros (ioc_arg_parser(macros=), names with
 '.'), startup_and_shutdown_hooks (run(startup_hook=), AsyncLibraryLayer,
 startup/shutdown hooks), scan_rate (record='ai', scan(use_scan_field=True),
-the SCAN field), worker_thread (async_lib.ThreadsafeQueue with a thread).
+the SCAN field), worker_thread (async_lib.ThreadsafeQueue with a thread),
+rpc_function (pvfunction: argument, Status, Retval and Process PVs),
+records (record=AiFields, PvpropertyDouble[AiFields], per-field putters
+``@A.fields.current_raw_value.putter``, field_spec=).
 
 Normalised before comparing (documented differences, docs/ioc-caproto-migration.md):
 timestamps and the cainfo host line; the server's own DBR_CLASS_NAME for
@@ -68,6 +71,19 @@ EXAMPLES = {
                   ['periodic:scanned'], None),
     'worker_thread': (['wt:request', 'wt:response'], [],
                       ('wt:response', 'wt:request', '0')),
+    # mock:A and mock:B themselves are left out: caproto fails their
+    # DBR_CLASS_NAME reads (record=AiFields); their fields are compared.
+    'records': (['mock:C', 'mock:D', 'mock:E', 'mock:A.RTYP', 'mock:B.RTYP',
+                 'mock:D.RTYP', 'mock:E.RTYP', 'mock:B.PREC', 'mock:A.RVAL'],
+                [], ('mock:B', 'mock:B.RVAL', '7')),
+    # Status is left out: caproto serves its str default as a CHAR array
+    # without the terminating NUL that cawire's long strings carry.
+    'rpc_function': (['rpc:get_random:low', 'rpc:get_random:high',
+                      'rpc:get_random:Retval', 'rpc:get_random:Process',
+                      'rpc:fixed_random'],
+                     ['rpc:fixed_random', 'rpc:get_random:Retval'],
+                     ('rpc:get_random:Process', 'rpc:get_random:Process',
+                      '1')),
 }
 
 
@@ -133,7 +149,8 @@ def survey(ioc, repeater_port, names, volatile, plan) -> dict:
             # so those two classes are compared for numeric PVs only.
             classes += [f'DBR_GR_{native}', f'DBR_CTRL_{native}']
         numeric_text = native in ('DOUBLE', 'FLOAT')
-        is_field = pv.rsplit('.', 1)[0] in names
+        # A field (also of a record whose own PV is not listed).
+        is_field = '.' in pv
         for dbr in classes:
             read = epics.run_tool('caget', '-d', dbr, pv, env=env)
             result[pv, dbr] = _normalise(

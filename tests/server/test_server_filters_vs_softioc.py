@@ -1,6 +1,7 @@
 """Channel filters in channel names (arr and its [s:i:e] shorthand, dbnd,
-dec, ts) and ``NAME.VAL``, side by side with a softIoc serving the same
-values, through the real caget, cainfo and camonitor."""
+dec, ts; sync is in test_server_sync_filter.py) and ``NAME.VAL``, side by
+side with a softIoc serving the same values, through the real caget, cainfo
+and camonitor."""
 import os
 import re
 import subprocess
@@ -74,6 +75,27 @@ def test_filtered_reads_match_softioc(envs, name):
     assert soft == ours
 
 
+EMPTY_SLICES = ['F:wave.[3:2]', 'F:wave.[12:14]', 'F:wave.{"arr":{"s":5,"e":4}}']
+
+
+@pytest.mark.parametrize('name', EMPTY_SLICES)
+def test_empty_slice_matches_softioc(envs, name):
+    """A slice that selects nothing: a channel of 0 elements, so libca
+    refuses caget's plain read (ECA_BADCOUNT) and a callback read (-c)
+    gets no value, as from softIoc."""
+    for args in ([name], ['-#', '3', name], ['-c', name],
+                 ['-d', 'DBR_TIME_DOUBLE', name]):
+        soft, ours = (epics.run_tool('caget', *args, env=env)
+                      for env in envs)
+        assert (ours.stdout, ours.stderr) == (soft.stdout, soft.stderr), args
+    assert 'Invalid element count requested' in \
+        epics.run_tool('caget', name, env=envs[1]).stdout
+    soft, ours = (re.search(r'Element count: *(\d+)',
+                            epics.run_tool('cainfo', name, env=env).stdout)
+                  .group(1) for env in envs)
+    assert soft == ours == '0'
+
+
 def _monitor_values(env, names, values):
     process = subprocess.Popen(
         [str(epics.epics_bin_dir() / 'camonitor'), '-t', 'n', *names],
@@ -117,7 +139,7 @@ def test_ts_filter_stamps_the_read_time(envs):
 def test_unsupported_and_bad_filters():
     assert parse_channel_name('x.VAL') is None
     assert parse_channel_name('x.{"dec":{"n":2}}') == ('x', {'dec': {'n': 2}})
-    with pytest.raises(FilterError, match='sync'):
-        parse_channel_name('x.{"sync":{"m":"while","s":"a"}}')
+    with pytest.raises(FilterError, match='ts2'):
+        parse_channel_name('x.{"ts2":{}}')
     with pytest.raises(FilterError):
         parse_channel_name('x.{"dbnd":')

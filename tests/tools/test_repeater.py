@@ -16,7 +16,7 @@ from cawire import repeater as rep
 from cawire.config import Config
 from cawire.testing import epics
 
-from conftest import TEST_PREFIX
+from db_layout import TEST_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK_P2 = 0x7F000001
