@@ -389,7 +389,8 @@ def run_suite(args) -> dict:
         for job in jobs:
             if job.clients is not None and not set(job.clients) <= set(clients):
                 continue  # a comparison job runs only with both its clients
-            runs_for = job.clients if job.clients is not None else CLIENTS
+            runs_for = (job.clients if job.clients is not None
+                        else CLIENTS + ASYNC_CLIENTS)
             participants = [c for c in clients if c in runs_for] + (
                 [REFERENCE] if job.reference else [])
             if not [c for c in participants if c != REFERENCE]:

@@ -19,7 +19,7 @@ from ..protocol._exceptions import (DisconnectedError, ErrorResponseReceived,
                                     PermissionDenied)
 from ..protocol._channel import require_access
 from ..protocol._status import ensure_eca_value
-from ._channels import get_channel, get_channel_cache
+from ._channels import ConnectBatch, get_channel, get_channel_cache
 from ._dbr import FORMAT_RAW, encode_value, plan_request
 from ._nothing import (ECA_DISCONN, ECA_NORMAL, ECA_NORDACCESS, ECA_NOWTACCESS,
                        ECA_TIMEOUT, CANothing)
@@ -225,12 +225,41 @@ Parameters: ``datatype=`` (DBR code, numpy type, DBR_CHAR_STR ...),
 ``format=`` FORMAT_RAW / FORMAT_TIME / FORMAT_CTRL, ``count=`` (0: the
 current length, <0: the full element count), ``timeout=`` (5 s), ``throw=``.
 """
-connect = _ca_function(_connect)
-"""Connect one PV (or a list): ``CANothing`` (ok) once connected.
+_connect_one = _ca_function(_connect)
 
-``wait=False`` starts the connection and returns at once; ``timeout=``
-and ``throw=`` as for ``caget``.
-"""
+
+async def connect(pv: Any, wait: bool = True, timeout: Any = DEFAULT_TIMEOUT,
+                  throw: bool = True) -> Any:
+    """Connect one PV (or a list): ``CANothing`` (ok) per PV.
+
+    ``wait=False`` starts connecting and returns at once.  With a list the
+    channels are made in one go and awaited through one future (no task
+    per name); with ``throw=True`` a timeout raises for the whole list,
+    with ``throw=False`` each PV not connected in time reports ECA_TIMEOUT.
+    """
+    if not isinstance(pv, (list, tuple)):
+        return await _connect_one(pv, wait=wait, timeout=timeout, throw=throw)
+    cache = get_channel_cache()
+    channels = [cache.get_channel(name) for name in pv]
+    if wait:
+        waiting = [channel for channel in channels if not channel.connected()]
+        if waiting:
+            batch = ConnectBatch(waiting)
+            try:
+                await _with_timeout(batch.future, 'Multiple PVs', timeout)
+            except CANothing:
+                batch.abandon()
+                if throw:
+                    raise
+                return [CANothing(name) if channel.connected()
+                        else CANothing(name, ECA_TIMEOUT)
+                        for name, channel in zip(pv, channels)]
+            except BaseException:
+                batch.abandon()
+                raise
+    return [CANothing(name) for name in pv]
+
+
 cainfo = _ca_function(_cainfo)
 """What cainfo reports about one PV (or a list): a ``CAInfo``.
 

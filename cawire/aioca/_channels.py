@@ -16,39 +16,105 @@ from ..asyncio.client import PV, Context
 if TYPE_CHECKING:  # pragma: no cover
     from ._subscription import Subscription
 
-__all__ = ('Channel', 'ChannelCache', 'get_channel', 'get_channel_cache',
+__all__ = ('Channel', 'ChannelCache', 'ConnectBatch', 'get_channel', 'get_channel_cache',
            'purge_channel_caches')
 
 
 class Channel:
-    """One PV name on one loop, shared by every caget/caput/camonitor."""
+    """One PV name on one loop, shared by every caget/caput/camonitor.
+
+    Slotted and without a callback registry: a client may cache tens of
+    thousands.  Whoever waits for the connection (a caget's future, a list
+    connect's :class:`ConnectBatch`, a camonitor not yet open) is a
+    *waiter*, told once, at the next connection.
+    """
+
+    __slots__ = ('name', 'pv', 'subscriptions', 'was_connected', 'closed',
+                 '_waiters')
 
     def __init__(self, pv: PV):
         self.name = pv.name
         self.pv = pv
         self.subscriptions: set[Subscription] = set()
-        self.was_connected = False
+        self.was_connected = pv.connected
         self.closed = False
-        pv.connection_state_callback.add(self._on_connection)
+        self._waiters: list[Any] | None = None
+        pv.state_listener = self._on_connection
 
     def connected(self) -> bool:
         return self.pv.connected
 
     async def wait(self) -> None:
         """Wait (forever) for the channel to be connected."""
-        pv = self.pv
-        while not pv.connected:
-            await pv.wait_for_connection(timeout=None)
+        while not self.pv.connected:
+            future = asyncio.get_running_loop().create_future()
+            self.add_waiter(future)
+            try:
+                await future
+            finally:
+                if not future.done():
+                    self.remove_waiter(future)
+
+    def add_waiter(self, waiter: Any) -> None:
+        """Tell ``waiter`` (a future, or an object with ``connected()``)
+        at the next connection."""
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = []
+        waiters.append(waiter)
+
+    def remove_waiter(self, waiter: Any) -> None:
+        waiters = self._waiters
+        if waiters is not None:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                pass
 
     def count_subscriptions(self) -> int:
         return len(self.subscriptions)
 
-    def _on_connection(self, pv: PV, state: str) -> None:
+    def _on_connection(self, state: str) -> None:
         connected = state == 'connected'
         if connected:
             self.was_connected = True
-        for subscription in list(self.subscriptions):
-            subscription._on_connect(connected)
+            waiters, self._waiters = self._waiters, None
+            if waiters:
+                for waiter in waiters:
+                    if isinstance(waiter, asyncio.Future):
+                        if not waiter.done():
+                            waiter.set_result(None)
+                    else:
+                        waiter.connected()
+        if self.subscriptions:
+            for subscription in list(self.subscriptions):
+                subscription._on_connect(connected)
+
+
+class ConnectBatch:
+    """One future for the connection of many channels (a list connect)."""
+
+    __slots__ = ('future', '_remaining', '_channels')
+
+    def __init__(self, channels: list[Channel]):
+        self.future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._channels = channels
+        self._remaining = len(channels)
+        for channel in channels:
+            channel.add_waiter(self)
+        if not channels:
+            self.future.set_result(None)
+
+    def connected(self) -> None:
+        self._remaining -= 1
+        if self._remaining <= 0 and not self.future.done():
+            self.future.set_result(None)
+
+    def abandon(self) -> None:
+        """Stop waiting (timed out or cancelled): leave no waiter behind."""
+        for channel in self._channels:
+            if not channel.connected():
+                channel.remove_waiter(self)
 
 
 class ChannelCache:

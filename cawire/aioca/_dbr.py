@@ -103,7 +103,7 @@ class ValueConverter:
     """
 
     __slots__ = ('name', 'request', 'base', 'element_count', '_text',
-                 '_strings', '_scalar', '_dtype', '_format')
+                 '_strings', '_scalar', '_dtype', '_format', '_common')
 
     def __init__(self, name: str, request: int, base: int, element_count: int,
                  text: int | None, strings: str, fmt: str):
@@ -116,15 +116,26 @@ class ValueConverter:
         self._scalar = _SCALARS.get(base)
         self._dtype = _DTYPES.get(base)
         self._format = fmt         # 'raw' | 'time' | 'ctrl' | 'enum'
+        # What every value of this request carries, set in one update.
+        self._common = {'name': name, 'ok': True,
+                        'element_count': element_count, 'datatype': base}
 
     def __call__(self, response: Any) -> Any:
+        # Hot path: one per camonitor update.
         value = self._value(response.data, response.data_count)
-        value.name = self.name
-        value.ok = True
-        value.element_count = self.element_count
-        value.datatype = self.base
+        attributes = value.__dict__
+        attributes.update(self._common)
         fmt = self._format
-        if fmt != 'raw':
+        if fmt == 'time':
+            metadata = response.metadata
+            stamp = metadata.stamp
+            secs = stamp.secondsSinceEpoch + EPICS_EPOCH
+            nsec = stamp.nanoSeconds
+            attributes['status'] = int(metadata.status)
+            attributes['severity'] = int(metadata.severity)
+            attributes['raw_stamp'] = (secs, nsec)
+            attributes['timestamp'] = round(secs + nsec * 1e-9, 6)
+        elif fmt != 'raw':
             self._attributes(value, response.metadata, fmt)
         return value
 

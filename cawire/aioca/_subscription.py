@@ -14,6 +14,7 @@ import asyncio
 import collections
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,13 @@ _DEFAULT_EVENTS = {
 
 
 class Subscription:
-    """A camonitor subscription to one PV."""
+    """A camonitor subscription to one PV.
+
+    No task per subscription: it opens when its channel connects (at once
+    if it already is), and values reach a plain callback straight from the
+    update; only an ``async def`` callback gets a task, made when values
+    wait for it.
+    """
 
     OPENING = 0
     OPEN = 1
@@ -54,28 +61,84 @@ class Subscription:
         self.state = self.OPENING
         if events is None:
             events = _DEFAULT_EVENTS[format]
-        self.channel = get_channel(name)
+        self._request = (events, datatype, format, count)
+        self._loop = asyncio.get_running_loop()
+        self.channel = channel = get_channel(name)
+        # None until the first call tells a plain callback from a coroutine.
         self._is_sync: bool | None = None
-        self._wakeup: asyncio.Future | None = None
+        self._first_call_scheduled = False
+        self._task: asyncio.Task | None = None
+        self._timeout_handle: asyncio.TimerHandle | None = None
         self._converter: Any = None
         self._sub: Any = None
         self._token: int | None = None
-        self._task = asyncio.ensure_future(self._run(
-            events, datatype, format, count, connect_timeout))
+        channel.subscriptions.add(self)
+        if channel.connected():
+            self._open()
+            return
+        channel.add_waiter(self)
+        if connect_timeout is not None:
+            delay = connect_timeout
+            if isinstance(delay, tuple):
+                delay = delay[0] - time.time()
+            self._timeout_handle = self._loop.call_later(
+                max(0.0, delay), self._connect_timed_out)
 
     def __repr__(self) -> str:
         states = ('opening', 'open', 'closed')
         return f'<Subscription {self.name!r} {states[self.state]}>'
 
+    # -- opening ---------------------------------------------------------------
+
+    def connected(self) -> None:
+        """The channel connected (called once, as a channel waiter)."""
+        self._open()
+
+    def _connect_timed_out(self) -> None:
+        self._timeout_handle = None
+        if self.state == self.OPENING:
+            # Reported even with notify_disconnect=False, as aioca.
+            self._queue(CANothing(self.name, ECA_TIMEOUT))
+
+    def _open(self) -> None:
+        if self.state != self.OPENING:
+            return
+        handle, self._timeout_handle = self._timeout_handle, None
+        if handle is not None:
+            handle.cancel()
+        events, datatype, format, count = self._request
+        pv = self.channel.pv
+        chan = pv.channel
+        element_count = chan.native_data_count
+        if count < 0:
+            count = element_count
+        try:
+            self._converter = plan_request(self.name, chan.native_data_type,
+                                           element_count, datatype, format)
+        except Exception:
+            logger.exception('Cannot subscribe to %r', self.name)
+            return
+        self.state = self.OPEN
+        self._sub = pv.subscribe(data_type=self._converter.request,
+                                 data_count=count or None, mask=events)
+        self._token = self._sub.add_callback(self._on_update)
+
     # -- values in -----------------------------------------------------------
 
     def _on_update(self, sub: Any, response: Any) -> None:
+        # Hot path: one update of an open subscription.
         if self.state == self.CLOSED:
             return
         try:
             value = self._converter(response)
         except Exception:
             logger.exception('Cannot convert an update of %r', self.name)
+            return
+        if self._is_sync and not self.pending_values:
+            try:
+                self.callback(value)
+            except Exception:
+                logger.exception('Subscription %s callback raised', self.name)
             return
         self._queue(value)
 
@@ -90,10 +153,35 @@ class Subscription:
         pending.append(value)
         if self._is_sync:
             self._drain_sync()
+        elif self._is_sync is None:
+            # Never within camonitor() or an update: on the loop, soon.
+            if not self._first_call_scheduled:
+                self._first_call_scheduled = True
+                self._loop.call_soon(self._first_call)
+        elif self._task is None or self._task.done():
+            self._task = self._loop.create_task(self._drain_async(None))
+
+    def _first_call(self) -> None:
+        self._first_call_scheduled = False
+        pending = self.pending_values
+        if self.state == self.CLOSED or not pending or self._is_sync is not None:
+            return
+        try:
+            result = self.callback(pending.popleft())
+        except Exception:
+            logger.exception('Subscription %s callback raised', self.name)
         else:
-            wakeup = self._wakeup
-            if wakeup is not None and not wakeup.done():
-                wakeup.set_result(None)
+            if inspect.isawaitable(result):
+                self._is_sync = False
+                self._task = self._loop.create_task(self._drain_async(result))
+                return
+            self._is_sync = True
+        if pending:
+            if self._is_sync:
+                self._drain_sync()
+            else:
+                self._first_call_scheduled = True
+                self._loop.call_soon(self._first_call)
 
     def _drain_sync(self) -> None:
         pending = self.pending_values
@@ -105,63 +193,44 @@ class Subscription:
             except Exception:
                 logger.exception('Subscription %s callback raised', self.name)
 
-    # -- lifecycle -------------------------------------------------------------
+    async def _drain_async(self, first: Any) -> None:
+        """Await an ``async def`` callback for each value, one at a time."""
+        if first is not None:
+            await self._awaited(first)
+        pending = self.pending_values
+        while pending and self.state != self.CLOSED:
+            try:
+                result = self.callback(pending.popleft())
+            except Exception:
+                logger.exception('Subscription %s callback raised', self.name)
+                continue
+            if inspect.isawaitable(result):
+                await self._awaited(result)
 
-    async def _call(self, value: Any) -> None:
+    async def _awaited(self, result: Any) -> None:
         try:
-            result = self.callback(value)
-            if self._is_sync is None:
-                self._is_sync = not inspect.isawaitable(result)
-            if not self._is_sync:
-                await result
+            await result
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception('Subscription %s callback raised', self.name)
 
-    async def _run(self, events: int, datatype: Any, format: int, count: int,
-                   connect_timeout: Any) -> None:
-        channel = self.channel
-        channel.subscriptions.add(self)
-        if connect_timeout is not None and not channel.connected():
-            try:
-                await asyncio.wait_for(channel.wait(), connect_timeout)
-            except asyncio.TimeoutError:
-                # Reported even with notify_disconnect=False, as aioca.
-                await self._call(CANothing(self.name, ECA_TIMEOUT))
-        await channel.wait()
-        self.state = self.OPEN
-        pv = channel.pv
-        native = pv.channel.native_data_type
-        element_count = pv.channel.native_data_count
-        if count < 0:
-            count = element_count
-        self._converter = plan_request(self.name, native, element_count,
-                                       datatype, format)
-        self._sub = pv.subscribe(data_type=self._converter.request,
-                                 data_count=count or None, mask=events)
-        self._token = self._sub.add_callback(self._on_update)
-        pending = self.pending_values
-        while self.state != self.CLOSED:
-            if self._is_sync:
-                self._drain_sync()
-                return          # later values are delivered as they come
-            if not pending:
-                self._wakeup = asyncio.get_running_loop().create_future()
-                await self._wakeup
-                self._wakeup = None
-                continue
-            await self._call(pending.popleft())
+    # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the subscription; no callback runs after this returns."""
         if self.state == self.CLOSED:
             return
         self.state = self.CLOSED
-        self.channel.subscriptions.discard(self)
+        channel = self.channel
+        channel.subscriptions.discard(self)
+        channel.remove_waiter(self)
+        handle, self._timeout_handle = self._timeout_handle, None
+        if handle is not None:
+            handle.cancel()
         if self._sub is not None and self._token is not None:
             self._sub._remove_callback(self._token)
         self._sub = None
         self.pending_values.clear()
-        if not self._task.done():
+        if self._task is not None and not self._task.done():
             self._task.cancel()

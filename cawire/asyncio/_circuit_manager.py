@@ -365,9 +365,14 @@ class CircuitManager:
         channel = self.channels.get(command.cid)
         if pv is None or channel is None or pv._circuit_manager is not self:
             return
+        # Subscriptions a connection callback activates go out from there:
+        # re-send only those that were waiting before (no EVENT_ADD twice).
+        waiting = [(sub, sub.subscriptionid)
+                   for sub in pv._active_subscriptions()]
         pv._channel_created(channel)
-        for sub in pv._active_subscriptions():
-            self.activate(sub)
+        for sub, subscriptionid in waiting:
+            if sub.active and sub.subscriptionid == subscriptionid:
+                self.activate(sub)
 
     def activate(self, sub: 'Subscription') -> None:
         """Send EVENT_ADD for ``sub`` (its PV's channel is connected)."""

@@ -68,7 +68,8 @@ class PV:
                  'circuit_ready', 'channel_ready', '_connection_callbacks',
                  '_rights_callbacks', '_state', '_log', 'subscriptions',
                  '_timeout', '_circuit_manager', '_channel', '_idle',
-                 '_idle_requested', '_outstanding', 'cid', '__weakref__')
+                 '_idle_requested', '_outstanding', 'cid', 'state_listener',
+                 '__weakref__')
 
     def __init__(self, name: str, priority: int, context: 'Context',
                  timeout: Any):
@@ -80,6 +81,9 @@ class PV:
         self.circuit_ready = ReadyFlag()
         self.channel_ready = ReadyFlag()
         self._connection_callbacks: CallbackRegistry | None = None
+        # One strongly held f(state) for a front end layered on this PV
+        # (cawire.aioca's channel): no registry, no weak reference.
+        self.state_listener: Callable[[str], None] | None = None
         self._rights_callbacks: CallbackRegistry | None = None
         self._state: str | None = None   # last connection state reported
         self.subscriptions: dict[tuple, Subscription] = {}
@@ -136,6 +140,9 @@ class PV:
 
     def _connection_changed(self, state: str) -> None:
         self._state = state
+        listener = self.state_listener
+        if listener is not None:
+            run_callback(listener, state)
         registry = self._connection_callbacks
         if registry is not None:
             registry.process(self, state)

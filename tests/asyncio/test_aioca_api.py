@@ -127,3 +127,51 @@ def test_run_is_deprecated_but_works(softioc):
         warnings.simplefilter('always')
         assert aioca.run(main()) == 3.14159
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+
+
+def test_connect_list_with_a_missing_name(softioc):
+    """A list connect waits through one batch: with throw=False each name
+    reports for itself, with throw=True the list times out as a whole, and
+    a timed-out batch leaves no waiter on the channels."""
+    from cawire.aioca._channels import get_channel
+
+    async def main():
+        names = ['TST:ai', 'TST:nowhere', 'TST:ao', 'TST:ai']
+        results = await connect(names, timeout=0.3, throw=False)
+        assert [r.name for r in results] == names
+        assert [r.ok for r in results] == [True, False, True, True]
+        assert results[1].errorcode == 80
+        with pytest.raises(CANothing) as raised:
+            await connect(names, timeout=0.3)
+        assert raised.value.errorcode == 80
+        assert not get_channel('TST:nowhere')._waiters
+        assert [r.ok for r in await connect(names, wait=False)] == [True] * 4
+        assert all(await connect(['TST:ai', 'TST:ao'], timeout=(
+            __import__('time').time() + 5,)))
+
+    run(main())
+
+
+def test_camonitor_of_a_list_before_and_after_connection(softioc):
+    """Subscriptions open when their channel connects (no task each) and
+    deliver one value per change, whether made before or after."""
+    async def main():
+        seen = []
+        early = camonitor(['TST:ao', 'TST:long'],
+                          lambda v, i: seen.append(('early', i, float(v))))
+        await connect(['TST:ao', 'TST:long'])
+        late = camonitor(['TST:ao', 'TST:long'],
+                         lambda v, i: seen.append(('late', i, float(v))))
+        assert not [s for s in seen if s[0] == 'late']  # never within camonitor
+        await asyncio.sleep(0.3)
+        await caput('TST:ao', 4.25, wait=True)
+        await asyncio.sleep(0.3)
+        for who in ('early', 'late'):
+            mine = [s for s in seen if s[0] == who]
+            assert sorted({s[1] for s in mine}) == [0, 1]
+            assert [s for s in mine if s[1] == 0][-1][2] == 4.25
+            assert len([s for s in mine if s[2] == 4.25 and s[1] == 0]) == 1
+        for sub in early + late:
+            sub.close()
+
+    run(main())
