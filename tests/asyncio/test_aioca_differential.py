@@ -96,8 +96,12 @@ async def main():
 '''
 
 
-def test_caput_with_and_without_wait_equals_aioca(softioc, ca_env):
-    expected, ours = run_both(WRITES, ca_env.env)
+def test_caput_with_and_without_wait_equals_aioca(isolated_ioc, ca_env):
+    # An IOC of its own: the writes would change the session softIoc's
+    # records that other tests read back (TST:long is -42 there).
+    ioc = isolated_ioc()
+    env = dict(ca_env.env, EPICS_CA_ADDR_LIST=f'127.0.0.1:{ioc.server_port}')
+    expected, ours = run_both(WRITES, env)
     assert ours == expected
 
 
