@@ -11,11 +11,12 @@ import asyncio
 import functools
 import logging
 
-from ..protocol import _commands as ca
-from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
 from ..protocol._exceptions import CaprotoError
 from ..protocol._framing import parse_stream, serialize
-from ..protocol._search_messages import parse_search_replies
+from ..protocol._search_messages import (name_server_handshake,
+                                         name_server_takes_searches,
+                                         name_server_version,
+                                         parse_search_replies)
 from ..protocol._state import CLIENT
 from ._transport import CircuitProtocol
 
@@ -23,8 +24,6 @@ __all__ = ('NameServerLink',)
 
 logger = logging.getLogger('cawire.bcast.search')
 
-#: Name servers must speak at least 4.12 to understand SEARCH over TCP.
-MIN_NAME_SERVER_VERSION = 12
 
 
 class NameServerLink:
@@ -76,17 +75,14 @@ class NameServerLink:
         self.connected = True
         logger.info('Connected to name server %s:%d', *self.address)
         protocol.send(bytes(buffer) for buffer in serialize(
-            ca.VersionRequest(0, DEFAULT_PROTOCOL_VERSION),
-            ca.ClientNameRequest(self.client_name),
-            ca.HostNameRequest(self.host_name)))
+            *name_server_handshake(self.client_name, self.host_name)))
         self.engine.retry_now()
 
     def send_datagram(self, payload: bytes) -> None:
         """Forward one search datagram (header + searches) verbatim."""
         if not self.connected or self.protocol is None:
             return
-        if (self.server_version is not None
-                and self.server_version < MIN_NAME_SERVER_VERSION):
+        if not name_server_takes_searches(self.server_version):
             return
         try:
             self.protocol.send((payload,))
@@ -94,10 +90,9 @@ class NameServerLink:
             pass
 
     def _on_commands(self, commands) -> None:
-        for command in commands:
-            if isinstance(command, ca.VersionResponse):
-                if command.sequence_id is None:
-                    self.server_version = command.version
+        version = name_server_version(commands)
+        if version is not None:
+            self.server_version = version
         results = parse_search_replies(commands, self.address)
         if results:
             self.engine.answered(results)

@@ -19,8 +19,9 @@ import struct
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ._commands import (SearchRequest, SearchResponse, VersionRequest,
-                        VersionResponse, extract_address)
+from ._commands import (ClientNameRequest, HostNameRequest, SearchRequest,
+                        SearchResponse, VersionRequest, VersionResponse,
+                        extract_address)
 from ._commands_base import encode_name
 from ._constants import (DEFAULT_PROTOCOL_VERSION, DONT_REPLY, HEADER_SIZE,
                          MAX_UDP_SEND, SEQUENCE_NUMBER_IS_VALID,
@@ -29,7 +30,9 @@ from ._exceptions import CaprotoValueError
 
 __all__ = ('SearchResult', 'SearchRequests', 'search_message_size',
            'pack_search_datagram', 'parse_search_replies',
-           'parse_search_requests', 'pack_search_replies')
+           'parse_search_requests', 'pack_search_replies',
+           'MIN_NAME_SERVER_VERSION', 'name_server_handshake',
+           'name_server_version', 'name_server_takes_searches')
 
 _HEADER = struct.Struct('>HHHHII')
 _VERSION_COMMAND = 0
@@ -208,3 +211,40 @@ def pack_search_replies(sequence: int | None, port: int, cids: Iterable[int],
     if len(current) > 1:
         datagrams.append(b''.join(current))
     return datagrams
+
+
+# --- name servers (EPICS_CA_NAME_SERVERS): searches over a TCP circuit -------
+
+#: A name server older than CA 4.12 cannot answer searches sent over TCP.
+MIN_NAME_SERVER_VERSION = 12
+
+
+def name_server_handshake(client_name: str, host_name: str
+                          ) -> tuple[VersionRequest, ClientNameRequest,
+                                     HostNameRequest]:
+    """The commands that open a circuit to a name server, in order.
+
+    Parameters
+    ----------
+    client_name, host_name : str
+        What the client reports as its user and host.
+    """
+    return (VersionRequest(0, DEFAULT_PROTOCOL_VERSION),
+            ClientNameRequest(client_name), HostNameRequest(host_name))
+
+
+def name_server_version(commands: Iterable[object]) -> int | None:
+    """The name server's protocol minor version announced in ``commands``
+    (its circuit VERSION reply), or None if none of them announces it."""
+    version = None
+    for command in commands:
+        if (isinstance(command, VersionResponse)
+                and command.sequence_id is None):
+            version = command.version
+    return version
+
+
+def name_server_takes_searches(server_version: int | None) -> bool:
+    """Whether searches may be forwarded to a name server of this version
+    (unknown yet: yes, as libca does)."""
+    return server_version is None or server_version >= MIN_NAME_SERVER_VERSION
