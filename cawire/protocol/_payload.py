@@ -445,9 +445,14 @@ def encode(data_type: int, data: Any, *, metadata: Any = None,
             values = _encode_text(data, encoding) + b'\x00'
             return (md_bytes, values), len(values)
     scalar_type = type(data)
+    scalar = data
+    if (scalar_type is list or scalar_type is tuple) and len(data) == 1:
+        # ``[x]``, the threading client's usual write: as fast as ``x``.
+        scalar = data[0]
+        scalar_type = type(scalar)
     if scalar_type is float and base in _FLOAT_BASES or scalar_type is int:
         try:
-            return (md_bytes, _SCALAR_STRUCTS[base].pack(data)), 1
+            return (md_bytes, _SCALAR_STRUCTS[base].pack(scalar)), 1
         except (struct.error, OverflowError):
             pass  # out of range: let the backend raise its clear error
     values = _BACKEND.encode(base, _as_sequence(data))
