@@ -379,6 +379,13 @@ class PV:
         self._idle_requested = False  # used again: stay connected
         while True:
             self.context._check_open()
+            with self.component_lock:
+                # The usual case, with one lock: connected and not idle.
+                cm, channel = self._circuit_manager, self._channel
+                if (not self._idle and cm is not None and channel is not None
+                        and self.channel_ready.is_set()
+                        and not cm.dead.is_set()):
+                    return cm, channel
             self._wake_if_idle()
             if not self.channel_ready.wait(deadline.remaining()):
                 if self.circuit_ready.is_set():

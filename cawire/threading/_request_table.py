@@ -114,7 +114,9 @@ class RequestTable:
     def _wait_for_backlog(self, pending: PendingRequest | None,
                           deadline: Deadline) -> None:
         """Backpressure for user threads, bounded by the request's timeout."""
-        if self.manager.transport.wait_for_backlog(deadline.remaining()):
+        transport = self.manager.transport
+        if transport.below_high_water() or \
+                transport.wait_for_backlog(deadline.remaining()):
             return
         if pending is not None:
             self.abandon(pending)
