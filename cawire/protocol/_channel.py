@@ -116,7 +116,7 @@ class _BaseChannel:
         # so that closing it frees them without scanning the circuit.
         # (NO_IDS until the first one: see add_id / discard_id.)
         self._ioids: set[int] | frozenset = NO_IDS
-        self._subscriptionids: set[int] | frozenset = NO_IDS
+        self._subscriptionids: tuple[int, ...] | frozenset = NO_IDS
 
     def __repr__(self) -> str:
         return (f'<{type(self).__name__} name={self.name!r} cid={self.cid} '

@@ -618,6 +618,9 @@ class VirtualCircuit:
             ids = channel._ioids
             if isinstance(ids, set):
                 ids.discard(ioid)
+                if not ids:
+                    # An idle channel holds no set (216 bytes per PV read).
+                    channel._ioids = NO_IDS
         return request
 
     def _drop_subscription(self, subscriptionid: int) -> None:
@@ -627,8 +630,9 @@ class VirtualCircuit:
             channel = self.channels_sid.get(event_add.sid)
             if channel is not None:
                 ids = channel._subscriptionids
-                if isinstance(ids, set):
-                    ids.discard(subscriptionid)
+                if subscriptionid in ids:
+                    channel._subscriptionids = tuple(
+                        other for other in ids if other != subscriptionid)
 
     # -- channel lifecycle -------------------------------------------------
 
@@ -766,9 +770,9 @@ class VirtualCircuit:
                               'already in use on this circuit')
         self._advance_channel(channel, command, sender)
         self.event_add_commands[subscriptionid] = command
-        if channel._subscriptionids is NO_IDS:
-            channel._subscriptionids = set()
-        channel._subscriptionids.add(subscriptionid)
+        # A tuple: a channel has one subscription or a few, and a set per
+        # monitored channel cost 216 bytes.
+        channel._subscriptionids = (*channel._subscriptionids, subscriptionid)
 
     def _subscription(self, command, sender: Role):
         subscriptionid = command.subscriptionid

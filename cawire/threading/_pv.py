@@ -118,8 +118,20 @@ class ConnectionCallbacks:
                 self.pv._run_callback(func, self.pv, value)
 
 
+#: Subscription keys, shared: nearly every PV subscribes with the same
+#: parameters, and a tuple per monitored PV cost 88 bytes.
+_SUBSCRIPTION_KEYS: dict[tuple, tuple] = {}
+_SUBSCRIPTION_KEYS_MAX = 256
+
+
 def _subscription_key(data_type, data_count, low, high, to, mask):
-    return (data_type, data_count, low, high, to, mask)
+    key = (data_type, data_count, low, high, to, mask)
+    shared = _SUBSCRIPTION_KEYS.get(key)
+    if shared is not None:
+        return shared
+    if len(_SUBSCRIPTION_KEYS) < _SUBSCRIPTION_KEYS_MAX:
+        _SUBSCRIPTION_KEYS[key] = key
+    return key
 
 
 class PV:
