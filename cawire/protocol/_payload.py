@@ -287,6 +287,21 @@ def _metadata_bytes(data_type, md_cls, metadata, encoding):
         raise CaprotoTypeError(
             f'{ChannelType(data_type).name} needs {md_cls.__name__} '
             f'metadata, got {type(metadata).__name__}')
+    foreign_id = getattr(metadata, 'DBR_ID', None)
+    if foreign_id is not None:
+        # Another library's DBR structure (caproto's ctypes classes): its
+        # bytes, if it is the structure of this type.
+        if int(foreign_id) != int(data_type):
+            raise CaprotoTypeError(
+                f'{ChannelType(data_type).name} needs {md_cls.__name__} '
+                f'metadata, got {type(metadata).__name__} (DBR type '
+                f'{foreign_id})')
+        try:
+            metadata = memoryview(metadata).tobytes()
+        except TypeError as ex:
+            raise CaprotoTypeError(
+                f'{type(metadata).__name__} metadata is not a buffer: '
+                f'{ex}') from ex
     if isinstance(metadata, (bytes, bytearray, memoryview)):
         metadata = bytes(metadata)
         if len(metadata) != VALUE_OFFSET[data_type]:

@@ -395,12 +395,18 @@ class _CallbackRef(weakref.ref):
     function handles every collection (no closure per callback)."""
 
     __slots__ = ('token', 'registry', 'adapter')
+    token: int
+    registry: CallbackRegistry | None
+    adapter: Any
 
 
 class _CallbackMethodRef(weakref.WeakMethod):
     """The same for a bound method (whose instance is what must die)."""
 
     __slots__ = ('token', 'registry', 'adapter')
+    token: int
+    registry: CallbackRegistry | None
+    adapter: Any
 
 
 def _callback_collected(ref: Any) -> None:

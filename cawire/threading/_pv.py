@@ -537,8 +537,8 @@ class PV:
     def write(self, data: Any, *, wait: bool = True,
               callback: Callable[[Any], Any] | None = None,
               timeout: Any = PV_DEFAULT_TIMEOUT, notify: bool | None = None,
-              data_type: DataTypeSpec = None, data_count: int | None = None
-              ) -> Message | None:
+              data_type: DataTypeSpec = None, data_count: int | None = None,
+              metadata: Any = None) -> Message | None:
         """Write a new value. Optionally, request confirmation from the server.
 
         Parameters
@@ -560,6 +560,12 @@ class PV:
             Write specific data type. Default is the native type.
         data_count : integer, optional
             Number of values. Default: the number of values in ``data``.
+        metadata : DBR structure, bytes, tuple or dict, optional
+            Metadata sent before the values (caproto's ``metadata``): only
+            with a compound ``data_type`` (e.g. ``'status'``).  RSRV
+            applies a plain WRITE of one (metadata ignored) and answers a
+            WRITE_NOTIFY with ECA_PUTFAIL.  Not in caproto's threading
+            client; the synchronous client uses it.
 
         Returns
         -------
@@ -579,7 +585,8 @@ class PV:
             try:
                 pending = cm.requests.write(
                     self, channel, data, data_type, data_count, notify=notify,
-                    callback=callback, wait=wait, deadline=deadline)
+                    callback=callback, wait=wait, deadline=deadline,
+                    metadata=metadata)
             except DisconnectedError:
                 continue
             except LocalProtocolError:

@@ -74,13 +74,15 @@ class RequestTable:
     def write(self, pv: PV, channel: ClientChannel, data: Any,
               data_type: Any, data_count: int | None, *, notify: bool,
               callback: Callable[[Any], Any] | None, wait: bool,
-              deadline: Deadline) -> PendingRequest | None:
+              deadline: Deadline, metadata: Any = None
+              ) -> PendingRequest | None:
         """Send a WRITE_NOTIFY (or a WRITE); return the pending slot if any.
 
         The data are encoded before the circuit lock is taken (an 8 MB
         array takes a while).
         """
-        command = channel.write(data, data_type, data_count, notify=notify)
+        command = channel.write(data, data_type, data_count, notify=notify,
+                                metadata=metadata)
         self.manager.check_size(command, 1)
         pending = None
         if notify:
