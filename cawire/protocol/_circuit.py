@@ -247,7 +247,7 @@ class VirtualCircuit:
                     f'a {self.our_role.name.lower()} cannot send '
                     f'{type(command).__name__} on a circuit')
             handler(command, self.our_role)
-            buffers.extend(command.iter_buffers())
+            buffers.extend(command.wire_buffers())
         return buffers
 
     def send_request(self, command: IoRequest,
@@ -265,12 +265,12 @@ class VirtualCircuit:
         if type(command) not in _IO_REQUEST_TYPES:
             raise LocalProtocolError(f'{type(command).__name__} expects no '
                                      'reply by ioid')
-        if request.ioid != command.ioid:
+        if request.ioid != command._h[5]:
             raise LocalProtocolError(
                 f'request slot for ioid {request.ioid} given with a '
                 f'{type(command).__name__} for ioid {command.ioid}')
         self._register_request(command, self.our_role, request)
-        return list(command.iter_buffers())
+        return command.wire_buffers()
 
     def request_for(self, command: Message) -> OutstandingRequest | None:
         """The outstanding request a received reply (or ERROR) completes,
@@ -719,13 +719,14 @@ class VirtualCircuit:
 
     def _register_request(self, command: IoRequest, sender: Role,
                           request: OutstandingRequest | None) -> None:
-        channel = self._channel_by_sid(command.sid, command, sender)
-        data_type = command._h[2]
+        h = command._h  # (the three request types: sid 4, ioid 5)
+        channel = self._channel_by_sid(h[4], command, sender)
+        data_type = h[2]
         if data_type > LAST_BUFFER_TYPE:
             raise self._error(sender, f'{type(command).__name__} asks for '
                               f'DBR type {data_type} (max '
                               f'{LAST_BUFFER_TYPE})')
-        ioid = command.ioid
+        ioid = h[5]
         outstanding = self.outstanding_requests
         known = outstanding.get(ioid)
         if known is not None and self.our_role is CLIENT:
