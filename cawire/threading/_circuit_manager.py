@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import _commands as ca
 from ..protocol._channel import ClientChannel
@@ -360,8 +360,8 @@ class VirtualCircuitManager:
             if pending is None:
                 buffers.extend(circuit.send(command))
             else:
-                buffers.extend(circuit.send_request(
-                    cast(IoRequest, command), pending))
+                request: IoRequest = command  # type: ignore[assignment]
+                buffers.extend(circuit.send_request(request, pending))
                 pending.pv._outstanding += 1
         self.transport.send(buffers)
 
