@@ -285,6 +285,26 @@ class VirtualCircuit:
                 return self.outstanding_requests.get(ioid)
         return None
 
+    def take_reply(self, command: IoReply) -> OutstandingRequest | None:
+        """Fast form of :meth:`request_for` then :meth:`process_command`
+        for a received READ_NOTIFY / READ / WRITE_NOTIFY reply (a client's
+        hot path): the same checks and state change, one call.  Returns the
+        request it completes.
+
+        Raises
+        ------
+        RemoteProtocolError
+            Unknown ioid, or the reply is illegal in its channel's state.
+        """
+        ioid = command._h[5]
+        request = self.outstanding_requests.get(ioid)
+        if request is None or request.channel is None:
+            raise self._error(self.their_role, f'{type(command).__name__} '
+                              f'for unknown ioid {ioid}')
+        self._advance_channel(request.channel, command, self.their_role)
+        self._complete_request(ioid)
+        return request
+
     def discard_request(self, ioid: int) -> OutstandingRequest | None:
         """Forget the outstanding request ``ioid`` whose reply will never be
         processed (e.g. the shell dropped an oversized reply unread);
@@ -749,7 +769,7 @@ class VirtualCircuit:
         self._advance_channel(channel, command, sender)
 
     def _on_io_response(self, command, sender: Role) -> None:
-        ioid = command.ioid
+        ioid = command._h[5]
         request = self.outstanding_requests.get(ioid)
         if request is None or request.channel is None:
             raise self._error(sender, f'{type(command).__name__} for '

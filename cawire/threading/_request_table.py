@@ -150,12 +150,23 @@ class RequestTable:
         """``reply`` (READ/WRITE_NOTIFY reply or ERROR) answers ``pending``;
         the core circuit has already taken it out of the table."""
         with self.manager._lock:
-            abandoned = pending.abandoned
-            self._settle(pending)
-            pending.abandoned = True
+            deliver = self.settle_reply_locked(pending)
+        if deliver:
+            self.deliver(pending, reply)
+
+    def settle_reply_locked(self, pending: PendingRequest) -> bool:
+        """The first half of :meth:`complete`, with the circuit lock held:
+        whether the reply is to be delivered (False: the caller gave up)."""
+        abandoned = pending.abandoned
+        self._settle(pending)
+        pending.abandoned = True
         if abandoned:
-            self.manager.log.debug('Ignoring late reply %r', reply)
-            return
+            self.manager.log.debug('Ignoring late reply for ioid %d',
+                                   pending.ioid)
+        return not abandoned
+
+    def deliver(self, pending: PendingRequest, reply: Message) -> None:
+        """The second half of :meth:`complete`, without the lock."""
         pending.complete(reply, self.manager.user_callback_executor)
 
     def on_oversized(self, command_id: int, ioid: int,

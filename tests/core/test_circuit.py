@@ -170,6 +170,29 @@ def test_write_metadata_must_fit_the_type():
     assert not circuit.outstanding_requests
 
 
+def test_take_reply_is_request_for_then_process_command():
+    """The client's one-call form for READ/WRITE_NOTIFY replies changes
+    the same state and refuses the same replies."""
+    outcomes = []
+    for take in (True, False):
+        circuit, (channel,) = connected_client()
+        circuit.send(channel.write([1.25], ioid=2))
+        slot = circuit.outstanding_requests[2]
+        (reply,), _ = circuit.recv(E11_REPLY)
+        if take:
+            got = circuit.take_reply(reply)
+        else:
+            got = circuit.request_for(reply)
+            circuit.process_command(reply)
+        assert got is slot
+        with pytest.raises(RemoteProtocolError, match='unknown ioid 2'):
+            circuit.take_reply(reply)
+        states, channels, by_sid, requests, *rest = snapshot(circuit)
+        # (Two circuits: compare what the channel objects hold, not them.)
+        outcomes.append((states, channels, sorted(by_sid), requests, rest))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_plain_write_carries_the_cid_and_expects_no_reply():
     circuit, (channel,) = connected_client()
     request = channel.write([2.0], notify=False)
