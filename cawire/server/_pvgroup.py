@@ -403,12 +403,7 @@ class pvproperty:
         if self.field_spec is None:
             raise CaprotoValueError('fields= needs record=')
         for (field, kind), hook in fields:
-            proxy = getattr(self.field_spec, field)
-            if kind != 'put':
-                raise NotImplementedError(
-                    f'per-field {kind} hooks are not implemented in cawire '
-                    f'(only putters)')
-            proxy.putter(hook)
+            self.field_spec.add_hook(field, kind, hook)
 
     def __repr__(self) -> str:
         return (f'<pvproperty {self.attr_name!r} name={self.name!r} '
@@ -528,7 +523,7 @@ class pvproperty:
         if self.record is not None:
             from .records import RecordFields
             RecordFields(data, self.record, description=self.doc or '',
-                         putters=self.field_spec.putters
+                         hooks=self.field_spec.hooks
                          if self.field_spec is not None else None)
         return data
 
