@@ -19,7 +19,9 @@ rpc_function (pvfunction: argument, Status, Retval and Process PVs),
 records (record=AiFields, PvpropertyDouble[AiFields], per-field putters
 ``@A.fields.current_raw_value.putter``, field_spec=), skip_write
 (``from caproto import SkipWrite`` at the top level, a putter writing with
-verify_value=False then skipping the write).
+verify_value=False then skipping the write), no_pvproperty (PVSpec
+made into channels without a PVGroup, hooks called without the group, the
+fields of record PVs served although only the PVs are in the pvdb).
 
 Normalised before comparing (documented differences, docs/ioc-caproto-migration.md):
 timestamps and the cainfo host line; the server's own DBR_CLASS_NAME for
@@ -71,6 +73,9 @@ EXAMPLES = {
     'scan_rate': (['periodic:scanned', 'periodic:scanned.RTYP',
                    'periodic:scanned.SCAN', 'periodic:scanned.PREC'],
                   ['periodic:scanned'], None),
+    'no_pvproperty': (['pvspec:a', 'pvspec:b', 'pvspec:c', 'pvspec:b.RTYP',
+                       'pvspec:b.PREC', 'pvspec:a.RTYP', 'pvspec:c.NELM'], [],
+                      ('pvspec:b', 'pvspec:b', '5')),
     'skip_write': (['skip:value'], [], ('skip:value', 'skip:value', '3')),
     'worker_thread': (['wt:request', 'wt:response'], [],
                       ('wt:response', 'wt:request', '0')),
