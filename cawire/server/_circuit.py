@@ -164,6 +164,8 @@ class ServerCircuit(asyncio.Protocol):
         self._closed = False
         self._loop = asyncio.get_running_loop()
         self._max_payload = server.max_payload
+        #: RSRV's asCheckClientIP: the client's host is its IP address.
+        self._host_is_address = server.config.as_check_client_ip
 
     def __repr__(self) -> str:
         return (f'<ServerCircuit {self.address} channels={len(self.channels)} '
@@ -171,7 +173,10 @@ class ServerCircuit(asyncio.Protocol):
 
     @property
     def client_hostname(self) -> str:
-        """The client's HOST_NAME ('' until it sends one)."""
+        """The client's HOST_NAME ('' until it sends one), or its IP
+        address when EPICS_AS_CHECK_CLIENT_IP is YES (HOST_NAME ignored)."""
+        if self._host_is_address and self.address:
+            return self.address[0]
         return self.circuit.host_name or ''
 
     @property
