@@ -335,7 +335,9 @@ class ChannelData:
         """Re-evaluate the rights of every client connected to this channel
         (in every server of this process running it) and send ACCESS_RIGHTS
         to those whose rights changed; call it when the answer of
-        ``access_hook`` / ``check_access`` changes."""
+        ``access_hook`` / ``check_access`` changes.  Call it in the
+        server's event loop (from another thread:
+        ``loop.call_soon_threadsafe(channel.refresh_access_rights)``)."""
         _running_servers.refresh_access_rights([self])
 
     async def auth_read(self, hostname: str, username: str, data_type: int,

@@ -523,7 +523,10 @@ class ServerCircuit(asyncio.Protocol):
         wanted = None if channels is None else {id(data) for data in channels}
         changed = False
         for entry in list(self.channels.values()):
-            if wanted is None or id(entry.data) in wanted:
+            # A channel opened through filters (x.{"dbnd":...}) is a view
+            # of the PV's own channel.
+            source = getattr(entry.data, 'unfiltered', entry.data)
+            if wanted is None or id(source) in wanted:
                 entry.recheck = entry.data.access_is_dynamic
                 changed = self._check_rights(entry) or changed
         if changed:

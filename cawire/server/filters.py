@@ -240,6 +240,11 @@ class FilteredChannel:
         end = min(end, length - 1)
         return slice(start, end + 1, step)
 
+    @property
+    def unfiltered(self) -> ChannelData:
+        """The PV's own channel."""
+        return self._data
+
     def __getattr__(self, name: str):
         return getattr(self._data, name)
 

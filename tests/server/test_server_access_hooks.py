@@ -266,3 +266,58 @@ def test_access_hook_composes_with_access_security_file():
     assert group.ops.access_is_dynamic and not group.plain.access_is_dynamic
     with pytest.raises(Exception, match='callable'):
         group.plain.access_hook = 'yes'
+
+
+def test_refresh_reaches_channels_opened_through_filters(ca_env,
+                                                         addr_list_restored):
+    """refresh_access_rights() of a PV also updates clients that opened it
+    under a filtered name (``x.{"dbnd":...}``), in an in-process server."""
+    import asyncio
+    import threading
+
+    from cawire.server import Context
+
+    group = Guarded(prefix='flt:')
+    locked = {'on': False}
+    group.ops.access_hook = (
+        lambda channel, host, user, rights:
+        rights & AccessRights.READ if locked['on'] else rights)
+    port = epics.free_port()
+    loop = asyncio.new_event_loop()
+    context = None
+
+    def serve():
+        nonlocal context
+        asyncio.set_event_loop(loop)
+        from cawire.config import Config
+        config = Config.from_environ(
+            {**os.environ, 'EPICS_CAS_SERVER_PORT': str(port),
+             'EPICS_CAS_INTF_ADDR_LIST': '127.0.0.1'})
+        context = Context(group.pvdb, config=config)
+        loop.run_until_complete(context.run())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = None
+    try:
+        deadline = time.monotonic() + 10
+        while (context is None or context.tcp_port is None) and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        client = _client(port)
+        plain, filtered = client.get_pvs(
+            'flt:ops', 'flt:ops.{"dbnd":{"abs":1}}', timeout=5)
+        for pv in (plain, filtered):
+            pv.wait_for_connection(timeout=10)
+            assert _wait_rights(pv, 'rw') == 'rw'
+        locked['on'] = True
+        loop.call_soon_threadsafe(group.ops.refresh_access_rights)
+        assert _wait_rights(plain, 'r-') == 'r-'
+        assert _wait_rights(filtered, 'r-') == 'r-'
+    finally:
+        if client is not None:
+            client.disconnect()
+        if context is not None:
+            loop.call_soon_threadsafe(context.stop)
+        thread.join(timeout=10)
+        loop.close()
