@@ -168,20 +168,21 @@ class ChannelData:
     access_security_group = 'DEFAULT'
     access_security_level = 0
     _access_hook: Any = None
-    # Set per subclass by __init_subclass__: the server calls auth_read /
-    # auth_write (and re-checks rights on each request) only for channels
-    # that change the defaults, keeping the plain path free of them.
-    _custom_auth_read = False
-    _custom_auth_write = False
-    _custom_check_access = False
+    #: Set per subclass: the class overrides auth_read / auth_write /
+    #: check_access.  The server calls auth_read / auth_write (and asks
+    #: check_access again on each request) only for such classes, keeping
+    #: the plain path free of them.
+    overrides_auth_read = False
+    overrides_auth_write = False
+    overrides_check_access = False
     #: Python value used when none is given.
     default_value: object = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._custom_auth_read = cls.auth_read is not ChannelData.auth_read
-        cls._custom_auth_write = cls.auth_write is not ChannelData.auth_write
-        cls._custom_check_access = \
+        cls.overrides_auth_read = cls.auth_read is not ChannelData.auth_read
+        cls.overrides_auth_write = cls.auth_write is not ChannelData.auth_write
+        cls.overrides_check_access = \
             cls.check_access is not ChannelData.check_access
 
     def __init__(self, *, value: Any = None, alarm: ChannelAlarm | None = None,
@@ -329,7 +330,7 @@ class ChannelData:
         """True when rights may change between requests (an access hook or
         an overridden check_access): the server then re-checks them on each
         read and write."""
-        return self._access_hook is not None or self._custom_check_access
+        return self._access_hook is not None or self.overrides_check_access
 
     def refresh_access_rights(self) -> None:
         """Re-evaluate the rights of every client connected to this channel

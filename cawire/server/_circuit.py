@@ -582,7 +582,7 @@ class ServerCircuit(asyncio.Protocol):
             status = ECA_BADCOUNT
         elif not entry.readable:
             status = ECA_NORDACCESS
-        elif data.has_async_read or data._custom_auth_read:
+        elif data.has_async_read or data.overrides_auth_read:
             self._spawn(self._async_read(command, entry, notify, data_type,
                                          count, ioid), entry)
             return
@@ -597,7 +597,7 @@ class ServerCircuit(asyncio.Protocol):
         status = ECA_NORMAL
         data = entry.data
         try:
-            if data._custom_auth_read:
+            if data.overrides_auth_read:
                 await data.auth_read(self.client_hostname,
                                      self.client_username,
                                      _CHANNEL_TYPES[data_type],
@@ -662,7 +662,7 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_NORMAL)
             return
         data = entry.data
-        if data._custom_auth_write:
+        if data.overrides_auth_write:
             self._spawn(self._auth_write(command, entry, notify), entry)
             return
         try:
