@@ -34,7 +34,7 @@ from ._channel_data import _VALUE_CHANGE, ChannelData
 from ._field_spec import (AiFields, AoFields, BiFields, BoFields,
                           LonginFields, LongoutFields, MbbiFields,
                           MbboFields, RecordFieldGroup, StringinFields,
-                          StringoutFields, WaveformFields)
+                          StringoutFields, WaveformFields, field_attributes)
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelInteger, ChannelNumeric,
                              ChannelShort, ChannelString)
@@ -373,6 +373,19 @@ class RecordFields:
             self._create(definition)
         self._bind_server_hooks()
         parent.record_fields = self
+
+    def __getattr__(self, attr: str) -> ChannelData:
+        # caproto's field_inst.engineering_units: a field's channel by its
+        # descriptive name (``record_type`` stays the type name here).
+        record_type = self.__dict__.get('record_type')
+        fields = self.__dict__.get('fields')
+        if attr.startswith('_') or record_type is None or fields is None:
+            raise AttributeError(attr)
+        field = field_attributes(record_type).get(attr)
+        if field is None or field not in fields:
+            raise AttributeError(f'{record_type} record fields have no '
+                                 f'attribute {attr!r}')
+        return fields[field]
 
     def _hooks_of(self, kind: str) -> dict[str, Callable]:
         return {field: hook for (field, hook_kind), hook in self.hooks.items()

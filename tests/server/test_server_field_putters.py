@@ -57,3 +57,13 @@ def test_unknown_field_and_bad_hooks():
         pvproperty(value=1.0, record='ai',
                    fields=((('EGU', 'teleport'), lambda *args: None),))
     assert Mock.B.fields.display_precision.field == 'PREC'
+
+
+def test_field_channels_by_descriptive_name():
+    """caproto's ``ioc.D.field_inst.engineering_units`` style."""
+    group = Mock(prefix='d:')
+    fields = group.B.field_inst
+    assert fields.engineering_units is group.B.fields['EGU']
+    assert fields.display_precision.value == 2
+    with pytest.raises(AttributeError):
+        fields.no_such_field
