@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..protocol._exceptions import DisconnectedError, RemoteProtocolError
-from ._receive_arena import ReceiveArena
+from ..protocol._receive_arena import ReceiveArena
 
 __all__ = ('CircuitProtocol',)
 
