@@ -269,6 +269,17 @@ class CircuitManager:
         self.send(command)
         return True
 
+    # -- keep-alive ----------------------------------------------------------
+
+    def beacon_received(self) -> None:
+        """A regular beacon from our server counts as proof of life."""
+        self.keepalive.beacon_received()
+
+    def check_now(self) -> None:
+        """Beacon anomaly on our server: verify the circuit with an ECHO."""
+        if self.connected:
+            self.keepalive.check_now()
+
     # -- receiving -----------------------------------------------------------
 
     def _process_commands(self, commands: list) -> None:
