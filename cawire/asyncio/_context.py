@@ -12,7 +12,6 @@ socket and cancels every task it started.
 from __future__ import annotations
 
 import asyncio
-import collections
 import getpass
 import logging
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 from ..config import Config
 from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._ids import IdAllocator
+from ..protocol._search_waitlist import SearchWaitlist
 from ..threading._context import GLOBAL_DEFAULT_TIMEOUT
 from ..threading._defaults import CONTEXT_DEFAULT_TIMEOUT
 from ._broadcaster import SharedBroadcaster
@@ -82,8 +82,7 @@ class Context:
         self.pvs: dict[tuple[str, int], PV] = {}
         self.circuit_managers: dict[tuple, CircuitManager] = {}
         self._pvs_by_cid: dict[int, PV] = {}
-        self._pvs_needing_circuits: dict[str, set[PV]] = (
-            collections.defaultdict(set))
+        self._pvs_needing_circuits = SearchWaitlist()
         self._cids = IdAllocator(self._pvs_by_cid.__contains__, 0)
         self._search_results = _SearchResults(self)
         self._closing = False
@@ -158,7 +157,7 @@ class Context:
                 pv = PV(name, priority, self, timeout)
                 self.pvs[key] = pv
                 self._pvs_by_cid[pv.cid] = pv
-                self._pvs_needing_circuits[name].add(pv)
+                self._pvs_needing_circuits.put(pv)
                 to_search.append(name)
             elif not pv.circuit_ready.is_set() and not pv._idle:
                 if searching is None:
@@ -167,7 +166,7 @@ class Context:
                                   engine.unanswered.values()}
                                  if engine is not None else set())
                 if name not in searching:
-                    self._pvs_needing_circuits[name].add(pv)
+                    self._pvs_needing_circuits.put(pv)
                     to_search.append(name)
             pvs.append(pv)
         for pv in pvs:
@@ -193,7 +192,7 @@ class Context:
             pv = PV(name, priority, self, CONTEXT_DEFAULT_TIMEOUT)
             self.pvs[key] = pv
             self._pvs_by_cid[pv.cid] = pv
-            self._pvs_needing_circuits[name].add(pv)
+            self._pvs_needing_circuits.put(pv)
             self._deferred.append(name)
             if self._flush_task is None:
                 self._flush_task = self._loop.create_task(
@@ -212,13 +211,7 @@ class Context:
     def _search_for(self, pvs: list[PV], *, governed: bool = False) -> None:
         if self._closing:
             return
-        names = []
-        for pv in pvs:
-            waiting = self._pvs_needing_circuits[pv.name]
-            if not waiting:
-                names.append(pv.name)
-            waiting.add(pv)
-        names = list(dict.fromkeys(names))
+        names = self._pvs_needing_circuits.add(pvs)
         if names:
             try:
                 self.broadcaster.search(self._search_results, names,
@@ -230,14 +223,7 @@ class Context:
     def _on_search_results(self, address: tuple, names: list[str]) -> None:
         if self._closing:
             return
-        found: list[PV] = []
-        for name in names:
-            waiting = self._pvs_needing_circuits.pop(name, None)
-            if waiting:
-                found.extend(waiting)
-        by_priority: dict[int, list[PV]] = collections.defaultdict(list)
-        for pv in found:
-            by_priority[pv.priority].append(pv)
+        by_priority = self._pvs_needing_circuits.found(names)
         for priority, pvs in by_priority.items():
             cm = self.get_circuit_manager(address, priority)
             to_create = []
