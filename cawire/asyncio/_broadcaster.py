@@ -29,7 +29,7 @@ from ..protocol._client_datagrams import (BeaconNews, ClientDatagrams,
 from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._state import CLIENT
 from ..threading._search import SearchEngine, SearchItem
-from ..threading._shared_broadcaster import spawn_repeater_if_needed
+from ..threading._repeater_spawn import spawn_repeater_for_client
 from ._name_servers import NameServerLink
 
 __all__ = ('SharedBroadcaster',)
@@ -133,8 +133,7 @@ class SharedBroadcaster:
             self.search_engine = SearchEngine(
                 cast(Any, loop), self._send_search_datagram,
                 max_search_period=self.config.max_search_period)
-            self.repeater_process = spawn_repeater_if_needed(
-                self.config.repeater_port)
+            self.repeater_process = spawn_repeater_for_client(self.config)
             self._register_with_repeater()
             self.name_servers = [
                 NameServerLink(address, self.search_engine,

@@ -33,9 +33,8 @@ from ..protocol._exceptions import (CaprotoError, CaprotoValueError,
                                     RemoteProtocolError)
 from ..protocol._framing import parse_stream
 from ..protocol._client_circuit import (CLIENT_ROUTES, ClientChannelBook,
-                                        circuit_failed)
-from ..protocol._outstanding import (IO_REPLIES, OutstandingRequest,
-                                     refused_request)
+                                        circuit_failed, report_server_error)
+from ..protocol._outstanding import IO_REPLIES, OutstandingRequest
 from ..protocol._state import CLIENT, CONNECTED
 from ..threading._keepalive import KeepAlive
 from ._flow_control import FlowControl
@@ -400,18 +399,9 @@ class CircuitManager:
         sub._deliver(command)
 
     def _on_error(self, command) -> None:
-        refused = refused_request(command)
-        if refused.command == ca.EventAddRequest.ID:
-            sub = (None if refused.subscriptionid is None
-                   else self.subscriptions.get(refused.subscriptionid))
-            if sub is not None:
-                self.log.error('Server refused subscription to %r: %s (%s)',
-                               sub.pv.name, command.error_message,
-                               command.status.name)
-                return
-        self.log.warning('Server reported an error: %s (%s) for command %s',
-                         command.error_message, command.status.name,
-                         refused.command)
+        # ERRORs that answer one of our reads or writes went to its
+        # request; what is left is logged.
+        report_server_error(self.log, command, self.subscriptions)
 
     def _on_oversized(self, fields: tuple) -> None:
         self.oversized_responses += 1

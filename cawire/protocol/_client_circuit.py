@@ -13,25 +13,28 @@ once:
 * :data:`CLIENT_ROUTES`: which handler acts on each command the server
   sends (the shell binds the names to its methods);
 * :func:`circuit_failed`: whether a circuit's end warrants libca's
-  disconnect governor before its names are searched for again.
+  disconnect governor before its names are searched for again;
+* :func:`report_server_error`: how an ERROR that answers none of our
+  reads or writes is reported.
 
 The owners booked (the shell's PV objects) need a ``cid`` and a ``name``;
 nothing here does I/O or reads a clock (times are passed in).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _commands as ca
 from ._channel import ClientChannel
+from ._outstanding import refused_request
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._circuit import VirtualCircuit
     from ._commands_base import Message
 
 __all__ = ('ClientChannelBook', 'CLIENT_ROUTES', 'circuit_handshake',
-           'circuit_failed', 'FLAPPING_LIFETIME')
+           'circuit_failed', 'report_server_error', 'FLAPPING_LIFETIME')
 
 #: A circuit that lived less than this (seconds) is searched for again only
 #: after the disconnect governor's pause (refused, or closed at once).
@@ -79,6 +82,24 @@ def circuit_failed(close_reason: str | None, created_at: float,
         return False
     return ('protocol error' in (close_reason or '')
             or closed_at - created_at < FLAPPING_LIFETIME)
+
+
+def report_server_error(log: Any, command: ca.ErrorResponse,
+                        subscriptions: Mapping[int, Any]) -> None:
+    """Log an ERROR that completed none of our requests: a refused
+    EVENT_ADD of a live subscription (in ``subscriptions``, by id) is an
+    error naming its PV; anything else a warning naming the command."""
+    refused = refused_request(command)
+    if refused.command == ca.EventAddRequest.ID:
+        sub = (None if refused.subscriptionid is None
+               else subscriptions.get(refused.subscriptionid))
+        if sub is not None:
+            log.error('Server refused subscription to %r: %s (%s)',
+                      sub.pv.name, command.error_message,
+                      command.status.name)
+            return
+    log.warning('Server reported an error: %s (%s) for command %s',
+                command.error_message, command.status.name, refused.command)
 
 
 class ClientChannelBook:

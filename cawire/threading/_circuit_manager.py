@@ -40,7 +40,7 @@ from ..protocol._array_limit import (check_request_size, message_size_limit,
                                      oversized_reply_error, report_oversized)
 from ..protocol._channel import ClientChannel
 from ..protocol._client_circuit import (CLIENT_ROUTES, ClientChannelBook,
-                                        circuit_failed)
+                                        circuit_failed, report_server_error)
 from ..protocol._circuit import IoRequest, VirtualCircuit
 from ..protocol._commands_base import Message
 from ..protocol._enums import AccessRights
@@ -48,7 +48,7 @@ from ..protocol._exceptions import (CaprotoError, CaprotoKeyError,
                                     CaprotoValueError, DisconnectedError,
                                     LocalProtocolError, RemoteProtocolError)
 from ..protocol._framing import parse_stream
-from ..protocol._outstanding import IO_REPLIES, refused_request
+from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
 from ._keepalive import KeepAlive
@@ -650,20 +650,9 @@ class VirtualCircuitManager:
         self.delivery.deliver(sub, command)
 
     def _on_error(self, command: ca.ErrorResponse) -> None:
-        # ERRORs that answer one of our reads or writes went to its pending
+        # ERRORs that answer one of our reads or writes went to its
         # request; what is left is logged.
-        refused = refused_request(command)
-        if refused.command == ca.EventAddRequest.ID:
-            sub = (None if refused.subscriptionid is None
-                   else self.subscriptions.get(refused.subscriptionid))
-            if sub is not None:
-                self.log.error('Server refused subscription to %r: %s (%s)',
-                               sub.pv.name, command.error_message,
-                               command.status.name)
-                return
-        self.log.warning('Server reported an error: %s (%s) for command %s',
-                         command.error_message, command.status.name,
-                         refused.command)
+        report_server_error(self.log, command, self.subscriptions)
 
     def _on_oversized(self, fields: tuple) -> None:
         # A reply longer than EPICS_CA_MAX_ARRAY_BYTES allows was discarded

@@ -35,7 +35,9 @@ from ..protocol._client_datagrams import (BeaconNews, ClientDatagrams,
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
-from ._repeater_spawn import spawn_repeater_if_needed
+from ._repeater_spawn import spawn_repeater_for_client
+# Importable from here as before (tests and users reach it by this path).
+from ._repeater_spawn import spawn_repeater_if_needed as spawn_repeater_if_needed
 from ._search import ResultsQueue, SearchEngine, SearchItem
 from ._selector_loop import NetworkLoop, TimerHandle
 
@@ -112,8 +114,7 @@ class SharedBroadcaster:
                            host_name=self.host_name,
                            retry_period=self.config.conn_tmo)
             for address in self.config.name_servers]
-        self.repeater_process = spawn_repeater_if_needed(
-            self.config.repeater_port) if self.config.spawn_repeater else None
+        self.repeater_process = spawn_repeater_for_client(self.config)
         self.loop.register(self.udp_sock, self._on_udp_readable)
         self.loop.call_soon(self._register_with_repeater)
         for link in self.name_servers:
