@@ -223,7 +223,8 @@ class SharedBroadcaster:
         return self.protocol.new_search_id()
 
     def search(self, results_queue, names, *, governed: bool = False,
-               retry_unanswered: bool = True) -> None:
+               retry_unanswered: bool = True,
+               released_by_anomaly: bool = False) -> None:
         """Search for ``names``; ``results_queue.put((address, names))``
         is called on the loop as replies arrive."""
         if self._disconnected:
@@ -234,7 +235,7 @@ class SharedBroadcaster:
         items = [SearchItem(self.new_id(), name, results_queue)
                  for name in names]
         if governed:
-            engine.add_governed(items)
+            engine.add_governed(items, released_by_anomaly)
         elif items or retry_unanswered:
             engine.add(items, retry_unanswered)
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..config import Config
+from ..protocol._client_circuit import lost_circuit_search
 from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._ids import IdAllocator
 from ..protocol._search_waitlist import SearchWaitlist
@@ -208,15 +209,17 @@ class Context:
         self.broadcaster.search(self._search_results,
                                 list(dict.fromkeys(names)))
 
-    def _search_for(self, pvs: list[PV], *, governed: bool = False) -> None:
+    def _search_for(self, pvs: list[PV], *, governed: bool = False,
+                    released_by_anomaly: bool = False) -> None:
         if self._closing:
             return
         names = self._pvs_needing_circuits.add(pvs)
         if names:
             try:
-                self.broadcaster.search(self._search_results, names,
-                                        governed=governed,
-                                        retry_unanswered=False)
+                self.broadcaster.search(
+                    self._search_results, names, governed=governed,
+                    retry_unanswered=False,
+                    released_by_anomaly=released_by_anomaly)
             except ContextDisconnectedError:
                 pass
 
@@ -274,12 +277,14 @@ class Context:
             del self.circuit_managers[key]
         self.broadcaster.circuit_disconnected(cm.address)
         if lost and not self._closing:
-            governed = cm.failed
-            if governed:
+            failed = cm.failed
+            if failed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for '
                               'its %d PV(s) again after a pause',
                               *cm.address, cm.close_reason, len(lost))
-            self._search_for(lost, governed=governed)
+            search = lost_circuit_search(failed)
+            self._search_for(lost, governed=search.governed,
+                             released_by_anomaly=search.released_by_anomaly)
 
     def _pv_lost(self, pv: PV) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

@@ -12,8 +12,9 @@ once:
   cleared ones leave the book;
 * :data:`CLIENT_ROUTES`: which handler acts on each command the server
   sends (the shell binds the names to its methods);
-* :func:`circuit_failed`: whether a circuit's end warrants libca's
-  disconnect governor before its names are searched for again;
+* :func:`circuit_failed` / :func:`lost_circuit_search`: how the names of
+  a dead circuit's channels are searched for again (libca's disconnect
+  governor);
 * :func:`report_server_error`: how an ERROR that answers none of our
   reads or writes is reported.
 
@@ -23,7 +24,7 @@ nothing here does I/O or reads a clock (times are passed in).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _commands as ca
 from ._channel import ClientChannel
@@ -34,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._commands_base import Message
 
 __all__ = ('ClientChannelBook', 'CLIENT_ROUTES', 'circuit_handshake',
-           'circuit_failed', 'report_server_error', 'FLAPPING_LIFETIME')
+           'circuit_failed', 'lost_circuit_search', 'LostCircuitSearch',
+           'report_server_error', 'FLAPPING_LIFETIME')
 
 #: A circuit that lived less than this (seconds) is searched for again only
 #: after the disconnect governor's pause (refused, or closed at once).
@@ -82,6 +84,28 @@ def circuit_failed(close_reason: str | None, created_at: float,
         return False
     return ('protocol error' in (close_reason or '')
             or closed_at - created_at < FLAPPING_LIFETIME)
+
+
+class LostCircuitSearch(NamedTuple):
+    """How the channels of a dead circuit are searched for again."""
+    #: Wait for the disconnect governor's next tick.
+    governed: bool
+    #: ... or for a beacon anomaly, if that comes first.
+    released_by_anomaly: bool
+
+
+def lost_circuit_search(failed: bool) -> LostCircuitSearch:
+    """The search of a dead circuit's channels (``failed``: from
+    :func:`circuit_failed`).
+
+    They wait in the disconnect governor (libca): searched for at its next
+    tick, or, if the server simply went away, at once when a beacon anomaly
+    says a server (re)started, so a rebooting IOC's names are not searched
+    for while it is down.  A server that failed (a protocol error, or
+    closed right after we connected) waits for the tick: no reconnect
+    storm.
+    """
+    return LostCircuitSearch(governed=True, released_by_anomaly=not failed)
 
 
 def report_server_error(log: Any, command: ca.ErrorResponse,

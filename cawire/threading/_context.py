@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..config import get_environment_variables
 from ..protocol._circuit import VirtualCircuit
+from ..protocol._client_circuit import lost_circuit_search
 from ..protocol._enums import AccessRights
 from ..protocol._ids import IdAllocator
 from ..protocol._exceptions import ContextDisconnectedError
@@ -400,21 +401,15 @@ class Context:
         self.broadcaster.circuit_disconnected(
             cm.address, [pv.name for pv in lost_pvs])
         if lost_pvs and not self._closing:
-            # The PVs of a lost circuit wait in the disconnect governor
-            # (libca): searched for at its next tick (within 10 s), or, if
-            # the server simply went away, at once when a beacon anomaly
-            # says a server (re)started -- so a rebooting IOC's names are
-            # not searched for while it is down.  A server that failed (a
-            # protocol error, or closed right after we connected) waits for
-            # the tick: no reconnect storm.
             failed = cm.failed
             if failed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for its '
                               '%d PV(s) again after a pause',
                               *cm.address, cm.close_reason,
                               len(lost_pvs))
-            self._search_for(lost_pvs, governed=True,
-                             released_by_anomaly=not failed)
+            search = lost_circuit_search(failed)
+            self._search_for(lost_pvs, governed=search.governed,
+                             released_by_anomaly=search.released_by_anomaly)
 
     def _pv_lost(self, pv, *, governed: bool) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.
