@@ -25,7 +25,8 @@ from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     LocalProtocolError)
 from ..protocol._outstanding import error_exception
 from ..threading._defaults import (CONTEXT_DEFAULT_TIMEOUT,
-                                   PV_DEFAULT_TIMEOUT, Deadline)
+                                   PV_DEFAULT_TIMEOUT, Deadline,
+                                   resolve_timeout)
 from ._callbacks import CallbackRegistry, run_callback
 from ._ready_flag import ReadyFlag
 from ._subscription import Subscription
@@ -104,9 +105,8 @@ class PV:
     @property
     def timeout(self) -> Any:
         """Default timeout: this PV's, else the Context's (None: never)."""
-        if self._timeout is CONTEXT_DEFAULT_TIMEOUT:
-            return self.context.timeout
-        return self._timeout
+        return resolve_timeout(self._timeout, CONTEXT_DEFAULT_TIMEOUT,
+                               self.context.timeout)
 
     @timeout.setter
     def timeout(self, value: Any) -> None:
@@ -214,9 +214,8 @@ class PV:
     # -- connection --------------------------------------------------------
 
     def _deadline(self, timeout: Any) -> Deadline:
-        if timeout is PV_DEFAULT_TIMEOUT:
-            timeout = self.timeout
-        return Deadline(timeout)
+        return Deadline(resolve_timeout(timeout, PV_DEFAULT_TIMEOUT,
+                                        self.timeout))
 
     def _wake_if_idle(self) -> None:
         if self._idle:

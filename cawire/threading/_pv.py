@@ -27,7 +27,8 @@ from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
                                     LocalProtocolError)
 from ..protocol._outstanding import error_exception
 from ._callbacks import run_user_callback
-from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
+from ._defaults import (CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline,
+                        resolve_timeout)
 from ._flags import ReadyFlag
 from ._subscription import Subscription
 
@@ -184,9 +185,8 @@ class PV:
         Valid values are: ``CONTEXT_DEFAULT_TIMEOUT`` (fall back to
         Context.timeout), a floating-point number, or None (never timeout).
         """
-        if self._timeout is CONTEXT_DEFAULT_TIMEOUT:
-            return self.context.timeout
-        return self._timeout
+        return resolve_timeout(self._timeout, CONTEXT_DEFAULT_TIMEOUT,
+                               self.context.timeout)
 
     @timeout.setter
     def timeout(self, value: Any) -> None:
@@ -321,7 +321,7 @@ class PV:
     # -- connection -----------------------------------------------------------------
 
     def _effective_timeout(self, timeout):
-        return self.timeout if timeout is PV_DEFAULT_TIMEOUT else timeout
+        return resolve_timeout(timeout, PV_DEFAULT_TIMEOUT, self.timeout)
 
     def wait_for_search(self, *, timeout: Any = PV_DEFAULT_TIMEOUT) -> None:
         """Wait for this PV to be found (an address and circuit assigned).
