@@ -83,7 +83,8 @@ class SharedBroadcaster:
         self.protocol = Broadcaster(
             CLIENT, cid_in_use=self._search_id_in_use,
             first_search_id=random.randint(1, 0x7FFF))
-        self.datagrams = ClientDatagrams(self.protocol, self.beacons)
+        self.datagrams = ClientDatagrams(self.protocol, self.beacons,
+                                         self.log)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._opening: asyncio.Future | None = None
@@ -259,10 +260,6 @@ class SharedBroadcaster:
     def received(self, data: bytes, address) -> None:
         """Process one datagram."""
         outcome = self.datagrams.received(data, address, time.monotonic())
-        if outcome.error is not None:
-            log = self.log.warning if outcome.warn else self.log.debug
-            log('Ignoring malformed datagram from %s:%d: %s (%d malformed '
-                'so far)', *address, outcome.error, self.malformed_datagrams)
         for news in outcome.beacons:
             self._on_beacon(news)
         if outcome.registered:

@@ -6,8 +6,8 @@ whatever garbage anyone can send to the port.  :class:`ClientDatagrams`
 applies the rules once and says what the shell has to do:
 
 * a malformed datagram is counted, and logged as a warning at most once
-  per :data:`MALFORMED_WARNING_INTERVAL` (the good commands before the bad
-  one still count);
+  per :data:`MALFORMED_WARNING_INTERVAL` (else at DEBUG; the good commands
+  before the bad one still count);
 * each beacon goes through the :class:`BeaconHistory`; an anomaly asks for
   the unanswered searches to be boosted, and to be retried at once at most
   once per :data:`ANOMALY_RETRY_INTERVAL` (a burst of reboots must not
@@ -56,9 +56,10 @@ class DatagramOutcome(NamedTuple):
     """What one received datagram asks of the shell."""
     #: The datagram's commands (the good ones, when it was malformed).
     commands: list
-    #: Why the datagram (or its tail) was dropped, or None.
+    #: Why the datagram (or its tail) was dropped (already logged), or
+    #: None.
     error: RemoteProtocolError | None
-    #: Whether ``error`` is to be logged as a warning (else at DEBUG).
+    #: Whether ``error`` was logged as a warning (else at DEBUG).
     warn: bool
     #: The beacons it carried, in order.
     beacons: list[BeaconNews]
@@ -115,15 +116,19 @@ class ClientDatagrams:
     protocol : Broadcaster
         The core's UDP protocol state (parses, tracks the registration).
     beacons : BeaconHistory
+    log : logging.Logger or LoggerAdapter
+        Where malformed datagrams are reported.
     """
 
-    __slots__ = ('protocol', 'beacons', 'malformed_datagrams',
+    __slots__ = ('protocol', 'beacons', 'log', 'malformed_datagrams',
                  '_last_malformed_warning', '_last_anomaly_retry',
                  '_registered')
 
-    def __init__(self, protocol: Broadcaster, beacons: BeaconHistory) -> None:
+    def __init__(self, protocol: Broadcaster, beacons: BeaconHistory,
+                 log: Any) -> None:
         self.protocol = protocol
         self.beacons = beacons
+        self.log = log
         self.malformed_datagrams = 0
         self._last_malformed_warning = float('-inf')
         self._last_anomaly_retry = float('-inf')
@@ -140,12 +145,16 @@ class ClientDatagrams:
             commands = protocol.recv(data, address)
             protocol.process_commands(commands)
         except RemoteProtocolError as exc:
-            # Anyone who can reach the port can send garbage.
+            # Anyone who can reach the port can send garbage: count it and
+            # warn at most once per MALFORMED_WARNING_INTERVAL.
             error = exc
             self.malformed_datagrams += 1
             if now - self._last_malformed_warning >= MALFORMED_WARNING_INTERVAL:
                 self._last_malformed_warning = now
                 warn = True
+            emit = self.log.warning if warn else self.log.debug
+            emit('Ignoring malformed datagram from %s:%d: %s (%d malformed '
+                 'so far)', *address, exc, self.malformed_datagrams)
             # The good commands before a bad one still count (a malformed
             # message ends the parse; an unexpected command is skipped).
             commands = getattr(exc, 'commands', None) or commands

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._exceptions import RemoteProtocolError
 from ._headers import unpack_header
 
 __all__ = ('ReceiveArena',)
@@ -108,33 +109,37 @@ class ReceiveArena:
                                             len(scratch))]
         return memoryview(self._arena)[self._filled:]
 
-    def received(self, nbytes: int) -> tuple[list, list]:
+    def received(self, nbytes: int) -> tuple[list, list, str | None]:
         """Account for ``nbytes`` written into :meth:`writable`.
 
         Returns
         -------
         commands : list
-            Whole messages now complete.
+            Whole messages now complete (with a protocol error: the good
+            ones before the bad message).
         oversized : list
             Header fields of the messages skipped for their size.
-
-        Raises
-        ------
-        RemoteProtocolError
-            From the parser; ``exc.commands`` holds the good ones before.
+        failure : str or None
+            Why the circuit must close: the server broke the protocol
+            (nothing after the bad message can be trusted).
         """
         if self._discard_remaining:
             self._discard_remaining -= nbytes
             if not self._discard_remaining:
                 self._scratch = None
-            return [], []
+            return [], [], None
         self._filled += nbytes
         if self._filled - self._start < self._needed:
             if self._filled == len(self._arena):
                 self._make_room(self._needed)
-            return [], []
-        commands, consumed, needed = self._parse(
-            memoryview(self._arena)[self._start:self._filled])
+            return [], [], None
+        try:
+            commands, consumed, needed = self._parse(
+                memoryview(self._arena)[self._start:self._filled])
+        except RemoteProtocolError as exc:
+            good = getattr(exc, 'commands', None) or []
+            return good, [], f'protocol error from server: {exc}'
+
         self._start += consumed
         self._needed = needed
         oversized: list = []
@@ -150,9 +155,9 @@ class ReceiveArena:
                     commands = kept
             if needed > limit:
                 oversized.append(self._start_discarding(needed))
-                return commands, oversized
+                return commands, oversized, None
         self._make_room(needed)
-        return commands, oversized
+        return commands, oversized, None
 
     def release(self) -> None:
         """Drop the buffers (the circuit closed)."""

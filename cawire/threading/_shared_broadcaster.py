@@ -107,7 +107,8 @@ class SharedBroadcaster:
             CLIENT, cid_in_use=self.search_engine.unanswered.__contains__,
             first_search_id=random.randint(1, 0x7FFF))
         #: The client's rules for what arrives on the UDP port.
-        self.datagrams = ClientDatagrams(self.protocol, self.beacons)
+        self.datagrams = ClientDatagrams(self.protocol, self.beacons,
+                                         self.log)
         self.name_servers = [
             NameServerLink(self.loop, address, self.search_engine,
                            client_name=self.client_name,
@@ -267,10 +268,6 @@ class SharedBroadcaster:
         with self._lock:
             outcome = self.datagrams.received(bytes_recv, address,
                                               time.monotonic())
-        if outcome.error is not None:
-            log = self.log.warning if outcome.warn else self.log.debug
-            log('Ignoring malformed datagram from %s:%d: %s (%d malformed '
-                'so far)', *address, outcome.error, self.malformed_datagrams)
         for news in outcome.beacons:
             self._on_beacon(news)
         if outcome.registered:

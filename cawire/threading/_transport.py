@@ -26,7 +26,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..protocol._exceptions import DisconnectedError, RemoteProtocolError
+from ..protocol._exceptions import DisconnectedError
 from ..protocol._receive_arena import ReceiveArena
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -233,26 +233,22 @@ class StreamTransport:
             received = self._receive(arena.writable())
             if not received:
                 return
-            try:
-                commands, oversized = arena.received(received)
-            except RemoteProtocolError as exc:
-                # What came before the bad message is good: hand it over,
-                # then drop this circuit (and only this circuit).
-                good = getattr(exc, 'commands', None)
-                if good:
-                    self._on_commands(good)
-                self._close(f'protocol error from server: {exc}')
-                return
+            commands, oversized, failure = arena.received(received)
             # Still receiving one big message: keep reading while the
             # kernel has data, rather than going back through select()
             # per chunk.
-            if commands or oversized or not arena.inside_message:
+            if (commands or oversized or failure is not None
+                    or not arena.inside_message):
                 break
         if oversized and self._on_oversized is not None:
             for fields in oversized:
                 self._on_oversized(fields)
         if commands:
             self._on_commands(commands)
+        if failure is not None:
+            # What came before the bad message was handed over; this
+            # circuit (and only this circuit) is dropped.
+            self._close(failure)
 
     def _receive(self, buffer: memoryview) -> int:
         """recv_into ``buffer``; 0 when there is nothing to read now.
