@@ -21,6 +21,8 @@ from ._commands import (
     ReadResponse, ReadNotifyRequest, ReadNotifyResponse,
     ServerDisconnResponse, VersionRequest, VersionResponse,
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
+from ._commands_data import ScalarWriteNotifyForm
+from ._payload import scalar_struct
 from ._enums import (AccessRights, ChannelType, SubscriptionType,
                      field_class_to_type, native_type)
 from ._exceptions import (CaprotoKeyError, CaprotoValueError,
@@ -207,7 +209,7 @@ class ClientChannel(_BaseChannel):
         the search).  Allocated by the circuit when omitted.
     """
 
-    __slots__ = ()
+    __slots__ = ('_scalar_write',)
 
     def __init__(self, name: str, circuit: 'VirtualCircuit',
                  cid: int | None = None, *,
@@ -217,6 +219,9 @@ class ClientChannel(_BaseChannel):
         if cid is None:
             cid = circuit.new_channel_id()
         super().__init__(name, circuit, cid, string_encoding=string_encoding)
+        # ScalarWriteNotifyForm of the current sid/native type, made on
+        # the first write_notify_scalar; False: the native type has none.
+        self._scalar_write: ScalarWriteNotifyForm | bool | None = None
         circuit._register_channel(self)
 
     def version(self) -> VersionRequest:
@@ -304,6 +309,33 @@ class ClientChannel(_BaseChannel):
         return WriteRequest(data, data_type, data_count, self.sid,
                             self.cid if ioid is None else ioid,
                             metadata=metadata)
+
+    def write_notify_scalar(self, value: Any) -> WriteNotifyRequest | None:
+        """Fast form of ``write(value)`` (WRITE_NOTIFY of the native type,
+        a fresh ioid) for one plain ``int``, or ``float`` to a FLOAT/DOUBLE
+        channel, bare or as a one-element list/tuple: the same bytes as
+        :meth:`write`.  None when the value or the channel's native type is
+        not covered (arrays, strings, enums given as text, bool, numpy
+        scalars, out of range...) or the channel is not connected: the
+        caller then uses :meth:`write`, which converts or raises.
+        """
+        form = self._scalar_write
+        if (form is None or form is False
+                or form.sid != self.sid  # type: ignore[union-attr]
+                or form.data_type != self.native_data_type):  # type: ignore[union-attr]
+            form = self._new_scalar_write_form()
+            if form is None:
+                return None
+        return form.build(value, self.circuit.new_ioid)  # type: ignore[union-attr]
+
+    def _new_scalar_write_form(self) -> ScalarWriteNotifyForm | None:
+        native = self.native_data_type
+        form: ScalarWriteNotifyForm | bool = False
+        if (self.sid is not None and native is not None
+                and scalar_struct(native) is not None):
+            form = ScalarWriteNotifyForm(native, self.sid)
+        self._scalar_write = form
+        return form or None
 
     def subscribe(self, data_type: DataTypeSpec = None,
                   data_count: int | None = None,

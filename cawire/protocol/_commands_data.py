@@ -15,11 +15,12 @@ WRITE and RSRV's READ reply send only strlen+1 bytes, padded.)
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from . import _payload
 from ._commands_base import (Message, buffer_nbytes, channel_type_field,
                              header_field, status_field, status_to_wire, u32)
+from ._headers import HEADER_STRUCT, padded_length
 from ._dbr import VALUE_OFFSET, VALUE_SIZE, DbrTypeBase
 from ._exceptions import CaprotoValueError, RemoteProtocolError
 from ._roles import REQUEST, RESPONSE
@@ -32,6 +33,7 @@ __all__ = (
 )
 
 _new = object.__new__
+_pack_header = HEADER_STRUCT.pack
 #: Marks data/metadata not decoded yet.  Set eagerly (one store per message)
 #: because a failed slot lookup raises AttributeError, which costs more
 #: than the store on the first access every consumer makes.
@@ -294,6 +296,73 @@ class WriteNotifyRequest(_ChannelDataMessage):
     __slots__ = ()
     ID = 19
     DIRECTION = REQUEST
+
+
+class ScalarWriteNotifyForm:
+    """Fast form of ``WriteNotifyRequest(value, data_type, None, sid, ioid)``
+    for one plain Python ``int`` (or ``float``, for FLOAT/DOUBLE) written
+    as a numeric plain type: the header fields that never change for a
+    channel are fixed once, and :meth:`build` does one range-checked pack
+    of the value and one of the header -- the same bytes as the general
+    constructor, without its conversion and validation layers (the
+    sequential ``write(..., wait=True)`` hot path).
+
+    Parameters
+    ----------
+    data_type : int
+        A numeric plain DBR type (CHAR, INT, ENUM, LONG, FLOAT, DOUBLE).
+    sid : int
+        Server channel id (a u32).
+
+    Raises
+    ------
+    CaprotoValueError
+        ``data_type`` is not a numeric plain type, or ``sid`` is not a u32.
+    """
+
+    __slots__ = ('data_type', 'sid', '_pack_value', '_takes_float',
+                 '_payload_size')
+
+    def __init__(self, data_type: int, sid: int) -> None:
+        value_struct = _payload.scalar_struct(data_type)
+        if value_struct is None:
+            raise CaprotoValueError(
+                f'no scalar write form for DBR type {data_type!r} (numeric '
+                'plain types only)')
+        self.data_type = data_type
+        self.sid = u32(sid, 'sid')
+        self._pack_value = value_struct.pack
+        self._takes_float = _payload.takes_float(data_type)
+        self._payload_size = padded_length(value_struct.size)
+
+    def build(self, value: Any, new_ioid: Callable[[], int]
+              ) -> WriteNotifyRequest | None:
+        """The WRITE_NOTIFY of ``value`` (a bare ``int``/``float`` or a
+        one-element ``list``/``tuple`` of one); None when the value is
+        anything else or out of the type's range, so that the caller takes
+        the general path (which converts it or raises its clear error).
+        ``new_ioid()`` (the circuit's allocator: a u32) is called for the
+        request id only once the value is accepted, so that a fallback
+        spends no id."""
+        value_type = type(value)
+        if (value_type is list or value_type is tuple) and len(value) == 1:
+            value = value[0]
+            value_type = type(value)
+        if value_type is not int and (value_type is not float
+                                      or not self._takes_float):
+            return None
+        try:
+            values = self._pack_value(value)
+        except (struct.error, OverflowError):
+            return None
+        command = _new(WriteNotifyRequest)
+        header = (19, self._payload_size, self.data_type, 1, self.sid,
+                  new_ioid())
+        command._h = header
+        command._wire_header = _pack_header(*header)
+        command._buffers = (b'', values)
+        command._data = _UNDECODED
+        return command
 
 
 class WriteNotifyResponse(Message):

@@ -62,6 +62,18 @@ _SCALAR_STRUCTS = {
 _FLOAT_BASES = frozenset((ChannelType.FLOAT, ChannelType.DOUBLE))
 
 
+def scalar_struct(data_type: int) -> struct.Struct | None:
+    """The struct :func:`encode` packs one Python number of plain type
+    ``data_type`` with (None for STRING, compound and unknown types)."""
+    return _SCALAR_STRUCTS.get(data_type)  # type: ignore[call-overload]
+
+
+def takes_float(data_type: int) -> bool:
+    """Whether :func:`encode` packs a Python ``float`` of plain type
+    ``data_type`` directly (FLOAT/DOUBLE; integer types convert it)."""
+    return data_type in _FLOAT_BASES
+
+
 def _build_tables(backend: Backend) -> None:
     table: dict[int, tuple] = {}
     for data_type in ChannelType:

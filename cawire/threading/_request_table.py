@@ -78,9 +78,16 @@ class RequestTable:
         The data are encoded before the circuit lock is taken (an 8 MB
         array takes a while).
         """
-        command = channel.write(data, data_type, data_count, notify=notify,
-                                metadata=metadata)
-        self.manager.check_size(command, 1)
+        command = None
+        if (notify and data_type is None and data_count is None
+                and metadata is None):
+            # One plain number of the native type: the core's fast form
+            # (same bytes; a fixed 8-byte payload needs no size check).
+            command = channel.write_notify_scalar(data)
+        if command is None:
+            command = channel.write(data, data_type, data_count,
+                                    notify=notify, metadata=metadata)
+            self.manager.check_size(command, 1)
         pending = None
         if notify:
             pending = PendingRequest(command.ioid, pv, command, callback,
