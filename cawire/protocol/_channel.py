@@ -220,8 +220,8 @@ class ClientChannel(_BaseChannel):
             cid = circuit.new_channel_id()
         super().__init__(name, circuit, cid, string_encoding=string_encoding)
         # ScalarWriteNotifyForm of the current sid/native type, made on
-        # the first write_notify_scalar; False: the native type has none.
-        self._scalar_write: ScalarWriteNotifyForm | bool | None = None
+        # the first write_notify_scalar (None: not yet, or none exists).
+        self._scalar_write: ScalarWriteNotifyForm | None = None
         circuit._register_channel(self)
 
     def version(self) -> VersionRequest:
@@ -320,22 +320,21 @@ class ClientChannel(_BaseChannel):
         caller then uses :meth:`write`, which converts or raises.
         """
         form = self._scalar_write
-        if (form is None or form is False
-                or form.sid != self.sid  # type: ignore[union-attr]
-                or form.data_type != self.native_data_type):  # type: ignore[union-attr]
+        if (form is None or form.sid != self.sid
+                or form.data_type != self.native_data_type):
             form = self._new_scalar_write_form()
             if form is None:
                 return None
-        return form.build(value, self.circuit.new_ioid)  # type: ignore[union-attr]
+        return form.build(value, self.circuit.new_ioid)
 
     def _new_scalar_write_form(self) -> ScalarWriteNotifyForm | None:
         native = self.native_data_type
-        form: ScalarWriteNotifyForm | bool = False
+        form = None
         if (self.sid is not None and native is not None
                 and scalar_struct(native) is not None):
             form = ScalarWriteNotifyForm(native, self.sid)
         self._scalar_write = form
-        return form or None
+        return form
 
     def subscribe(self, data_type: DataTypeSpec = None,
                   data_count: int | None = None,

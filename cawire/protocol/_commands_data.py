@@ -334,6 +334,11 @@ class ScalarWriteNotifyForm:
         self._pack_value = value_struct.pack
         self._takes_float = _payload.takes_float(data_type)
         self._payload_size = padded_length(value_struct.size)
+        try:  # range check of the fixed fields, once
+            _pack_header(19, self._payload_size, data_type, 1, self.sid, 0)
+        except struct.error as exc:
+            raise CaprotoValueError(
+                f'no scalar write form for sid {sid!r}: {exc}') from None
 
     def build(self, value: Any, new_ioid: Callable[[], int]
               ) -> WriteNotifyRequest | None:

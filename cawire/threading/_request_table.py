@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol._channel import ClientChannel
+from ..protocol._commands import WriteNotifyRequest, WriteRequest
 from ..protocol._commands_base import Message
 from ..protocol._exceptions import CaprotoTimeoutError, DisconnectedError
 from ._pending_request import PendingRequest
@@ -78,7 +79,7 @@ class RequestTable:
         The data are encoded before the circuit lock is taken (an 8 MB
         array takes a while).
         """
-        command = None
+        command: WriteNotifyRequest | WriteRequest | None = None
         if (notify and data_type is None and data_count is None
                 and metadata is None):
             # One plain number of the native type: the core's fast form
