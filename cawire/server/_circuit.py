@@ -37,6 +37,7 @@ from ..protocol._commands_base import Message
 from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
 from ..protocol._enums import AccessRights, AlarmSeverity, ChannelType
 from ..protocol._exceptions import CaprotoError, RemoteProtocolError
+from ..protocol._dbr import payload_size
 from ..protocol._framing import parse_stream
 from ..protocol._serving import (check_version_request, event_add_header,
                                  event_cancel_reply, header_fields,
@@ -61,7 +62,7 @@ ECA_NORMAL = CAStatus.ECA_NORMAL.code_with_severity
 ECA_GETFAIL = CAStatus.ECA_GETFAIL.code_with_severity
 ECA_PUTFAIL = CAStatus.ECA_PUTFAIL.code_with_severity
 ECA_BADTYPE = CAStatus.ECA_BADTYPE.code_with_severity
-ECA_BADCOUNT = CAStatus.ECA_BADCOUNT.code_with_severity
+ECA_TOLARGE = CAStatus.ECA_TOLARGE.code_with_severity
 ECA_NORDACCESS = CAStatus.ECA_NORDACCESS.code_with_severity
 ECA_NOWTACCESS = CAStatus.ECA_NOWTACCESS.code_with_severity
 
@@ -75,6 +76,11 @@ _WRITE_BIT = int(AccessRights.WRITE)
 NO_CID = 0xFFFFFFFF
 #: Requests waiting behind hooks above which we stop reading the client.
 MAX_QUEUED_COMMANDS = 10_000
+#: A read or subscription may ask for more elements than the channel has
+#: (RSRV answers with the request's count, zero-filled); a zero-filled reply
+#: above this size (or the server's largest payload, if larger) is refused
+#: (ECA_TOLARGE) so that a count cannot make the server allocate gigabytes.
+LARGEST_ZERO_FILLED_REPLY = 1 << 20
 #: Output queued within one loop iteration above which it is written at once.
 OUTBOX_LIMIT = 1 << 18
 #: Transport buffer above which the client counts as not reading.
@@ -393,20 +399,32 @@ class ServerCircuit(asyncio.Protocol):
                 header, payload = self._failed_update(subscription,
                                                       ECA_GETFAIL)
             else:
-                header = event_add_header(len(payload), data_type, count,
-                                          ECA_NORMAL,
-                                          subscription.subscriptionid)
+                size = len(payload)
+                shape = subscription.header
+                if shape is not None and shape[0] == size and \
+                        shape[1] == count:
+                    header = shape[2]
+                else:
+                    header = event_add_header(size, data_type, count,
+                                              ECA_NORMAL,
+                                              subscription.subscriptionid)
+                    subscription.header = (size, count, header)
         else:
             header, payload = self._failed_update(subscription,
                                                   ECA_NORDACCESS)
         # An update already held for this subscription must not be
         # overtaken: the newer one replaces it instead.
+        held = self._held.held
         if self._events_on and not self._write_paused and \
-                subscription not in self._held:
-            self._send(header)
-            if payload:
-                self._send(payload)
-            if self._outbox and not self._flush_scheduled:
+                (not held or subscription not in held):
+            # What _send does, for both parts at once (the hottest path).
+            outbox = self._outbox
+            outbox.append(header)
+            outbox.append(payload)
+            self._outbox_bytes += len(header) + len(payload)
+            if self._outbox_bytes > OUTBOX_LIMIT:
+                self._flush()
+            elif not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
         else:
@@ -546,8 +564,9 @@ class ServerCircuit(asyncio.Protocol):
                              entry.name)
             return
         data = entry.data
-        if count > max(data.max_length, len(data)):
-            status = ECA_BADCOUNT
+        if count > data.max_length and count > len(data) and \
+                self._zero_fill_too_large(data_type, count):
+            status = ECA_TOLARGE
         elif not entry.readable:
             status = ECA_NORDACCESS
         elif data.has_async_read:
@@ -599,6 +618,10 @@ class ServerCircuit(asyncio.Protocol):
             self._send(read_header(size, data_type, count, entry.cid, ioid))
         if size:
             self._send(payload)
+
+    def _zero_fill_too_large(self, data_type: int, count: int) -> bool:
+        return payload_size(data_type, count) > max(
+            self._max_payload, LARGEST_ZERO_FILLED_REPLY)
 
     def _on_write(self, command: cmds.WriteRequest) -> None:
         _, _, data_type, count, sid, _ = header_fields(command)
@@ -681,7 +704,8 @@ class ServerCircuit(asyncio.Protocol):
                              entry.name)
             return
         data = entry.data
-        if count > data.max_length and count > len(data):
+        if count > data.max_length and count > len(data) and \
+                self._zero_fill_too_large(data_type, count):
             count = data.max_length
         subscriptions = entry.subscriptions
         old = subscriptions.get(subid)

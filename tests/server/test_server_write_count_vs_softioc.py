@@ -11,7 +11,14 @@ holds (a count-0 read in the native type):
   with the request's count;
 * ``caput -a`` with a count over NELM: libca refuses it before sending
   anything ("Invalid element count requested"), whatever the server;
-* READ_NOTIFY and EVENT_ADD with a count over NELM, for completeness.
+* READ_NOTIFY and EVENT_ADD with a count over NELM: RSRV answers with the
+  request's count (zero-filled beyond the PV's elements) and ECA_NORMAL
+  (cawire used to refuse the read with ECA_BADCOUNT and cut the
+  subscription's count to NELM).
+
+A count whose zero-filled reply would exceed the server's bound is refused
+with ECA_TOLARGE by cawire (softIoc, with EPICS_CA_AUTO_ARRAY_BYTES, has no
+such bound; that case is tested against cawire alone).
 """
 import os
 import sys
@@ -199,3 +206,31 @@ def test_caput_array_over_nelm_is_refused_by_libca_for_both(both):
     for returncode, error, _ in soft.values():
         assert returncode != 0
         assert any('Invalid element count' in line for line in error)
+
+
+def test_zero_filled_reply_over_the_bound_is_refused(tmp_path, ca_env):
+    from cawire.server._circuit import LARGEST_ZERO_FILLED_REPLY
+    (tmp_path / 'count_ioc.py').write_text(CAWIRE_IOC)
+    python_path = os.pathsep.join(
+        [str(tmp_path)] + [path for path in sys.path if path])
+    huge = LARGEST_ZERO_FILLED_REPLY // 8 + 1  # DOUBLEs
+    with IocProcess('count_ioc', repeater_port=ca_env.repeater_port,
+                    PYTHONPATH=python_path) as ioc, \
+            RawCircuit(ioc.server_port) as circuit:
+        created = circuit.create_channel('N:wf', 1)
+        circuit.send(c.ReadNotifyRequest(CT.DOUBLE, huge, created.sid, 5))
+        reply = circuit.expect(c.ReadNotifyResponse)
+        assert reply.status.name == 'ECA_TOLARGE'
+        circuit.send(c.EventAddRequest(CT.DOUBLE, huge, created.sid, 6,
+                                       0.0, 0.0, 0.0, 1))
+        update = circuit.expect(c.EventAddResponse)
+        assert update.status.name == 'ECA_NORMAL'
+        assert update.data_count == 3  # cut to the channel's length
+        # Within the bound: answered, zero-filled.
+        fits = 1000
+        circuit.send(c.ReadNotifyRequest(CT.DOUBLE, fits, created.sid, 7))
+        reply = circuit.expect(c.ReadNotifyResponse)
+        assert reply.status.name == 'ECA_NORMAL'
+        assert reply.data_count == fits
+        values = np.asarray(reply.data).tolist()
+        assert values[:3] == [1.0, 2.0, 3.0] and not any(values[3:])
