@@ -4,22 +4,39 @@ softIoc).
 
 Scenarios (all on loopback, every server on its own port):
 
-* ``fanout_1x50``: one PV written at 1 kHz by a writer client, monitored by
+* ``fanout_1x50``: one PV written at 1 kHz, monitored (DBR_TIME_DOUBLE) by
   50 client circuits; server CPU per delivered update;
 * ``fanout_1000x10``: 1,000 PVs written at 10 Hz each, monitored by 10
   client circuits; server CPU per delivered update;
+* ``fanout_1x50_100hz``, ``fanout_1000x10_1hz``: the same at a tenth of
+  the rate, which caproto's server sustains (at the full rates it falls
+  behind and delivers a fraction of the updates: see
+  ``delivered_fraction``);
 * ``reads``: sequential READ_NOTIFY round trips per second (one client);
 * ``reads_pipelined``: READ_NOTIFYs issued without waiting (batches of 100)
   per second;
 * ``write_notify``: sequential WRITE_NOTIFY round trips per second;
-* ``memory``: server resident memory per served PV (10,000 PVs vs 1);
-* ``connect_10000``: seconds for pyepics to connect 10,000 served PVs.
+* ``connect_10000``: seconds for pyepics to connect 10,000 served PVs, and
+  how much the server's RSS grew meanwhile;
+* ``memory`` (derived): server RSS per served PV, from the RSS of the
+  servers above that serve 10,000 PVs and 1 PV, before any client.
 
-Updates are driven by a client writing (the same for every server, so the
-server CPU includes handling those writes). Server CPU is read from
-/proc/<pid>/stat. Run: ``PYTHONPATH=<tree> python benchmarks/server.py
-[--seconds S] [--only name,...]``; prints a table and writes JSON with
-``--json FILE``.
+The fan-out clients are raw CA circuits (requests built by cawire's core)
+that only count the bytes they receive, and the writer sends WRITEs on its
+own circuit at the exact rate: every server sees the same offered load and
+the clients cost little CPU. Server CPU is the sum of its threads'
+schedstat run times. Every scenario runs ``--repeats`` times per server,
+interleaved; the table shows medians [min-max] and how many times better
+cawire's median is than each peer's.
+
+Run (about 5 minutes with the defaults)::
+
+    PYTHONPATH=<tree> python benchmarks/server.py [--seconds S]
+        [--repeats N] [--only name,...] [--servers softIoc,caproto,cawire]
+        [--json FILE]
+
+``--servers`` also takes ``cawire@TREE``: cawire's server from another
+source tree, to compare two versions in the same run.
 """
 from __future__ import annotations
 
@@ -58,7 +75,12 @@ _PYTHON_SERVER = textwrap.dedent('''
 
 
 class Server:
-    """One server process serving ``count`` PVs named B:pv0.. on loopback."""
+    """One server process serving ``count`` PVs named B:pv0.. on loopback.
+
+    ``kind`` is ``softIoc``, ``caproto``, ``cawire``, or ``cawire@TREE``:
+    cawire's server imported from another source tree (``PYTHONPATH=TREE``),
+    to compare two versions in one interleaved run.
+    """
 
     def __init__(self, kind: str, count: int, repeater_port: int,
                  folder: Path):
@@ -73,8 +95,12 @@ class Server:
             script.write_text(_PYTHON_SERVER)
             port = epics.free_port()
             env = epics.epics_env(port, repeater_port)
+            library, _, tree = kind.partition('@')
+            if tree:
+                env['PYTHONPATH'] = tree
             process = epics._Process(env)
-            process._spawn([sys.executable, str(script), kind, str(count)])
+            process._spawn([sys.executable, str(script), library,
+                            str(count)])
             epics.wait_for_tcp(port, timeout=120, alive=process.running)
             process.server_port = port  # type: ignore[attr-defined]
             self.process = process
@@ -248,6 +274,7 @@ def fanout(server: Server, pv_count: int, circuits: int, rate: float,
 
 
 def round_trips(server: Server, seconds: float, kind: str) -> dict:
+    rss_kib = server.rss_kib()  # one PV served, no client yet: see memory
     context = _context(server)
     pv, = context.get_pvs('B:pv0', timeout=30)
     pv.wait_for_connection(timeout=30)
@@ -274,7 +301,8 @@ def round_trips(server: Server, seconds: float, kind: str) -> dict:
     cpu = server.cpu_seconds() - cpu_before
     context.disconnect()
     return {'per_second': round(done / elapsed),
-            'cpu_us_per_op': round(1e6 * cpu / max(done, 1), 2)}
+            'cpu_us_per_op': round(1e6 * cpu / max(done, 1), 2),
+            'rss_kib': rss_kib}
 
 
 def connect_pyepics(server: Server, count: int) -> dict:
@@ -286,33 +314,42 @@ def connect_pyepics(server: Server, count: int) -> dict:
         ok = all(pv.wait_for_connection(timeout=60) for pv in pvs)
         result = {{'seconds': round(time.monotonic() - start, 3), 'ok': ok}}
     ''')
-    rss_before = server.rss_kib()
+    rss_before = server.rss_kib()  # 10,000 PVs served: see memory
     result = epics.pyepics_run(code, env=server.env, timeout=300)
+    result['rss_kib'] = rss_before
     # High-water mark: what serving 10,000 connected channels took (the
     # channels are gone by now, the memory may not be given back).
     result['rss_growth_kib'] = server.rss_kib() - rss_before
     return result
 
 
-def memory(kind: str, repeater_port: int, folder: Path) -> dict:
-    sizes = {}
-    for count in (1, 10000):
-        server = Server(kind, count, repeater_port, folder)
-        try:
-            time.sleep(2.0)
-            sizes[count] = server.rss_kib()
-        finally:
-            server.close()
-    per_pv = (sizes[10000] - sizes[1]) * 1024 / 9999
-    return {'rss_1_kib': sizes[1], 'rss_10000_kib': sizes[10000],
-            'bytes_per_pv': round(per_pv)}
+def memory(results: dict, servers: list[str]) -> None:
+    """Resident memory per served PV, from the servers the other scenarios
+    started: those serving one PV (``reads``... before their client
+    connects) and those serving 10,000 (``connect_10000``, before pyepics
+    connects); medians of each."""
+    for kind in servers:
+        small = [run['rss_kib'] for name in ('reads', 'reads_pipelined',
+                                             'write_notify')
+                 for run in results.get(name, {}).get(kind, [])
+                 if 'rss_kib' in run]
+        large = [run['rss_kib'] for run in
+                 results.get('connect_10000', {}).get(kind, [])
+                 if 'rss_kib' in run]
+        if small and large:
+            per_pv = ((statistics.median(large) - statistics.median(small))
+                      * 1024 / 9999)
+            results.setdefault('memory', {})[kind] = [{
+                'rss_1_kib': statistics.median(small),
+                'rss_10000_kib': statistics.median(large),
+                'bytes_per_pv': round(per_pv)}]
 
 
 #: Scenario -> PVs served (0: the scenario starts its own servers).
 SCENARIOS = {'fanout_1x50': 1, 'fanout_1000x10': 1000,
              'fanout_1x50_100hz': 1, 'fanout_1000x10_1hz': 1000,
              'reads': 1, 'reads_pipelined': 1, 'write_notify': 1,
-             'memory': 0, 'connect_10000': 10000}
+             'connect_10000': 10000}
 #: Table rows: (scenario, metric, True if lower is better).
 METRICS = [('fanout_1x50', 'cpu_us_per_update', True),
            ('fanout_1x50', 'delivered_fraction', False),
@@ -377,7 +414,7 @@ def table(results: dict, servers: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seconds', type=float, default=3.0,
+    parser.add_argument('--seconds', type=float, default=2.0,
                         help='measuring time of each timed scenario run')
     parser.add_argument('--repeats', type=int, default=3,
                         help='runs per scenario and server, interleaved')
@@ -415,22 +452,20 @@ def main() -> None:
             for repeat in range(args.repeats):
                 for kind in servers:
                     try:
-                        if name == 'memory':
-                            result = memory(kind, repeater_port, Path(folder))
-                        else:
-                            server = Server(kind, count, repeater_port,
-                                            Path(folder))
-                            try:
-                                time.sleep(1.0)
-                                result = measures[name](server)
-                            finally:
-                                server.close()
+                        server = Server(kind, count, repeater_port,
+                                        Path(folder))
+                        try:
+                            time.sleep(0.5)
+                            result = measures[name](server)
+                        finally:
+                            server.close()
                     except Exception as exc:  # noqa: BLE001 - report, go on
                         result = {'error': repr(exc)}
                         errors.append(f'{name} {kind}: {exc!r}')
                     results.setdefault(name, {}).setdefault(
                         kind, []).append(result)
                     print(name, kind, repeat + 1, result, flush=True)
+    memory(results, servers)
     elapsed = time.monotonic() - started
     print()
     print(f'{args.repeats} run(s) per scenario and server, interleaved; '
