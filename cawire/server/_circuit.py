@@ -249,7 +249,7 @@ class ServerCircuit(asyncio.Protocol):
         if self._backlog:
             backlog, self._backlog = self._backlog, []
             self._run_commands(backlog)
-            self._flush()
+            self.flush()
             if self._closed:
                 return
             if self._must_stall():  # stalled again by the backlog
@@ -273,7 +273,7 @@ class ServerCircuit(asyncio.Protocol):
                 data, SERVER, max_payload=self._max_payload)
         except RemoteProtocolError as exc:
             self._run_commands(getattr(exc, 'commands', None) or [])
-            self._flush()
+            self.flush()
             self._protocol_error(f'unparseable input: {exc}')
             return
         # Payloads are views on ``data`` (immutable bytes): the unparsed
@@ -281,7 +281,7 @@ class ServerCircuit(asyncio.Protocol):
         self._pending = data[consumed:] if consumed < len(data) else b''
         self._needed = needed or 16
         self._run_commands(commands)
-        self._flush()
+        self.flush()
         self._update_reading()
 
     def _run_commands(self, commands: list[Message]) -> None:
@@ -344,14 +344,15 @@ class ServerCircuit(asyncio.Protocol):
             # Hand big output to the transport now, so that its flow
             # control (pause_writing) sees a client that is not reading
             # before we build more replies or updates for it.
-            self._flush()
+            self.flush()
 
     def _send_commands(self, *commands: Message) -> None:
         """Send commands that change the circuit's protocol state (through
         the core circuit, which checks and records them)."""
         self._send(b''.join(self.circuit.send(*commands)))
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand the queued output to the transport now."""
         self._flush_scheduled = False
         if self._outbox and not self._closed and self.transport is not None:
             outbox, self._outbox = self._outbox, []
@@ -362,7 +363,7 @@ class ServerCircuit(asyncio.Protocol):
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self.server.flush_soon(self)
 
     def _send_error(self, command: Message, cid: int,
                     status: CAStatus | CAStatusCode | int,
@@ -423,10 +424,10 @@ class ServerCircuit(asyncio.Protocol):
             outbox.append(payload)
             self._outbox_bytes += len(header) + len(payload)
             if self._outbox_bytes > OUTBOX_LIMIT:
-                self._flush()
+                self.flush()
             elif not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
+                self.server.flush_soon(self)
         else:
             # The payload is the channel's cached encoding, shared by every
             # subscriber: holding it costs a reference, not a copy.
@@ -753,7 +754,7 @@ class ServerCircuit(asyncio.Protocol):
                 return
         if not waiting:
             entry.waiting = None
-        self._flush()
+        self.flush()
         self._update_reading()
 
     def send_server_disconnect(self) -> None:
@@ -764,13 +765,13 @@ class ServerCircuit(asyncio.Protocol):
         if channels:
             self._send_commands(*(channel.disconnect()
                                   for channel in channels))
-        self._flush()
+        self.flush()
 
     def close(self) -> None:
         """Flush what is queued and close the connection."""
         if self._closed:
             return
-        self._flush()
+        self.flush()
         self._teardown()
         if self.transport is not None:
             self.transport.close()
