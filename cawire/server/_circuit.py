@@ -549,7 +549,7 @@ class ServerCircuit(asyncio.Protocol):
                 entry.recheck = entry.data.access_is_dynamic
                 changed = self._check_rights(entry) or changed
         if changed:
-            self._flush()
+            self.flush()
 
     def _check_rights(self, entry: ChannelEntry) -> bool:
         """Ask the channel for the client's rights again; on a change,
