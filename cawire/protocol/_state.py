@@ -375,16 +375,12 @@ class ChannelState(_PartyStates):
     _TABLE = CHANNEL_TRANSITIONS
     _PAIRS = _joined(CHANNEL_TRANSITIONS)
 
-    def process_command_type(self, sender: Role, our_role: Role,
-                             command_type: type) -> bool:
-        """Apply a channel command sent by ``sender``; True if state changed.
-
-        Raises
-        ------
-        LocalProtocolError, RemoteProtocolError
-            If the command is illegal now (blame per ``sender``).
-        """
-        return self._advance(sender, our_role, command_type)
+    # Applying a channel command (True if the state changed; raises
+    # LocalProtocolError / RemoteProtocolError, blame per ``sender``, if it
+    # is illegal now) is _advance itself, bound directly: the channel table
+    # has no triggered transitions, and every read, write and reply passes
+    # here twice (request and reply), so no extra call.
+    process_command_type = _PartyStates._advance
 
     def circuit_lost(self) -> None:
         """The circuit died: every non-terminal state becomes DISCONNECTED."""
