@@ -98,6 +98,14 @@ DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
 _U32 = 0x1_0000_0000
 
 
+def _release(table: dict) -> None:
+    # A dict keeps the table it grew to when its keys are deleted (tens of
+    # bytes for every key it once held: ~100 bytes per PV after a connect
+    # of thousands of names); clear() on the emptied dict gives it back.
+    if not table:
+        table.clear()
+
+
 def _name_of(key: Hashable) -> str | bytes:
     # A key without an explicit size must be the PV name itself.
     if not isinstance(key, (str, bytes)):
@@ -465,7 +473,11 @@ class SearchSchedule:
 
     def _remove(self, key) -> None:
         self._detach(key)
-        self._sizes.pop(key, None)
+        sizes = self._sizes
+        sizes.pop(key, None)
+        if not sizes:
+            _release(sizes)
+            _release(self._where)
 
     def _detach(self, key) -> None:
         # Take ``key`` out of its timer or the governor; keep its size.
@@ -482,6 +494,8 @@ class SearchSchedule:
                 # Nothing left to send or to wait for; the pass's attempt
                 # and response counts are kept for the next firing.
                 timer.deadline = None
+                _release(timer.requests)
+                _release(timer.awaiting)
 
     def _move_all(self, timer: _Timer, target: int, now: float) -> None:
         for key in list(timer.awaiting):
@@ -502,6 +516,7 @@ class SearchSchedule:
         for key in missing:
             del timer.awaiting[key]
             self._install(key, up, now)
+        _release(timer.awaiting)
         timer.time_at_last_send = now
         if timer.responses and timer.boost_possible:
             for key in list(timer.requests):
@@ -561,6 +576,8 @@ class SearchSchedule:
         for key, size in taken:
             del requests[key]
             awaiting[key] = size
+        if not requests:
+            _release(requests)
         timer.attempts += len(taken)
         if current:
             datagrams.append(self._seal(current))

@@ -161,7 +161,10 @@ class Context:
         self.pvs: dict[tuple, PV] = {}
         self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
         self.pv_cache_lock = threading.RLock()
-        self._pvs_needing_circuits: dict[str, set] = collections.defaultdict(set)
+        # name -> the PV (or list of PVs, one per priority) waiting for its
+        # search: a set per name would cost ~200 bytes per PV while
+        # connecting, memory the process keeps afterwards.
+        self._pvs_needing_circuits: dict[str, PV | list[PV]] = {}
         self.ids = ContextIds(self)
         self._closing = False
         self._executors: list = []
@@ -260,7 +263,7 @@ class Context:
                     if pv is None:
                         pv = PV(name, priority, self, timeout)
                         self.pvs[key] = pv
-                        self._pvs_needing_circuits[name].add(pv)
+                        self._await_circuit(name, pv)
                         names_to_search.append(name)
                     elif (not pv.circuit_ready.is_set() and not pv._idle
                           and name not in requested):
@@ -270,7 +273,7 @@ class Context:
                             searching = {item.name for item in list(
                                 self.broadcaster.unanswered_searches.values())}
                         if name not in searching:
-                            self._pvs_needing_circuits[name].add(pv)
+                            self._await_circuit(name, pv)
                             names_to_search.append(name)
                     pvs.append(pv)
             requested.update(names_to_search)
@@ -300,10 +303,8 @@ class Context:
         names = []
         with self.pv_cache_lock:
             for pv in pvs:
-                waiting = self._pvs_needing_circuits[pv.name]
-                if not waiting:
+                if self._await_circuit(pv.name, pv):
                     names.append(pv.name)
-                waiting.add(pv)
         names = list(dict.fromkeys(names))
         if names:
             try:
@@ -313,6 +314,20 @@ class Context:
                     released_by_anomaly=released_by_anomaly)
             except ContextDisconnectedError:
                 pass
+
+    def _await_circuit(self, name: str, pv: PV) -> bool:
+        """Note that ``pv`` waits for the search of ``name`` (with
+        ``pv_cache_lock`` held); True if nothing waited for it yet."""
+        waiting = self._pvs_needing_circuits.get(name)
+        if waiting is None:
+            self._pvs_needing_circuits[name] = pv
+            return True
+        if isinstance(waiting, list):
+            if not any(other is pv for other in waiting):
+                waiting.append(pv)
+        elif waiting is not pv:
+            self._pvs_needing_circuits[name] = [waiting, pv]
+        return False
 
     def _on_search_results(self, address, names) -> None:
         # Network thread: bind every PV waiting for these names, creating
@@ -324,8 +339,15 @@ class Context:
             pop = self._pvs_needing_circuits.pop
             for name in names:
                 waiting = pop(name, None)
-                if waiting:
+                if waiting is None:
+                    continue
+                if isinstance(waiting, list):
                     found.extend(waiting)
+                else:
+                    found.append(waiting)
+            if not self._pvs_needing_circuits:
+                # An emptied dict keeps its table (~20 bytes per name).
+                self._pvs_needing_circuits.clear()
         by_priority = collections.defaultdict(list)
         for pv in found:
             by_priority[pv.priority].append(pv)
