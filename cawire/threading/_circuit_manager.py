@@ -116,7 +116,9 @@ class VirtualCircuitManager:
         self.subscriptions: dict[int, Subscription] = {}  # subscriptionid ->
         self.requests = RequestTable(self)
         self.all_created_pvnames: list[str] = []
-        self._created_names: set[str] = set()
+        # all_created_pvnames as a set, built at the first reconnection: a
+        # PV's first connection cannot repeat a name (~50 bytes per PV).
+        self._created_names: set[str] | None = None
         self.dead = threading.Event()
         self.connected_event = threading.Event()
         self.process_queue = None  # caproto compatibility; routing is direct
@@ -664,14 +666,27 @@ class VirtualCircuitManager:
                 return
             pv._channel = channel
             pv.channel_ready.set()
-            if pv.name not in self._created_names:
-                # A list (caproto's attribute) without repeats, so that
-                # idling and waking a PV in a loop does not grow it.
-                self._created_names.add(pv.name)
-                self.all_created_pvnames.append(pv.name)
+            self._list_created(pv)
             if pv.subscriptions:    # none on a first connect
                 self._subscribe_all(pv, channel)
         pv.connection_state_changed('connected', channel, executor)
+
+    def _list_created(self, pv: PV) -> None:
+        # all_created_pvnames is a list (caproto's attribute) without
+        # repeats, so that idling and waking a PV in a loop does not grow
+        # it.  (Network thread, pv.component_lock held.)
+        listed = self._created_names
+        if pv._state is None:
+            # Never connected before, so in no circuit's list yet.
+            self.all_created_pvnames.append(pv.name)
+            if listed is not None:
+                listed.add(pv.name)
+            return
+        if listed is None:
+            listed = self._created_names = set(self.all_created_pvnames)
+        if pv.name not in listed:
+            listed.add(pv.name)
+            self.all_created_pvnames.append(pv.name)
 
     def _subscribe_all(self, pv: PV, channel: ClientChannel) -> None:
         # (Network thread, pv.component_lock held.)
