@@ -366,6 +366,15 @@ class PV:
             Seconds to wait before a CaprotoTimeoutError is raised. Default is
             ``PV.timeout``. If None, never timeout.
         """
+        self._idle_requested = False  # used again: stay connected
+        if self.channel_ready.is_set() and not self._idle:
+            # Already connected (the common case when waiting on thousands
+            # of PVs in turn): no deadline, no lock.
+            self.context._check_open()
+            cm = self._circuit_manager
+            if (cm is not None and self._channel is not None
+                    and not cm.dead.is_set()):
+                return
         self._connected_components(Deadline(self._effective_timeout(timeout)))
 
     def _wake_if_idle(self) -> None:
