@@ -667,7 +667,7 @@ class VirtualCircuitManager:
             pv._channel = channel
             pv.channel_ready.set()
             self._list_created(pv)
-            if pv.subscriptions:    # none on a first connect
+            if pv._subscriptions:   # none on a first connect
                 self._subscribe_all(pv, channel)
         pv.connection_state_changed('connected', channel, executor)
 

@@ -133,7 +133,7 @@ class PV:
     __slots__ = ('name', 'priority', 'context', 'access_rights',
                  'component_lock', 'circuit_ready', 'channel_ready',
                  '_connection_callbacks', '_rights_callbacks', '_state',
-                 'subscriptions', 'command_bundle_queue', '_timeout',
+                 '_subscriptions', 'command_bundle_queue', '_timeout',
                  '_circuit_manager', '_channel', '_idle', '_idle_requested',
                  '_outstanding', 'cid', '_log', '__weakref__')
 
@@ -154,7 +154,9 @@ class PV:
         self._connection_callbacks: ConnectionCallbacks | None = None
         self._rights_callbacks: ConnectionCallbacks | None = None
         self._state: str | None = None  # last connection state reported
-        self.subscriptions: dict[tuple, Subscription] = {}
+        # Created on first use (subscriptions property): most PVs of a big
+        # connect never subscribe, and an empty dict is 64 bytes each.
+        self._subscriptions: dict[tuple, Subscription] | None = None
         self.command_bundle_queue = None  # caproto compatibility; unused
         self._timeout = timeout
         self._circuit_manager: VirtualCircuitManager | None = None
@@ -176,6 +178,18 @@ class PV:
             log = self._log = logging.LoggerAdapter(
                 ch_logger, {'pv': self.name, 'role': 'CLIENT'})
         return log
+
+    @property
+    def subscriptions(self) -> dict[tuple, Subscription]:
+        """This PV's subscriptions, by (data_type, data_count, low, high,
+        to, mask)."""
+        subscriptions = self._subscriptions
+        if subscriptions is None:
+            with self.component_lock:
+                subscriptions = self._subscriptions
+                if subscriptions is None:
+                    subscriptions = self._subscriptions = {}
+        return subscriptions
 
     @property
     def timeout(self) -> float | None:
@@ -615,7 +629,7 @@ class PV:
 
     def unsubscribe_all(self) -> None:
         """Clear all subscriptions. (Remove all user callbacks from them.)"""
-        for sub in list(self.subscriptions.values()):
+        for sub in list((self._subscriptions or {}).values()):
             sub.clear()
 
     def _activate_subscription(self, sub: Subscription) -> None:
@@ -651,7 +665,10 @@ class PV:
 
     def active_subscriptions(self) -> list[Subscription]:
         """This PV's subscriptions that want updates (are active)."""
-        return [sub for sub in list(self.subscriptions.values()) if sub.active]
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return []
+        return [sub for sub in list(subscriptions.values()) if sub.active]
 
     def time_since_last_heard(self, timeout: Any = PV_DEFAULT_TIMEOUT) -> float:
         """Seconds since the last message from the server of this channel.
