@@ -111,7 +111,6 @@ class VirtualCircuitManager:
         self.log = logging.LoggerAdapter(
             circ_logger, {'their_address': circuit.address,
                           'priority': circuit.priority, 'role': 'CLIENT'})
-        self.channels: dict[int, ClientChannel] = {}     # cid -> channel
         self.pvs: dict[int, PV] = {}                      # cid -> PV
         self.subscriptions: dict[int, Subscription] = {}  # subscriptionid ->
         self.requests = RequestTable(self)
@@ -314,10 +313,8 @@ class VirtualCircuitManager:
                     # the server has confirmed the clear.
                     self._recreate_after_clear.add(pv.cid)
                     continue
-                channel = ClientChannel(pv.name, circuit, cid=pv.cid,
-                                        string_encoding=encoding)
-                self.channels[pv.cid] = channel
-                channels.append(channel)
+                channels.append(ClientChannel(pv.name, circuit, cid=pv.cid,
+                                              string_encoding=encoding))
             if not channels:
                 return
             if self._handshake_sent:
@@ -511,7 +508,6 @@ class VirtualCircuitManager:
                 pass
             self.subscriptions.clear()
             self.pvs.clear()
-            self.channels.clear()
             self._to_create.clear()
             self._recreate_after_clear.clear()
         executor.shutdown(wait=False)
@@ -671,6 +667,12 @@ class VirtualCircuitManager:
                 self._subscribe_all(pv, channel)
         pv.connection_state_changed('connected', channel, executor)
 
+    @property
+    def channels(self) -> dict[int, ClientChannel]:
+        """cid -> the core channel of each PV created on this circuit (the
+        core circuit's table: a second dict would cost ~40 bytes per PV)."""
+        return cast(dict[int, ClientChannel], self.circuit.channels)
+
     def _list_created(self, pv: PV) -> None:
         # all_created_pvnames is a list (caproto's attribute) without
         # repeats, so that idling and waking a PV in a loop does not grow
@@ -705,8 +707,8 @@ class VirtualCircuitManager:
                          | ca.ServerDisconnResponse) -> None:
         # CREATE_CH_FAIL or SERVER_DISCONN: the channel is gone from this
         # server; search for it again (it may be served elsewhere).
+        # (The core has forgotten the channel.)
         pv = self.pvs.pop(command.cid, None)
-        self.channels.pop(command.cid, None)
         if pv is None:
             return
         was_connected = self._unbind_pv(pv)
@@ -718,9 +720,6 @@ class VirtualCircuitManager:
     def _on_clear_channel(self, command: ca.ClearChannelResponse) -> None:
         cid = command.cid
         with self._lock:
-            if self.channels.get(cid) is not None and \
-                    cid not in self.circuit.channels:
-                del self.channels[cid]
             recreate = cid in self._recreate_after_clear
             self._recreate_after_clear.discard(cid)
         pv = self.pvs.get(cid)
