@@ -9,7 +9,6 @@ intermediate queue or polling thread.
 """
 from __future__ import annotations
 
-import collections
 import getpass
 import logging
 import socket
@@ -19,9 +18,11 @@ from typing import Any, Callable
 
 from ..config import get_environment_variables
 from ..protocol._circuit import VirtualCircuit
+from ..protocol._client_circuit import lost_circuit_search
 from ..protocol._enums import AccessRights
 from ..protocol._ids import IdAllocator
 from ..protocol._exceptions import ContextDisconnectedError
+from ..protocol._search_waitlist import SearchWaitlist
 from ..protocol._state import CLIENT
 from ._callbacks import run_user_callback
 from ._circuit_manager import VirtualCircuitManager
@@ -161,10 +162,7 @@ class Context:
         self.pvs: dict[tuple, PV] = {}
         self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
         self.pv_cache_lock = threading.RLock()
-        # name -> the PV (or list of PVs, one per priority) waiting for its
-        # search: a set per name would cost ~200 bytes per PV while
-        # connecting, memory the process keeps afterwards.
-        self._pvs_needing_circuits: dict[str, PV | list[PV]] = {}
+        self._pvs_needing_circuits = SearchWaitlist()
         self.ids = ContextIds(self)
         self._closing = False
         self._executors: list = []
@@ -263,7 +261,7 @@ class Context:
                     if pv is None:
                         pv = PV(name, priority, self, timeout)
                         self.pvs[key] = pv
-                        self._await_circuit(name, pv)
+                        self._pvs_needing_circuits.put(pv)
                         names_to_search.append(name)
                     elif (not pv.circuit_ready.is_set() and not pv._idle
                           and name not in requested):
@@ -273,7 +271,7 @@ class Context:
                             searching = {item.name for item in list(
                                 self.broadcaster.unanswered_searches.values())}
                         if name not in searching:
-                            self._await_circuit(name, pv)
+                            self._pvs_needing_circuits.put(pv)
                             names_to_search.append(name)
                     pvs.append(pv)
             requested.update(names_to_search)
@@ -300,12 +298,8 @@ class Context:
         # Network thread or user thread: ask again for these PVs' names.
         if self._closing:
             return
-        names = []
         with self.pv_cache_lock:
-            for pv in pvs:
-                if self._await_circuit(pv.name, pv):
-                    names.append(pv.name)
-        names = list(dict.fromkeys(names))
+            names = self._pvs_needing_circuits.add(pvs)
         if names:
             try:
                 self.broadcaster.search(
@@ -315,42 +309,13 @@ class Context:
             except ContextDisconnectedError:
                 pass
 
-    def _await_circuit(self, name: str, pv: PV) -> bool:
-        """Note that ``pv`` waits for the search of ``name`` (with
-        ``pv_cache_lock`` held); True if nothing waited for it yet."""
-        waiting = self._pvs_needing_circuits.get(name)
-        if waiting is None:
-            self._pvs_needing_circuits[name] = pv
-            return True
-        if isinstance(waiting, list):
-            if not any(other is pv for other in waiting):
-                waiting.append(pv)
-        elif waiting is not pv:
-            self._pvs_needing_circuits[name] = [waiting, pv]
-        return False
-
     def _on_search_results(self, address, names) -> None:
         # Network thread: bind every PV waiting for these names, creating
         # their channels in one batch per circuit.
         if self._closing:
             return
-        found: list[PV] = []
         with self.pv_cache_lock:
-            pop = self._pvs_needing_circuits.pop
-            for name in names:
-                waiting = pop(name, None)
-                if waiting is None:
-                    continue
-                if isinstance(waiting, list):
-                    found.extend(waiting)
-                else:
-                    found.append(waiting)
-            if not self._pvs_needing_circuits:
-                # An emptied dict keeps its table (~20 bytes per name).
-                self._pvs_needing_circuits.clear()
-        by_priority = collections.defaultdict(list)
-        for pv in found:
-            by_priority[pv.priority].append(pv)
+            by_priority = self._pvs_needing_circuits.found(names)
         for priority, pvs in by_priority.items():
             cm = self._get_circuit_manager(address, priority)
             to_create = []
@@ -436,21 +401,15 @@ class Context:
         self.broadcaster.circuit_disconnected(
             cm.address, [pv.name for pv in lost_pvs])
         if lost_pvs and not self._closing:
-            # The PVs of a lost circuit wait in the disconnect governor
-            # (libca): searched for at its next tick (within 10 s), or, if
-            # the server simply went away, at once when a beacon anomaly
-            # says a server (re)started -- so a rebooting IOC's names are
-            # not searched for while it is down.  A server that failed (a
-            # protocol error, or closed right after we connected) waits for
-            # the tick: no reconnect storm.
             failed = cm.failed
             if failed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for its '
                               '%d PV(s) again after a pause',
                               *cm.address, cm.close_reason,
                               len(lost_pvs))
-            self._search_for(lost_pvs, governed=True,
-                             released_by_anomaly=not failed)
+            search = lost_circuit_search(failed)
+            self._search_for(lost_pvs, governed=search.governed,
+                             released_by_anomaly=search.released_by_anomaly)
 
     def _pv_lost(self, pv, *, governed: bool) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.
