@@ -47,6 +47,10 @@ _DYNAMIC_COUNT_VERSION = 13
 #: Request types a client may write (plain types plus PUT_ACKT/PUT_ACKS).
 WRITABLE_TYPES = frozenset(ChannelType(t) for t in range(7)) | {
     ChannelType.PUT_ACKT, ChannelType.PUT_ACKS}
+#: With metadata given, a write may also carry a compound type (STS, TIME,
+#: GR, CTRL: caproto sends what it is given; RSRV answers ECA_PUTFAIL).
+WRITABLE_TYPES_WITH_METADATA = WRITABLE_TYPES | frozenset(
+    ChannelType(t) for t in range(7, 35))
 
 
 def require_access(access_rights: int | None, name: str, *,
@@ -116,7 +120,7 @@ class _BaseChannel:
         # so that closing it frees them without scanning the circuit.
         # (NO_IDS until the first one: see add_id / discard_id.)
         self._ioids: set[int] | frozenset = NO_IDS
-        self._subscriptionids: set[int] | frozenset = NO_IDS
+        self._subscriptionids: tuple[int, ...] | frozenset = NO_IDS
 
     def __repr__(self) -> str:
         return (f'<{type(self).__name__} name={self.name!r} cid={self.cid} '
@@ -270,18 +274,27 @@ class ClientChannel(_BaseChannel):
         ``data_count`` defaults to the number of values given.  A WRITE
         carries the CID where the ioid would be, as libca does.
 
+        ``metadata`` (a DBR structure of ``data_type``, its bytes, a tuple
+        of its fields or a dict of them) is sent before the values, as
+        caproto does; only then may ``data_type`` be a compound type
+        (STS/TIME/GR/CTRL), which the caller names explicitly (the default
+        stays the native type).  RSRV refuses such writes (ECA_PUTFAIL).
+
         Raises
         ------
         CaprotoValueError
-            ``data_type`` is not one a client may write (only the plain
-            types and PUT_ACKT/PUT_ACKS: metadata is the server's), or the
-            data do not fit it.
+            ``data_type`` is not one a client may write (without metadata
+            only the plain types and PUT_ACKT/PUT_ACKS), the metadata do
+            not match it, or the data do not fit it.
         """
         data_type = self.resolve_type(data_type)
-        if data_type not in WRITABLE_TYPES:
+        allowed = (WRITABLE_TYPES if metadata is None
+                   else WRITABLE_TYPES_WITH_METADATA)
+        if data_type not in allowed:
             raise CaprotoValueError(
                 f'Cannot write with data type {data_type!r}: clients may '
-                f'only write plain types (or PUT_ACKT/PUT_ACKS); use '
+                f'only write plain types (or PUT_ACKT/PUT_ACKS), or compound '
+                f'types with their metadata given; use '
                 f'{ChannelType(native_type(data_type))!r}')
         if notify:
             if ioid is None:

@@ -75,11 +75,23 @@ def write_notify(notify: bool | None, wait: bool, callback: Any) -> bool:
     return bool(notify)
 
 
+#: Subscription keys, shared: nearly every PV subscribes with the same
+#: parameters, and a tuple per monitored PV cost 88 bytes.
+_SUBSCRIPTION_KEYS: dict[tuple, tuple] = {}
+_SUBSCRIPTION_KEYS_MAX = 256
+
+
 def subscription_key(data_type: Any, data_count: int | None, low: float,
                      high: float, to: float, mask: int | None) -> tuple:
     """The identity of a subscription on one PV: the same parameters give
-    the same subscription."""
-    return (data_type, data_count, low, high, to, mask)
+    the same subscription (and the same, shared, tuple)."""
+    key = (data_type, data_count, low, high, to, mask)
+    shared = _SUBSCRIPTION_KEYS.get(key)
+    if shared is not None:
+        return shared
+    if len(_SUBSCRIPTION_KEYS) < _SUBSCRIPTION_KEYS_MAX:
+        _SUBSCRIPTION_KEYS[key] = key
+    return key
 
 
 def search_timeout_text(name: str, deadline: Any) -> str:

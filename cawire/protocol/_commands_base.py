@@ -197,7 +197,7 @@ class Message:
         if buffers:
             size = 0
             for buf in buffers:
-                size += buffer_nbytes(buf)
+                size += len(buf) if type(buf) is bytes else buffer_nbytes(buf)
             payload_size = padded_length(size)
         else:
             payload_size = 0
@@ -293,6 +293,28 @@ class Message:
         pad = self._h[1] - used
         if pad > 0:
             yield _ZEROS[:pad] if pad <= 8 else bytes(pad)
+
+    def wire_buffers(self) -> list:
+        """:meth:`iter_buffers` as a list (the send paths' form: no
+        generator, no property call for a user-built command)."""
+        try:
+            out = [self._wire_header]
+        except AttributeError:
+            out = [self.header_bytes]
+        try:
+            buffers = self._buffers
+        except AttributeError:
+            buffers = self.buffers
+        used = 0
+        for buf in buffers:
+            n = len(buf) if type(buf) is bytes else buffer_nbytes(buf)
+            if n:
+                used += n
+                out.append(buf)
+        pad = self._h[1] - used
+        if pad > 0:
+            out.append(_ZEROS[:pad] if pad <= 8 else bytes(pad))
+        return out
 
     def __bytes__(self) -> bytes:
         return b''.join(bytes(b) if not isinstance(b, bytes) else b

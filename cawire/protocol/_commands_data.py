@@ -353,6 +353,10 @@ class ReadRequest(_GetRequest):
 
 
 _EVENT_ADD_PAYLOAD = struct.Struct('>fffH')
+#: Payload buffers by (low, high, to, mask), shared: a client keeps one
+#: EVENT_ADD per live subscription, nearly all with the same few payloads.
+_EVENT_ADD_BUFFERS: dict[tuple, tuple[bytes]] = {}
+_EVENT_ADD_BUFFERS_MAX = 64
 
 
 class EventAddRequest(Message):
@@ -378,13 +382,22 @@ class EventAddRequest(Message):
 
     def __init__(self, data_type, data_count, sid, subscriptionid, low,
                  high, to, mask):
+        key = (low, high, to, mask)
         try:
-            payload = _EVENT_ADD_PAYLOAD.pack(low, high, to, mask)
-        except struct.error as exc:
-            raise CaprotoValueError(
-                f'EventAddRequest: bad low/high/to/mask ({exc})') from None
+            buffers = _EVENT_ADD_BUFFERS.get(key)
+        except TypeError:  # unhashable: packing says what is wrong
+            key, buffers = None, None
+        if buffers is None:
+            try:
+                buffers = (_EVENT_ADD_PAYLOAD.pack(low, high, to, mask),)
+            except struct.error as exc:
+                raise CaprotoValueError(
+                    f'EventAddRequest: bad low/high/to/mask ({exc})') from None
+            if key is not None and \
+                    len(_EVENT_ADD_BUFFERS) < _EVENT_ADD_BUFFERS_MAX:
+                _EVENT_ADD_BUFFERS[key] = buffers
         self._init_fields(data_type, data_count, u32(sid, 'sid'),
-                          u32(subscriptionid, 'subscriptionid'), (payload,))
+                          u32(subscriptionid, 'subscriptionid'), buffers)
 
     @classmethod
     def from_wire(cls, header_fields: tuple, payload: memoryview

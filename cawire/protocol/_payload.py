@@ -287,6 +287,21 @@ def _metadata_bytes(data_type, md_cls, metadata, encoding):
         raise CaprotoTypeError(
             f'{ChannelType(data_type).name} needs {md_cls.__name__} '
             f'metadata, got {type(metadata).__name__}')
+    foreign_id = getattr(metadata, 'DBR_ID', None)
+    if foreign_id is not None:
+        # Another library's DBR structure (caproto's ctypes classes): its
+        # bytes, if it is the structure of this type.
+        if int(foreign_id) != int(data_type):
+            raise CaprotoTypeError(
+                f'{ChannelType(data_type).name} needs {md_cls.__name__} '
+                f'metadata, got {type(metadata).__name__} (DBR type '
+                f'{foreign_id})')
+        try:
+            metadata = memoryview(metadata).tobytes()
+        except TypeError as ex:
+            raise CaprotoTypeError(
+                f'{type(metadata).__name__} metadata is not a buffer: '
+                f'{ex}') from ex
     if isinstance(metadata, (bytes, bytearray, memoryview)):
         metadata = bytes(metadata)
         if len(metadata) != VALUE_OFFSET[data_type]:
@@ -445,9 +460,14 @@ def encode(data_type: int, data: Any, *, metadata: Any = None,
             values = _encode_text(data, encoding) + b'\x00'
             return (md_bytes, values), len(values)
     scalar_type = type(data)
+    scalar = data
+    if (scalar_type is list or scalar_type is tuple) and len(data) == 1:
+        # ``[x]``, the threading client's usual write: as fast as ``x``.
+        scalar = data[0]
+        scalar_type = type(scalar)
     if scalar_type is float and base in _FLOAT_BASES or scalar_type is int:
         try:
-            return (md_bytes, _SCALAR_STRUCTS[base].pack(data)), 1
+            return (md_bytes, _SCALAR_STRUCTS[base].pack(scalar)), 1
         except (struct.error, OverflowError):
             pass  # out of range: let the backend raise its clear error
     values = _BACKEND.encode(base, _as_sequence(data))

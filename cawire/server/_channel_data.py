@@ -203,6 +203,10 @@ class ChannelData:
         #: GR/CTRL metadata bytes per request type (see _wire); cleared
         #: when metadata changes.
         self._metadata_templates: dict = {}
+        #: Keyword arguments of convert_values for this channel; built on
+        #: first use and kept until metadata changes (every write and every
+        #: update in another type needs them).
+        self._conversion_cache: dict | None = None
         if value is None:
             value = self.default_value
         self.max_length = self._initial_max_length(value, max_length)
@@ -443,7 +447,7 @@ class ChannelData:
         user_value, elements = self._normalize(value)
         property_changed = self._update_metadata(metadata) if metadata else False
         if property_changed:
-            self._metadata_templates.clear()
+            self.metadata_changed()
         self._value, self._elements = user_value, elements
         self.timestamp = time.time() if timestamp is None else float(timestamp)
         if status is None and severity is None:
@@ -475,11 +479,19 @@ class ChannelData:
         """
         changed = self._update_metadata(metadata)
         self._payload_cache.clear()
-        self._metadata_templates.clear()
+        self.metadata_changed()
         if changed and publish:
             self.publish(SubscriptionType.DBE_PROPERTY)
         if changed and self.record_fields is not None:
             self.record_fields.refresh()
+
+    def metadata_changed(self) -> None:
+        """Forget what was derived from the metadata (GR/CTRL structures,
+        conversion options): call after changing units, precision, limits,
+        enum strings or alarm severities other than through
+        ``write_metadata``/``write``."""
+        self._metadata_templates.clear()
+        self._conversion_cache = None
 
     def _update_metadata(self, metadata: dict) -> bool:
         if metadata:
@@ -511,9 +523,10 @@ class ChannelData:
         base = ChannelType(data_type)
         if base == ChannelType.STRING:
             data = as_text_list(data, self.string_encoding)
-        converted = convert_values(
-            data, base, self.data_type, **self._conversion_options())
-        return self._elements_to_value(converted)
+        if base != self.data_type:
+            data = convert_values(data, base, self.data_type,
+                                  **self.conversion_options())
+        return self._elements_to_value(data)
 
     async def write_from_dbr(self, data: Any, data_type: ChannelType,
                              metadata: Any = None, *, flags: int = 0) -> None:
@@ -522,6 +535,14 @@ class ChannelData:
         await self.write(self.values_from_wire(data, data_type), flags=flags)
 
     # ------------------------------------------------------------------ reads
+    def conversion_options(self) -> dict:
+        """The keyword arguments of ``convert_values`` for this channel
+        (built by ``_conversion_options``, cached until metadata changes)."""
+        options = self._conversion_cache
+        if options is None:
+            options = self._conversion_cache = self._conversion_options()
+        return options
+
     def _conversion_options(self) -> dict:
         # A C IOC's scalar put takes '' as 0; its array put refuses it.
         return {'encoding': self.string_encoding,
@@ -533,8 +554,10 @@ class ChannelData:
 
     def elements_as(self, base_type: ChannelType) -> Any:
         """Current elements converted to ``base_type`` (list or array)."""
+        if base_type == self.data_type:
+            return self._elements
         return convert_values(self._elements, self.data_type, base_type,
-                              **self._conversion_options())
+                              **self.conversion_options())
 
     def encode_read(self, data_type: int, count: int) -> tuple[bytes, int]:
         """Wire payload for a read/subscription update of this channel.

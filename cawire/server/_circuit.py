@@ -37,6 +37,7 @@ from ..protocol._commands_base import Message
 from ..protocol._constants import DEFAULT_PROTOCOL_VERSION
 from ..protocol._enums import AccessRights, AlarmSeverity, ChannelType
 from ..protocol._exceptions import CaprotoError, RemoteProtocolError
+from ..protocol._dbr import payload_size
 from ..protocol._framing import parse_stream
 from ..protocol._serving import (check_version_request, event_add_header,
                                  event_cancel_reply, header_fields,
@@ -62,7 +63,7 @@ ECA_NORMAL = CAStatus.ECA_NORMAL.code_with_severity
 ECA_GETFAIL = CAStatus.ECA_GETFAIL.code_with_severity
 ECA_PUTFAIL = CAStatus.ECA_PUTFAIL.code_with_severity
 ECA_BADTYPE = CAStatus.ECA_BADTYPE.code_with_severity
-ECA_BADCOUNT = CAStatus.ECA_BADCOUNT.code_with_severity
+ECA_TOLARGE = CAStatus.ECA_TOLARGE.code_with_severity
 ECA_NORDACCESS = CAStatus.ECA_NORDACCESS.code_with_severity
 ECA_NOWTACCESS = CAStatus.ECA_NOWTACCESS.code_with_severity
 
@@ -76,6 +77,11 @@ _WRITE_BIT = int(AccessRights.WRITE)
 NO_CID = 0xFFFFFFFF
 #: Requests waiting behind hooks above which we stop reading the client.
 MAX_QUEUED_COMMANDS = 10_000
+#: A read or subscription may ask for more elements than the channel has
+#: (RSRV answers with the request's count, zero-filled); a zero-filled reply
+#: above this size (or the server's largest payload, if larger) is refused
+#: (ECA_TOLARGE) so that a count cannot make the server allocate gigabytes.
+LARGEST_ZERO_FILLED_REPLY = 1 << 20
 #: Output queued within one loop iteration above which it is written at once.
 OUTBOX_LIMIT = 1 << 18
 #: Transport buffer above which the client counts as not reading.
@@ -252,7 +258,7 @@ class ServerCircuit(asyncio.Protocol):
         if self._backlog:
             backlog, self._backlog = self._backlog, []
             self._run_commands(backlog)
-            self._flush()
+            self.flush()
             if self._closed:
                 return
             if self._must_stall():  # stalled again by the backlog
@@ -276,7 +282,7 @@ class ServerCircuit(asyncio.Protocol):
                 data, SERVER, max_payload=self._max_payload)
         except RemoteProtocolError as exc:
             self._run_commands(getattr(exc, 'commands', None) or [])
-            self._flush()
+            self.flush()
             self._protocol_error(f'unparseable input: {exc}')
             return
         # Payloads are views on ``data`` (immutable bytes): the unparsed
@@ -284,7 +290,7 @@ class ServerCircuit(asyncio.Protocol):
         self._pending = data[consumed:] if consumed < len(data) else b''
         self._needed = needed or 16
         self._run_commands(commands)
-        self._flush()
+        self.flush()
         self._update_reading()
 
     def _run_commands(self, commands: list[Message]) -> None:
@@ -347,14 +353,15 @@ class ServerCircuit(asyncio.Protocol):
             # Hand big output to the transport now, so that its flow
             # control (pause_writing) sees a client that is not reading
             # before we build more replies or updates for it.
-            self._flush()
+            self.flush()
 
     def _send_commands(self, *commands: Message) -> None:
         """Send commands that change the circuit's protocol state (through
         the core circuit, which checks and records them)."""
         self._send(b''.join(self.circuit.send(*commands)))
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand the queued output to the transport now."""
         self._flush_scheduled = False
         if self._outbox and not self._closed and self.transport is not None:
             outbox, self._outbox = self._outbox, []
@@ -365,7 +372,7 @@ class ServerCircuit(asyncio.Protocol):
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self.server.flush_soon(self)
 
     def _send_error(self, command: Message, cid: int,
                     status: CAStatus | CAStatusCode | int,
@@ -402,22 +409,34 @@ class ServerCircuit(asyncio.Protocol):
                 header, payload = self._failed_update(subscription,
                                                       ECA_GETFAIL)
             else:
-                header = event_add_header(len(payload), data_type, count,
-                                          ECA_NORMAL,
-                                          subscription.subscriptionid)
+                size = len(payload)
+                shape = subscription.header
+                if shape is not None and shape[0] == size and \
+                        shape[1] == count:
+                    header = shape[2]
+                else:
+                    header = event_add_header(size, data_type, count,
+                                              ECA_NORMAL,
+                                              subscription.subscriptionid)
+                    subscription.header = (size, count, header)
         else:
             header, payload = self._failed_update(subscription,
                                                   ECA_NORDACCESS)
         # An update already held for this subscription must not be
         # overtaken: the newer one replaces it instead.
+        held = self._held.held
         if self._events_on and not self._write_paused and \
-                subscription not in self._held:
-            self._send(header)
-            if payload:
-                self._send(payload)
-            if self._outbox and not self._flush_scheduled:
+                (not held or subscription not in held):
+            # What _send does, for both parts at once (the hottest path).
+            outbox = self._outbox
+            outbox.append(header)
+            outbox.append(payload)
+            self._outbox_bytes += len(header) + len(payload)
+            if self._outbox_bytes > OUTBOX_LIMIT:
+                self.flush()
+            elif not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
+                self.server.flush_soon(self)
         else:
             # The payload is the channel's cached encoding, shared by every
             # subscriber: holding it costs a reference, not a copy.
@@ -530,7 +549,7 @@ class ServerCircuit(asyncio.Protocol):
                 entry.recheck = entry.data.access_is_dynamic
                 changed = self._check_rights(entry) or changed
         if changed:
-            self._flush()
+            self.flush()
 
     def _check_rights(self, entry: ChannelEntry) -> bool:
         """Ask the channel for the client's rights again; on a change,
@@ -578,8 +597,9 @@ class ServerCircuit(asyncio.Protocol):
         data = entry.data
         if entry.recheck:
             self._check_rights(entry)
-        if count > max(data.max_length, len(data)):
-            status = ECA_BADCOUNT
+        if count > data.max_length and count > len(data) and \
+                self._zero_fill_too_large(data_type, count):
+            status = ECA_TOLARGE
         elif not entry.readable:
             status = ECA_NORDACCESS
         elif data.has_async_read or data.overrides_auth_read:
@@ -642,6 +662,10 @@ class ServerCircuit(asyncio.Protocol):
             self._send(read_header(size, data_type, count, entry.cid, ioid))
         if size:
             self._send(payload)
+
+    def _zero_fill_too_large(self, data_type: int, count: int) -> bool:
+        return payload_size(data_type, count) > max(
+            self._max_payload, LARGEST_ZERO_FILLED_REPLY)
 
     def _on_write(self, command: cmds.WriteRequest) -> None:
         _, _, data_type, count, sid, _ = header_fields(command)
@@ -759,7 +783,8 @@ class ServerCircuit(asyncio.Protocol):
         if entry.recheck:
             self._check_rights(entry)
         data = entry.data
-        if count > data.max_length and count > len(data):
+        if count > data.max_length and count > len(data) and \
+                self._zero_fill_too_large(data_type, count):
             count = data.max_length
         subscriptions = entry.subscriptions
         old = subscriptions.get(subid)
@@ -807,7 +832,7 @@ class ServerCircuit(asyncio.Protocol):
                 return
         if not waiting:
             entry.waiting = None
-        self._flush()
+        self.flush()
         self._update_reading()
 
     def send_server_disconnect(self) -> None:
@@ -818,13 +843,13 @@ class ServerCircuit(asyncio.Protocol):
         if channels:
             self._send_commands(*(channel.disconnect()
                                   for channel in channels))
-        self._flush()
+        self.flush()
 
     def close(self) -> None:
         """Flush what is queued and close the connection."""
         if self._closed:
             return
-        self._flush()
+        self.flush()
         self._teardown()
         if self.transport is not None:
             self.transport.close()

@@ -128,6 +128,9 @@ class Context:
         self._stopped: asyncio.Event | None = None
         self._started: asyncio.Event | None = None
         self.max_payload = self._compute_max_payload()
+        #: Circuits given output by work done for another one (monitor
+        #: updates of a client's write), written out by one loop callback.
+        self._unflushed: list[ServerCircuit] = []
 
     def _compute_max_payload(self) -> int:
         # A write may carry every element as a 40-byte string: that bounds
@@ -135,6 +138,19 @@ class Context:
         largest = max((getattr(data, 'max_length', 1) for data in
                        self.pvdb.values()), default=1)
         return max(_MIN_MAX_PAYLOAD, MAX_STRING_SIZE * largest + 1024)
+
+    def flush_soon(self, circuit: ServerCircuit) -> None:
+        """Write ``circuit``'s queued output once the current callback
+        is done: one loop callback for every circuit a change reached
+        (a callback per circuit costs more than the bytes it writes)."""
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush_circuits)
+        self._unflushed.append(circuit)
+
+    def _flush_circuits(self) -> None:
+        circuits, self._unflushed = self._unflushed, []
+        for circuit in circuits:
+            circuit.flush()
 
     def new_sid(self) -> int:
         """A server channel id (u32; wraps after 2**32 channels)."""

@@ -36,10 +36,14 @@ class Subscription:
         As requested (count 0 = the current length at every update).
     mask : int
         DBE bits selecting which changes are sent.
+    header : tuple or None
+        ``(payload size, count, header bytes)`` of the last update: the
+        header only changes with the payload's size or count, so the next
+        update of the same shape reuses it instead of packing it again.
     """
 
     __slots__ = ('circuit', 'entry', 'subscriptionid', 'data_type',
-                 'data_count', 'mask')
+                 'data_count', 'mask', 'header')
 
     def __init__(self, circuit: 'ServerCircuit', entry: 'ChannelEntry',
                  subscriptionid: int, data_type: int, data_count: int,
@@ -50,6 +54,7 @@ class Subscription:
         self.data_type = data_type
         self.data_count = data_count
         self.mask = mask
+        self.header: tuple[int, int, bytes] | None = None
 
     def post(self, channel: 'ChannelData') -> None:
         """Called by the channel when a change matches ``mask``."""
@@ -74,36 +79,39 @@ class UpdateQueue:
     fell behind. ``coalesced`` counts replaced (dropped) updates.
     """
 
-    __slots__ = ('_held', 'coalesced')
+    __slots__ = ('held', 'coalesced')
 
     def __init__(self) -> None:
-        #: Subscription -> (header, payload)
-        self._held: dict[Subscription, tuple[bytes, bytes]] = {}
+        #: Subscription -> (header, payload). Read it (``subscription in
+        #: queue.held``, ``if queue.held``) on hot paths, where the
+        #: container methods below would cost a Python call each; change it
+        #: only through the methods.
+        self.held: dict[Subscription, tuple[bytes, bytes]] = {}
         self.coalesced = 0
 
     def hold(self, subscription: Subscription,
              message: tuple[bytes, bytes]) -> None:
-        if subscription in self._held:
+        if subscription in self.held:
             self.coalesced += 1
-        self._held[subscription] = message
+        self.held[subscription] = message
 
     def discard(self, subscription: Subscription) -> None:
         """Forget a cancelled subscription's held update."""
-        self._held.pop(subscription, None)
+        self.held.pop(subscription, None)
 
     def take_items(self) -> list[tuple[Subscription, tuple[bytes, bytes]]]:
         """Remove and return every held (subscription, update) pair."""
-        if not self._held:
+        if not self.held:
             return []
-        items = list(self._held.items())
-        self._held = {}
+        items = list(self.held.items())
+        self.held = {}
         return items
 
     def __contains__(self, subscription: Any) -> bool:
-        return subscription in self._held
+        return subscription in self.held
 
     def __len__(self) -> int:
-        return len(self._held)
+        return len(self.held)
 
     def __bool__(self) -> bool:
-        return bool(self._held)
+        return bool(self.held)

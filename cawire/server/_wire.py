@@ -9,6 +9,8 @@ and pads the result to 8 bytes.
 """
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from typing import TYPE_CHECKING
 
@@ -50,6 +52,12 @@ _BASE = [native_type(t) for t in range(39)]
 #: Big-endian wire dtypes of the numeric base types.
 _WIRE_DTYPES = {ChannelType(base): np.dtype(dtype)
                 for base, dtype in NUMERIC_DTYPES.items()}
+#: One-element values packed without numpy (the common scalar update);
+#: FLOAT is left to numpy, which keeps a NaN's bits as they are.
+_SCALAR_STRUCTS = {base: struct.Struct('>' + _WIRE_DTYPES[base].char)
+                   for base in (ChannelType.DOUBLE, ChannelType.LONG,
+                                ChannelType.INT, ChannelType.ENUM,
+                                ChannelType.CHAR)}
 _INTEGER_LIMIT_TYPES = {ChannelType.INT: (-0x8000, 0x7FFF),
                         ChannelType.CHAR: (0, 0xFF),
                         ChannelType.LONG: (-0x80000000, 0x7FFFFFFF)}
@@ -174,6 +182,8 @@ def encode_channel(channel: ChannelData, data_type: int,
             data_type, _encode_strings(values, channel.string_encoding),
             metadata=metadata, encoding=channel.string_encoding)
         payload = b''.join(buffers)
+    elif count == 1 and base in _SCALAR_STRUCTS:
+        payload = metadata + _SCALAR_STRUCTS[base].pack(values[0])
     else:
         # Our values are already arrays of the base type: one byte-order
         # conversion is all the encoding they need.

@@ -142,7 +142,7 @@ def _severity_field(index: int):
         # its next processing.
         parent.limit_severities = tuple(severities)
         # The alarm limits in GR/CTRL replies depend on the severities.
-        parent._metadata_templates.clear()
+        parent.metadata_changed()
         parent._payload_cache.clear()
     return get, put
 
@@ -578,7 +578,7 @@ class RecordFields:
                     if channel.precision != precision:  # type: ignore
                         channel.precision = precision  # type: ignore
                         channel._payload_cache.clear()
-                        channel._metadata_templates.clear()
+                        channel.metadata_changed()
                 if definition.kind == 'string':
                     new = self._cut(definition, new)
                 elif definition.kind == 'uchar':

@@ -8,8 +8,7 @@ response objects; failures raise the same exception types
 Deliberate differences (docs/sync-client.md): the calls share one
 threading-client Context, so a second call on the same name reuses the
 connection instead of searching and connecting again; ``repeater=True``
-does not spawn a repeater (the client registers with a running one);
-``write(metadata=...)`` is refused (NotImplementedError).
+does not spawn a repeater (the client registers with a running one).
 """
 from __future__ import annotations
 
@@ -116,15 +115,19 @@ def write(pv_name, data, *, notify=False, data_type=None, metadata=None,
     server reports completion.  Strings written to an enum channel are sent
     as DBR_STRING (the server looks them up).
 
+    ``metadata`` (as in caproto: a DBR structure of ``data_type``, its
+    bytes or a tuple of its fields) goes before the values, with
+    ``data_type`` as given (the native type by default): a compound type
+    such as ``'status'`` must be named.  RSRV applies a plain write of one
+    (metadata ignored) and answers ``notify=True`` with ECA_PUTFAIL.
+
     Raises
     ------
     CaprotoTimeoutError, ErrorResponseReceived
-    NotImplementedError
-        If ``metadata`` is given (writes with metadata are not supported).
+    CaprotoValueError, CaprotoTypeError
+        Metadata that do not fit ``data_type`` (caproto raises TypeError
+        from ctypes, or sends them anyway).
     """
-    if metadata is not None:
-        raise NotImplementedError('cawire.sync.client.write does not send '
-                                  'metadata with a write')
     pv = _connected_pv(pv_name, priority, timeout)
     if data_type is None and _is_enum(pv) and _stringy(data):
         data_type = ChannelType.STRING
@@ -132,7 +135,7 @@ def write(pv_name, data, *, notify=False, data_type=None, metadata=None,
         data = [data]
     try:
         return pv.write(data, wait=notify, notify=notify, data_type=data_type,
-                        timeout=timeout)
+                        timeout=timeout, metadata=metadata)
     except PermissionDenied:
         # caproto sends the write and the server refuses it; cawire refuses
         # it locally, as libca does.  Same answer: None, or a notification

@@ -382,6 +382,39 @@ def _describe(func: Callable) -> str:
     return f'{getattr(func, "__qualname__", repr(func))}{where}'
 
 
+#: One lock for every registry: each holds it only for a few dictionary-free
+#: steps and takes no other lock meanwhile (garbage-collection callbacks
+#: take it on any thread, re-entrantly when a collection runs inside one).
+#: A lock per subscription cost ~50 bytes per monitored PV.
+_REGISTRY_LOCK = threading.RLock()
+
+
+class _CallbackRef(weakref.ref):
+    """The registry's weak reference to one plain function: it carries its
+    token, registry and old-signature adapter, so that one module-level
+    function handles every collection (no closure per callback)."""
+
+    __slots__ = ('token', 'registry', 'adapter')
+    token: int
+    registry: CallbackRegistry | None
+    adapter: Any
+
+
+class _CallbackMethodRef(weakref.WeakMethod):
+    """The same for a bound method (whose instance is what must die)."""
+
+    __slots__ = ('token', 'registry', 'adapter')
+    token: int
+    registry: CallbackRegistry | None
+    adapter: Any
+
+
+def _callback_collected(ref: Any) -> None:
+    registry = ref.registry
+    if registry is not None:
+        registry._collected(ref)
+
+
 class CallbackRegistry:
     """Token -> weakly referenced callback, thread-safe.
 
@@ -392,24 +425,17 @@ class CallbackRegistry:
         becomes empty because a callback was garbage collected.
     """
 
-    # One per subscription, so tens of thousands of them: no __dict__.
-    __slots__ = ('_callbacks', '_adapters', '_next_token', '_lock',
-                 '_on_removed', '_entries', '_short_lived', '__weakref__')
+    # One per subscription, so tens of thousands of them: no __dict__, no
+    # lock or dictionary of its own.
+    __slots__ = ('_refs', '_next_token', '_on_removed', '_short_lived',
+                 '__weakref__')
 
     def __init__(self, on_removed: Callable[[], None] | None = None) -> None:
-        self._callbacks: dict[int, weakref.ref] = {}
-        # Adapters for old-style callbacks; kept alive as long as the user's
-        # function is (it holds the adapter's key via a finalizer).  Made
-        # on first use: old-style callbacks are rare.
-        self._adapters: dict[int, _OldSignatureAdapter] | None = None
+        # The weak references in registration order; a new tuple on every
+        # change, so that snapshot() (once per update) reads it unlocked.
+        self._refs: tuple = ()
         self._next_token = 0
-        # Its own lock, taken by garbage-collection callbacks on any thread:
-        # never one that is held while other locks are taken.
-        self._lock = threading.RLock()
         self._on_removed = on_removed
-        # (weak reference, adapter or None) pairs in registration order,
-        # rebuilt only after a change: snapshot() runs once per update.
-        self._entries: tuple | None = ()
         # Lambdas and local functions: token -> (registration time,
         # registering line, repr), to warn when one is collected right after
         # registration, at the statement that registered it.
@@ -417,16 +443,15 @@ class CallbackRegistry:
         self._short_lived: dict[int, tuple[float, tuple, str]] | None = None
 
     def __len__(self) -> int:
-        return len(self._callbacks)
+        return len(self._refs)
 
     def __bool__(self) -> bool:
-        return bool(self._callbacks)
+        return bool(self._refs)
 
     def add(self, func: Callable, *, adapt_old_signature: bool = False) -> int:
         """Register ``func``; return its token."""
         if not callable(func):
             raise TypeError(f'{func!r} is not callable')
-        target = func
         adapter = None
         if adapt_old_signature and accepts_one_positional_argument(func):
             warnings.warn(
@@ -434,37 +459,33 @@ class CallbackRegistry:
                 'f(response) to f(sub, response). Support for f(response) '
                 'may be removed in a future release.', stacklevel=3)
             adapter = _OldSignatureAdapter(func)
-        with self._lock:
-            token = self._next_token
+        ref_type = (_CallbackMethodRef if inspect.ismethod(func)
+                    else _CallbackRef)
+        ref = ref_type(func, _callback_collected)
+        ref.registry = None  # not armed until registered
+        ref.adapter = adapter
+        with _REGISTRY_LOCK:
+            token = ref.token = self._next_token
             self._next_token = token + 1
-
-            def removed(_ref, token=token, registry=weakref.ref(self)):
-                registry = registry()
-                if registry is not None:
-                    registry._collected(token)
-
-            self._callbacks[token] = _weak_with_callback(target, removed)
+            ref.registry = self
+            self._refs = (*self._refs, ref)
             if _dies_with_its_caller(func):
                 if self._short_lived is None:
                     self._short_lived = {}
                 self._short_lived[token] = (monotonic(), _user_line(),
                                             _describe(func))
-            if adapter is not None:
-                if self._adapters is None:
-                    self._adapters = {}
-                self._adapters[token] = adapter
-            self._entries = None
         return token
 
-    def _collected(self, token: int) -> None:
-        with self._lock:
+    def _collected(self, ref: Any) -> None:
+        token = ref.token
+        with _REGISTRY_LOCK:
             short_lived = (None if self._short_lived is None
                            else self._short_lived.pop(token, None))
-            removed = self._callbacks.pop(token, None) is not None
-            if self._adapters:
-                self._adapters.pop(token, None)
-            self._entries = None
-            now_empty = not self._callbacks
+            refs = self._refs
+            kept = tuple(other for other in refs if other is not ref)
+            removed = len(kept) != len(refs)
+            self._refs = kept
+            now_empty = not kept
         if short_lived is not None and \
                 monotonic() - short_lived[0] < _DIED_AT_ONCE and \
                 short_lived[1] == _user_line():
@@ -482,43 +503,34 @@ class CallbackRegistry:
 
     def remove(self, token: int) -> bool:
         """Forget ``token``; return True if the registry is now empty."""
-        with self._lock:
+        with _REGISTRY_LOCK:
             if self._short_lived is not None:
                 self._short_lived.pop(token, None)
-            self._callbacks.pop(token, None)
-            if self._adapters:
-                self._adapters.pop(token, None)
-            self._entries = None
-            return not self._callbacks
+            refs = self._refs
+            for ref in refs:
+                if ref.token == token:
+                    ref.registry = None
+                    self._refs = tuple(kept for kept in refs
+                                       if kept is not ref)
+                    break
+            return not self._refs
 
     def clear(self) -> None:
-        with self._lock:
-            self._callbacks.clear()
-            self._adapters = None
-            self._entries = None
+        with _REGISTRY_LOCK:
+            for ref in self._refs:
+                ref.registry = None
+            self._refs = ()
+            self._short_lived = None
 
     def snapshot(self) -> list[Callable]:
         """The live callbacks, in registration order."""
-        entries = self._entries
-        if entries is None:
-            with self._lock:
-                adapters = self._adapters or {}
-                entries = self._entries = tuple(
-                    (ref, adapters.get(token))
-                    for token, ref in self._callbacks.items())
         result = []
-        for ref, adapter in entries:
+        for ref in self._refs:
             func = ref()
             if func is not None:
+                adapter = ref.adapter
                 result.append(func if adapter is None else adapter)
         return result
 
     def tokens(self) -> list[int]:
-        with self._lock:
-            return list(self._callbacks)
-
-
-def _weak_with_callback(func, callback):
-    if inspect.ismethod(func):
-        return weakref.WeakMethod(func, callback)
-    return weakref.ref(func, callback)
+        return [ref.token for ref in self._refs]

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import _commands as ca
 from ..protocol._array_limit import (check_request_size, message_size_limit,
@@ -331,8 +331,8 @@ class VirtualCircuitManager:
             if pending is None:
                 buffers.extend(circuit.send(command))
             else:
-                buffers.extend(circuit.send_request(
-                    cast(IoRequest, command), pending))
+                request: IoRequest = command  # type: ignore[assignment]
+                buffers.extend(circuit.send_request(request, pending))
                 pending.pv._outstanding += 1
         self.transport.send(buffers)
 
@@ -555,17 +555,26 @@ class VirtualCircuitManager:
 
     def _process_reply(self, command: Message) -> bool:
         # A READ/WRITE_NOTIFY reply or an ERROR: its pending request is
-        # looked up before the core takes it off the ioid table.  Returns
-        # False when the circuit was closed.
+        # looked up before the core takes it off the ioid table, and
+        # settled under the same lock.  Returns False when the circuit was
+        # closed.
         with self._lock:
             try:
-                pending = self.circuit.request_for(command)
-                command = self.circuit.process_command(command)
+                if type(command) in IO_REPLIES:
+                    pending = self.circuit.take_reply(
+                        command)  # type: ignore[arg-type]
+                else:
+                    pending = self.circuit.request_for(command)
+                    command = self.circuit.process_command(command)
             except RemoteProtocolError as exc:
                 return self._tolerable(command, exc)
+            ours = pending if isinstance(pending, PendingRequest) else None
+            deliver = (ours is not None
+                       and self.requests.settle_reply_locked(ours))
         try:
-            if isinstance(pending, PendingRequest):
-                self.requests.complete(pending, command)
+            if ours is not None:
+                if deliver:  # (else abandoned by its caller: dropped)
+                    self.requests.deliver(ours, command)
                 return True
             handler = self._handlers.get(type(command))
             if handler is not None:

@@ -96,8 +96,11 @@ class ContextIds:
         self._cids = IdAllocator(None, 1)
 
     def _ioid_in_use(self, candidate: int) -> bool:
-        return any(candidate in cm.circuit.outstanding_requests
-                   for cm in list(self._context.circuit_managers.values()))
+        # (A loop, not any() over a generator: once per request.)
+        for cm in list(self._context.circuit_managers.values()):
+            if candidate in cm.circuit.outstanding_requests:
+                return True
+        return False
 
     def __call__(self) -> int:
         with self._lock:

@@ -401,6 +401,13 @@ class PV:
         self._idle_requested = False  # used again: stay connected
         while True:
             self.context._check_open()
+            with self.component_lock:
+                # The usual case, with one lock: connected and not idle.
+                cm, channel = self._circuit_manager, self._channel
+                if (not self._idle and cm is not None and channel is not None
+                        and self.channel_ready.is_set()
+                        and not cm.dead.is_set()):
+                    return cm, channel
             self._wake_if_idle()
             if not self.channel_ready.wait(deadline.remaining()):
                 if self.circuit_ready.is_set():
@@ -534,8 +541,8 @@ class PV:
     def write(self, data: Any, *, wait: bool = True,
               callback: Callable[[Any], Any] | None = None,
               timeout: Any = PV_DEFAULT_TIMEOUT, notify: bool | None = None,
-              data_type: DataTypeSpec = None, data_count: int | None = None
-              ) -> Message | None:
+              data_type: DataTypeSpec = None, data_count: int | None = None,
+              metadata: Any = None) -> Message | None:
         """Write a new value. Optionally, request confirmation from the server.
 
         Parameters
@@ -557,6 +564,12 @@ class PV:
             Write specific data type. Default is the native type.
         data_count : integer, optional
             Number of values. Default: the number of values in ``data``.
+        metadata : DBR structure, bytes, tuple or dict, optional
+            Metadata sent before the values (caproto's ``metadata``): only
+            with a compound ``data_type`` (e.g. ``'status'``).  RSRV
+            applies a plain WRITE of one (metadata ignored) and answers a
+            WRITE_NOTIFY with ECA_PUTFAIL.  Not in caproto's threading
+            client; the synchronous client uses it.
 
         Returns
         -------
@@ -570,7 +583,8 @@ class PV:
             try:
                 pending = cm.requests.write(
                     self, channel, data, data_type, data_count, notify=notify,
-                    callback=callback, wait=wait, deadline=deadline)
+                    callback=callback, wait=wait, deadline=deadline,
+                    metadata=metadata)
             except DisconnectedError:
                 continue
             except LocalProtocolError:

@@ -71,13 +71,15 @@ class RequestTable:
     def write(self, pv: PV, channel: ClientChannel, data: Any,
               data_type: Any, data_count: int | None, *, notify: bool,
               callback: Callable[[Any], Any] | None, wait: bool,
-              deadline: Deadline) -> PendingRequest | None:
+              deadline: Deadline, metadata: Any = None
+              ) -> PendingRequest | None:
         """Send a WRITE_NOTIFY (or a WRITE); return the pending slot if any.
 
         The data are encoded before the circuit lock is taken (an 8 MB
         array takes a while).
         """
-        command = channel.write(data, data_type, data_count, notify=notify)
+        command = channel.write(data, data_type, data_count, notify=notify,
+                                metadata=metadata)
         self.manager.check_size(command, 1)
         pending = None
         if notify:
@@ -111,7 +113,9 @@ class RequestTable:
     def _wait_for_backlog(self, pending: PendingRequest | None,
                           deadline: Deadline) -> None:
         """Backpressure for user threads, bounded by the request's timeout."""
-        if self.manager.transport.wait_for_backlog(deadline.remaining()):
+        transport = self.manager.transport
+        if transport.below_high_water() or \
+                transport.wait_for_backlog(deadline.remaining()):
             return
         if pending is not None:
             self.abandon(pending)
@@ -143,12 +147,23 @@ class RequestTable:
         """``reply`` (READ/WRITE_NOTIFY reply or ERROR) answers ``pending``;
         the core circuit has already taken it out of the table."""
         with self.manager._lock:
-            abandoned = pending.abandoned
-            self._settle(pending)
-            pending.abandoned = True
+            deliver = self.settle_reply_locked(pending)
+        if deliver:
+            self.deliver(pending, reply)
+
+    def settle_reply_locked(self, pending: PendingRequest) -> bool:
+        """The first half of :meth:`complete`, with the circuit lock held:
+        whether the reply is to be delivered (False: the caller gave up)."""
+        abandoned = pending.abandoned
+        self._settle(pending)
+        pending.abandoned = True
         if abandoned:
-            self.manager.log.debug('Ignoring late reply %r', reply)
-            return
+            self.manager.log.debug('Ignoring late reply for ioid %d',
+                                   pending.ioid)
+        return not abandoned
+
+    def deliver(self, pending: PendingRequest, reply: Message) -> None:
+        """The second half of :meth:`complete`, without the lock."""
         pending.complete(reply, self.manager.user_callback_executor)
 
     def fail_request(self, ioid: int, error: BaseException) -> None:

@@ -118,6 +118,15 @@ class StreamTransport:
                 raise DisconnectedError(
                     f'circuit {self.name} is closed ({self.close_reason})')
             queue = self._queue
+            if (not queue and not self._waiting_for_writable
+                    and type(buffers) is list
+                    and len(buffers) <= MAX_BUFFERS_PER_SEND
+                    and not self.loop.in_loop_thread()):
+                # A user thread's request with nothing queued before it (a
+                # sequential read or write): one system call, no queueing.
+                buffers = self._send_now_locked(buffers)
+                if not buffers:
+                    return
             added = 0
             append = queue.append
             for buffer in buffers:
@@ -145,6 +154,30 @@ class StreamTransport:
                 self._waiting_for_writable = True
                 self.loop.set_writable_handler(self.sock, self._on_writable)
 
+    def _send_now_locked(self, buffers: list) -> list:
+        """Send ``buffers`` (an empty queue, a user thread); return what
+        the kernel did not take."""
+        try:
+            sent = self.sock.sendmsg(buffers)
+        except (BlockingIOError, InterruptedError):
+            return buffers
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return buffers
+            self.loop.call_soon(self._close, f'send failed: {exc}')
+            return []
+        self.bytes_sent += sent
+        for index, buffer in enumerate(buffers):
+            size = len(buffer) if type(buffer) is bytes else \
+                memoryview(buffer).nbytes
+            if sent < size:
+                rest = buffers[index:]
+                if sent:
+                    rest[0] = memoryview(buffer).cast('B')[sent:]
+                return rest
+            sent -= size
+        return []
+
     def _flush_from_loop(self) -> None:
         with self._send_lock:
             self._flush_scheduled = False
@@ -155,6 +188,12 @@ class StreamTransport:
                 self._waiting_for_writable = True
                 self.loop.set_writable_handler(self.sock, self._on_writable)
 
+    def below_high_water(self) -> bool:
+        """Whether a user thread may go on without waiting for the backlog
+        (read without the lock: at worst one more request is queued before
+        backpressure applies)."""
+        return self._queued_bytes <= self._send_high_water or self.closed
+
     def wait_for_backlog(self, timeout: float | None = None) -> bool:
         """Block a *user* thread while more than ``send_high_water`` bytes
         wait to be sent (never call with a lock the network thread needs).
@@ -162,6 +201,8 @@ class StreamTransport:
         Returns False if ``timeout`` expired first (the bytes stay queued
         and go out when the peer reads again).
         """
+        if self._queued_bytes <= self._send_high_water or self.closed:
+            return True  # the usual case, decided without the lock
         if self.loop.in_loop_thread():
             return True  # the network thread never waits for the network
         with self._send_lock:

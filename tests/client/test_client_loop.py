@@ -422,6 +422,30 @@ def test_transport_sends_more_than_the_socket_buffer(loop):
         harness.close()
 
 
+def test_transport_direct_send_keeps_order_across_partial_buffers(loop):
+    """A user thread's send with nothing queued goes straight to sendmsg;
+    what the kernel does not take (here from inside the second or third
+    buffer, of three kinds) is queued in order."""
+    import array
+    harness = TransportHarness(loop)
+    try:
+        first = bytes(range(16))
+        second = bytearray(bytes(range(251)) * 16_000)      # ~4 MB
+        third = memoryview(array.array('d', range(500_000)))  # 4 MB, 'd'
+        expected = first + bytes(second) + third.tobytes()
+        harness.transport.send([first, second, third])
+        harness.transport.send([b'tail'])  # queued behind the rest
+        received = bytearray()
+        harness.theirs.settimeout(WAIT)
+        while len(received) < len(expected) + 4:
+            chunk = harness.theirs.recv(1 << 20)
+            assert chunk
+            received += chunk
+        assert received == expected + b'tail'
+    finally:
+        harness.close()
+
+
 def test_transport_protocol_error_closes_with_reason(loop):
     harness = TransportHarness(loop)
     try:

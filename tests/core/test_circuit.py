@@ -8,9 +8,9 @@ from cawire.protocol import _commands as cmds
 from cawire.protocol._circuit import (ClientChannel, IdAllocator, ServerChannel,
                              VirtualCircuit)
 from cawire.protocol._enums import AccessRights, ChannelType
-from cawire.protocol._exceptions import (CaprotoKeyError, CaprotoValueError,
-                                LocalProtocolError,
-                                RemoteProtocolError)
+from cawire.protocol._exceptions import (CaprotoKeyError, CaprotoTypeError,
+                                         CaprotoValueError, LocalProtocolError,
+                                         RemoteProtocolError)
 from cawire.protocol._state import (AWAIT_CREATE_CHAN_RESPONSE, CLIENT, CLOSED,
                            CONNECTED, DISCONNECTED, FAILED, MUST_CLOSE,
                            SEND_CREATE_CHAN_RESPONSE, SERVER)
@@ -115,6 +115,82 @@ def test_write_notify_e11():
     (reply,) = feed(circuit, E11_REPLY)
     assert reply.status == CAStatus.ECA_NORMAL
     assert not circuit.outstanding_requests
+
+
+def _caproto_metadata_forms():
+    from caproto._dbr import DBR_CTRL_DOUBLE, DBR_STS_DOUBLE
+    from cawire.protocol._dbr import DBR_STS_DOUBLE as OUR_STS_DOUBLE
+    sts = DBR_STS_DOUBLE(3, 2)
+    return [
+        ('status', (3, 2), (3, 2)),
+        (ChannelType.STS_DOUBLE, (1, 1), (1, 1)),
+        (ChannelType.STS_DOUBLE, sts, sts),
+        (ChannelType.STS_DOUBLE, bytes(sts), bytes(sts)),
+        (ChannelType.STS_DOUBLE, OUR_STS_DOUBLE(3, 2), bytes(sts)),
+        (ChannelType.CTRL_DOUBLE, DBR_CTRL_DOUBLE(), DBR_CTRL_DOUBLE()),
+        (None, b'', b''),
+    ]
+
+
+@pytest.mark.parametrize('notify', [True, False])
+@pytest.mark.parametrize('index', range(7))
+def test_write_with_metadata_is_what_caproto_sends(index, notify):
+    """caproto.sync.client.write(metadata=...): the request's data type is
+    the one given (native by default) and the metadata go before the
+    values; ours are the same bytes (issue #10)."""
+    import caproto
+    data_type, ours_md, theirs_md = _caproto_metadata_forms()[index]
+    circuit, (channel,) = connected_client()
+    request = channel.write([7.5], data_type=data_type, metadata=ours_md,
+                            notify=notify, ioid=channel.cid if not notify
+                            else 9)
+    theirs_type = {None: ChannelType.DOUBLE,
+                   'status': ChannelType.STS_DOUBLE}.get(data_type, data_type)
+    cls = caproto.WriteNotifyRequest if notify else caproto.WriteRequest
+    theirs = cls([7.5], theirs_type, 1, channel.sid, request.ioid,
+                 metadata=theirs_md)
+    assert bytes(request) == bytes(theirs)
+    assert wire(circuit.send(request)) == bytes(theirs)
+
+
+def test_write_metadata_must_fit_the_type():
+    from caproto._dbr import DBR_STS_DOUBLE
+    circuit, (channel,) = connected_client()
+    # Compound types only with metadata (metadata is otherwise the server's).
+    with pytest.raises(CaprotoValueError, match='Cannot write with data type'):
+        channel.write([1.0], data_type='status')
+    # A structure of another type, metadata for a plain type, a wrong size.
+    with pytest.raises(CaprotoTypeError, match='DBR type 13'):
+        channel.write([1.0], data_type=ChannelType.CTRL_DOUBLE,
+                      metadata=DBR_STS_DOUBLE(0, 0))
+    with pytest.raises(CaprotoValueError, match='carries no metadata'):
+        channel.write([1.0], metadata=(0, 0))
+    with pytest.raises(CaprotoValueError, match='metadata is 8 bytes'):
+        channel.write([1.0], data_type='status', metadata=b'\x00' * 4)
+    assert not circuit.outstanding_requests
+
+
+def test_take_reply_is_request_for_then_process_command():
+    """The client's one-call form for READ/WRITE_NOTIFY replies changes
+    the same state and refuses the same replies."""
+    outcomes = []
+    for take in (True, False):
+        circuit, (channel,) = connected_client()
+        circuit.send(channel.write([1.25], ioid=2))
+        slot = circuit.outstanding_requests[2]
+        (reply,), _ = circuit.recv(E11_REPLY)
+        if take:
+            got = circuit.take_reply(reply)
+        else:
+            got = circuit.request_for(reply)
+            circuit.process_command(reply)
+        assert got is slot
+        with pytest.raises(RemoteProtocolError, match='unknown ioid 2'):
+            circuit.take_reply(reply)
+        states, channels, by_sid, requests, *rest = snapshot(circuit)
+        # (Two circuits: compare what the channel objects hold, not them.)
+        outcomes.append((states, channels, sorted(by_sid), requests, rest))
+    assert outcomes[0] == outcomes[1]
 
 
 def test_plain_write_carries_the_cid_and_expects_no_reply():

@@ -38,6 +38,9 @@ def roundtrip(command, role=None):
     raw = bytes(command)
     assert len(raw) == len(command) and len(raw) % 8 == 0
     assert b''.join(bytes(b) for b in serialize(command)) == raw
+    # The send paths' list form gives the same buffers.
+    assert [bytes(b) for b in command.wire_buffers()] == \
+        [bytes(b) for b in command.iter_buffers()]
     commands, consumed, needed = parse_stream(raw, role)
     assert (consumed, needed, len(commands)) == (len(raw), 0, 1)
     parsed = commands[0]

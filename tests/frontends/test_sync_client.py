@@ -213,3 +213,54 @@ def test_against_cawire_server(ca_env, repeater):
     assert outputs['caproto'].count('\n') > 50
     assert outputs['cawire'] == outputs['caproto'], diff(
         outputs['caproto'], outputs['cawire'], 'caproto', 'cawire')
+
+
+# -- write(metadata=...) (issue #10) --------------------------------------------
+# caproto sends the data type it is given (native by default) with the
+# metadata before the values. RSRV applies a plain WRITE of a compound type
+# (metadata ignored) and answers a WRITE_NOTIFY of one with ECA_PUTFAIL;
+# cawire's server refuses both (ECA_BADTYPE). Each library gets a fresh IOC.
+METADATA_SCRIPT = '''
+import sys
+from caproto import ChannelType
+from caproto._dbr import DBR_CTRL_DOUBLE, DBR_STS_DOUBLE
+NAME = sys.argv[1] if len(sys.argv) > 1 else None
+def metadata_writes(name):
+    cases = [
+        ('sts-tuple', dict(data_type=ChannelType.STS_DOUBLE, metadata=(0, 0))),
+        ('sts-name', dict(data_type='status', metadata=(3, 2))),
+        ('sts-struct', dict(data_type=ChannelType.STS_DOUBLE, metadata=DBR_STS_DOUBLE(1, 1))),
+        ('sts-bytes', dict(data_type=ChannelType.STS_DOUBLE, metadata=bytes(DBR_STS_DOUBLE(0, 0)))),
+        ('ctrl-struct', dict(data_type=ChannelType.CTRL_DOUBLE, metadata=DBR_CTRL_DOUBLE())),
+        ('native-empty', dict(metadata=b'')),
+    ]
+    value = 10.0
+    for label, kwargs in cases:
+        for notify in (True, False):
+            value += 1.0
+            attempt(f'{label} {notify} write', lambda: client.write(name, value, notify=notify, timeout=T, repeater=False, **kwargs))
+            attempt(f'{label} {notify} read', lambda: client.read(name, timeout=T, repeater=False))
+    attempt('rwr', lambda: client.read_write_read(name, 99.0, notify=True, write_data_type='status', metadata=(0, 0), timeout=T, repeater=False)[1])
+'''
+
+
+def test_write_with_metadata_against_softioc(ca_env, repeater):
+    def start_server():
+        return epics.SoftIoc(DB_DIR / 'test.db', epics.free_port(),
+                             ca_env.repeater_port, macros={'P': 'FE:'},
+                             asg_file=DB_DIR / 'test.acf')
+    outputs = run_both(METADATA_SCRIPT + "metadata_writes('FE:ao')\n", start_server)
+    assert outputs['caproto'].count('ECA_PUTFAIL') == 6
+    assert outputs['caproto'].count('\n') == 25
+    assert outputs['cawire'] == outputs['caproto'], diff(
+        outputs['caproto'], outputs['cawire'], 'caproto', 'cawire')
+
+
+def test_write_with_metadata_against_cawire_server(ca_env, repeater):
+    def start_server():
+        return IocProcess('cawire.ioc_examples.type_varieties', '--prefix', 'tv:',
+                          repeater_port=ca_env.repeater_port)
+    outputs = run_both(METADATA_SCRIPT + "metadata_writes('tv:double')\n", start_server)
+    assert outputs['caproto'].count('ECA_BADTYPE') == 6
+    assert outputs['cawire'] == outputs['caproto'], diff(
+        outputs['caproto'], outputs['cawire'], 'caproto', 'cawire')
