@@ -47,6 +47,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._outstanding import IO_REPLIES, refused_request
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
+from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
 from ._keepalive import KeepAlive
 from ._pending_request import PendingRequest
 from ._request_table import RequestTable
@@ -135,10 +136,16 @@ class VirtualCircuitManager:
             self, high_water=self.backlog_high_water,
             low_water=self.backlog_low_water,
             hard_limit=self.backlog_hard_limit,
-            max_bytes=self.backlog_max_bytes)
-        self.user_callback_executor = CallbackExecutor(
-            context.max_workers,
-            name=f'cawire-callbacks-{address[0]}:{address[1]}')
+            max_bytes=self.backlog_max_bytes,
+            subscriptions=self.subscriptions)
+        self.user_callback_executor: AnyExecutor
+        if context.callbacks_on_network_thread:
+            self.user_callback_executor = NetworkThreadExecutor(
+                selector, name=f'cawire-callbacks-{address[0]}:{address[1]}')
+        else:
+            self.user_callback_executor = CallbackExecutor(
+                context.max_workers,
+                name=f'cawire-callbacks-{address[0]}:{address[1]}')
         self.delivery.executor = self.user_callback_executor
         config = context.config
         max_message = None

@@ -4,7 +4,10 @@ Updates are queued on the circuit's :class:`CallbackExecutor` in arrival
 order and, normally, every one is delivered.  A consumer that falls behind
 is handled in stages, as libca and RSRV would between them:
 
-1. When the backlog reaches ``high_water`` queued jobs, or the oldest
+1. When the backlog reaches ``high_water`` queued jobs (and is more than
+   ``BURSTS_ALLOWED`` updates per subscription of the circuit: every
+   subscription updating at once, records scanned together, is a normal
+   burst, not a slow consumer), or the oldest
    queued update has waited ``max_lag`` seconds (noticed as updates
    arrive, and by the worker as it runs them, so that a backlog left when
    the producer stops is not replayed at the callback's pace), the
@@ -34,9 +37,10 @@ from typing import TYPE_CHECKING
 from ..protocol import _commands as ca
 from ..protocol._commands import EventAddResponse
 from ..protocol._exceptions import CaprotoRuntimeError
+from ._network_thread_executor import NetworkThreadExecutor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._callbacks import CallbackExecutor
+    from ._network_thread_executor import AnyExecutor
     from ._circuit_manager import VirtualCircuitManager
     from ._subscription import Subscription
 
@@ -74,16 +78,30 @@ class UpdateDelivery:
         EVENTS_ON needs the backlog below a quarter of it.
     max_lag : float
         Seconds the oldest queued update may wait before EVENTS_OFF.
+    subscriptions : dict, optional
+        The circuit's live subscriptions: ``high_water`` and ``hard_limit``
+        count only beyond ``BURSTS_ALLOWED`` (resp. twice that) queued updates
+        per subscription, so that every subscription updating at once is
+        not taken for a slow consumer.
     """
 
     #: Backlog below which the lag is not even looked at.
     LAG_CHECK_BACKLOG = 32
+    #: Queued updates per subscription of the circuit that do not count as
+    #: a slow consumer by number: whole scan bursts, several of them (a
+    #: process descheduled for a few scan periods on a busy machine reads
+    #: them all at once and catches up in milliseconds).  A consumer that
+    #: really is slow is caught by the lag (``max_lag``) long before.
+    BURSTS_ALLOWED = 8
 
     def __init__(self, manager: VirtualCircuitManager, *, high_water: int,
                  low_water: int,
                  hard_limit: int, max_bytes: int = 16 * 2 ** 20,
-                 max_lag: float = 0.5) -> None:
+                 max_lag: float = 0.5,
+                 subscriptions: dict | None = None) -> None:
         self.manager = manager
+        # The circuit's subscriptions (only their number is read here).
+        self.subscriptions = {} if subscriptions is None else subscriptions
         self.high_water = high_water
         self.low_water = low_water
         self.hard_limit = hard_limit
@@ -107,10 +125,13 @@ class UpdateDelivery:
         self.coalesced_updates = 0
         self.dropped_updates = 0
         self._lock = threading.Lock()
-        self._executor: CallbackExecutor | None = None  # set by the manager
+        self._executor: AnyExecutor | None = None  # set by the manager
+        # Callbacks run on the network thread: nothing is ever queued, so
+        # there is nothing to account, merge or suspend.
+        self._on_network_thread = False
 
     @property
-    def executor(self) -> CallbackExecutor:
+    def executor(self) -> AnyExecutor:
         """The circuit's callback executor (set by the manager)."""
         executor = self._executor
         if executor is None:
@@ -118,8 +139,9 @@ class UpdateDelivery:
         return executor
 
     @executor.setter
-    def executor(self, executor: CallbackExecutor) -> None:
+    def executor(self, executor: AnyExecutor) -> None:
         self._executor = executor
+        self._on_network_thread = isinstance(executor, NetworkThreadExecutor)
 
     # -- delivery --------------------------------------------------------------------
 
@@ -129,8 +151,16 @@ class UpdateDelivery:
         executor = self._executor
         if executor is None:
             raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
+        if self._on_network_thread:
+            if self.discard:
+                self.dropped_updates += 1
+            else:
+                executor.submit_for(sub, sub.process, command)
+            return
         size = command.payload_size
-        if (executor.backlog >= self.hard_limit
+        if ((executor.backlog >= self.hard_limit
+                and executor.backlog >= 2 * self.BURSTS_ALLOWED
+                * len(self.subscriptions))
                 or self.queued_bytes >= self.hard_bytes):
             with self._lock:
                 job = sub._queued_job
@@ -145,14 +175,23 @@ class UpdateDelivery:
         sub._queued_job = job
         with self._lock:
             self.queued_bytes += size
-        executor.submit_for(sub, self._run, job)
+        executor.submit_batched(sub, self._run, job)
         if self.auto_events_off or self.user_events_off:
             return
         backlog = executor.backlog
-        if (backlog >= self.high_water or self.queued_bytes >= self.max_bytes
+        if ((backlog >= self.high_water and not self._normal_burst(backlog))
+                or self.queued_bytes >= self.max_bytes
                 or (backlog >= self.LAG_CHECK_BACKLOG
                     and executor.oldest_age() >= self.max_lag)):
             self.backlog_high()
+
+    def _normal_burst(self, backlog: int) -> bool:
+        # One update from every subscription of the circuit at once (records
+        # scanned together) is what a fast consumer sees every scan period,
+        # not a sign that it is slow: the high-water mark counts from there.
+        # A consumer that does fall behind is caught by the lag (max_lag)
+        # and, past hard_limit, by per-subscription merging.
+        return backlog < self.BURSTS_ALLOWED * len(self.subscriptions)
 
     def _run(self, job) -> None:
         with self._lock:
