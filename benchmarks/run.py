@@ -40,6 +40,9 @@ CLIENTS = ('cawire', 'caproto', 'pyepics')
 #: Clients run only when asked (--clients): cawire's pyepics API runs only
 #: the pyepics_api metrics, against pyepics.
 EXTRA_CLIENTS = ('cawire-pyepics',)
+#: Variants of the threading client, measured only when asked for
+#: (--clients): its callbacks on the network thread.
+THREADING_VARIANTS = ('cawire-netthread',)
 #: Asyncio clients, measured only when asked for (--clients).
 ASYNC_CLIENTS = ('cawire-asyncio', 'cawire-aioca', 'aioca', 'caproto-asyncio')
 REFERENCE = 'loopback'
@@ -373,7 +376,7 @@ def run_suite(args) -> dict:
         settings.repeats = args.repeats
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
     for client in clients:
-        known = CLIENTS + EXTRA_CLIENTS + ASYNC_CLIENTS
+        known = CLIENTS + THREADING_VARIANTS + EXTRA_CLIENTS + ASYNC_CLIENTS
         if client not in known:
             raise SystemExit(f'unknown client {client!r}; choose from '
                              f'{known}')
@@ -402,7 +405,7 @@ def run_suite(args) -> dict:
             if job.clients is not None and not set(job.clients) <= set(clients):
                 continue  # a comparison job runs only with both its clients
             runs_for = (job.clients if job.clients is not None
-                        else CLIENTS + ASYNC_CLIENTS)
+                        else CLIENTS + THREADING_VARIANTS + ASYNC_CLIENTS)
             participants = [c for c in clients if c in runs_for] + (
                 [REFERENCE] if job.reference else [])
             if not [c for c in participants if c != REFERENCE]:

@@ -582,7 +582,29 @@ class VirtualCircuitManager:
         if circ_logger.isEnabledFor(logging.DEBUG):
             for command in commands:
                 self.log.debug('<<< %r', command)
+        update = ca.EventAddResponse
+        subscriptions = self.subscriptions
+        deliver = self.delivery.deliver
         for command in commands:
+            if type(command) is update:
+                # The hot path (most of what a busy circuit receives): the
+                # core validates it, then straight to the delivery.
+                with lock:
+                    try:
+                        command = process(command)
+                    except RemoteProtocolError as exc:
+                        if self._tolerable(command, exc):
+                            continue
+                        return
+                sub = subscriptions.get(command.subscriptionid)
+                if sub is None:
+                    self.delivery.dropped_updates += 1
+                    continue
+                try:
+                    deliver(sub, command)
+                except Exception:
+                    self.log.exception('Failed to handle %r', command)
+                continue
             if type(command) in may_complete:
                 if not self._process_reply(command):
                     return
