@@ -87,6 +87,10 @@ class UpdateDelivery:
 
     #: Backlog below which the lag is not even looked at.
     LAG_CHECK_BACKLOG = 32
+    #: The worker looks at the backlog (to resume, or to notice a lag when
+    #: nothing arrives) every this many updates (a power of two), and at
+    #: every update while the flow is suspended.
+    LOOK_EVERY_MASK = 8 - 1
     #: Queued updates per subscription of the circuit that do not count as
     #: a slow consumer by number: whole scan bursts, several of them (a
     #: process descheduled for a few scan periods on a busy machine reads
@@ -120,6 +124,7 @@ class UpdateDelivery:
         self.auto_events_off = False
         self._resume_requested = False
         self._lag_check_requested = False
+        self._runs = 0  # updates started (worker threads)
         self.events_off_sent = 0
         self.events_on_sent = 0
         self.coalesced_updates = 0
@@ -205,6 +210,23 @@ class UpdateDelivery:
                 stale = False
             else:
                 stale = self.skip_stale and latest is not None
+        self._runs += 1
+        if self._runs & self.LOOK_EVERY_MASK == 0 or self.auto_events_off:
+            self._look_at_backlog()
+        if stale and not self.discard:
+            # Overloaded and a newer update of this subscription is queued:
+            # this one is stale.
+            sub.coalesced += 1
+            self.coalesced_updates += 1
+        elif self.discard:
+            self.dropped_updates += 1
+        else:
+            sub.process(response)
+
+    def _look_at_backlog(self) -> None:
+        # Worker thread, every LOOK_EVERY updates (every update while
+        # suspended): is it time to resume, or are we lagging with nothing
+        # arriving to notice it?
         executor = self._executor
         if executor is None:
             raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
@@ -224,15 +246,6 @@ class UpdateDelivery:
             # the latest value.  The network thread decides (F8).
             self._lag_check_requested = True
             self.manager.selector.call_soon(self._lag_check)
-        if self.discard:
-            self.dropped_updates += 1
-        elif stale:
-            # Overloaded and a newer update of this subscription is queued:
-            # this one is stale.
-            sub.coalesced += 1
-            self.coalesced_updates += 1
-        else:
-            sub.process(response)
 
     # -- flow control ------------------------------------------------------------------
     #
