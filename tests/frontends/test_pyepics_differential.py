@@ -397,8 +397,14 @@ SCRIPTS = {
             pv.wait_for_connection()
             print(name, repr(pv.char_value), repr(pv.get(as_string=True)))
     ''',
+    # pyepics's connect() returns when libca says the channel is connected,
+    # not when pyepics's own connection callback (another thread) has set
+    # ``pv.connected``: on a fresh PV it can print False False on a loaded
+    # machine. So the PV is connected first; connect() and reconnect() on a
+    # connected PV are what is compared.
     'reconnect_and_connect': '''
         pv = epics.PV(P + 'ai')
+        print(pv.wait_for_connection(timeout=10))
         print(pv.connect(), pv.connected, pv.reconnect(), pv.get())
     ''',
     'with_ctrlvars': '''

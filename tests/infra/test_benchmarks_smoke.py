@@ -19,12 +19,33 @@ CLIENTS = ('cawire', 'caproto', 'pyepics')
 PEERS = ('caproto', 'pyepics')
 
 pytestmark = [pytest.mark.slow, pytest.mark.epics, pytest.mark.pyepics,
-              pytest.mark.timeout(120)]
+              pytest.mark.timeout(240)]
+
+
+#: The quick run is made again (once) when a reference client reports an
+#: error: pyepics races its own connection callback against ``PV.__init__``
+#: (the callback can run in libca's thread before ``self.chid`` is set, and
+#: that PV then never delivers a monitor), which a loaded machine sometimes
+#: loses. The second run must still produce every number.
+PEER_ATTEMPTS = 2
+
+
+def _peer_errors(doc: dict) -> list:
+    return [(row['label'], peer, row['values'][peer]['errors'])
+            for row in doc['rows'] for peer in PEERS
+            if row['values'][peer]['errors']]
 
 
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp('bench-results')
+    for _ in range(PEER_ATTEMPTS):
+        result = _quick_run(tmp_path_factory.mktemp('bench-results'))
+        if not _peer_errors(result[2]):
+            break
+    return result
+
+
+def _quick_run(out: Path):
     completed = subprocess.run(
         [sys.executable, '-m', 'benchmarks.run', '--quick', '--out', str(out),
          '--clients', ','.join(CLIENTS)],
