@@ -9,7 +9,8 @@ is handled in stages, as libca and RSRV would between them:
    subscription updating at once, records scanned together, is a normal
    burst, not a slow consumer), or the oldest
    queued update has waited ``max_lag`` seconds (noticed as updates
-   arrive, and by the worker as it runs them, so that a backlog left when
+   arrive), or ``quiet_max_lag`` seconds while nothing new arrives
+   (noticed by the worker as it runs them, so that a backlog left when
    the producer stops is not replayed at the callback's pace), the
    circuit sends
    EVENTS_OFF: the server stops sending updates and keeps only the latest
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from ..protocol import _commands as ca
@@ -77,7 +79,15 @@ class UpdateDelivery:
         updates are merged per subscription beyond four times this, and
         EVENTS_ON needs the backlog below a quarter of it.
     max_lag : float
-        Seconds the oldest queued update may wait before EVENTS_OFF.
+        Seconds the oldest queued update may wait before EVENTS_OFF while
+        updates keep arriving: above what a process descheduled for a
+        moment on a busy machine falls behind by and then catches up on
+        (libca has no such bound at all; stopping the flow sooner makes
+        the server drop updates that a fast consumer would have taken).
+    quiet_max_lag : float
+        The same bound once nothing has arrived for ``QUIET_AFTER``
+        seconds (the producer stopped with a backlog queued): the latest
+        value then comes at once instead of after the replay.
     subscriptions : dict, optional
         The circuit's live subscriptions: ``high_water`` and ``hard_limit``
         count only beyond ``BURSTS_ALLOWED`` (resp. twice that) queued updates
@@ -87,6 +97,9 @@ class UpdateDelivery:
 
     #: Backlog below which the lag is not even looked at.
     LAG_CHECK_BACKLOG = 32
+    #: Seconds without a new update after which the flow counts as stopped
+    #: (``quiet_max_lag`` applies).
+    QUIET_AFTER = 0.1
     #: The worker looks at the backlog (to resume, or to notice a lag when
     #: nothing arrives) every this many updates (a power of two), and at
     #: every update while the flow is suspended.
@@ -101,7 +114,7 @@ class UpdateDelivery:
     def __init__(self, manager: VirtualCircuitManager, *, high_water: int,
                  low_water: int,
                  hard_limit: int, max_bytes: int = 16 * 2 ** 20,
-                 max_lag: float = 0.5,
+                 max_lag: float = 1.0, quiet_max_lag: float = 0.5,
                  subscriptions: dict | None = None) -> None:
         self.manager = manager
         # The circuit's subscriptions (only their number is read here).
@@ -113,6 +126,9 @@ class UpdateDelivery:
         self.hard_bytes = 4 * max_bytes
         self.low_bytes = max_bytes // 4
         self.max_lag = max_lag
+        self.quiet_max_lag = min(quiet_max_lag, max_lag)
+        # Monotonic time of the last update received (network thread).
+        self._last_arrival = 0.0
         #: Payload bytes of the updates waiting for callbacks.
         self.queued_bytes = 0
         # While True (automatic suspension), stale queued updates are skipped.
@@ -153,6 +169,7 @@ class UpdateDelivery:
     def deliver(self, sub: Subscription, command: EventAddResponse) -> None:
         """Queue ``command`` for ``sub``'s callbacks (network thread)."""
         sub.received += 1
+        self._last_arrival = monotonic()
         executor = self._executor
         if executor is None:
             raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
@@ -238,8 +255,7 @@ class UpdateDelivery:
                 self._resume_requested = True
                 self.manager.selector.call_soon(self._maybe_resume)
         elif (not self._lag_check_requested and not self.user_events_off
-                and executor.backlog >= self.LAG_CHECK_BACKLOG
-                and executor.oldest_age() >= self.max_lag):
+                and self._lagging(executor)):
             # Behind by max_lag with nothing arriving to notice it (the
             # producer stopped while a backlog was queued): without this
             # the backlog would be replayed at the callback's pace before
@@ -297,10 +313,16 @@ class UpdateDelivery:
     def _lag_check(self) -> None:
         # Network thread, asked by a worker that found the queue lagging.
         self._lag_check_requested = False
-        executor = self.executor
-        if (executor.backlog >= self.LAG_CHECK_BACKLOG
-                and executor.oldest_age() >= self.max_lag):
+        if self._lagging(self.executor):
             self.backlog_high()
+
+    def _lagging(self, executor: AnyExecutor) -> bool:
+        if executor.backlog < self.LAG_CHECK_BACKLOG:
+            return False
+        age = executor.oldest_age()
+        return age >= self.max_lag or (
+            age >= self.quiet_max_lag
+            and monotonic() - self._last_arrival >= self.QUIET_AFTER)
 
     def backlog_low(self) -> None:
         """Ask the network thread to check whether to resume (any thread)."""
