@@ -34,6 +34,9 @@ __all__ = ('CallbackExecutor', 'CallbackRegistry', 'run_user_callback',
 
 callback_logger = logging.getLogger('cawire.callback')
 
+#: Marks a queued batch job: ``(_BATCH, (func, items), time, None)``.
+_BATCH = object()
+
 
 def run_user_callback(func: Callable[..., Any], *args: Any) -> None:
     """Call ``func(*args)``; log (never raise) what it raises."""
@@ -52,13 +55,17 @@ class CallbackExecutor:
     while other keys' jobs run beside them.  (That is what lets slow
     callbacks of different subscriptions each run at their own pace.)
 
-    With one worker, :meth:`submit_batched` (subscription updates) appends
-    to the last queued job when that is a batch of the same function that
-    has not started: a burst of updates is one queued job, taken by the
-    worker with one lock round trip and run in a tight loop, instead of one
-    job per update.  Order is kept: any other job closes the open batch.
-    The backlog still counts every queued update (a batch counts its items
-    until the worker takes it).
+    With one worker, :meth:`submit_batched` (subscription updates) gathers
+    items into batches: ``func(items)`` is called once per batch.  While
+    the submitting thread holds the executor (:meth:`hold`, the network
+    thread processing one receive), its items are collected without any
+    lock and queued at :meth:`release` with one lock round trip; a batch
+    left at the tail of the queue takes later items too until a worker
+    takes it.  The network thread and the worker then contend for the lock
+    once per received chunk, not per update: under a busy GIL each
+    contended acquisition can cost a thread switch.  Order is kept: any
+    other job closes the open batch.  The backlog counts every item (those
+    of a batch until a worker takes it).
 
     Parameters
     ----------
@@ -79,7 +86,7 @@ class CallbackExecutor:
     #: Items per batch job: bounds how far the backlog may under-count
     #: (the items of a batch a worker is running) and how old the oldest
     #: item of a batch is beyond the batch's own time stamp.
-    BATCH_LIMIT = 64
+    BATCH_LIMIT = 256
 
     def __init__(self, max_workers: int = 1, *, name: str = 'cawire-callbacks',
                  high_water: int = 1000, low_water: int = 100,
@@ -115,16 +122,21 @@ class CallbackExecutor:
         self.jobs_run = 0
         # Items queued and not yet taken by a worker (a batch counts each).
         self._queued = 0
-        # The batch at the tail of the queue that batched items may join:
-        # [func, item, item...]; None once anything else is queued after it
-        # or a worker has taken it.
+        # The items of the batch job at the tail of the queue, which later
+        # items of the same function may join (``_open_func``); None once
+        # anything else is queued after it or a worker has taken it.
         self._open_batch: list | None = None
+        self._open_func: Callable | None = None
+        # Items the holder submitted since hold(), not queued yet:
+        # (func, [items]) or None.
+        self._held: tuple[Callable, list] | None = None
 
     @property
     def backlog(self) -> int:
         """Jobs queued and not yet started (each item of a batch counts;
         the items of a batch a worker has taken no longer do)."""
-        return self._queued
+        held = self._held
+        return self._queued + (len(held[1]) if held is not None else 0)
 
     @property
     def is_shut_down(self) -> bool:
@@ -168,11 +180,46 @@ class CallbackExecutor:
         self._holder = threading.get_ident()
 
     def release(self) -> None:
-        """End :meth:`hold`; wake a worker if jobs were queued meanwhile."""
+        """End :meth:`hold`: queue the items gathered meanwhile and wake a
+        worker if jobs were queued."""
+        if self._held is not None:
+            self._queue_held()
         self._holder = None
         if self._jobs:
             with self._lock:
                 self._wake_locked()
+
+    def _queue_held(self) -> None:
+        # Holder thread: the items it gathered join the queue, in order.
+        held, self._held = self._held, None
+        if held is None:
+            return
+        func, items = held
+        notify_high = False
+        with self._lock:
+            if self._shutdown:
+                return
+            notify_high = self._add_batch_items_locked(func, items)
+        if notify_high and self.on_high_water is not None:
+            self._call_hook(self.on_high_water)
+
+    def _add_batch_items_locked(self, func: Callable, items: list) -> bool:
+        # Append to the open batch or start one; True when the high-water
+        # mark is crossed now.
+        batch = self._open_batch
+        if (batch is not None and self._open_func is func
+                and len(batch) + len(items) <= self.BATCH_LIMIT):
+            batch.extend(items)
+        else:
+            batch = self._open_batch = items
+            self._open_func = func
+            self._jobs.append((_BATCH, (func, batch), monotonic(), None))
+        self._queued += len(items)
+        if not self._above_high_water and self._queued >= self.high_water:
+            self._above_high_water = True
+            self._watch_low = True
+            return True
+        return False
 
     def _wake_locked(self) -> None:
         if self._doorbells:
@@ -189,6 +236,8 @@ class CallbackExecutor:
         submitted with the same ``key`` (None: no such constraint).
         Returns False if the executor is shut down."""
         notify_high = False
+        if self._held is not None and self._holder == threading.get_ident():
+            self._queue_held()  # what the holder submitted before goes first
         with self._lock:
             if self._shutdown:
                 return False
@@ -208,30 +257,30 @@ class CallbackExecutor:
 
     def submit_batched(self, key, func: Callable[[Any], Any],
                        item: Any) -> bool:
-        """Queue ``func(item)`` like ``submit_for(key, func, item)``; with
-        one worker, consecutive calls for the same ``func`` share one queued
-        job (see the class docstring).  Returns False if shut down."""
+        """Queue ``item`` for ``func(items)``, a call with a list of items
+        in submission order (see the class docstring): with one worker,
+        consecutive items of the same ``func`` share calls; with several,
+        each item is its own keyed job (``submit_for(key, func, [item])``).
+        Returns False if the executor is shut down."""
         if self.max_workers > 1:
-            return self.submit_for(key, func, item)
+            return self.submit_for(key, func, [item])
+        if self._holder == threading.get_ident():
+            if self._shutdown:
+                return False
+            held = self._held
+            if held is not None and held[0] is func:
+                held[1].append(item)
+            else:
+                if held is not None:
+                    self._queue_held()
+                self._held = (func, [item])
+            return True
         notify_high = False
         with self._lock:
             if self._shutdown:
                 return False
-            batch = self._open_batch
-            if (batch is not None and batch[0] is func
-                    and len(batch) <= self.BATCH_LIMIT):
-                batch.append(item)
-            else:
-                batch = self._open_batch = [func, item]
-                self._jobs.append((None, batch, monotonic(), None))
-            self._queued += 1
-            if (not self._above_high_water
-                    and self._queued >= self.high_water):
-                self._above_high_water = True
-                self._watch_low = True
-                notify_high = True
-            if self._holder is None or self._holder != threading.get_ident():
-                self._wake_locked()
+            notify_high = self._add_batch_items_locked(func, [item])
+            self._wake_locked()
         if notify_high and self.on_high_water is not None:
             self._call_hook(self.on_high_water)
         return True
@@ -291,10 +340,10 @@ class CallbackExecutor:
                         return
                     self._doorbells.append(doorbell)
                 else:
-                    if job[0] is None:  # a batch
-                        if job[1] is self._open_batch:
+                    if job[0] is _BATCH:
+                        if job[1][1] is self._open_batch:
                             self._open_batch = None
-                        self._queued -= len(job[1]) - 1
+                        self._queued -= len(job[1][1])
                     else:
                         self._queued -= 1
                     queued = self._queued
@@ -312,8 +361,13 @@ class CallbackExecutor:
             if notify_low and self.on_low_water is not None:
                 self._call_hook(self.on_low_water)
             func, args, _, key = job
-            if func is None:
-                self._run_batch(args)
+            if func is _BATCH:
+                func, items = args
+                try:
+                    func(items)
+                except Exception:
+                    callback_logger.exception('Exception in user callback %r',
+                                              func)
             else:
                 try:
                     func(*args)
@@ -335,16 +389,6 @@ class CallbackExecutor:
                 for hook in hooks:
                     self._call_hook(hook)
 
-    @staticmethod
-    def _run_batch(batch: list) -> None:
-        func = batch[0]
-        for index in range(1, len(batch)):
-            try:
-                func(batch[index])
-            except Exception:
-                callback_logger.exception('Exception in user callback %r',
-                                          func)
-
     def shutdown(self, *, wait: bool = True, timeout: float | None = 5.0,
                  cancel_pending: bool = False) -> None:
         """Stop accepting jobs; workers exit after the queue is drained.
@@ -362,6 +406,7 @@ class CallbackExecutor:
                 self._jobs.clear()
                 self._queued = 0
                 self._open_batch = None
+                self._held = None
             for doorbell in self._doorbells:
                 doorbell.put(None)
             self._doorbells.clear()

@@ -54,7 +54,7 @@ logger = logging.getLogger('cawire.circ')
 class _UpdateJob:
     """A queued delivery; its response may be refreshed before it starts."""
 
-    __slots__ = ('sub', 'response', 'size', 'started')
+    __slots__ = ('sub', 'response', 'size', 'started', 'stale')
 
     def __init__(self, sub: Subscription, response: EventAddResponse,
                  size: int) -> None:
@@ -62,6 +62,7 @@ class _UpdateJob:
         self.response = response
         self.size = size
         self.started = False
+        self.stale = False
 
 
 class UpdateDelivery:
@@ -129,8 +130,12 @@ class UpdateDelivery:
         self.quiet_max_lag = min(quiet_max_lag, max_lag)
         # Monotonic time of the last update received (network thread).
         self._last_arrival = 0.0
-        #: Payload bytes of the updates waiting for callbacks.
-        self.queued_bytes = 0
+        # Payload bytes of the updates queued so far (written by the
+        # network thread only) and of those taken by a worker (under the
+        # lock): their difference is queued_bytes, without a lock per
+        # update on the network thread.
+        self._added_bytes = 0
+        self._removed_bytes = 0
         # While True (automatic suspension), stale queued updates are skipped.
         self.skip_stale = False
         # Set when the context disconnects: queued updates are dropped so
@@ -150,6 +155,11 @@ class UpdateDelivery:
         # Callbacks run on the network thread: nothing is ever queued, so
         # there is nothing to account, merge or suspend.
         self._on_network_thread = False
+
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes of the updates waiting for callbacks."""
+        return self._added_bytes - self._removed_bytes
 
     @property
     def executor(self) -> AnyExecutor:
@@ -187,7 +197,7 @@ class UpdateDelivery:
             with self._lock:
                 job = sub._queued_job
                 if job is not None and not job.started:
-                    self.queued_bytes += size - job.size
+                    self._added_bytes += size - job.size
                     job.response = command
                     job.size = size
                     sub.coalesced += 1
@@ -195,8 +205,7 @@ class UpdateDelivery:
                     return
         job = _UpdateJob(sub, command, size)
         sub._queued_job = job
-        with self._lock:
-            self.queued_bytes += size
+        self._added_bytes += size
         executor.submit_batched(sub, self._run, job)
         if self.auto_events_off or self.user_events_off:
             return
@@ -215,30 +224,39 @@ class UpdateDelivery:
         # and, past hard_limit, by per-subscription merging.
         return backlog < self.BURSTS_ALLOWED * len(self.subscriptions)
 
-    def _run(self, job) -> None:
+    def _run(self, jobs: list) -> None:
+        # Worker thread: a batch of updates in arrival order.  They are
+        # taken (no longer merged into, no longer counted) under one lock.
         with self._lock:
-            job.started = True
-            self.queued_bytes -= job.size
-            response = job.response
-            sub = job.sub
-            latest = sub._queued_job
-            if latest is job:
-                sub._queued_job = None
-                stale = False
+            skip_stale = self.skip_stale
+            removed = 0
+            for job in jobs:
+                job.started = True
+                removed += job.size
+                sub = job.sub
+                latest = sub._queued_job
+                if latest is job:
+                    sub._queued_job = None
+                else:
+                    job.stale = skip_stale and latest is not None
+            self._removed_bytes += removed
+        for job in jobs:
+            self._runs += 1
+            if (self._runs & self.LOOK_EVERY_MASK == 0
+                    or self.auto_events_off):
+                self._look_at_backlog()
+            if self.discard:
+                self.dropped_updates += 1
+            elif job.stale:
+                # Overloaded and a newer update of this subscription is
+                # queued: this one is stale.
+                job.sub.coalesced += 1
+                self.coalesced_updates += 1
             else:
-                stale = self.skip_stale and latest is not None
-        self._runs += 1
-        if self._runs & self.LOOK_EVERY_MASK == 0 or self.auto_events_off:
-            self._look_at_backlog()
-        if stale and not self.discard:
-            # Overloaded and a newer update of this subscription is queued:
-            # this one is stale.
-            sub.coalesced += 1
-            self.coalesced_updates += 1
-        elif self.discard:
-            self.dropped_updates += 1
-        else:
-            sub.process(response)
+                try:
+                    job.sub.process(job.response)
+                except Exception:
+                    logger.exception('Failed to deliver %r', job.response)
 
     def _look_at_backlog(self) -> None:
         # Worker thread, every LOOK_EVERY updates (every update while
