@@ -207,7 +207,7 @@ class CallbackExecutor:
         # Append to the open batch or start one; True when the high-water
         # mark is crossed now.
         batch = self._open_batch
-        if (batch is not None and self._open_func is func
+        if (batch is not None and self._open_func == func
                 and len(batch) + len(items) <= self.BATCH_LIMIT):
             batch.extend(items)
         else:
@@ -268,7 +268,7 @@ class CallbackExecutor:
             if self._shutdown:
                 return False
             held = self._held
-            if held is not None and held[0] is func:
+            if held is not None and held[0] == func:
                 held[1].append(item)
             else:
                 if held is not None:

@@ -146,6 +146,9 @@ class UpdateDelivery:
         self._resume_requested = False
         self._lag_check_requested = False
         self._runs = 0  # updates started (worker threads)
+        # One bound method for every submission (the executor batches
+        # consecutive items of the same function).
+        self._run_jobs = self._run
         self.events_off_sent = 0
         self.events_on_sent = 0
         self.coalesced_updates = 0
@@ -206,7 +209,7 @@ class UpdateDelivery:
         job = _UpdateJob(sub, command, size)
         sub._queued_job = job
         self._added_bytes += size
-        executor.submit_batched(sub, self._run, job)
+        executor.submit_batched(sub, self._run_jobs, job)
         if self.auto_events_off or self.user_events_off:
             return
         backlog = executor.backlog
