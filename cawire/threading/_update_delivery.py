@@ -54,15 +54,18 @@ logger = logging.getLogger('cawire.circ')
 class _UpdateJob:
     """A queued delivery; its response may be refreshed before it starts."""
 
-    __slots__ = ('sub', 'response', 'size', 'started', 'stale')
+    __slots__ = ('sub', 'response', 'size', 'started', 'serial', 'arrived')
 
     def __init__(self, sub: Subscription, response: EventAddResponse,
-                 size: int) -> None:
+                 size: int, arrived: float) -> None:
         self.sub = sub
         self.response = response
         self.size = size
         self.started = False
-        self.stale = False
+        # sub.received when this update arrived: a newer update of the
+        # subscription exists (queued behind it) when they differ.
+        self.serial = sub.received
+        self.arrived = arrived
 
 
 class UpdateDelivery:
@@ -146,6 +149,11 @@ class UpdateDelivery:
         self._resume_requested = False
         self._lag_check_requested = False
         self._runs = 0  # updates started (worker threads)
+        # The batch a worker is running, the index of the update it runs
+        # and how many are left after it (read by the flow-control checks).
+        self._hand: list = []
+        self._hand_index = 0
+        self._in_hand = 0
         # One bound method for every submission (the executor batches
         # consecutive items of the same function).
         self._run_jobs = self._run
@@ -182,7 +190,7 @@ class UpdateDelivery:
     def deliver(self, sub: Subscription, command: EventAddResponse) -> None:
         """Queue ``command`` for ``sub``'s callbacks (network thread)."""
         sub.received += 1
-        self._last_arrival = monotonic()
+        self._last_arrival = now = monotonic()
         executor = self._executor
         if executor is None:
             raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
@@ -193,30 +201,32 @@ class UpdateDelivery:
                 executor.submit_for(sub, sub.process, command)
             return
         size = command.payload_size
-        if ((executor.backlog >= self.hard_limit
-                and executor.backlog >= 2 * self.BURSTS_ALLOWED
+        backlog = executor.backlog + self._in_hand
+        if ((backlog >= self.hard_limit
+                and backlog >= 2 * self.BURSTS_ALLOWED
                 * len(self.subscriptions))
                 or self.queued_bytes >= self.hard_bytes):
             with self._lock:
                 job = sub._queued_job
                 if job is not None and not job.started:
                     self._added_bytes += size - job.size
+                    job.serial = sub.received
                     job.response = command
                     job.size = size
                     sub.coalesced += 1
                     self.coalesced_updates += 1
                     return
-        job = _UpdateJob(sub, command, size)
+        job = _UpdateJob(sub, command, size, now)
         sub._queued_job = job
         self._added_bytes += size
         executor.submit_batched(sub, self._run_jobs, job)
         if self.auto_events_off or self.user_events_off:
             return
-        backlog = executor.backlog
+        backlog = executor.backlog + self._in_hand
         if ((backlog >= self.high_water and not self._normal_burst(backlog))
                 or self.queued_bytes >= self.max_bytes
                 or (backlog >= self.LAG_CHECK_BACKLOG
-                    and executor.oldest_age() >= self.max_lag)):
+                    and self._oldest_wait(executor) >= self.max_lag)):
             self.backlog_high()
 
     def _normal_burst(self, backlog: int) -> bool:
@@ -229,28 +239,30 @@ class UpdateDelivery:
 
     def _run(self, jobs: list) -> None:
         # Worker thread: a batch of updates in arrival order.  They are
-        # taken (no longer merged into, no longer counted) under one lock.
+        # taken (no longer merged into) under one lock, and counted in the
+        # backlog (``_in_hand``) until each one runs.
         with self._lock:
-            skip_stale = self.skip_stale
             removed = 0
             for job in jobs:
                 job.started = True
                 removed += job.size
                 sub = job.sub
-                latest = sub._queued_job
-                if latest is job:
+                if sub._queued_job is job:
                     sub._queued_job = None
-                else:
-                    job.stale = skip_stale and latest is not None
             self._removed_bytes += removed
-        for job in jobs:
+        self._hand = jobs
+        remaining = len(jobs)
+        for index, job in enumerate(jobs):
+            remaining -= 1
+            self._hand_index = index
+            self._in_hand = remaining
             self._runs += 1
             if (self._runs & self.LOOK_EVERY_MASK == 0
                     or self.auto_events_off):
                 self._look_at_backlog()
             if self.discard:
                 self.dropped_updates += 1
-            elif job.stale:
+            elif self.skip_stale and job.serial != job.sub.received:
                 # Overloaded and a newer update of this subscription is
                 # queued: this one is stale.
                 job.sub.coalesced += 1
@@ -260,6 +272,7 @@ class UpdateDelivery:
                     job.sub.process(job.response)
                 except Exception:
                     logger.exception('Failed to deliver %r', job.response)
+        self._hand = []  # let the responses (and their buffers) go
 
     def _look_at_backlog(self) -> None:
         # Worker thread, every LOOK_EVERY updates (every update while
@@ -270,7 +283,7 @@ class UpdateDelivery:
             raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
         if self.auto_events_off:
             if (not self._resume_requested
-                    and executor.backlog <= self.low_water
+                    and executor.backlog + self._in_hand <= self.low_water
                     and self.queued_bytes <= self.low_bytes):
                 # Caught up: ask the network thread to resume the flow.
                 self._resume_requested = True
@@ -328,7 +341,8 @@ class UpdateDelivery:
         log = logger.warning if self.events_off_sent == 1 else logger.debug
         log('Callbacks of circuit %s:%d fell behind (%d updates, %d bytes '
             'queued); asking the server to suspend updates (EVENTS_OFF, %d '
-            'time(s) so far)', *manager.address, self.executor.backlog,
+            'time(s) so far)', *manager.address,
+            self.executor.backlog + self._in_hand,
             self.queued_bytes, self.events_off_sent)
 
     def _lag_check(self) -> None:
@@ -337,10 +351,21 @@ class UpdateDelivery:
         if self._lagging(self.executor):
             self.backlog_high()
 
+    def _oldest_wait(self, executor: AnyExecutor) -> float:
+        # Seconds the oldest update not yet run has waited: the next one in
+        # the worker's hand, else the oldest queued.  (Read racily from the
+        # network thread: a stale index only makes it a little off.)
+        if self._in_hand:
+            try:
+                return monotonic() - self._hand[self._hand_index + 1].arrived
+            except IndexError:
+                pass
+        return executor.oldest_age()
+
     def _lagging(self, executor: AnyExecutor) -> bool:
-        if executor.backlog < self.LAG_CHECK_BACKLOG:
+        if executor.backlog + self._in_hand < self.LAG_CHECK_BACKLOG:
             return False
-        age = executor.oldest_age()
+        age = self._oldest_wait(executor)
         return age >= self.max_lag or (
             age >= self.quiet_max_lag
             and monotonic() - self._last_arrival >= self.QUIET_AFTER)
@@ -360,7 +385,7 @@ class UpdateDelivery:
                 self.auto_events_off = False  # the user's choice stands
                 self.skip_stale = False
                 return
-            if (self.executor.backlog > self.low_water
+            if (self.executor.backlog + self._in_hand > self.low_water
                     or self.queued_bytes > self.low_bytes):
                 # More arrived meanwhile: ask again once it has drained.
                 self.executor.call_when_idle(self.backlog_low)
