@@ -623,18 +623,50 @@ class CallbackRegistry:
             with self._lock:
                 adapters = self._adapters or {}
                 entries = self._entries = tuple(
-                    (ref, adapters.get(token))
+                    _snapshot_entry(ref, adapters.get(token))
                     for token, ref in self._callbacks.items())
         result = []
-        for ref, adapter in entries:
-            func = ref()
-            if func is not None:
-                result.append(func if adapter is None else adapter)
+        for ref, function, adapter in entries:
+            # A WeakMethod is a weak reference to the method's object:
+            # dereferenced as a plain weakref (C) and bound with MethodType
+            # (C), instead of WeakMethod.__call__ (Python) on every update.
+            target = _dereference(ref)
+            if target is None:
+                continue
+            if adapter is not None:
+                result.append(adapter)
+            elif function is not None:
+                result.append(_MethodType(function, target))
+            else:
+                result.append(target)
         return result
 
     def tokens(self) -> list[int]:
         with self._lock:
             return list(self._callbacks)
+
+
+_dereference = weakref.ref.__call__
+_MethodType = types.MethodType
+
+
+def _snapshot_entry(ref, adapter) -> tuple:
+    # (weak reference, function of a weakly held method or None, adapter):
+    # the cache entry of one callback.  A dead method (its function gone)
+    # gets a dead reference.
+    if isinstance(ref, weakref.WeakMethod):
+        method = ref()
+        if method is None:
+            return (_DEAD, None, None)
+        return (ref, method.__func__, adapter)
+    return (ref, None, adapter)
+
+
+class _Gone:
+    pass
+
+
+_DEAD = weakref.ref(_Gone())  # a reference that is always dead
 
 
 def _weak_with_callback(func, callback):

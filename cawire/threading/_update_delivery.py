@@ -149,6 +149,7 @@ class UpdateDelivery:
         self._resume_requested = False
         self._lag_check_requested = False
         self._runs = 0  # updates started (worker threads)
+        self._arrivals = 0  # updates queued (network thread)
         # The batch a worker is running, the index of the update it runs
         # and how many are left after it (read by the flow-control checks).
         self._hand: list = []
@@ -202,10 +203,11 @@ class UpdateDelivery:
             return
         size = command.payload_size
         backlog = executor.backlog + self._in_hand
+        queued_bytes = self._added_bytes - self._removed_bytes
         if ((backlog >= self.hard_limit
                 and backlog >= 2 * self.BURSTS_ALLOWED
                 * len(self.subscriptions))
-                or self.queued_bytes >= self.hard_bytes):
+                or queued_bytes >= self.hard_bytes):
             with self._lock:
                 job = sub._queued_job
                 if job is not None and not job.started:
@@ -222,10 +224,12 @@ class UpdateDelivery:
         executor.submit_batched(sub, self._run_jobs, job)
         if self.auto_events_off or self.user_events_off:
             return
-        backlog = executor.backlog + self._in_hand
+        backlog += 1
+        self._arrivals += 1
         if ((backlog >= self.high_water and not self._normal_burst(backlog))
-                or self.queued_bytes >= self.max_bytes
+                or queued_bytes + size >= self.max_bytes
                 or (backlog >= self.LAG_CHECK_BACKLOG
+                    and self._arrivals & self.LOOK_EVERY_MASK == 0
                     and self._oldest_wait(executor) >= self.max_lag)):
             self.backlog_high()
 
