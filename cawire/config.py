@@ -55,6 +55,7 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     'EPICS_CAS_BEACON_ADDR_LIST': '',
     'EPICS_CAS_INTF_ADDR_LIST': '',
     'EPICS_CAS_IGNORE_ADDR_LIST': '',
+    'EPICS_AS_CHECK_CLIENT_IP': 'NO',
     'CAPROTO_DEFAULT_TIMEOUT': '2.0',
     'CAPROTO_STRING_ENCODING': 'latin-1',
     'CAWIRE_SPAWN_REPEATER': 'YES',
@@ -208,6 +209,9 @@ class Config:
     cas_beacon_addr_list: list = dataclasses.field(default_factory=list)
     cas_auto_beacon_addr_list: bool = True
     cas_ignore_addr_list: list = dataclasses.field(default_factory=list)
+    #: Access security matches HAG entries against the client's IP address
+    #: (the TCP peer), not the HOST_NAME it sends (RSRV's asCheckClientIP).
+    as_check_client_ip: bool = False
     default_timeout: float = 2.0
     string_encoding: str = 'latin-1'
     spawn_repeater: bool = True
@@ -257,6 +261,7 @@ class Config:
             cas_auto_beacon_addr_list=_is_yes(env['EPICS_CAS_AUTO_BEACON_ADDR_LIST']),
             cas_ignore_addr_list=parse_address_list(
                 env['EPICS_CAS_IGNORE_ADDR_LIST'], 0),
+            as_check_client_ip=_is_yes(env['EPICS_AS_CHECK_CLIENT_IP']),
             default_timeout=_number(env, 'CAPROTO_DEFAULT_TIMEOUT', float, 0.0),
             string_encoding=encoding,
             spawn_repeater=env['CAWIRE_SPAWN_REPEATER'].strip().lower() != 'no',

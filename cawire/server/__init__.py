@@ -15,6 +15,7 @@ from ._pv_pair import get_pv_pair_wrapper
 from ._pvfunction import pvfunction
 from ._pvgroup import (PVGroup, PvpropertyData, SubGroup, expand_macros,
                        pvproperty, scan_wrapper)
+from ._pvspec import PVSpec, channeldata_from_pvspec, data_class_from_pvspec
 from ._pvproperty_classes import (PvpropertyBoolEnum, PvpropertyBoolEnumRO,
                                   PvpropertyByte, PvpropertyByteRO,
                                   PvpropertyChar, PvpropertyCharRO,
@@ -39,7 +40,8 @@ __all__ = ('ChannelAlarm', 'ChannelByte', 'ChannelChar', 'ChannelData',
            'SkipWrite', 'ioc_arg_parser', 'template_arg_parser', 'run',
            'start_server', 'PVGroup', 'PvpropertyData', 'SubGroup',
            'pvproperty', 'scan_wrapper', 'get_pv_pair_wrapper', 'pvfunction',
-           'expand_macros', 'AsyncioAsyncLayer', 'AsyncLibraryLayer',
+           'expand_macros', 'PVSpec', 'channeldata_from_pvspec',
+           'data_class_from_pvspec', 'AsyncioAsyncLayer', 'AsyncLibraryLayer',
            'Context', 'Subscription', 'ThreadsafeQueue',
            'PvpropertyBoolEnum', 'PvpropertyBoolEnumRO', 'PvpropertyByte',
            'PvpropertyByteRO', 'PvpropertyChar', 'PvpropertyCharRO',

@@ -26,7 +26,7 @@ import numpy as np
 from ..protocol._enums import (AccessRights, AlarmSeverity, AlarmStatus, ChannelType,
                       SubscriptionType)
 from ..protocol._exceptions import CaprotoError, CaprotoValueError
-from . import _wire
+from . import _running_servers, _wire
 from ._conversion import as_text_list, convert_values
 
 __all__ = ('ChannelAlarm', 'ChannelData', 'SkipWrite', 'Forbidden')
@@ -167,11 +167,23 @@ class ChannelData:
     access_security = None
     access_security_group = 'DEFAULT'
     access_security_level = 0
-    #: Optional ``hook(channel, hostname, username, rights) -> rights``
-    #: run last by check_access (a per-channel Python policy).
-    access_hook = None
+    _access_hook: Any = None
+    #: Set per subclass: the class overrides auth_read / auth_write /
+    #: check_access.  The server calls auth_read / auth_write (and asks
+    #: check_access again on each request) only for such classes, keeping
+    #: the plain path free of them.
+    overrides_auth_read = False
+    overrides_auth_write = False
+    overrides_check_access = False
     #: Python value used when none is given.
     default_value: object = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.overrides_auth_read = cls.auth_read is not ChannelData.auth_read
+        cls.overrides_auth_write = cls.auth_write is not ChannelData.auth_write
+        cls.overrides_check_access = \
+            cls.check_access is not ChannelData.check_access
 
     def __init__(self, *, value: Any = None, alarm: ChannelAlarm | None = None,
                  timestamp: float | None = None, max_length: int | None = None,
@@ -267,12 +279,15 @@ class ChannelData:
             return elements
         return elements[0] if len(elements) else self.default_value
 
+    # ----------------------------------------------------------------- access
     def check_access(self, hostname: str, username: str) -> AccessRights:
         """Access rights of a client (CA HOST_NAME and CLIENT_NAME).
 
         The access security file's rights (everything without one), less
-        WRITE for a read-only channel, then ``access_hook`` if set.
-        Override for other per-client policies.
+        WRITE for a read-only channel, then :attr:`access_hook` if set.
+        Override for other per-client policies (caproto's idiom); the
+        server asks again before each read and write of a channel whose
+        class overrides this or that has an ``access_hook``.
         """
         rights = AccessRights.READ | AccessRights.WRITE
         if self.access_security is not None:
@@ -281,10 +296,86 @@ class ChannelData:
                 self.access_security_level)
         if self.read_only:
             rights &= AccessRights.READ
-        if self.access_hook is not None:
-            rights = AccessRights(self.access_hook(self, hostname, username,
-                                                   rights))
+        if self._access_hook is not None:
+            rights = AccessRights(self._access_hook(self, hostname, username,
+                                                    rights))
         return rights
+
+    @property
+    def access_hook(self) -> Any:
+        """Per-channel Python access policy, or None.
+
+        ``hook(channel, hostname, username, rights) -> rights``: given the
+        client's host and user names and the rights the access security
+        file (and ``read_only``) grant, return the client's rights
+        (``AccessRights`` or its int value).  It runs when a client
+        connects the channel and before each of its reads and writes, so
+        its answer may change with time (an interlock); a change is sent to
+        the client as ACCESS_RIGHTS at that request, or at once after
+        :meth:`refresh_access_rights`.  Assigning the hook refreshes the
+        rights of connected clients.
+        """
+        return self._access_hook
+
+    @access_hook.setter
+    def access_hook(self, hook: Any) -> None:
+        if hook is not None and not callable(hook):
+            raise CaprotoValueError(f'access_hook must be callable or None, '
+                                    f'not {hook!r}')
+        self._access_hook = hook
+        self.refresh_access_rights()
+
+    @property
+    def access_is_dynamic(self) -> bool:
+        """True when rights may change between requests (an access hook or
+        an overridden check_access): the server then re-checks them on each
+        read and write."""
+        return self._access_hook is not None or self.overrides_check_access
+
+    def refresh_access_rights(self) -> None:
+        """Re-evaluate the rights of every client connected to this channel
+        (in every server of this process running it) and send ACCESS_RIGHTS
+        to those whose rights changed; call it when the answer of
+        ``access_hook`` / ``check_access`` changes.  Call it in the
+        server's event loop (from another thread:
+        ``loop.call_soon_threadsafe(channel.refresh_access_rights)``)."""
+        _running_servers.refresh_access_rights([self])
+
+    async def auth_read(self, hostname: str, username: str, data_type: int,
+                        *, user_address: Any = None) -> Any:
+        """A client's read (caproto's hook): check its rights, then
+        :meth:`read`.
+
+        Raises :class:`Forbidden` when the client may not read (the client
+        gets ECA_NORDACCESS).  Override it to see who reads (``user_address``
+        is the client's (host, port)); the server calls it only for classes
+        that override it.  Unlike caproto, the reply is encoded from the
+        channel's state after the hook: its return value is not sent.
+        """
+        if AccessRights.READ not in AccessRights(
+                self.check_access(hostname, username)):
+            raise Forbidden(f'client {username!r} on {hostname!r} may not '
+                            f'read')
+        return await self.read(data_type)
+
+    async def auth_write(self, hostname: str, username: str, data: Any,
+                         data_type: ChannelType, metadata: Any = None, *,
+                         flags: int = 0, user_address: Any = None) -> Any:
+        """A client's write (caproto's hook): check its rights, then
+        :meth:`write_from_dbr`.
+
+        Raises :class:`Forbidden` when the client may not write (the client
+        gets ECA_NOWTACCESS, nothing is written); other exceptions refuse
+        the write with ECA_PUTFAIL.  ``data`` are the decoded wire values
+        of ``data_type``; ``user_address`` the client's (host, port).  The
+        server calls it only for classes that override it.
+        """
+        if AccessRights.WRITE not in AccessRights(
+                self.check_access(hostname, username)):
+            raise Forbidden(f'client {username!r} on {hostname!r} may not '
+                            f'write')
+        return await self.write_from_dbr(data, data_type, metadata,
+                                         flags=flags)
 
     # ------------------------------------------------------------------ hooks
     async def verify_value(self, value: Any) -> Any:
@@ -425,9 +516,10 @@ class ChannelData:
         return self._elements_to_value(converted)
 
     async def write_from_dbr(self, data: Any, data_type: ChannelType,
-                             metadata: Any = None) -> None:
-        """Apply a CA client's write (runs hooks; raises to refuse it)."""
-        await self.write(self.values_from_wire(data, data_type))
+                             metadata: Any = None, *, flags: int = 0) -> None:
+        """Apply a CA client's write (runs hooks; raises to refuse it);
+        does not check the client's rights (see :meth:`auth_write`)."""
+        await self.write(self.values_from_wire(data, data_type), flags=flags)
 
     # ------------------------------------------------------------------ reads
     def _conversion_options(self) -> dict:

@@ -230,7 +230,10 @@ class ChannelByte(ChannelNumeric):
     def _initial_max_length(self, value, max_length) -> int:
         if max_length is not None:
             return max(int(max_length), 1)
-        return max(len(value), 1) if isinstance(value, bytes) else 1
+        if isinstance(value, str) or not hasattr(value, '__len__'):
+            return 1
+        # bytes, or an array/list of byte values (a uint8 image)
+        return max(len(value), 1)
 
     def _normalize(self, value):
         if isinstance(value, str):

@@ -45,6 +45,7 @@ from ..protocol._serving import (check_version_request, event_add_header,
                                  write_notify_reply)
 from ..protocol._state import SERVER
 from ..protocol._status import CAStatus, CAStatusCode
+from ._channel_data import Forbidden, SkipWrite
 from ._subscriptions import Subscription, UpdateQueue
 from ._wire import is_readable_type, is_writable_type, zero_payload
 
@@ -89,7 +90,7 @@ class ChannelEntry:
     waiting for a hook)."""
 
     __slots__ = ('channel', 'data', 'access', 'readable', 'writable',
-                 'subscriptions', 'busy', 'waiting')
+                 'recheck', 'subscriptions', 'busy', 'waiting')
 
     def __init__(self, channel: ServerChannel, data: 'ChannelData',
                  access: AccessRights):
@@ -101,6 +102,9 @@ class ChannelEntry:
         rights = int(access)
         self.readable = bool(rights & _READ_BIT)
         self.writable = bool(rights & _WRITE_BIT)
+        #: Rights may change between requests (a Python access policy):
+        #: ask again before each read and write.
+        self.recheck = data.access_is_dynamic
         self.subscriptions: dict[int, Subscription] = {}
         self.busy = False     # a putter/getter hook is running
         #: Later requests for this channel, while a hook runs.
@@ -160,6 +164,8 @@ class ServerCircuit(asyncio.Protocol):
         self._closed = False
         self._loop = asyncio.get_running_loop()
         self._max_payload = server.max_payload
+        #: RSRV's asCheckClientIP: the client's host is its IP address.
+        self._host_is_address = server.config.as_check_client_ip
 
     def __repr__(self) -> str:
         return (f'<ServerCircuit {self.address} channels={len(self.channels)} '
@@ -167,7 +173,10 @@ class ServerCircuit(asyncio.Protocol):
 
     @property
     def client_hostname(self) -> str:
-        """The client's HOST_NAME ('' until it sends one)."""
+        """The client's HOST_NAME ('' until it sends one), or its IP
+        address when EPICS_AS_CHECK_CLIENT_IP is YES (HOST_NAME ignored)."""
+        if self._host_is_address and self.address:
+            return self.address[0]
         return self.circuit.host_name or ''
 
     @property
@@ -506,19 +515,40 @@ class ServerCircuit(asyncio.Protocol):
                                              data.max_length, sid))
         self.channels[sid] = ChannelEntry(channel, data, access)
 
-    def refresh_access_rights(self) -> None:
-        """Re-evaluate the rights of every channel (access security was
-        reloaded) and send ACCESS_RIGHTS for those that changed
-        (ioc-compat)."""
-        for entry in self.channels.values():
+    def refresh_access_rights(self, channels: Any = None) -> None:
+        """Re-evaluate the rights of the client's channels serving
+        ``channels`` (ChannelData objects; all when None), e.g. after an
+        access security reload, and send ACCESS_RIGHTS for those that
+        changed (ioc-compat)."""
+        wanted = None if channels is None else {id(data) for data in channels}
+        changed = False
+        for entry in list(self.channels.values()):
+            # A channel opened through filters (x.{"dbnd":...}) is a view
+            # of the PV's own channel.
+            source = getattr(entry.data, 'unfiltered', entry.data)
+            if wanted is None or id(source) in wanted:
+                entry.recheck = entry.data.access_is_dynamic
+                changed = self._check_rights(entry) or changed
+        if changed:
+            self._flush()
+
+    def _check_rights(self, entry: ChannelEntry) -> bool:
+        """Ask the channel for the client's rights again; on a change,
+        update the entry and queue ACCESS_RIGHTS (True)."""
+        try:
             access = AccessRights(entry.data.check_access(
                 self.client_hostname, self.client_username))
-            if access != entry.access:
-                entry.access = access
-                entry.readable = bool(access & AccessRights.READ)
-                entry.writable = bool(access & AccessRights.WRITE)
-                self._send(self.circuit.access_rights_update(entry.channel,
-                                                             access))
+        except Exception:  # noqa: BLE001 - a user policy failed
+            logger.exception('Access policy of %s failed; no access',
+                             entry.name)
+            access = AccessRights.NO_ACCESS
+        if access == entry.access:
+            return False
+        entry.access = access
+        entry.readable = bool(access & AccessRights.READ)
+        entry.writable = bool(access & AccessRights.WRITE)
+        self._send(self.circuit.access_rights_update(entry.channel, access))
+        return True
 
     def _on_clear_channel(self, command: cmds.ClearChannelRequest) -> None:
         channel, reply = self.circuit.accept_clear_channel(command)
@@ -546,11 +576,13 @@ class ServerCircuit(asyncio.Protocol):
                              entry.name)
             return
         data = entry.data
+        if entry.recheck:
+            self._check_rights(entry)
         if count > max(data.max_length, len(data)):
             status = ECA_BADCOUNT
         elif not entry.readable:
             status = ECA_NORDACCESS
-        elif data.has_async_read:
+        elif data.has_async_read or data.overrides_auth_read:
             self._spawn(self._async_read(command, entry, notify, data_type,
                                          count, ioid), entry)
             return
@@ -563,8 +595,19 @@ class ServerCircuit(asyncio.Protocol):
                           notify: bool, data_type: int, count: int,
                           ioid: int) -> None:
         status = ECA_NORMAL
+        data = entry.data
         try:
-            await entry.data.read(data_type)
+            if data.overrides_auth_read:
+                await data.auth_read(self.client_hostname,
+                                     self.client_username,
+                                     _CHANNEL_TYPES[data_type],
+                                     user_address=self.address)
+            else:
+                await data.read(data_type)
+        except Forbidden as exc:
+            logger.info('Read of %s by %r@%s refused: %s', entry.name,
+                        self.client_username, self.client_hostname, exc)
+            status = ECA_NORDACCESS
         except Exception:  # noqa: BLE001 - a user getter failed
             logger.exception('Getter of %s failed', entry.name)
             status = ECA_GETFAIL
@@ -608,6 +651,8 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_BADTYPE,
                               f'DBR type {data_type} cannot be written')
             return
+        if entry.recheck:
+            self._check_rights(entry)
         if not entry.writable:
             self._write_reply(command, entry, notify, ECA_NOWTACCESS,
                               'no write access')
@@ -617,6 +662,9 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_NORMAL)
             return
         data = entry.data
+        if data.overrides_auth_write:
+            self._spawn(self._auth_write(command, entry, notify), entry)
+            return
         try:
             wire_values = command.data
             if count > data.max_length:
@@ -644,6 +692,34 @@ class ServerCircuit(asyncio.Protocol):
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
         except Exception as exc:  # noqa: BLE001 - a user putter failed
             put_logger.exception('Putter of %s raised', entry.name)
+            self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
+        else:
+            self._write_reply(command, entry, notify, ECA_NORMAL)
+
+    async def _auth_write(self, command: Message, entry: ChannelEntry,
+                          notify: bool) -> None:
+        """A write through the channel's own ``auth_write`` (caproto's
+        hook), given the wire data as decoded."""
+        data = entry.data
+        data_type = header_fields(command)[2]
+        try:
+            values = command.data  # type: ignore[attr-defined]
+            if len(values) > data.max_length:
+                values = values[:data.max_length]
+            await data.auth_write(
+                self.client_hostname, self.client_username, values,
+                _CHANNEL_TYPES[data_type],
+                command.metadata,  # type: ignore[attr-defined]
+                user_address=self.address)
+        except Forbidden as exc:
+            self._write_reply(command, entry, notify, ECA_NOWTACCESS,
+                              str(exc))
+        except SkipWrite:
+            self._write_reply(command, entry, notify, ECA_NORMAL)
+        except (CaprotoError, ValueError, TypeError) as exc:
+            self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a user hook failed
+            put_logger.exception('auth_write of %s raised', entry.name)
             self._write_reply(command, entry, notify, ECA_PUTFAIL, str(exc))
         else:
             self._write_reply(command, entry, notify, ECA_NORMAL)
@@ -680,6 +756,8 @@ class ServerCircuit(asyncio.Protocol):
             self._send_error(command, entry.cid, CAStatus.ECA_BADTYPE,
                              entry.name)
             return
+        if entry.recheck:
+            self._check_rights(entry)
         data = entry.data
         if count > data.max_length and count > len(data):
             count = data.max_length

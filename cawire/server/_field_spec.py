@@ -4,13 +4,22 @@
 fields of an ai record (see :mod:`cawire.server.records`).  Its
 ``.fields`` is a :class:`FieldSpec`: ``@A.fields.current_raw_value.putter``
 (caproto's descriptive attribute name) or ``@A.fields.RVAL.putter`` (the
-field name) registers ``async def hook(fields, instance, value)``, called
-when a client writes that field, before the value is stored: ``fields`` is
-the record's :class:`~cawire.server.records.RecordFields` (``fields.parent``
-the value's PV, ``fields.parent.group`` its PVGroup), ``instance`` the
-field's channel; what the hook returns (unless None) is stored instead of
-``value``, and an exception refuses the write.  ``pvproperty(...,
-field_spec=B.field_spec)`` reuses another PV's record type and hooks.
+field name) registers a hook for that field, as caproto 1.3.0 does:
+
+- ``putter``: ``async def hook(fields, instance, value)`` when a client
+  writes the field, before the value is stored (its return, unless None,
+  is stored instead; an exception refuses the write);
+- ``getter``: ``async def hook(fields, instance)`` on each client read
+  (its return, unless None, is written to the field first);
+- ``startup`` / ``scan``: ``async def hook(fields, instance, async_lib)``
+  started once with the server; ``shutdown``: the same when it stops.
+
+``fields`` is the record's :class:`~cawire.server.records.RecordFields`
+(``fields.parent`` the value's PV, ``fields.parent.group`` its PVGroup),
+``instance`` the field's channel.  ``pvproperty(..., fields=(((field,
+kind), hook), ...))`` is the same registration in caproto's tuple form, and
+``pvproperty(..., field_spec=B.field_spec)`` reuses another PV's record type
+and hooks.
 
 ``AiFields``, ``AoFields``... name the record types for ``record=`` and
 for type annotations (``PvpropertyDouble[AiFields]``).
@@ -22,7 +31,7 @@ from typing import Any
 
 from ..protocol._exceptions import CaprotoValueError
 
-__all__ = ('FieldSpec', 'FieldProxy', 'RecordFieldGroup', 'AiFields',
+__all__ = ('FieldSpec', 'FieldProxy', 'HOOK_KINDS', 'RecordFieldGroup', 'AiFields',
            'AoFields', 'BiFields', 'BoFields', 'LonginFields',
            'LongoutFields', 'MbbiFields', 'MbboFields', 'StringinFields',
            'StringoutFields', 'WaveformFields', 'record_class',
@@ -145,37 +154,68 @@ def record_class(record: str | type) -> type[RecordFieldGroup]:
                                 ) from None
 
 
+#: The hook kinds of a field, as caproto names them in ``fields=``.
+HOOK_KINDS = ('get', 'put', 'startup', 'shutdown', 'scan')
+
+
 class FieldProxy:
-    """One field of a :class:`FieldSpec`; ``.putter`` registers its hook."""
+    """One field of a :class:`FieldSpec`; its decorators register hooks.
+
+    Every decorator returns the pvproperty (caproto's idiom), so the hook's
+    own name may be anything (``_egu_putter``) and the pvproperty keeps its
+    name.  ``fields`` below is the record's
+    :class:`~cawire.server.records.RecordFields` (``fields.parent`` the
+    value's channel, ``fields.parent.group`` its PVGroup) and ``instance``
+    the field's channel.
+    """
 
     def __init__(self, spec: FieldSpec, field: str):
         self.spec = spec
         self.field = field
 
+    def getter(self, hook: Callable) -> Any:
+        """``async def hook(fields, instance)`` runs on every client read of
+        the field; a value it returns (unless None) is written to the field
+        (through its putter, as a client write would be) and is what the
+        client reads; an exception fails the read (ECA_GETFAIL)."""
+        return self.spec.add_hook(self.field, 'get', hook)
+
     def putter(self, hook: Callable) -> Any:
-        """Decorator: ``hook(fields, instance, value)`` runs when a client
-        writes the field; returns the pvproperty (caproto's idiom)."""
-        self.spec.putters[self.field] = hook
-        return self.spec.prop
+        """``async def hook(fields, instance, value)`` runs when a client
+        writes the field, before the value is stored; what it returns
+        (unless None) is stored instead of ``value``; an exception refuses
+        the write."""
+        return self.spec.add_hook(self.field, 'put', hook)
 
-    def _unsupported(self, hook: Callable) -> Any:
-        raise NotImplementedError(
-            'only per-field putters are implemented in cawire (a field has '
-            'no getter/startup/shutdown/scan hooks of its own)')
+    def startup(self, hook: Callable) -> Any:
+        """``async def hook(fields, instance, async_lib)`` runs once when the
+        server starts (a task of its own, beside the PVs' startup hooks)."""
+        return self.spec.add_hook(self.field, 'startup', hook)
 
-    getter = startup = shutdown = scan = _unsupported
+    def shutdown(self, hook: Callable) -> Any:
+        """``async def hook(fields, instance, async_lib)`` runs once when the
+        server stops."""
+        return self.spec.add_hook(self.field, 'shutdown', hook)
+
+    def scan(self, hook: Callable) -> Any:
+        """``async def hook(fields, instance, async_lib)`` started once with
+        the server, like a startup hook.  As in caproto there is no period
+        here: loop inside the hook, or pass a function made periodic by
+        :func:`~cawire.server.scan_wrapper` (``scan_wrapper(f, 1.0)``)."""
+        return self.spec.add_hook(self.field, 'scan', hook)
 
     def __repr__(self) -> str:
         return f'<FieldProxy {self.spec.record_type}.{self.field}>'
 
 
 class FieldSpec:
-    """The record type of a pvproperty and its per-field putters."""
+    """The record type of a pvproperty and its per-field hooks."""
 
     def __init__(self, prop: Any, record: str | type):
         self.prop = prop
         self.record_class = record_class(record)
-        self.putters: dict[str, Callable] = {}
+        #: (field name, kind) to hook; kind is one of :data:`HOOK_KINDS`.
+        self.hooks: dict[tuple[str, str], Callable] = {}
 
     @property
     def record_type(self) -> str:
@@ -184,25 +224,51 @@ class FieldSpec:
     def __getattr__(self, attr: str) -> FieldProxy:
         if attr.startswith('__'):
             raise AttributeError(attr)
+        return FieldProxy(self, self.field_name(attr))
+
+    def field_name(self, attr: str) -> str:
+        """The field (``RVAL``) of a descriptive attribute name
+        (``current_raw_value``) or of a field name."""
         names = _ATTRIBUTES[self.record_type]
         if attr in names:
-            return FieldProxy(self, names[attr])
+            return names[attr]
         if attr in names.values():
-            return FieldProxy(self, attr)
+            return attr
         raise AttributeError(f'{self.record_type} has no field {attr!r} '
                              f'served by cawire')
+
+    def add_hook(self, field: str, kind: str, hook: Callable) -> Any:
+        """Register ``hook`` of ``kind`` for ``field``; returns the
+        pvproperty."""
+        if kind not in HOOK_KINDS:
+            raise CaprotoValueError(f'unknown field hook kind {kind!r}; '
+                                    f'choose one of {HOOK_KINDS}')
+        if not callable(hook):
+            raise CaprotoValueError(f'the {kind} hook of field {field} must '
+                                    f'be callable, not {hook!r}')
+        self.hooks[(self.field_name(field), kind)] = hook
+        return self.prop
+
+    def hooks_of(self, kind: str) -> dict[str, Callable]:
+        """Field name to hook, for one kind."""
+        return {field: hook for (field, hook_kind), hook in self.hooks.items()
+                if hook_kind == kind}
+
+    @property
+    def putters(self) -> dict[str, Callable]:
+        """Field name to putter."""
+        return self.hooks_of('put')
 
     def copy_for(self, prop: Any) -> FieldSpec:
         """This spec (record type and hooks) for another pvproperty."""
         spec = FieldSpec(prop, self.record_class)
-        spec.putters = dict(self.putters)
+        spec.hooks = dict(self.hooks)
         return spec
 
     @property
     def fields(self) -> tuple:
-        """caproto's view: ((field, 'put'), hook) pairs."""
-        return tuple(((field, 'put'), hook)
-                     for field, hook in self.putters.items())
+        """caproto's view: ((field, kind), hook) pairs."""
+        return tuple(self.hooks.items())
 
     def __repr__(self) -> str:
         return f'<FieldSpec record={self.record_type} fields={self.fields}>'

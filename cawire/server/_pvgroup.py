@@ -186,33 +186,53 @@ class PvpropertyData:
                         use_scan_field: bool = False) -> None:
         """Call ``func(group, self, async_lib)`` periodically (see
         :func:`scan_wrapper`)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            interval = self._scan_period(period, use_scan_field)
-            if interval <= 0:
-                # Passive/event SCAN: look again later for a new rate.
-                await asyncio.sleep(0.1)
-                continue
-            try:
-                await func(self.group, self, async_lib)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a user scan hook failed
-                self.group.log.exception('Scan of %s failed', self.pvname)
-                await self.alarm.write(status=AlarmStatus.SCAN,
+        await run_scan(
+            self.group, self, async_lib, func,
+            lambda: self._scan_period(period, use_scan_field),
+            subtract_elapsed=subtract_elapsed, stop_on_error=stop_on_error,
+            failure_severity=failure_severity)
+
+
+async def run_scan(group: Any, instance: Any, async_lib: Any, func: Callable,
+                   period: Callable[[], float], *,
+                   subtract_elapsed: bool = True, stop_on_error: bool = False,
+                   failure_severity: AlarmSeverity = AlarmSeverity.MAJOR_ALARM
+                   ) -> None:
+    """Call ``func(group, instance, async_lib)`` every ``period()`` seconds
+    (asked again before each call; 0 means not now, look again in 0.1 s).
+
+    A failing call is logged and sets the instance's alarm to
+    SCAN/``failure_severity`` until a call succeeds.
+    """
+    loop = asyncio.get_running_loop()
+    log = getattr(group, 'log', logger)
+    while True:
+        started = loop.time()
+        interval = period()
+        if interval <= 0:
+            # Passive/event SCAN: look again later for a new rate.
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            await func(group, instance, async_lib)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a user scan hook failed
+            log.exception('Scan of %s failed',
+                          getattr(instance, 'pvname', instance))
+            await instance.alarm.write(status=AlarmStatus.SCAN,
                                        severity=failure_severity)
-                if stop_on_error:
-                    return
-            else:
-                if (self.alarm.status, self.alarm.severity) == (
-                        AlarmStatus.SCAN, failure_severity):
-                    await self.alarm.write(status=AlarmStatus.NO_ALARM,
+            if stop_on_error:
+                return
+        else:
+            if (instance.alarm.status, instance.alarm.severity) == (
+                    AlarmStatus.SCAN, failure_severity):
+                await instance.alarm.write(status=AlarmStatus.NO_ALARM,
                                            severity=AlarmSeverity.NO_ALARM)
-            delay = interval
-            if subtract_elapsed:
-                delay = max(0.0, interval - (loop.time() - started))
-            await asyncio.sleep(delay)
+        delay = interval
+        if subtract_elapsed:
+            delay = max(0.0, interval - (loop.time() - started))
+        await asyncio.sleep(delay)
 
 
 def scan_wrapper(scan_function: Callable, period: float, *,
@@ -232,6 +252,15 @@ def scan_wrapper(scan_function: Callable, period: float, *,
         raise CaprotoValueError('scan period must be > 0')
 
     async def scanned(group, instance, async_lib) -> None:
+        if not hasattr(instance, 'scan_loop'):
+            # A record field's channel (``@prop.fields.X.scan``): the
+            # fixed period.
+            await run_scan(group, instance, async_lib, scan_function,
+                           lambda: float(period),
+                           subtract_elapsed=subtract_elapsed,
+                           stop_on_error=stop_on_error,
+                           failure_severity=AlarmSeverity(failure_severity))
+            return
         await instance.scan_loop(
             async_lib, scan_function, float(period),
             subtract_elapsed=subtract_elapsed, stop_on_error=stop_on_error,
@@ -403,12 +432,7 @@ class pvproperty:
         if self.field_spec is None:
             raise CaprotoValueError('fields= needs record=')
         for (field, kind), hook in fields:
-            proxy = getattr(self.field_spec, field)
-            if kind != 'put':
-                raise NotImplementedError(
-                    f'per-field {kind} hooks are not implemented in cawire '
-                    f'(only putters)')
-            proxy.putter(hook)
+            self.field_spec.add_hook(field, kind, hook)
 
     def __repr__(self) -> str:
         return (f'<pvproperty {self.attr_name!r} name={self.name!r} '
@@ -528,7 +552,7 @@ class pvproperty:
         if self.record is not None:
             from .records import RecordFields
             RecordFields(data, self.record, description=self.doc or '',
-                         putters=self.field_spec.putters
+                         hooks=self.field_spec.hooks
                          if self.field_spec is not None else None)
         return data
 

@@ -32,6 +32,7 @@ from ..protocol._exceptions import RemoteProtocolError
 from ..protocol._search_messages import (pack_search_replies,
                                          parse_search_requests)
 from ..protocol._state import SERVER
+from . import _running_servers
 from ._circuit import ServerCircuit
 from ._threadsafe_queue import ThreadsafeQueue
 from .access_security import watch_reloads
@@ -275,12 +276,23 @@ class Context:
             self._tasks.append(loop.create_task(_logged(coroutine)))
         # ioc-compat: access security reloads reach connected clients.
         unwatch = watch_reloads(self)
+        _running_servers.register(self)
         started.set()
         try:
             await stopped.wait()
         finally:
+            _running_servers.unregister(self)
             unwatch()
             await self._shutdown(async_lib)
+
+    def refresh_access_rights(self, channels: Iterable['ChannelData'] | None
+                              = None) -> None:
+        """Re-evaluate the access rights of connected clients on
+        ``channels`` (ChannelData objects; all when None) and send
+        ACCESS_RIGHTS to those whose rights changed, without reconnecting
+        (after an access policy's answer changed)."""
+        for circuit in list(self.circuits):
+            circuit.refresh_access_rights(channels)
 
     async def wait_started(self) -> None:
         """Wait until the server is listening (for embedding and tests)."""

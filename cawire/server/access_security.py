@@ -16,9 +16,13 @@ Supported: UAG, HAG, ASG, RULE(level, NONE|READ|WRITE[, TRAPWRITE|
 NOTRAPWRITE]) with UAG/HAG conditions, comments, quoted names. Not
 supported (a clear error when the file uses them): INPA..INPL and CALC
 conditions and the RPC right. HAG entries are compared case-insensitively
-with the HOST_NAME the client sent (RSRV's default; matching by the
-client's IP address, asCheckClientIP, is not implemented). TRAPWRITE is
-accepted and ignored.
+with the HOST_NAME the client sent (RSRV's default). With
+``EPICS_AS_CHECK_CLIENT_IP=YES`` (RSRV's ``asCheckClientIP``), each HAG
+entry is resolved to an IPv4 address when the file is read (one that does
+not resolve becomes ``unresolved:NAME``, which no client matches, with a
+logged error) and the server uses the client's IP address (the TCP peer)
+as its host, ignoring the HOST_NAME it sends. TRAPWRITE is accepted and
+ignored.
 
 Rights are computed as RSRV does: a rule applies to a channel when the
 rule's level is at least the channel's access security level (0 for a PV's
@@ -40,10 +44,12 @@ import logging
 import os
 import re
 import signal
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from typing import TYPE_CHECKING
 
+from ..config import Config
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import CaprotoValueError
 
@@ -128,11 +134,22 @@ def _tokens(text: str) -> list[tuple[str, int]]:
     return tokens
 
 
+def host_address(host: str) -> str:
+    """A HAG entry as matched by address (asCheckClientIP): its IPv4
+    address in dotted form, or ``unresolved:HOST``."""
+    try:
+        return socket.gethostbyname(host)
+    except (OSError, UnicodeError):
+        logger.error('access security: cannot resolve host %r', host)
+        return f'unresolved:{host}'
+
+
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, check_client_ip: bool = False):
         self.tokens = _tokens(text)
         self.position = 0
         self.config = _Config()
+        self.check_client_ip = check_client_ip
 
     def _peek(self) -> str | None:
         if self.position < len(self.tokens):
@@ -189,8 +206,10 @@ class _Parser:
                 self.config.uags.setdefault(name, set()).update(
                     self._names_in_braces())
             elif keyword == 'HAG':
+                hosts = self._names_in_braces()
                 self.config.hags.setdefault(name, set()).update(
-                    host.lower() for host in self._names_in_braces())
+                    host_address(host) if self.check_client_ip
+                    else host.lower() for host in hosts)
             elif keyword == 'ASG':
                 self.config.asgs[name] = self._asg_body(name)
             else:
@@ -255,9 +274,10 @@ class _Parser:
         return rule
 
 
-def parse_acf(text: str) -> _Config:
-    """Parse access security text (raises AccessSecurityError)."""
-    return _Parser(text).parse()
+def parse_acf(text: str, check_client_ip: bool = False) -> _Config:
+    """Parse access security text (raises AccessSecurityError); with
+    ``check_client_ip`` HAG entries are resolved to addresses."""
+    return _Parser(text, check_client_ip).parse()
 
 
 class AccessSecurity:
@@ -269,15 +289,23 @@ class AccessSecurity:
         The ACF file (read now and by :meth:`reload`).
     text : str, optional
         ACF text instead of a file.
+    check_client_ip : bool, optional
+        Match HAG entries by address (see the module docstring); default
+        from ``EPICS_AS_CHECK_CLIENT_IP``, which the server also reads to
+        decide a client's host, so leave it unset unless both agree.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *,
-                 text: str | None = None):
+                 text: str | None = None,
+                 check_client_ip: bool | None = None):
         if (path is None) == (text is None):
             raise CaprotoValueError('give either path or text')
         self.path = None if path is None else os.fspath(path)
+        if check_client_ip is None:
+            check_client_ip = Config.from_environ().as_check_client_ip
+        self.check_client_ip = bool(check_client_ip)
         self._config = parse_acf(text if text is not None else
-                                 self._read())
+                                 self._read(), self.check_client_ip)
         self._listeners: list[Callable[[], None]] = []
 
     def _read(self) -> str:
@@ -308,7 +336,8 @@ class AccessSecurity:
         A file that does not parse raises AccessSecurityError and leaves the
         current rules in force.
         """
-        self._config = parse_acf(text if text is not None else self._read())
+        self._config = parse_acf(text if text is not None else self._read(),
+                                 self.check_client_ip)
         logger.info('access security reloaded%s',
                     f' from {self.path}' if self.path else '')
         for callback in list(self._listeners):

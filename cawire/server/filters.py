@@ -240,6 +240,11 @@ class FilteredChannel:
         end = min(end, length - 1)
         return slice(start, end + 1, step)
 
+    @property
+    def unfiltered(self) -> ChannelData:
+        """The PV's own channel."""
+        return self._data
+
     def __getattr__(self, name: str):
         return getattr(self._data, name)
 
@@ -428,17 +433,30 @@ class ChannelNames(Mapping):
             self._parsed[name] = parsed
         parsed = self._parsed[name]
         if parsed is None:
-            return None
+            field = self._record_field(name)
+            return None if field is None else (field, {})
         base, filters = parsed
         data = self._pvdb.get(base)
         if data is None and base.endswith('.VAL'):
             data = self._pvdb.get(base[:-4])
+        if data is None:
+            data = self._record_field(base)
         if data is None:
             return None
         sync = filters.get('sync')
         if sync is not None and not states.STATES.exists(sync[1]):
             return None  # as an IOC: the name of a missing state fails
         return data, filters
+
+    def _record_field(self, name: str) -> Any:
+        """``X.FIELD`` of a record PV ``X`` served without its fields in
+        the pvdb (a channel made from a PVSpec, as caproto serves it)."""
+        record, _, field = name.rpartition('.')
+        parent = self._pvdb.get(record) if record else None
+        fields = getattr(parent, 'record_fields', None)
+        if fields is None:
+            return None
+        return fields.fields.get(field)
 
     def _resolve(self, name: str):
         target = self._target(name)

@@ -34,7 +34,7 @@ from ._channel_data import _VALUE_CHANGE, ChannelData
 from ._field_spec import (AiFields, AoFields, BiFields, BoFields,
                           LonginFields, LongoutFields, MbbiFields,
                           MbboFields, RecordFieldGroup, StringinFields,
-                          StringoutFields, WaveformFields)
+                          StringoutFields, WaveformFields, field_attributes)
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelInteger, ChannelNumeric,
                              ChannelShort, ChannelString)
@@ -309,8 +309,12 @@ def _field_channel_class(base: type) -> type:
     if cls is None:
         async def verify_value(self, value):
             return await self.record.field_written(self, value)
+
+        async def read(self, data_type):
+            await self.record.field_read(self)
         cls = type(f'Field{base.__name__.replace("Channel", "")}', (base,),
-                   {'verify_value': verify_value, 'record': None,
+                   {'verify_value': verify_value, 'read': read,
+                    'record': None,
                     'definition': None, '__module__': __name__})
         _FIELD_CLASSES[base.__name__] = cls
     return cls
@@ -336,6 +340,7 @@ class RecordFields:
 
     def __init__(self, parent: ChannelData, record_type: str, *,
                  description: str = '',
+                 hooks: dict[tuple[str, str], Callable] | None = None,
                  putters: dict[str, Callable] | None = None):
         if record_type not in RECORD_TYPES:
             raise CaprotoValueError(
@@ -343,9 +348,17 @@ class RecordFields:
                 f'of {sorted(RECORD_TYPES)}')
         self.parent = parent
         self.record_type = record_type
-        #: Field name to ``hook(fields, instance, value)`` (caproto's
-        #: ``@prop.fields.X.putter``), run when a client writes the field.
-        self.putters = dict(putters or {})
+        #: (field name, kind) to the field's hook (caproto's
+        #: ``@prop.fields.X.putter`` / ``.getter`` / ``.startup`` /
+        #: ``.shutdown`` / ``.scan``; see cawire.server._field_spec).
+        self.hooks = dict(hooks or {})
+        self.hooks.update(((field, 'put'), hook)
+                          for field, hook in (putters or {}).items())
+        #: Field name to ``hook(fields, instance, value)``, run when a
+        #: client writes the field.
+        self.putters = self._hooks_of('put')
+        #: Field name to ``hook(fields, instance)``, run on client reads.
+        self.getters = self._hooks_of('get')
         self.description = (description or '').strip().split('\n')[0][:40]
         self.definitions = _common_fields() + [
             definition for definition in RECORD_TYPES[record_type]
@@ -358,7 +371,44 @@ class RecordFields:
         self._default_limit_severities()
         for definition in self.definitions:
             self._create(definition)
+        self._bind_server_hooks()
         parent.record_fields = self
+
+    def __getattr__(self, attr: str) -> ChannelData:
+        # caproto's field_inst.engineering_units: a field's channel by its
+        # descriptive name (``record_type`` stays the type name here).
+        record_type = self.__dict__.get('record_type')
+        fields = self.__dict__.get('fields')
+        if attr.startswith('_') or record_type is None or fields is None:
+            raise AttributeError(attr)
+        field = field_attributes(record_type).get(attr)
+        if field is None or field not in fields:
+            raise AttributeError(f'{record_type} record fields have no '
+                                 f'attribute {attr!r}')
+        return fields[field]
+
+    def _hooks_of(self, kind: str) -> dict[str, Callable]:
+        return {field: hook for (field, hook_kind), hook in self.hooks.items()
+                if hook_kind == kind}
+
+    def _bind_server_hooks(self) -> None:
+        # The server starts ``server_startup`` / ``server_scan`` and awaits
+        # ``server_shutdown`` of every channel of its pvdb that has them.
+        for (field, kind), hook in self.hooks.items():
+            channel = self.fields.get(field)
+            if channel is None:
+                raise CaprotoValueError(
+                    f'{self.record_type} record {self.parent.pvname!r} '  # type: ignore[attr-defined]
+                    f'has no field {field!r} for a {kind} hook')
+            if kind in ('startup', 'scan', 'shutdown'):
+                setattr(channel, f'server_{kind}',
+                        self._server_hook(hook, channel))
+
+    def _server_hook(self, hook: Callable, channel: ChannelData) -> Callable:
+        async def run(async_lib: Any) -> None:
+            await hook(self, channel, async_lib)
+        run.__qualname__ = getattr(hook, '__qualname__', repr(hook))
+        return run
 
     def _default_limit_severities(self) -> None:
         # A limit given at declaration alarms with caproto's severities
@@ -433,6 +483,8 @@ class RecordFields:
         channel.definition = definition  # type: ignore[attr-defined]
         channel.reported_record_type = self.record_type
         channel.pvname = f'{self.parent.pvname}.{name}'  # type: ignore
+        # Reads go through field_read only for a field with a getter.
+        channel.has_async_read = definition.name in self.getters
         self.fields[name] = channel
 
     @staticmethod
@@ -485,6 +537,18 @@ class RecordFields:
         if isinstance(channel, ChannelByte):
             return bytes([int(value) & 0xFF])
         return value
+
+    async def field_read(self, channel: ChannelData) -> None:
+        """Run the getter of a field a client reads (``NAME.DESC$`` runs
+        DESC's): a value it returns is written to the field first."""
+        definition: FieldDefinition = channel.definition  # type: ignore
+        field = self.fields[definition.name]
+        hook = self.getters.get(definition.name)
+        if hook is None:
+            return
+        value = await hook(self, field)
+        if value is not None:
+            await field.write(value)
 
     async def process(self) -> None:
         """PROC: run the getter (if any) and post the value again."""

@@ -17,7 +17,11 @@ startup/shutdown hooks), scan_rate (record='ai', scan(use_scan_field=True),
 the SCAN field), worker_thread (async_lib.ThreadsafeQueue with a thread),
 rpc_function (pvfunction: argument, Status, Retval and Process PVs),
 records (record=AiFields, PvpropertyDouble[AiFields], per-field putters
-``@A.fields.current_raw_value.putter``, field_spec=).
+``@A.fields.current_raw_value.putter``, field_spec=), skip_write
+(``from caproto import SkipWrite`` at the top level, a putter writing with
+verify_value=False then skipping the write), no_pvproperty (PVSpec
+made into channels without a PVGroup, hooks called without the group, the
+fields of record PVs served although only the PVs are in the pvdb).
 
 Normalised before comparing (documented differences, docs/ioc-caproto-migration.md):
 timestamps and the cainfo host line; the server's own DBR_CLASS_NAME for
@@ -69,6 +73,10 @@ EXAMPLES = {
     'scan_rate': (['periodic:scanned', 'periodic:scanned.RTYP',
                    'periodic:scanned.SCAN', 'periodic:scanned.PREC'],
                   ['periodic:scanned'], None),
+    'no_pvproperty': (['pvspec:a', 'pvspec:b', 'pvspec:c', 'pvspec:b.RTYP',
+                       'pvspec:b.PREC', 'pvspec:a.RTYP', 'pvspec:c.NELM'], [],
+                      ('pvspec:b', 'pvspec:b', '5')),
+    'skip_write': (['skip:value'], [], ('skip:value', 'skip:value', '3')),
     'worker_thread': (['wt:request', 'wt:response'], [],
                       ('wt:response', 'wt:request', '0')),
     # mock:A and mock:B themselves are left out: caproto fails their

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from cawire import CaprotoValueError
 from cawire.server import PVGroup, PvpropertyDouble, pvproperty
 from cawire.server.records import AiFields, AoFields
 
@@ -47,9 +48,22 @@ def test_field_putters_run_on_field_writes():
     assert copied == 'UM'  # field_spec= copies the hooks too
 
 
-def test_unknown_field_and_other_hooks():
+def test_unknown_field_and_bad_hooks():
     with pytest.raises(AttributeError):
         Mock.A.fields.no_such_field
-    with pytest.raises(NotImplementedError):
-        Mock.A.fields.EGU.getter(lambda *args: None)
+    with pytest.raises(CaprotoValueError):
+        Mock.A.fields.EGU.getter('not callable')
+    with pytest.raises(CaprotoValueError):
+        pvproperty(value=1.0, record='ai',
+                   fields=((('EGU', 'teleport'), lambda *args: None),))
     assert Mock.B.fields.display_precision.field == 'PREC'
+
+
+def test_field_channels_by_descriptive_name():
+    """caproto's ``ioc.D.field_inst.engineering_units`` style."""
+    group = Mock(prefix='d:')
+    fields = group.B.field_inst
+    assert fields.engineering_units is group.B.fields['EGU']
+    assert fields.display_precision.value == 2
+    with pytest.raises(AttributeError):
+        fields.no_such_field

@@ -422,3 +422,18 @@ def test_preprocess_update_fields_and_skipwrite_hooks():
     assert channel.value == 10.0 and seen == [10.0]
     asyncio.run(channel.write(-1.0))  # accepted, not stored
     assert channel.value == 10.0 and seen == [10.0, -1.0]
+
+
+def test_bytes_pvproperty_from_uint8_array():
+    """caproto's big_image_noisy_neighbor example: a uint8 array given with
+    dtype=bytes is a CHAR array as long as the array."""
+    from cawire.server import PVGroup, pvproperty
+
+    image = np.arange(300, dtype=np.uint8)
+
+    class Images(PVGroup):
+        frame = pvproperty(value=image, dtype=bytes)
+
+    frame = Images(prefix='img:').frame
+    assert frame.max_length == 300
+    assert frame.value == image.tobytes()
