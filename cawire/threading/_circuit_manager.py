@@ -591,7 +591,7 @@ class VirtualCircuitManager:
                 # core validates it, then straight to the delivery.
                 with lock:
                     try:
-                        command = process(command)
+                        process(command)  # (an update comes back as is)
                     except RemoteProtocolError as exc:
                         if self._tolerable(command, exc):
                             continue
