@@ -584,7 +584,9 @@ class VirtualCircuitManager:
                 self.log.debug('<<< %r', command)
         update = ca.EventAddResponse
         subscriptions = self.subscriptions
-        deliver = self.delivery.deliver
+        delivery = self.delivery
+        deliver = (delivery.deliver_now if delivery.on_network_thread
+                   else delivery.deliver)
         for command in commands:
             if type(command) is update:
                 # The hot path (most of what a busy circuit receives): the

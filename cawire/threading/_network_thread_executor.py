@@ -127,6 +127,10 @@ class NetworkThreadExecutor:
         except Exception:
             callback_logger.exception('Flow-control hook %r failed', hook)
 
+    def run_deferred(self) -> None:
+        """Run the jobs submitted from other threads (network thread)."""
+        self._run_deferred()
+
     def _run_deferred(self) -> None:
         deferred = self._deferred
         while deferred:

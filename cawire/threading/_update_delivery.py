@@ -188,6 +188,25 @@ class UpdateDelivery:
 
     # -- delivery --------------------------------------------------------------------
 
+    @property
+    def on_network_thread(self) -> bool:
+        """Whether callbacks run on the network thread (nothing queued)."""
+        return self._on_network_thread
+
+    def deliver_now(self, sub: Subscription,
+                    command: EventAddResponse) -> None:
+        """Run ``sub``'s callbacks for ``command`` now (the network
+        thread, with callbacks on the network thread): :meth:`deliver`
+        without the queue and its accounting."""
+        sub.received += 1
+        if self.discard:
+            self.dropped_updates += 1
+            return
+        executor = self._executor
+        if isinstance(executor, NetworkThreadExecutor) and executor.backlog:
+            executor.run_deferred()  # submitted earlier from other threads
+        sub.process(command)
+
     def deliver(self, sub: Subscription, command: EventAddResponse) -> None:
         """Queue ``command`` for ``sub``'s callbacks (network thread)."""
         sub.received += 1
