@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import itertools
 import logging
 import random
 import socket
@@ -23,15 +22,14 @@ import weakref
 from typing import Any, cast
 
 from ..config import Config, client_search_addresses
-from ..protocol import _commands as ca
 from ..protocol._beacon_history import BeaconEvent, BeaconHistory
-from ..protocol._exceptions import (ContextDisconnectedError,
-                                    RemoteProtocolError)
-from ..protocol._framing import read_datagram
-from ..protocol._search_messages import parse_search_replies
+from ..protocol._broadcaster import Broadcaster
+from ..protocol._client_datagrams import (BeaconNews, ClientDatagrams,
+                                          servers_last_heard, tell_circuits)
+from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._state import CLIENT
 from ..threading._search import SearchEngine, SearchItem
-from ..threading._shared_broadcaster import spawn_repeater_if_needed
+from ..threading._repeater_spawn import spawn_repeater_for_client
 from ._name_servers import NameServerLink
 
 __all__ = ('SharedBroadcaster',)
@@ -40,10 +38,6 @@ bcast_logger = logging.getLogger('cawire.bcast')
 beacon_logger = logging.getLogger('cawire.bcast.beacon')
 
 FIRST_REGISTRATION_RETRY = 0.1
-#: Minimum seconds between two "retry every unanswered search" caused by
-#: beacon anomalies (a burst of reboots must not cause a search storm).
-ANOMALY_RETRY_INTERVAL = 1.0
-MALFORMED_WARNING_INTERVAL = 10.0
 
 
 class _DatagramProtocol(asyncio.DatagramProtocol):
@@ -83,16 +77,20 @@ class SharedBroadcaster:
         self.host_name = socket.gethostname()
         self.search_addresses = client_search_addresses(self.config)
         self.beacons = BeaconHistory(time.monotonic())
-        self.malformed_datagrams = 0
-        self._ids = itertools.count(random.randint(1, 0x7FFF))
+        #: The core's UDP protocol state (parses datagrams, hands out
+        #: search ids, tracks the repeater registration) and the client's
+        #: rules for what arrives.
+        self.protocol = Broadcaster(
+            CLIENT, cid_in_use=self._search_id_in_use,
+            first_search_id=random.randint(1, 0x7FFF))
+        self.datagrams = ClientDatagrams(self.protocol, self.beacons,
+                                         self.log)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._opening: asyncio.Future | None = None
         self._disconnected = False
         self._registration_timer: asyncio.TimerHandle | None = None
         self._registration_delay = FIRST_REGISTRATION_RETRY
-        self._last_anomaly_retry = float('-inf')
-        self._last_malformed_warning = float('-inf')
         self.search_engine: SearchEngine | None = None
         self.name_servers: list[NameServerLink] = []
         self.repeater_process: Any = None
@@ -136,8 +134,7 @@ class SharedBroadcaster:
             self.search_engine = SearchEngine(
                 cast(Any, loop), self._send_search_datagram,
                 max_search_period=self.config.max_search_period)
-            self.repeater_process = spawn_repeater_if_needed(
-                self.config.repeater_port)
+            self.repeater_process = spawn_repeater_for_client(self.config)
             self._register_with_repeater()
             self.name_servers = [
                 NameServerLink(address, self.search_engine,
@@ -206,7 +203,7 @@ class SharedBroadcaster:
         if self.registered or self._disconnected or self._transport is None:
             return
         try:
-            self._transport.sendto(bytes(ca.RepeaterRegisterRequest('0.0.0.0')),
+            self._transport.sendto(bytes(self.protocol.register()),
                                    ('127.0.0.1', self.config.repeater_port))
         except OSError as exc:
             self.log.debug('Repeater registration failed: %s', exc)
@@ -218,16 +215,17 @@ class SharedBroadcaster:
 
     # -- searching ---------------------------------------------------------
 
+    def _search_id_in_use(self, search_id: int) -> bool:
+        engine = self.search_engine
+        return engine is not None and search_id in engine.unanswered
+
     def new_id(self) -> int:
         """A fresh search id (the CID carried by SEARCH)."""
-        engine = self.search_engine
-        while True:
-            search_id = next(self._ids) & 0xFFFFFFFF
-            if engine is None or search_id not in engine.unanswered:
-                return search_id
+        return self.protocol.new_search_id()
 
     def search(self, results_queue, names, *, governed: bool = False,
-               retry_unanswered: bool = True) -> None:
+               retry_unanswered: bool = True,
+               released_by_anomaly: bool = False) -> None:
         """Search for ``names``; ``results_queue.put((address, names))``
         is called on the loop as replies arrive."""
         if self._disconnected:
@@ -238,7 +236,7 @@ class SharedBroadcaster:
         items = [SearchItem(self.new_id(), name, results_queue)
                  for name in names]
         if governed:
-            engine.add_governed(items)
+            engine.add_governed(items, released_by_anomaly)
         elif items or retry_unanswered:
             engine.add(items, retry_unanswered)
 
@@ -254,56 +252,35 @@ class SharedBroadcaster:
 
     # -- receiving ---------------------------------------------------------
 
+    @property
+    def malformed_datagrams(self) -> int:
+        """Datagrams dropped (wholly or in part) as malformed."""
+        return self.datagrams.malformed_datagrams
+
     def received(self, data: bytes, address) -> None:
         """Process one datagram."""
-        try:
-            commands = read_datagram(data, address, CLIENT)
-        except RemoteProtocolError as exc:
-            self.malformed_datagrams += 1
-            now = time.monotonic()
-            if now - self._last_malformed_warning >= MALFORMED_WARNING_INTERVAL:
-                self._last_malformed_warning = now
-                self.log.warning('Ignoring malformed datagram from %s:%d: %s '
-                                 '(%d malformed so far)', *address, exc,
-                                 self.malformed_datagrams)
-            commands = getattr(exc, 'commands', None) or []
-        for command in commands:
-            kind = type(command)
-            if kind is ca.RsrvIsUpResponse:
-                self._on_beacon(command, address)
-            elif kind is ca.RepeaterConfirmResponse:
-                self.registered = True
-                if self._registration_timer is not None:
-                    self._registration_timer.cancel()
-                    self._registration_timer = None
-        results = parse_search_replies(commands, address)
-        if results and self.search_engine is not None:
-            self.beacons.heard(results[0].response.sender_address or address,
-                               time.monotonic())
-            self.search_engine.answered(results,
+        outcome = self.datagrams.received(data, address, time.monotonic())
+        for news in outcome.beacons:
+            self._on_beacon(news)
+        if outcome.registered:
+            self.registered = True
+            if self._registration_timer is not None:
+                self._registration_timer.cancel()
+                self._registration_timer = None
+        if outcome.results and self.search_engine is not None:
+            self.search_engine.answered(outcome.results,
                                         self.server_protocol_versions)
 
-    def _on_beacon(self, beacon, source) -> None:
-        address = (beacon.address if beacon.address not in (None, '0.0.0.0')
-                   else source[0], beacon.server_port)
-        now = time.monotonic()
-        events = self.beacons.beacon(address, now, beacon.beacon_id,
-                                     beacon.version)
+    def _on_beacon(self, news: BeaconNews) -> None:
         engine = self.search_engine
-        if events & BeaconEvent.ANOMALY and engine is not None:
+        if news.events & BeaconEvent.ANOMALY and engine is not None:
             beacon_logger.info('Beacon anomaly from %s:%d (a server started '
-                               'or came back); searching again', *address)
+                               'or came back); searching again', *news.server)
             engine.boost()
-            if now - self._last_anomaly_retry >= ANOMALY_RETRY_INTERVAL:
-                self._last_anomaly_retry = now
+            if news.retry_now:
                 engine.retry_now()
-        if events & (BeaconEvent.NORMAL | BeaconEvent.CHECK_CIRCUIT):
-            for context in list(self.listeners):
-                for cm in context._circuits_to(address):
-                    if events & BeaconEvent.NORMAL:
-                        cm.keepalive.beacon_received()
-                    elif cm.connected:
-                        cm.keepalive.check_now()
+        for context in list(self.listeners):
+            tell_circuits(news.events, context._circuits_to(news.server))
 
     def circuit_connected(self, address) -> None:
         """Note that a circuit to ``address`` is up (for beacon bookkeeping).
@@ -317,13 +294,7 @@ class SharedBroadcaster:
 
     def time_since_last_heard(self) -> dict:
         """Seconds since each known server was last heard from."""
-        now = time.monotonic()
-        heard = {address: elapsed for address, elapsed
-                 in self.beacons.time_since_last_heard(now).items()
-                 if elapsed is not None}
-        for context in list(self.listeners):
-            for cm in context._live_circuits():
-                elapsed = now - cm.last_tcp_receipt
-                address = cm.address
-                heard[address] = min(elapsed, heard.get(address, elapsed))
-        return heard
+        receipts = [(cm.address, cm.last_tcp_receipt)
+                    for context in list(self.listeners)
+                    for cm in context._live_circuits()]
+        return servers_last_heard(self.beacons, time.monotonic(), receipts)

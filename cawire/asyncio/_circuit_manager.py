@@ -22,14 +22,18 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol import _commands as ca
+from ..protocol._array_limit import (check_request_size, message_size_limit,
+                                     oversized_read_ioid,
+                                     oversized_reply_error, report_oversized)
 from ..protocol._circuit import VirtualCircuit
-from ..protocol._dbr import payload_size as dbr_payload_size
 from ..protocol._channel import ClientChannel
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoError, CaprotoValueError,
-                                    DisconnectedError, ErrorResponseReceived,
+                                    DisconnectedError,
                                     RemoteProtocolError)
 from ..protocol._framing import parse_stream
+from ..protocol._client_circuit import (CLIENT_ROUTES, ClientChannelBook,
+                                        circuit_failed, report_server_error)
 from ..protocol._outstanding import IO_REPLIES, OutstandingRequest
 from ..protocol._state import CLIENT, CONNECTED
 from ..threading._keepalive import KeepAlive
@@ -45,9 +49,9 @@ __all__ = ('CircuitManager',)
 
 circ_logger = logging.getLogger('cawire.circ')
 
-#: A circuit that lived less than this is searched for again only after the
-#: disconnect governor's pause (refused, or closed at once by the server).
-FLAPPING_LIFETIME = 1.0
+
+def _is_idle(pv: 'PV') -> bool:
+    return pv._idle
 
 
 class _ReplySlot(OutstandingRequest):
@@ -92,8 +96,10 @@ class CircuitManager:
         self.log = logging.LoggerAdapter(
             circ_logger, {'their_address': address, 'priority': priority,
                           'role': 'CLIENT'})
-        self.pvs: dict[int, PV] = {}                  # cid -> PV
-        self.channels: dict[int, ClientChannel] = {}  # cid -> channel
+        self.book = ClientChannelBook(self.circuit,
+                                      context.config.string_encoding)
+        self.pvs: dict[int, PV] = self.book.owners        # cid -> PV
+        self.channels: dict[int, ClientChannel] = self.book.channels
         self.subscriptions: dict[int, Subscription] = {}
         self.dead = _DeadFlag()
         self.close_reason: str | None = None
@@ -101,13 +107,9 @@ class CircuitManager:
         self.closed_at: float | None = None
         self.oversized_responses = 0
         self.dropped_updates = 0
-        self._handshake_sent = False
-        self._to_create: list[ClientChannel] = []
-        self._recreate_after_clear: set[int] = set()
         config = context.config
-        max_message = None
-        if not config.auto_array_bytes:
-            max_message = max(config.max_array_bytes + 24, 16384)
+        max_message = message_size_limit(config.max_array_bytes,
+                                         config.auto_array_bytes)
         self.transport = CircuitProtocol(
             parse=functools.partial(parse_stream, role=CLIENT),
             on_commands=self._process_commands, on_closed=self._on_closed,
@@ -118,22 +120,7 @@ class CircuitManager:
         self.keepalive = KeepAlive(cast(Any, self), config.conn_tmo)
         self.flow_control = FlowControl(self)
         self._handlers: dict[type, Any] = {
-            ca.VersionResponse: self._on_nothing,
-            ca.AccessRightsResponse: self._on_access_rights,
-            ca.CreateChanResponse: self._on_create_chan,
-            ca.CreateChFailResponse: self._on_channel_lost,
-            ca.ServerDisconnResponse: self._on_channel_lost,
-            ca.ReadNotifyResponse: self._on_reply,
-            ca.ReadResponse: self._on_reply,
-            ca.WriteNotifyResponse: self._on_reply,
-            ca.EventAddResponse: self._on_event,
-            ca.EventCancelResponse: self._on_nothing,
-            ca.ClearChannelResponse: self._on_clear_channel,
-            ca.ErrorResponse: self._on_error,
-            ca.EchoResponse: self._on_echo,
-            ca.ReadSyncResponse: self._on_nothing,
-            ca.NotFoundResponse: self._on_nothing,
-        }
+            cls: getattr(self, name) for cls, name in CLIENT_ROUTES.items()}
         self._connect_task = context.loop.create_task(self._connect())
 
     def __repr__(self) -> str:
@@ -157,12 +144,9 @@ class CircuitManager:
     @property
     def failed(self) -> bool:
         """Whether the circuit ended in a way that warrants a pause before
-        searching again (a protocol error, or a circuit that did not last a
-        second), so that a broken server is not hammered in a loop."""
-        if self.closed_at is None:
-            return False
-        return ('protocol error' in (self.close_reason or '')
-                or self.closed_at - self.created_at < FLAPPING_LIFETIME)
+        searching again (the core's ``circuit_failed``)."""
+        return circuit_failed(self.close_reason, self.created_at,
+                              self.closed_at)
 
     # -- connecting ----------------------------------------------------------
 
@@ -184,15 +168,8 @@ class CircuitManager:
         if self.dead.value:
             return
         self.log.debug('Connected to %s:%d', host, port)
-        commands: list = [
-            ca.VersionRequest(priority=self.circuit.priority,
-                              version=self.circuit.protocol_version),
-            ca.ClientNameRequest(self.context.client_name),
-            ca.HostNameRequest(self.context.host_name)]
-        commands.extend(channel.create() for channel in self._to_create)
-        self._to_create.clear()
-        self._handshake_sent = True
-        self.send(*commands)
+        self.send(*self.book.handshake(self.context.client_name,
+                                       self.context.host_name))
         self.context._circuit_connected(self)
         self.keepalive.start()
 
@@ -205,25 +182,9 @@ class CircuitManager:
                 pv._unbind(self)
             self.context._search_for(pvs, governed=True)
             return
-        circuit = self.circuit
-        encoding = self.context.config.string_encoding
-        creates = []
-        for pv in pvs:
-            self.pvs[pv.cid] = pv
-            if pv.cid in circuit.channels:
-                # Still being cleared (go_idle): create again after the ack.
-                self._recreate_after_clear.add(pv.cid)
-                continue
-            channel = ClientChannel(pv.name, circuit, cid=pv.cid,
-                                    string_encoding=encoding)
-            self.channels[pv.cid] = channel
-            creates.append(channel)
-        if not creates:
-            return
-        if self._handshake_sent:
-            self.send(*(channel.create() for channel in creates))
-        else:
-            self._to_create.extend(creates)
+        creates = self.book.add(pvs)
+        if creates:
+            self.send(*creates)
 
     def clear_channel(self, channel: ClientChannel) -> None:
         """Ask the server to drop ``channel`` (PV.go_idle)."""
@@ -265,16 +226,8 @@ class CircuitManager:
     def check_size(self, command: Any, native_count: int | None) -> None:
         """Refuse a request whose reply (or payload) EPICS_CA_MAX_ARRAY_BYTES
         does not allow (libca's ECA_TOLARGE), before it is sent."""
-        limit = self.transport.max_message
-        if limit is None:
-            return
-        header = command.header
-        count = header.data_count or native_count or 0
-        size = dbr_payload_size(header.data_type, count)
-        if size + 24 > limit:
-            raise CaprotoValueError(
-                f'{size}-byte request exceeds EPICS_CA_MAX_ARRAY_BYTES '
-                f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
+        check_request_size(command, native_count, self.transport.max_message,
+                           self.context.config.max_array_bytes)
 
     def forget_request(self, ioid: int) -> None:
         """The caller gave up: the reply, if it comes, completes a future
@@ -310,10 +263,21 @@ class CircuitManager:
 
     def send_flow_control(self, command) -> bool:
         """Send EVENTS_OFF/ON if the circuit is up; return whether sent."""
-        if self.dead.value or not self._handshake_sent:
+        if self.dead.value or not self.book.handshake_sent:
             return False
         self.send(command)
         return True
+
+    # -- keep-alive ----------------------------------------------------------
+
+    def beacon_received(self) -> None:
+        """A regular beacon from our server counts as proof of life."""
+        self.keepalive.beacon_received()
+
+    def check_now(self) -> None:
+        """Beacon anomaly on our server: verify the circuit with an ECHO."""
+        if self.connected:
+            self.keepalive.check_now()
 
     # -- receiving -----------------------------------------------------------
 
@@ -361,9 +325,11 @@ class CircuitManager:
             pv._access_rights_changed(AccessRights(command.access_rights))
 
     def _on_create_chan(self, command) -> None:
-        pv = self.pvs.get(command.cid)
-        channel = self.channels.get(command.cid)
-        if pv is None or channel is None or pv._circuit_manager is not self:
+        created = self.book.created(command.cid)
+        if created is None:
+            return
+        pv, channel = created
+        if pv._circuit_manager is not self:
             return
         # Subscriptions a connection callback activates go out from there:
         # re-send only those that were waiting before (no EVENT_ADD twice).
@@ -410,8 +376,7 @@ class CircuitManager:
 
     def _on_channel_lost(self, command) -> None:
         # CREATE_CH_FAIL or SERVER_DISCONN: search again (governed, as libca).
-        pv = self.pvs.pop(command.cid, None)
-        self.channels.pop(command.cid, None)
+        pv = self.book.lost(command.cid)
         if pv is None:
             return
         self._drop_subscriptions(pv)
@@ -419,20 +384,11 @@ class CircuitManager:
         self.context._pv_lost(pv)
 
     def _on_clear_channel(self, command) -> None:
-        cid = command.cid
-        if cid in self.channels and cid not in self.circuit.channels:
-            del self.channels[cid]
-        recreate = cid in self._recreate_after_clear
-        self._recreate_after_clear.discard(cid)
-        pv = self.pvs.get(cid)
-        if pv is None:
-            return
-        if recreate and not pv._idle:
+        pv = self.book.cleared(command.cid, _is_idle)
+        if pv is not None:
             self.create_channels([pv])
-        elif pv._idle:
-            self.pvs.pop(cid, None)
 
-    def _on_reply(self, command) -> None:
+    def _on_late_reply(self, command) -> None:
         self.log.debug('Ignoring a reply for no request: %r', command)
 
     def _on_event(self, command) -> None:
@@ -443,36 +399,21 @@ class CircuitManager:
         sub._deliver(command)
 
     def _on_error(self, command) -> None:
-        try:
-            original = command.original_request
-            command_id, parameter2 = original.command, original.parameter2
-        except Exception:  # noqa: BLE001 - a mangled embedded header
-            original, command_id, parameter2 = None, None, None
-        if command_id == ca.EventAddRequest.ID:
-            sub = self.subscriptions.get(parameter2)
-            if sub is not None:
-                self.log.error('Server refused subscription to %r: %s (%s)',
-                               sub.pv.name, command.error_message,
-                               command.status.name)
-                return
-        self.log.warning('Server reported an error: %s (%s) for %r',
-                         command.error_message, command.status.name, original)
+        # ERRORs that answer one of our reads or writes went to its
+        # request; what is left is logged.
+        report_server_error(self.log, command, self.subscriptions)
 
     def _on_oversized(self, fields: tuple) -> None:
         self.oversized_responses += 1
-        command_id, payload_size = fields[0], fields[1]
-        log = (self.log.warning if self.oversized_responses == 1
-               else self.log.debug)
-        log('Discarded a %d-byte reply: larger than EPICS_CA_MAX_ARRAY_BYTES '
-            'allows (%d so far on this circuit)', payload_size,
-            self.oversized_responses)
-        if command_id in (ca.ReadNotifyRequest.ID, ca.ReadRequest.ID):
-            slot = self.circuit.discard_request(fields[5])
-            future = getattr(slot, 'future', None)
-            if future is not None and not future.done():
-                future.set_exception(ErrorResponseReceived(
-                    f'reply of {payload_size} bytes exceeds '
-                    f'EPICS_CA_MAX_ARRAY_BYTES (ECA_TOLARGE)'))
+        payload_size = fields[1]
+        report_oversized(self.log, payload_size, self.oversized_responses)
+        ioid = oversized_read_ioid(fields)
+        if ioid is None:
+            return
+        slot = self.circuit.discard_request(ioid)
+        future = getattr(slot, 'future', None)
+        if future is not None and not future.done():
+            future.set_exception(oversized_reply_error(payload_size))
 
     # -- death ---------------------------------------------------------------
 
@@ -513,10 +454,7 @@ class CircuitManager:
             self._drop_subscriptions(pv)
             if pv._unbind(self) or not pv._idle:
                 lost.append(pv)
-        self.pvs.clear()
-        self.channels.clear()
-        self._to_create.clear()
-        self._recreate_after_clear.clear()
+        self.book.clear()
         self.subscriptions.clear()
         self.flow_control.reset()
         error = DisconnectedError(

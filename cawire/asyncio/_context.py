@@ -12,7 +12,6 @@ socket and cancels every task it started.
 from __future__ import annotations
 
 import asyncio
-import collections
 import getpass
 import logging
 import socket
@@ -20,8 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..config import Config
+from ..protocol._client_circuit import lost_circuit_search
 from ..protocol._exceptions import ContextDisconnectedError
 from ..protocol._ids import IdAllocator
+from ..protocol._search_waitlist import SearchWaitlist
 from ..threading._context import GLOBAL_DEFAULT_TIMEOUT
 from ..threading._defaults import CONTEXT_DEFAULT_TIMEOUT
 from ._broadcaster import SharedBroadcaster
@@ -82,8 +83,7 @@ class Context:
         self.pvs: dict[tuple[str, int], PV] = {}
         self.circuit_managers: dict[tuple, CircuitManager] = {}
         self._pvs_by_cid: dict[int, PV] = {}
-        self._pvs_needing_circuits: dict[str, set[PV]] = (
-            collections.defaultdict(set))
+        self._pvs_needing_circuits = SearchWaitlist()
         self._cids = IdAllocator(self._pvs_by_cid.__contains__, 0)
         self._search_results = _SearchResults(self)
         self._closing = False
@@ -158,7 +158,7 @@ class Context:
                 pv = PV(name, priority, self, timeout)
                 self.pvs[key] = pv
                 self._pvs_by_cid[pv.cid] = pv
-                self._pvs_needing_circuits[name].add(pv)
+                self._pvs_needing_circuits.put(pv)
                 to_search.append(name)
             elif not pv.circuit_ready.is_set() and not pv._idle:
                 if searching is None:
@@ -167,7 +167,7 @@ class Context:
                                   engine.unanswered.values()}
                                  if engine is not None else set())
                 if name not in searching:
-                    self._pvs_needing_circuits[name].add(pv)
+                    self._pvs_needing_circuits.put(pv)
                     to_search.append(name)
             pvs.append(pv)
         for pv in pvs:
@@ -193,7 +193,7 @@ class Context:
             pv = PV(name, priority, self, CONTEXT_DEFAULT_TIMEOUT)
             self.pvs[key] = pv
             self._pvs_by_cid[pv.cid] = pv
-            self._pvs_needing_circuits[name].add(pv)
+            self._pvs_needing_circuits.put(pv)
             self._deferred.append(name)
             if self._flush_task is None:
                 self._flush_task = self._loop.create_task(
@@ -209,35 +209,24 @@ class Context:
         self.broadcaster.search(self._search_results,
                                 list(dict.fromkeys(names)))
 
-    def _search_for(self, pvs: list[PV], *, governed: bool = False) -> None:
+    def _search_for(self, pvs: list[PV], *, governed: bool = False,
+                    released_by_anomaly: bool = False) -> None:
         if self._closing:
             return
-        names = []
-        for pv in pvs:
-            waiting = self._pvs_needing_circuits[pv.name]
-            if not waiting:
-                names.append(pv.name)
-            waiting.add(pv)
-        names = list(dict.fromkeys(names))
+        names = self._pvs_needing_circuits.add(pvs)
         if names:
             try:
-                self.broadcaster.search(self._search_results, names,
-                                        governed=governed,
-                                        retry_unanswered=False)
+                self.broadcaster.search(
+                    self._search_results, names, governed=governed,
+                    retry_unanswered=False,
+                    released_by_anomaly=released_by_anomaly)
             except ContextDisconnectedError:
                 pass
 
     def _on_search_results(self, address: tuple, names: list[str]) -> None:
         if self._closing:
             return
-        found: list[PV] = []
-        for name in names:
-            waiting = self._pvs_needing_circuits.pop(name, None)
-            if waiting:
-                found.extend(waiting)
-        by_priority: dict[int, list[PV]] = collections.defaultdict(list)
-        for pv in found:
-            by_priority[pv.priority].append(pv)
+        by_priority = self._pvs_needing_circuits.found(names)
         for priority, pvs in by_priority.items():
             cm = self.get_circuit_manager(address, priority)
             to_create = []
@@ -288,12 +277,14 @@ class Context:
             del self.circuit_managers[key]
         self.broadcaster.circuit_disconnected(cm.address)
         if lost and not self._closing:
-            governed = cm.failed
-            if governed:
+            failed = cm.failed
+            if failed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for '
                               'its %d PV(s) again after a pause',
                               *cm.address, cm.close_reason, len(lost))
-            self._search_for(lost, governed=governed)
+            search = lost_circuit_search(failed)
+            self._search_for(lost, governed=search.governed,
+                             released_by_anomaly=search.released_by_anomaly)
 
     def _pv_lost(self, pv: PV) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

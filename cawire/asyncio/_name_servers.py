@@ -13,10 +13,8 @@ import logging
 
 from ..protocol._exceptions import CaprotoError
 from ..protocol._framing import parse_stream, serialize
-from ..protocol._search_messages import (name_server_handshake,
-                                         name_server_takes_searches,
-                                         name_server_version,
-                                         parse_search_replies)
+from ..protocol._search_messages import (NameServerSearches,
+                                         name_server_handshake)
 from ..protocol._state import CLIENT
 from ._transport import CircuitProtocol
 
@@ -38,17 +36,22 @@ class NameServerLink:
 
     def __init__(self, address, engine, *, client_name: str, host_name: str,
                  retry_period: float):
-        self.address = tuple(address)
+        self.address: tuple[str, int] = (address[0], address[1])
         self.engine = engine
         self.client_name = client_name
         self.host_name = host_name
         self.retry_period = retry_period
         self.protocol: CircuitProtocol | None = None
         self.connected = False
-        self.server_version: int | None = None
+        self.searches = NameServerSearches(self.address)
         self._closed = False
         self._task: asyncio.Task | None = None
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def server_version(self) -> int | None:
+        """The name server's protocol minor version (None: not known)."""
+        return self.searches.server_version
 
     def __repr__(self) -> str:
         state = 'connected' if self.connected else 'not connected'
@@ -80,9 +83,8 @@ class NameServerLink:
 
     def send_datagram(self, payload: bytes) -> None:
         """Forward one search datagram (header + searches) verbatim."""
-        if not self.connected or self.protocol is None:
-            return
-        if not name_server_takes_searches(self.server_version):
+        if (not self.connected or self.protocol is None
+                or not self.searches.takes_searches()):
             return
         try:
             self.protocol.send((payload,))
@@ -90,10 +92,7 @@ class NameServerLink:
             pass
 
     def _on_commands(self, commands) -> None:
-        version = name_server_version(commands)
-        if version is not None:
-            self.server_version = version
-        results = parse_search_replies(commands, self.address)
+        results = self.searches.received(commands)
         if results:
             self.engine.answered(results)
 

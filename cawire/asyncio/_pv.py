@@ -15,13 +15,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..protocol._channel_use import (IdleDecision, create_timeout_text,
+                                     go_idle_decision, may_finish_idle,
+                                     reply_timeout_text, search_timeout_text,
+                                     subscription_key, write_notify)
 from ..protocol._commands import ErrorResponse
 from ..protocol._enums import AccessRights
-from ..protocol._exceptions import (CaprotoTimeoutError, CaprotoValueError,
-                                    DisconnectedError, LocalProtocolError)
+from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
+                                    LocalProtocolError)
 from ..protocol._outstanding import error_exception
 from ..threading._defaults import (CONTEXT_DEFAULT_TIMEOUT,
-                                   PV_DEFAULT_TIMEOUT, Deadline)
+                                   PV_DEFAULT_TIMEOUT, Deadline,
+                                   resolve_timeout)
 from ._callbacks import CallbackRegistry, run_callback
 from ._ready_flag import ReadyFlag
 from ._subscription import Subscription
@@ -100,9 +105,8 @@ class PV:
     @property
     def timeout(self) -> Any:
         """Default timeout: this PV's, else the Context's (None: never)."""
-        if self._timeout is CONTEXT_DEFAULT_TIMEOUT:
-            return self.context.timeout
-        return self._timeout
+        return resolve_timeout(self._timeout, CONTEXT_DEFAULT_TIMEOUT,
+                               self.context.timeout)
 
     @timeout.setter
     def timeout(self, value: Any) -> None:
@@ -210,9 +214,8 @@ class PV:
     # -- connection --------------------------------------------------------
 
     def _deadline(self, timeout: Any) -> Deadline:
-        if timeout is PV_DEFAULT_TIMEOUT:
-            timeout = self.timeout
-        return Deadline(timeout)
+        return Deadline(resolve_timeout(timeout, PV_DEFAULT_TIMEOUT,
+                                        self.timeout))
 
     def _wake_if_idle(self) -> None:
         if self._idle:
@@ -229,8 +232,7 @@ class PV:
                                    deadline.remaining())
         except asyncio.TimeoutError:
             raise CaprotoTimeoutError(
-                f'No servers responded to a search for a channel named '
-                f'{self.name!r} within {deadline} timeout.') from None
+                search_timeout_text(self.name, deadline)) from None
 
     async def wait_for_connection(self, *,
                                   timeout: Any = PV_DEFAULT_TIMEOUT) -> None:
@@ -253,26 +255,23 @@ class PV:
             except asyncio.TimeoutError:
                 cm = self._circuit_manager
                 if cm is not None:
-                    raise CaprotoTimeoutError(
-                        f'Channel {self.name!r} was found but the server at '
-                        f'{cm.address[0]}:{cm.address[1]} '
-                        f'did not create it within {deadline} timeout.'
-                    ) from None
+                    raise CaprotoTimeoutError(create_timeout_text(
+                        self.name, cm.address, deadline)) from None
                 raise CaprotoTimeoutError(
-                    f'No servers responded to a search for a channel named '
-                    f'{self.name!r} within {deadline} timeout.') from None
+                    search_timeout_text(self.name, deadline)) from None
 
     async def go_idle(self) -> None:
         """Clear the channel to save resources; it is created again by the
         next operation.  Ignored while subscriptions are active or the PV is
         connecting; deferred while reads or writes are in flight."""
-        if (self._active_subscriptions() or not self.channel_ready.is_set()
-                or self._idle):
-            return
-        if self._outstanding > 0:
+        decision = go_idle_decision(
+            has_active_subscriptions=bool(self._active_subscriptions()),
+            connected=self.channel_ready.is_set(), idle=self._idle,
+            outstanding=self._outstanding)
+        if decision is IdleDecision.DEFER:
             self._idle_requested = True
-            return
-        self._clear_channel()
+        elif decision is IdleDecision.CLEAR:
+            self._clear_channel()
 
     def _clear_channel(self) -> None:
         cm, channel = self._circuit_manager, self._channel
@@ -284,9 +283,10 @@ class PV:
 
     def _request_done(self) -> None:
         self._outstanding = max(0, self._outstanding - 1)
-        if (self._idle_requested and self._outstanding == 0
-                and not self._idle and self.channel_ready.is_set()
-                and not self._active_subscriptions()):
+        if self._idle_requested and may_finish_idle(
+                has_active_subscriptions=bool(self._active_subscriptions()),
+                connected=self.channel_ready.is_set(), idle=self._idle,
+                outstanding=self._outstanding):
             self._idle_requested = False
             self._clear_channel()
 
@@ -356,13 +356,7 @@ class PV:
         -------
         WriteNotifyResponse or None
         """
-        if notify is None:
-            notify = bool(wait or callback is not None)
-        elif not notify and (wait or callback is not None):
-            raise CaprotoValueError(
-                'Must set notify=True in order to use `wait` or `callback` '
-                'because, without a notification of put-completion from the '
-                'server, there is nothing to wait on or to trigger a callback.')
+        notify = write_notify(notify, wait, callback)
         deadline = self._deadline(timeout)
         while True:
             cm, channel = await self._connected(deadline)
@@ -424,12 +418,8 @@ class PV:
             response = await _wait_until(future, deadline)
         except _Expired:
             cm.forget_request(ioid)
-            host, port = cm.address
-            raise CaprotoTimeoutError(
-                f'Server at {host}:{port} did not respond to attempt to '
-                f'{verb} channel named {self.name!r} within {deadline} '
-                f'timeout. The ioid of the expected response is {ioid}.'
-            ) from None
+            raise CaprotoTimeoutError(reply_timeout_text(
+                cm.address, verb, self.name, deadline, ioid)) from None
         except asyncio.CancelledError:
             cm.forget_request(ioid)
             raise
@@ -445,7 +435,7 @@ class PV:
         """The subscription with these parameters (made on first use; it
         becomes active when its first callback is added)."""
         self.context._check_open()
-        key = (data_type, data_count, low, high, to, mask)
+        key = subscription_key(data_type, data_count, low, high, to, mask)
         sub = self.subscriptions.get(key)
         if sub is None:
             sub = self.subscriptions[key] = Subscription(

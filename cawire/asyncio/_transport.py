@@ -15,8 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from ..protocol._exceptions import DisconnectedError, RemoteProtocolError
-from ._receive_arena import ReceiveArena
+from ..protocol._exceptions import DisconnectedError
+from ..protocol._receive_arena import ReceiveArena
 
 __all__ = ('CircuitProtocol',)
 
@@ -73,19 +73,14 @@ class CircuitProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         self.last_receipt = time.monotonic()
         self.bytes_received += nbytes
-        try:
-            commands, oversized = self._arena.received(nbytes)
-        except RemoteProtocolError as exc:
-            good = getattr(exc, 'commands', None)
-            if good:
-                self._on_commands(good)
-            self.close(f'protocol error from server: {exc}')
-            return
+        commands, oversized, failure = self._arena.received(nbytes)
         if oversized and self._on_oversized is not None:
             for fields in oversized:
                 self._on_oversized(fields)
         if commands:
             self._on_commands(commands)
+        if failure is not None:
+            self.close(failure)
 
     def eof_received(self) -> bool:
         self.close_reason = self.close_reason or 'server closed the connection'

@@ -32,7 +32,8 @@ __all__ = ('SearchResult', 'SearchRequests', 'search_message_size',
            'pack_search_datagram', 'parse_search_replies',
            'parse_search_requests', 'pack_search_replies',
            'MIN_NAME_SERVER_VERSION', 'name_server_handshake',
-           'name_server_version', 'name_server_takes_searches')
+           'name_server_version', 'name_server_takes_searches',
+           'NameServerSearches')
 
 _HEADER = struct.Struct('>HHHHII')
 _VERSION_COMMAND = 0
@@ -248,3 +249,34 @@ def name_server_takes_searches(server_version: int | None) -> bool:
     """Whether searches may be forwarded to a name server of this version
     (unknown yet: yes, as libca does)."""
     return server_version is None or server_version >= MIN_NAME_SERVER_VERSION
+
+
+class NameServerSearches:
+    """The search side of one name-server circuit: what the server said
+    about its version, whether it takes our searches, its replies.
+
+    Parameters
+    ----------
+    address : (str, int)
+        The name server's address (where its replies' channels are served
+        unless a reply names another).
+    """
+
+    __slots__ = ('address', 'server_version')
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        #: The server's protocol minor version once announced (None before).
+        self.server_version: int | None = None
+
+    def takes_searches(self) -> bool:
+        """Whether a search datagram may be forwarded now."""
+        return name_server_takes_searches(self.server_version)
+
+    def received(self, commands: list) -> list[SearchResult]:
+        """Note what ``commands`` (one batch from the circuit) announce;
+        return the search replies among them."""
+        version = name_server_version(commands)
+        if version is not None:
+            self.server_version = version
+        return parse_search_replies(commands, self.address)

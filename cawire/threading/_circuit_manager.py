@@ -35,16 +35,20 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ..protocol import _commands as ca
+from ..protocol._array_limit import (check_request_size, message_size_limit,
+                                     oversized_read_ioid,
+                                     oversized_reply_error, report_oversized)
 from ..protocol._channel import ClientChannel
+from ..protocol._client_circuit import (CLIENT_ROUTES, ClientChannelBook,
+                                        circuit_failed, report_server_error)
 from ..protocol._circuit import IoRequest, VirtualCircuit
 from ..protocol._commands_base import Message
-from ..protocol._dbr import payload_size as dbr_payload_size
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoError, CaprotoKeyError,
                                     CaprotoValueError, DisconnectedError,
                                     LocalProtocolError, RemoteProtocolError)
 from ..protocol._framing import parse_stream
-from ..protocol._outstanding import IO_REPLIES, refused_request
+from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
 from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
@@ -64,10 +68,12 @@ __all__ = ('VirtualCircuitManager',)
 
 circ_logger = logging.getLogger('cawire.circ')
 
-#: A circuit that dies younger than this (seconds) counts as failed.
-FLAPPING_LIFETIME = 1.0
 #: Replies and ERRORs that may complete an outstanding request.
 _MAY_COMPLETE_REQUEST = IO_REPLIES | {ca.ErrorResponse}
+
+
+def _is_idle(pv: PV) -> bool:
+    return pv._idle
 
 
 class VirtualCircuitManager:
@@ -113,8 +119,10 @@ class VirtualCircuitManager:
         self.log = logging.LoggerAdapter(
             circ_logger, {'their_address': circuit.address,
                           'priority': circuit.priority, 'role': 'CLIENT'})
-        self.channels: dict[int, ClientChannel] = {}     # cid -> channel
-        self.pvs: dict[int, PV] = {}                      # cid -> PV
+        self.book = ClientChannelBook(circuit,
+                                      context.config.string_encoding)
+        self.channels: dict[int, ClientChannel] = self.book.channels
+        self.pvs: dict[int, PV] = self.book.owners        # cid -> PV
         self.subscriptions: dict[int, Subscription] = {}  # subscriptionid ->
         self.requests = RequestTable(self)
         self.all_created_pvnames: list[str] = []
@@ -123,9 +131,6 @@ class VirtualCircuitManager:
         self.connected_event = threading.Event()
         self.process_queue = None  # caproto compatibility; routing is direct
         self._lock = threading.RLock()
-        self._to_create: list[ClientChannel] = []  # awaiting the handshake
-        self._recreate_after_clear: set[int] = set()  # cids being cleared
-        self._handshake_sent = False
         self._connect_timer: TimerHandle | None = None
         self.close_reason: str | None = None
         self.created_at = time.monotonic()
@@ -148,11 +153,8 @@ class VirtualCircuitManager:
                 name=f'cawire-callbacks-{address[0]}:{address[1]}')
         self.delivery.executor = self.user_callback_executor
         config = context.config
-        max_message = None
-        if not config.auto_array_bytes:
-            # libca: the limit is MAX_ARRAY_BYTES plus room for an extended
-            # header, never below the classic 16 kB buffer.
-            max_message = max(config.max_array_bytes + 24, 16384)
+        max_message = message_size_limit(config.max_array_bytes,
+                                         config.auto_array_bytes)
         self.max_message: int | None = max_message
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setblocking(False)
@@ -165,22 +167,7 @@ class VirtualCircuitManager:
             name=f'{address[0]}:{address[1]}',
             max_message=max_message, on_oversized=self._on_oversized)
         self._handlers: dict[type, Callable[[Any], None]] = {
-            ca.VersionResponse: self._on_nothing,
-            ca.AccessRightsResponse: self._on_access_rights,
-            ca.CreateChanResponse: self._on_create_chan,
-            ca.CreateChFailResponse: self._on_channel_lost,
-            ca.ServerDisconnResponse: self._on_channel_lost,
-            ca.ReadNotifyResponse: self._on_late_reply,
-            ca.ReadResponse: self._on_late_reply,
-            ca.WriteNotifyResponse: self._on_late_reply,
-            ca.EventAddResponse: self._on_event,
-            ca.EventCancelResponse: self._on_nothing,
-            ca.ClearChannelResponse: self._on_clear_channel,
-            ca.ErrorResponse: self._on_error,
-            ca.EchoResponse: self._on_echo,
-            ca.ReadSyncResponse: self._on_nothing,
-            ca.NotFoundResponse: self._on_nothing,
-        }
+            cls: getattr(self, name) for cls, name in CLIENT_ROUTES.items()}
 
     def __repr__(self) -> str:
         return (f'<VirtualCircuitManager circuit={self.circuit} '
@@ -283,14 +270,8 @@ class VirtualCircuitManager:
         self.log.debug('Connected to %s:%d', *self.address)
         context = self.context
         with self._lock:
-            commands = [ca.VersionRequest(priority=self.circuit.priority,
-                                          version=self.circuit.protocol_version),
-                        ca.ClientNameRequest(context.client_name),
-                        ca.HostNameRequest(context.host_name)]
-            commands.extend(channel.create() for channel in self._to_create)
-            self._to_create.clear()
-            self._handshake_sent = True
-            self._send_locked(commands)
+            self._send_locked(self.book.handshake(context.client_name,
+                                                  context.host_name))
         if self._connect_timer is not None:
             self._connect_timer.cancel()
         self.context._circuit_connected(self)
@@ -301,8 +282,6 @@ class VirtualCircuitManager:
     def create_channels(self, pvs: Sequence[PV]) -> None:
         """Create the channels of ``pvs`` on this circuit, in one write
         (any thread)."""
-        encoding = self.context.config.string_encoding
-        circuit = self.circuit
         with self._lock:
             if self.dead.is_set():
                 # Died before we got here (e.g. connection refused at
@@ -311,24 +290,9 @@ class VirtualCircuitManager:
                     self._unbind_pv(pv)
                 self.context._search_for(pvs, governed=True)
                 return
-            channels = []
-            for pv in pvs:
-                self.pvs[pv.cid] = pv
-                if pv.cid in circuit.channels:
-                    # Still being cleared (go_idle): create it again once
-                    # the server has confirmed the clear.
-                    self._recreate_after_clear.add(pv.cid)
-                    continue
-                channel = ClientChannel(pv.name, circuit, cid=pv.cid,
-                                        string_encoding=encoding)
-                self.channels[pv.cid] = channel
-                channels.append(channel)
-            if not channels:
-                return
-            if self._handshake_sent:
-                self._send_locked([channel.create() for channel in channels])
-            else:
-                self._to_create.extend(channels)
+            creates = self.book.add(pvs)
+            if creates:
+                self._send_locked(creates)
 
     def create_channel(self, pv: PV) -> None:
         """Create ``pv``'s channel on this circuit (any thread)."""
@@ -396,15 +360,8 @@ class VirtualCircuitManager:
     def check_size(self, command: Message, native_count: int | None) -> None:
         """Refuse a request whose reply (or payload) EPICS_CA_MAX_ARRAY_BYTES
         does not allow (libca's ECA_TOLARGE), before it is sent."""
-        if self.max_message is None:
-            return
-        header = command.header
-        count = header.data_count or native_count or 0
-        size = dbr_payload_size(header.data_type, count)
-        if size + 24 > self.max_message:
-            raise CaprotoValueError(
-                f'{size}-byte request exceeds EPICS_CA_MAX_ARRAY_BYTES '
-                f'({self.context.config.max_array_bytes}) (ECA_TOLARGE)')
+        check_request_size(command, native_count, self.max_message,
+                           self.context.config.max_array_bytes)
 
     def events_off(self) -> None:
         """Suspend updates to all subscriptions on this circuit.
@@ -421,7 +378,7 @@ class VirtualCircuitManager:
     def send_flow_control(self, command: Message) -> bool:
         """Send EVENTS_OFF/ON if the circuit is up; return whether sent."""
         with self._lock:
-            if self.dead.is_set() or not self._handshake_sent:
+            if self.dead.is_set() or not self.book.handshake_sent:
                 return False
             self._send_locked([command])
         return True
@@ -462,14 +419,10 @@ class VirtualCircuitManager:
     @property
     def failed(self) -> bool:
         """Whether the circuit ended in a way that warrants searching again
-        only after a pause (libca's disconnect governor): a protocol error
-        from the server, or a circuit that did not last a second (refused,
-        or closed right away by the server) -- so that a broken server is
-        not reconnected to in a tight loop."""
-        if self.closed_at is None:
-            return False
-        return ('protocol error' in (self.close_reason or '')
-                or self.closed_at - self.created_at < FLAPPING_LIFETIME)
+        only after a pause (libca's disconnect governor; the core's
+        ``circuit_failed``)."""
+        return circuit_failed(self.close_reason, self.created_at,
+                              self.closed_at)
 
     def _on_closed(self, reason: str) -> None:
         self.close_reason = reason
@@ -507,10 +460,7 @@ class VirtualCircuitManager:
             except CaprotoError:
                 pass
             self.subscriptions.clear()
-            self.pvs.clear()
-            self.channels.clear()
-            self._to_create.clear()
-            self._recreate_after_clear.clear()
+            self.book.clear()
         executor.shutdown(wait=False)
         context._circuit_died(self, lost)
 
@@ -677,10 +627,10 @@ class VirtualCircuitManager:
             pv.access_rights_changed(rights, self.user_callback_executor)
 
     def _on_create_chan(self, command: ca.CreateChanResponse) -> None:
-        pv = self.pvs.get(command.cid)
-        channel = self.channels.get(command.cid)
-        if pv is None or channel is None:
+        created = self.book.created(command.cid)
+        if created is None:
             return
+        pv, channel = created
         executor = self.user_callback_executor
         with pv.component_lock:
             if pv._circuit_manager is not self:
@@ -708,8 +658,7 @@ class VirtualCircuitManager:
                          | ca.ServerDisconnResponse) -> None:
         # CREATE_CH_FAIL or SERVER_DISCONN: the channel is gone from this
         # server; search for it again (it may be served elsewhere).
-        pv = self.pvs.pop(command.cid, None)
-        self.channels.pop(command.cid, None)
+        pv = self.book.lost(command.cid)
         if pv is None:
             return
         was_connected = self._unbind_pv(pv)
@@ -719,20 +668,10 @@ class VirtualCircuitManager:
         self.context._pv_lost(pv, governed=True)
 
     def _on_clear_channel(self, command: ca.ClearChannelResponse) -> None:
-        cid = command.cid
         with self._lock:
-            if self.channels.get(cid) is not None and \
-                    cid not in self.circuit.channels:
-                del self.channels[cid]
-            recreate = cid in self._recreate_after_clear
-            self._recreate_after_clear.discard(cid)
-        pv = self.pvs.get(cid)
-        if pv is None:
-            return
-        if recreate and not pv._idle:
+            pv = self.book.cleared(command.cid, _is_idle)
+        if pv is not None:
             self.create_channel(pv)
-        elif pv._idle:
-            self.pvs.pop(cid, None)
 
     def _on_event(self, command: ca.EventAddResponse) -> None:
         sub = self.subscriptions.get(command.subscriptionid)
@@ -742,30 +681,17 @@ class VirtualCircuitManager:
         self.delivery.deliver(sub, command)
 
     def _on_error(self, command: ca.ErrorResponse) -> None:
-        # ERRORs that answer one of our reads or writes went to its pending
+        # ERRORs that answer one of our reads or writes went to its
         # request; what is left is logged.
-        refused = refused_request(command)
-        if refused.command == ca.EventAddRequest.ID:
-            sub = (None if refused.subscriptionid is None
-                   else self.subscriptions.get(refused.subscriptionid))
-            if sub is not None:
-                self.log.error('Server refused subscription to %r: %s (%s)',
-                               sub.pv.name, command.error_message,
-                               command.status.name)
-                return
-        self.log.warning('Server reported an error: %s (%s) for command %s',
-                         command.error_message, command.status.name,
-                         refused.command)
+        report_server_error(self.log, command, self.subscriptions)
 
-    def _on_oversized(self, fields: Sequence[int]) -> None:
+    def _on_oversized(self, fields: tuple) -> None:
         # A reply longer than EPICS_CA_MAX_ARRAY_BYTES allows was discarded
         # unread (``fields``: its header fields).
         self.oversized_responses += 1
-        command_id, payload_size = fields[0], fields[1]
-        # libca prints this once; later ones only at DEBUG.
-        log = (self.log.warning if self.oversized_responses == 1
-               else self.log.debug)
-        log('Discarded a %d-byte reply: larger than EPICS_CA_MAX_ARRAY_BYTES '
-            'allows (%d so far on this circuit)', payload_size,
-            self.oversized_responses)
-        self.requests.on_oversized(command_id, fields[5], payload_size)
+        payload_size = fields[1]
+        report_oversized(self.log, payload_size, self.oversized_responses)
+        ioid = oversized_read_ioid(fields)
+        if ioid is not None:
+            self.requests.fail_request(ioid,
+                                       oversized_reply_error(payload_size))

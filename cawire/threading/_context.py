@@ -9,7 +9,6 @@ intermediate queue or polling thread.
 """
 from __future__ import annotations
 
-import collections
 import getpass
 import logging
 import socket
@@ -19,9 +18,11 @@ from typing import Any, Callable
 
 from ..config import get_environment_variables
 from ..protocol._circuit import VirtualCircuit
+from ..protocol._client_circuit import lost_circuit_search
 from ..protocol._enums import AccessRights
 from ..protocol._ids import IdAllocator
 from ..protocol._exceptions import ContextDisconnectedError
+from ..protocol._search_waitlist import SearchWaitlist
 from ..protocol._state import CLIENT
 from ._callbacks import run_user_callback
 from ._circuit_manager import VirtualCircuitManager
@@ -178,7 +179,7 @@ class Context:
         self.pvs: dict[tuple, PV] = {}
         self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
         self.pv_cache_lock = threading.RLock()
-        self._pvs_needing_circuits: dict[str, set] = collections.defaultdict(set)
+        self._pvs_needing_circuits = SearchWaitlist()
         self.ids = ContextIds(self)
         self._closing = False
         self._executors: list = []
@@ -277,7 +278,7 @@ class Context:
                     if pv is None:
                         pv = PV(name, priority, self, timeout)
                         self.pvs[key] = pv
-                        self._pvs_needing_circuits[name].add(pv)
+                        self._pvs_needing_circuits.put(pv)
                         names_to_search.append(name)
                     elif (not pv.circuit_ready.is_set() and not pv._idle
                           and name not in requested):
@@ -287,7 +288,7 @@ class Context:
                             searching = {item.name for item in list(
                                 self.broadcaster.unanswered_searches.values())}
                         if name not in searching:
-                            self._pvs_needing_circuits[name].add(pv)
+                            self._pvs_needing_circuits.put(pv)
                             names_to_search.append(name)
                     pvs.append(pv)
             requested.update(names_to_search)
@@ -314,14 +315,8 @@ class Context:
         # Network thread or user thread: ask again for these PVs' names.
         if self._closing:
             return
-        names = []
         with self.pv_cache_lock:
-            for pv in pvs:
-                waiting = self._pvs_needing_circuits[pv.name]
-                if not waiting:
-                    names.append(pv.name)
-                waiting.add(pv)
-        names = list(dict.fromkeys(names))
+            names = self._pvs_needing_circuits.add(pvs)
         if names:
             try:
                 self.broadcaster.search(
@@ -336,16 +331,8 @@ class Context:
         # their channels in one batch per circuit.
         if self._closing:
             return
-        found: list[PV] = []
         with self.pv_cache_lock:
-            pop = self._pvs_needing_circuits.pop
-            for name in names:
-                waiting = pop(name, None)
-                if waiting:
-                    found.extend(waiting)
-        by_priority = collections.defaultdict(list)
-        for pv in found:
-            by_priority[pv.priority].append(pv)
+            by_priority = self._pvs_needing_circuits.found(names)
         for priority, pvs in by_priority.items():
             cm = self._get_circuit_manager(address, priority)
             to_create = []
@@ -431,21 +418,15 @@ class Context:
         self.broadcaster.circuit_disconnected(
             cm.address, [pv.name for pv in lost_pvs])
         if lost_pvs and not self._closing:
-            # The PVs of a lost circuit wait in the disconnect governor
-            # (libca): searched for at its next tick (within 10 s), or, if
-            # the server simply went away, at once when a beacon anomaly
-            # says a server (re)started -- so a rebooting IOC's names are
-            # not searched for while it is down.  A server that failed (a
-            # protocol error, or closed right after we connected) waits for
-            # the tick: no reconnect storm.
             failed = cm.failed
             if failed:
                 self.log.info('Circuit to %s:%d failed (%s); searching for its '
                               '%d PV(s) again after a pause',
                               *cm.address, cm.close_reason,
                               len(lost_pvs))
-            self._search_for(lost_pvs, governed=True,
-                             released_by_anomaly=not failed)
+            search = lost_circuit_search(failed)
+            self._search_for(lost_pvs, governed=search.governed,
+                             released_by_anomaly=search.released_by_anomaly)
 
     def _pv_lost(self, pv, *, governed: bool) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

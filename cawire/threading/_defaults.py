@@ -1,17 +1,19 @@
-"""Timeout sentinels and tunables shared by the threading client.
+"""Timeout sentinels and tunables shared by the threading and asyncio
+clients.
 
 ``CONTEXT_DEFAULT_TIMEOUT`` and ``PV_DEFAULT_TIMEOUT`` are the documented
 default-argument sentinels: "use the Context's timeout" and "use the PV's
-timeout" respectively.
+timeout" respectively; :func:`resolve_timeout` applies them.
 """
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..protocol._exceptions import CaprotoTimeoutError
 
 __all__ = ('CONTEXT_DEFAULT_TIMEOUT', 'PV_DEFAULT_TIMEOUT',
-           'ECHO_TIMEOUT', 'Deadline')
+           'ECHO_TIMEOUT', 'Deadline', 'resolve_timeout')
 
 
 class _Sentinel:
@@ -29,6 +31,13 @@ class _Sentinel:
 
 CONTEXT_DEFAULT_TIMEOUT = _Sentinel('CONTEXT_DEFAULT_TIMEOUT')
 PV_DEFAULT_TIMEOUT = _Sentinel('PV_DEFAULT_TIMEOUT')
+
+def resolve_timeout(timeout: Any, sentinel: _Sentinel, default: Any) -> Any:
+    """``default`` if ``timeout`` is ``sentinel``, else ``timeout``: a PV's
+    own timeout against CONTEXT_DEFAULT_TIMEOUT (the Context's), an
+    operation's against PV_DEFAULT_TIMEOUT (the PV's)."""
+    return default if timeout is sentinel else timeout
+
 
 #: libca CA_ECHO_TIMEOUT: an ECHO unanswered this long marks the circuit dead.
 ECHO_TIMEOUT = 5.0

@@ -16,15 +16,19 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol._channel import ClientChannel, DataTypeSpec
+from ..protocol._channel_use import (IdleDecision, create_timeout_text,
+                                     go_idle_decision, may_finish_idle,
+                                     reply_timeout_text, search_timeout_text,
+                                     subscription_key, write_notify)
 from ..protocol._commands import ErrorResponse
 from ..protocol._commands_base import Message
 from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoRuntimeError, CaprotoTimeoutError,
-                                    CaprotoValueError,
                                     DisconnectedError, LocalProtocolError)
 from ..protocol._outstanding import error_exception
 from ._callbacks import run_user_callback
-from ._defaults import CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline
+from ._defaults import (CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline,
+                        resolve_timeout)
 from ._flags import ReadyFlag
 from ._subscription import Subscription
 
@@ -119,10 +123,6 @@ class ConnectionCallbacks:
                 self.pv._run_callback(func, self.pv, value)
 
 
-def _subscription_key(data_type, data_count, low, high, to, mask):
-    return (data_type, data_count, low, high, to, mask)
-
-
 class PV:
     """Represents one PV, specified by a name and priority.
 
@@ -185,9 +185,8 @@ class PV:
         Valid values are: ``CONTEXT_DEFAULT_TIMEOUT`` (fall back to
         Context.timeout), a floating-point number, or None (never timeout).
         """
-        if self._timeout is CONTEXT_DEFAULT_TIMEOUT:
-            return self.context.timeout
-        return self._timeout
+        return resolve_timeout(self._timeout, CONTEXT_DEFAULT_TIMEOUT,
+                               self.context.timeout)
 
     @timeout.setter
     def timeout(self, value: Any) -> None:
@@ -322,7 +321,7 @@ class PV:
     # -- connection -----------------------------------------------------------------
 
     def _effective_timeout(self, timeout):
-        return self.timeout if timeout is PV_DEFAULT_TIMEOUT else timeout
+        return resolve_timeout(timeout, PV_DEFAULT_TIMEOUT, self.timeout)
 
     def wait_for_search(self, *, timeout: Any = PV_DEFAULT_TIMEOUT) -> None:
         """Wait for this PV to be found (an address and circuit assigned).
@@ -340,9 +339,8 @@ class PV:
             self._refuse_to_block_network_thread('waiting for the search')
         if not self.circuit_ready.wait(timeout):
             raise CaprotoTimeoutError(
-                f'No servers responded to a search for a channel named '
-                f'{self.name!r} within {Deadline(timeout)} timeout.'
-                f'{self._searched_addresses_text()}')
+                search_timeout_text(self.name, Deadline(timeout))
+                + self._searched_addresses_text())
 
     def _searched_addresses_text(self) -> str:
         """Where the search went, for timeout messages: the UDP
@@ -388,15 +386,11 @@ class PV:
             if not self.channel_ready.wait(deadline.remaining()):
                 if self.circuit_ready.is_set():
                     cm = self._circuit_manager
-                    where = (f'server at {cm.address[0]}:'
-                             f'{cm.address[1]}' if cm else 'server')
-                    raise CaprotoTimeoutError(
-                        f'Channel {self.name!r} was found but the {where} did '
-                        f'not create it within {deadline} timeout.')
+                    raise CaprotoTimeoutError(create_timeout_text(
+                        self.name, cm.address if cm else None, deadline))
                 raise CaprotoTimeoutError(
-                    f'No servers responded to a search for a channel named '
-                    f'{self.name!r} within {deadline} timeout.'
-                    f'{self._searched_addresses_text()}')
+                    search_timeout_text(self.name, deadline)
+                    + self._searched_addresses_text())
             with self.component_lock:
                 cm, channel = self._circuit_manager, self._channel
                 if (cm is not None and channel is not None
@@ -418,17 +412,19 @@ class PV:
             # Checked under the lock that activating a subscription takes,
             # so a subscription sent meanwhile is never cleared with the
             # channel (and left unsent until the PV is used again).
-            if (self.active_subscriptions()
-                    or not self.channel_ready.is_set() or self._idle):
-                return
             cm = self._circuit_manager
             if cm is None:
                 return
             with cm._lock:
-                if self._outstanding > 0:
+                decision = go_idle_decision(
+                    has_active_subscriptions=bool(
+                        self.active_subscriptions()),
+                    connected=self.channel_ready.is_set(), idle=self._idle,
+                    outstanding=self._outstanding)
+                if decision is IdleDecision.DEFER:
                     self._idle_requested = True
-                    return
-            self._clear_channel_locked()
+            if decision is IdleDecision.CLEAR:
+                self._clear_channel_locked()
 
     def _finish_going_idle(self) -> None:
         # Network thread: the last outstanding request completed.
@@ -436,11 +432,11 @@ class PV:
             if not self._idle_requested:
                 return
             self._idle_requested = False
-            if (self._idle or self._outstanding > 0
-                    or not self.channel_ready.is_set()
-                    or self.active_subscriptions()):
-                return
-            self._clear_channel_locked()
+            if may_finish_idle(
+                    has_active_subscriptions=bool(self.active_subscriptions()),
+                    connected=self.channel_ready.is_set(), idle=self._idle,
+                    outstanding=self._outstanding):
+                self._clear_channel_locked()
 
     def _clear_channel_locked(self) -> None:
         cm, channel = self._circuit_manager, self._channel
@@ -520,12 +516,8 @@ class PV:
             self._refuse_to_block_network_thread(f'a blocking {verb}')
         if not pending.event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
-            host, port = cm.address
-            raise CaprotoTimeoutError(
-                f'Server at {host}:{port} did not respond to attempt to '
-                f'{verb} channel named {self.name!r} within {deadline} '
-                f'timeout. The ioid of the expected response is '
-                f'{pending.ioid}.')
+            raise CaprotoTimeoutError(reply_timeout_text(
+                cm.address, verb, self.name, deadline, pending.ioid))
         if pending.exception is not None:
             raise pending.exception
         response = pending.response
@@ -564,13 +556,7 @@ class PV:
         -------
         WriteNotifyResponse or None
         """
-        if notify is None:
-            notify = bool(wait or callback is not None)
-        elif not notify and (wait or callback is not None):
-            raise CaprotoValueError(
-                'Must set notify=True in order to use `wait` or `callback` '
-                'because, without a notification of put-completion from the '
-                'server, there is nothing to wait on or to trigger a callback.')
+        notify = write_notify(notify, wait, callback)
         timeout = self._effective_timeout(timeout)
         deadline = Deadline(timeout)
         while True:
@@ -613,7 +599,7 @@ class PV:
         Subscription
         """
         self.context._check_open()
-        key = _subscription_key(data_type, data_count, low, high, to, mask)
+        key = subscription_key(data_type, data_count, low, high, to, mask)
         with self.component_lock:
             sub = self.subscriptions.get(key)
             if sub is None:

@@ -23,8 +23,13 @@ import socket
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
-__all__ = ('SpawnedRepeater', 'spawn_repeater_if_needed')
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Config
+
+__all__ = ('SpawnedRepeater', 'spawn_repeater_if_needed',
+           'spawn_repeater_for_client')
 
 logger = logging.getLogger('cawire.bcast')
 
@@ -158,3 +163,13 @@ def spawn_repeater_if_needed(port: int
     except OSError as exc:
         logger.warning('Could not spawn a repeater: %s', exc)
         return None
+
+
+def spawn_repeater_for_client(config: 'Config'
+                              ) -> SpawnedRepeater | subprocess.Popen | None:
+    """What a client's broadcaster does at start (threading and asyncio
+    alike): :func:`spawn_repeater_if_needed` on EPICS_CA_REPEATER_PORT,
+    unless CAWIRE_SPAWN_REPEATER=NO."""
+    if not config.spawn_repeater:
+        return None
+    return spawn_repeater_if_needed(config.repeater_port)

@@ -19,10 +19,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol._channel import ClientChannel
-from ..protocol._commands import ReadNotifyRequest, ReadRequest
 from ..protocol._commands_base import Message
-from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                                    ErrorResponseReceived)
+from ..protocol._exceptions import CaprotoTimeoutError, DisconnectedError
 from ._pending_request import PendingRequest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +34,6 @@ circ_logger = logging.getLogger('cawire.circ')
 
 #: One request of a Batch: the command and, for notify requests, its slot.
 BatchItem = tuple[Message, 'PendingRequest | None']
-_READ_IDS = frozenset((ReadNotifyRequest.ID, ReadRequest.ID))
 
 
 class RequestTable:
@@ -154,18 +151,13 @@ class RequestTable:
             return
         pending.complete(reply, self.manager.user_callback_executor)
 
-    def on_oversized(self, command_id: int, ioid: int,
-                     payload_size: int) -> None:
-        """A reply to ``ioid`` was discarded unread (larger than
-        EPICS_CA_MAX_ARRAY_BYTES): fail its request."""
-        if command_id not in _READ_IDS:
-            return
+    def fail_request(self, ioid: int, error: BaseException) -> None:
+        """Fail the request waiting for ``ioid`` (its reply was discarded
+        unread, e.g. larger than EPICS_CA_MAX_ARRAY_BYTES)."""
         with self.manager._lock:
             pending = self.circuit.discard_request(ioid)
         if isinstance(pending, PendingRequest):
-            self.complete_with_error(pending, ErrorResponseReceived(
-                f'reply of {payload_size} bytes exceeds '
-                f'EPICS_CA_MAX_ARRAY_BYTES (ECA_TOLARGE)'))
+            self.complete_with_error(pending, error)
 
     def complete_with_error(self, pending: PendingRequest,
                             error: BaseException) -> None:

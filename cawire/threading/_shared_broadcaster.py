@@ -29,13 +29,15 @@ from ..config import Config, client_search_addresses
 from ..protocol import _commands as ca
 from ..protocol._beacon_history import BeaconEvent, BeaconHistory
 from ..protocol._broadcaster import Broadcaster
-from ..protocol._exceptions import (CaprotoKeyError, ContextDisconnectedError,
-                                    RemoteProtocolError)
-from ..protocol._search_messages import parse_search_replies
+from ..protocol._exceptions import CaprotoKeyError, ContextDisconnectedError
+from ..protocol._client_datagrams import (BeaconNews, ClientDatagrams,
+                                          servers_last_heard, tell_circuits)
 from ..protocol._state import CLIENT
 from ._exit import disconnect_at_exit
 from ._name_servers import NameServerLink
-from ._repeater_spawn import spawn_repeater_if_needed
+from ._repeater_spawn import spawn_repeater_for_client
+# Importable from here as before (tests and users reach it by this path).
+from ._repeater_spawn import spawn_repeater_if_needed as spawn_repeater_if_needed
 from ._search import ResultsQueue, SearchEngine, SearchItem
 from ._selector_loop import NetworkLoop, TimerHandle
 
@@ -51,11 +53,6 @@ beacon_logger = logging.getLogger('cawire.bcast.beacon')
 STALE_SEARCH_EXPIRATION = 10.0
 #: First repeater registration retry delay; doubles up to the retry time.
 FIRST_REGISTRATION_RETRY = 0.1
-#: Minimum seconds between two "retry every unanswered search" triggered by
-#: beacon anomalies.
-ANOMALY_RETRY_INTERVAL = 1.0
-#: Minimum seconds between two warnings about malformed datagrams.
-MALFORMED_WARNING_INTERVAL = 10.0
 _RECV_BUFFER_SIZE = 0xFFFF + 16
 #: Datagrams read per readiness notification before other work gets a turn.
 UDP_DATAGRAMS_PER_WAKEUP = 256
@@ -91,9 +88,6 @@ class SharedBroadcaster:
         self._disconnected = False
         self._registration_timer: TimerHandle | None = None
         self._registration_delay = FIRST_REGISTRATION_RETRY
-        self._last_anomaly_retry = float('-inf')
-        self._last_malformed_warning = float('-inf')
-        self.malformed_datagrams = 0
         self.search_addresses = client_search_addresses(self.config)
         self.loop = NetworkLoop('cawire-network')
         self.udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -112,14 +106,16 @@ class SharedBroadcaster:
         self.protocol = Broadcaster(
             CLIENT, cid_in_use=self.search_engine.unanswered.__contains__,
             first_search_id=random.randint(1, 0x7FFF))
+        #: The client's rules for what arrives on the UDP port.
+        self.datagrams = ClientDatagrams(self.protocol, self.beacons,
+                                         self.log)
         self.name_servers = [
             NameServerLink(self.loop, address, self.search_engine,
                            client_name=self.client_name,
                            host_name=self.host_name,
                            retry_period=self.config.conn_tmo)
             for address in self.config.name_servers]
-        self.repeater_process = spawn_repeater_if_needed(
-            self.config.repeater_port) if self.config.spawn_repeater else None
+        self.repeater_process = spawn_repeater_for_client(self.config)
         self.loop.register(self.udp_sock, self._on_udp_readable)
         self.loop.call_soon(self._register_with_repeater)
         for link in self.name_servers:
@@ -262,72 +258,40 @@ class SharedBroadcaster:
                 # The commands may be kept: give them their own bytes.
                 self.received(bytes(buffer[:nbytes]), address)
 
+    @property
+    def malformed_datagrams(self) -> int:
+        """Datagrams dropped (wholly or in part) as malformed."""
+        return self.datagrams.malformed_datagrams
+
     def received(self, bytes_recv: bytes, address: tuple[str, int]) -> None:
         """Receive and process one datagram (network thread)."""
-        protocol = self.protocol
-        commands: list = []
-        try:
-            commands = protocol.recv(bytes_recv, address)
-            protocol.process_commands(commands)
-        except RemoteProtocolError as exc:
-            # Anyone who can reach the port can send garbage: count it and
-            # warn at most once per MALFORMED_WARNING_INTERVAL.
-            self.malformed_datagrams += 1
-            now = time.monotonic()
-            if now - self._last_malformed_warning >= MALFORMED_WARNING_INTERVAL:
-                self._last_malformed_warning = now
-                self.log.warning('Ignoring malformed datagram from %s:%d: %s '
-                                 '(%d malformed so far)', *address, exc,
-                                 self.malformed_datagrams)
-            else:
-                self.log.debug('Ignoring malformed datagram from %s:%d: %s',
-                               *address, exc)
-            # The good commands before a bad one still count (a malformed
-            # message ends the parse; an unexpected command is skipped).
-            commands = getattr(exc, 'commands', None) or commands
-        for command in commands:
-            if isinstance(command, ca.RsrvIsUpResponse):
-                self._on_beacon(command, address)
-        if protocol.registered and not self.registered:
+        with self._lock:
+            outcome = self.datagrams.received(bytes_recv, address,
+                                              time.monotonic())
+        for news in outcome.beacons:
+            self._on_beacon(news)
+        if outcome.registered:
             self.log.debug('Registered with the repeater')
             self.registered = True
             if self._registration_timer is not None:
                 self._registration_timer.cancel()
                 self._registration_timer = None
-        results = parse_search_replies(commands, address)
-        if results:
-            with self._lock:
-                self.beacons.heard(
-                    results[0].response.sender_address or address,
-                    time.monotonic())
-            self.search_engine.answered(results,
+        if outcome.results:
+            self.search_engine.answered(outcome.results,
                                         self.server_protocol_versions)
 
-    def _on_beacon(self, beacon, source) -> None:
-        address = (beacon.address if beacon.address not in (None, '0.0.0.0')
-                   else source[0], beacon.server_port)
-        now = time.monotonic()
-        with self._lock:
-            events = self.beacons.beacon(address, now, beacon.beacon_id,
-                                         beacon.version)
-        if events & BeaconEvent.ANOMALY:
+    def _on_beacon(self, news: BeaconNews) -> None:
+        if news.events & BeaconEvent.ANOMALY:
             beacon_logger.info('Beacon anomaly from %s:%d (a server started '
-                               'or came back); searching again', *address)
+                               'or came back); searching again', *news.server)
             self.search_engine.boost()
             # A (re)started server is the likeliest home of the names still
             # unanswered (e.g. the PVs of a rebooted IOC): ask again now
-            # rather than at the next back-off step; at most once a second
-            # so that a burst of reboots cannot cause a search storm.
-            if now - self._last_anomaly_retry >= ANOMALY_RETRY_INTERVAL:
-                self._last_anomaly_retry = now
+            # rather than at the next back-off step.
+            if news.retry_now:
                 self.search_engine.retry_now()
-        if events & (BeaconEvent.NORMAL | BeaconEvent.CHECK_CIRCUIT):
-            for context in list(self.listeners):
-                for cm in context._circuits_to(address):
-                    if events & BeaconEvent.NORMAL:
-                        cm.beacon_received()
-                    else:
-                        cm.check_now()
+        for context in list(self.listeners):
+            tell_circuits(news.events, context._circuits_to(news.server))
 
     # -- circuits report here (network thread) -------------------------------------------
 
@@ -481,15 +445,9 @@ class SharedBroadcaster:
         traffic arrives from the server.
         """
         now = time.monotonic()
+        receipts = [(cm.address, cm.last_tcp_receipt)
+                    for context in list(self.listeners)
+                    for cm in list(context.circuit_managers.values())
+                    if not cm.dead.is_set()]
         with self._lock:
-            heard = {address: elapsed for address, elapsed
-                     in self.beacons.time_since_last_heard(now).items()
-                     if elapsed is not None}
-        for context in list(self.listeners):
-            for cm in list(context.circuit_managers.values()):
-                if cm.dead.is_set():
-                    continue
-                elapsed = now - cm.last_tcp_receipt
-                address = cm.address
-                heard[address] = min(elapsed, heard.get(address, elapsed))
-        return heard
+            return servers_last_heard(self.beacons, now, receipts)

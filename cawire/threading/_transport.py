@@ -1,8 +1,8 @@
 """Moving bytes over one TCP circuit: zero-copy receive, never-failing send.
 
-Receive (network thread only): bytes are ``recv_into`` an *arena*, a
-bytearray that is filled front to back and never overwritten, so the
-payloads the parser hands out (memoryview slices) stay valid for as long as
+Receive (network thread only): bytes are ``recv_into`` the core's
+:class:`ReceiveArena` (the one the asyncio client uses too), a bytearray
+that is filled front to back and never overwritten, so the payloads the parser hands out (memoryview slices) stay valid for as long as
 a user keeps the response.  When the parser announces a message bigger than
 the space left, a buffer of exactly that size is allocated and the rest of
 the message is received straight into it: a large array arrives with no
@@ -26,8 +26,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..protocol._exceptions import DisconnectedError, RemoteProtocolError
-from ..protocol._headers import unpack_header
+from ..protocol._exceptions import DisconnectedError
+from ..protocol._receive_arena import ReceiveArena
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._selector_loop import NetworkLoop
@@ -36,38 +36,9 @@ __all__ = ('StreamTransport',)
 
 logger = logging.getLogger('cawire.circ')
 
-#: Largest size of a fresh receive arena.  A circuit's first arena is
-#: FIRST_ARENA_SIZE and each next one twice the last, up to this: a circuit
-#: that receives little (a few hundred channels, rare updates) never holds
-#: 256 kB (100 circuits would hold 25 MB).
-ARENA_SIZE = 256 * 1024
-FIRST_ARENA_SIZE = 16 * 1024
-#: The threshold below which the unused tail of an arena is abandoned for
-#: a new one.
-MIN_ARENA_SPACE = 16 * 1024
-#: Messages up to this size get a buffer of exactly their size at once;
-#: larger ones grow as their bytes arrive.
-EXACT_ALLOCATION_LIMIT = 64 * 1024 * 1024
 #: sendmsg() takes at most IOV_MAX (1024 on Linux) buffers per call.
 MAX_BUFFERS_PER_SEND = 512
 SEND_HIGH_WATER = 8 * 1024 * 1024
-
-
-_numpy_empty: Callable[..., Any] | None
-try:
-    from numpy import empty as _numpy_empty
-except ImportError:  # numpy is optional for the transport
-    _numpy_empty = None
-#: Buffers at least this big are allocated without zero-filling them
-#: (numpy.empty) when numpy is available: 32 MB of zeros costs milliseconds.
-UNINITIALISED_ALLOCATION_MIN = 1024 * 1024
-
-
-def _allocate(size: int):
-    """A writable byte buffer of ``size`` bytes (contents undefined)."""
-    if _numpy_empty is not None and size >= UNINITIALISED_ALLOCATION_MIN:
-        return _numpy_empty(size, dtype='u1')
-    return bytearray(size)
 
 
 class StreamTransport:
@@ -107,19 +78,11 @@ class StreamTransport:
         self._on_commands = on_commands
         self._on_closed = on_closed
         self._send_high_water = send_high_water
-        # Receive state (network thread only).
-        self._arena = bytearray(FIRST_ARENA_SIZE)
-        self._next_arena_size = 2 * FIRST_ARENA_SIZE
-        self._start = 0     # first unparsed byte
-        self._filled = 0    # end of received data
-        self._needed = 0    # length of the message we are waiting for
-        # Messages longer than this are skipped, not buffered (libca with
+        # Receive state (network thread only).  Messages longer than
+        # max_message are skipped, not buffered (libca with
         # EPICS_CA_AUTO_ARRAY_BYTES=NO); None: no limit.
-        self.max_message = max_message
+        self._arena = ReceiveArena(parse, max_message)
         self._on_oversized = on_oversized
-        self._discard_remaining = 0
-        self._scratch: bytearray | None = None
-        self.messages_discarded = 0
         # Send state (guarded by _send_lock).
         self._send_lock = threading.Lock()
         self._drained = threading.Condition(self._send_lock)
@@ -251,87 +214,50 @@ class StreamTransport:
 
     # -- receiving (network thread) --------------------------------------------
 
+    @property
+    def max_message(self) -> int | None:
+        """Largest message kept (EPICS_CA_MAX_ARRAY_BYTES), None: no limit."""
+        return self._arena.max_message
+
+    @property
+    def messages_discarded(self) -> int:
+        """Messages skipped for being over ``max_message``."""
+        return self._arena.messages_discarded
+
     def on_readable(self) -> None:
         """Receive what is available, parse it, hand over whole commands."""
         if self.closed:
             return
-        if self._discard_remaining:
-            self._discard()
-            return
+        arena = self._arena
         while True:
-            arena = self._arena
-            received = self._receive(memoryview(arena)[self._filled:])
+            received = self._receive(arena.writable())
             if not received:
                 return
-            self._filled += received
-            if self._filled - self._start >= self._needed:
+            commands, oversized, failure = arena.received(received)
+            # Still receiving one big message: keep reading while the
+            # kernel has data, rather than going back through select()
+            # per chunk.
+            if (commands or oversized or failure is not None
+                    or not arena.inside_message):
                 break
-            # Still receiving one big message: keep reading while the kernel
-            # has data, rather than going back through select() per chunk.
-            if self._filled == len(arena):
-                self._make_room(self._needed)
-        try:
-            commands, consumed, needed = self._parse(
-                memoryview(arena)[self._start:self._filled])
-        except RemoteProtocolError as exc:
-            # What came before the bad message is good: hand it over, then
-            # drop this circuit (and only this circuit).
-            good = getattr(exc, 'commands', None)
-            if good:
-                self._on_commands(good)
-            self._close(f'protocol error from server: {exc}')
-            return
-        self._start += consumed
-        self._needed = needed
-        if self.max_message is not None:
-            if commands:
-                commands = self._drop_oversized(commands)
-            if needed > self.max_message:
-                self._start_discarding(needed)
-            else:
-                self._make_room(needed)
-        else:
-            self._make_room(needed)
+        if oversized and self._on_oversized is not None:
+            for fields in oversized:
+                self._on_oversized(fields)
         if commands:
             self._on_commands(commands)
+        if failure is not None:
+            # What came before the bad message was handed over; this
+            # circuit (and only this circuit) is dropped.
+            self._close(failure)
 
-    def _drop_oversized(self, commands: list) -> list:
-        # Whole messages over the limit that arrived in one piece.
-        limit = self.max_message
-        if limit is None:
-            return commands
-        kept = [command for command in commands if len(command) <= limit]
-        if len(kept) != len(commands):
-            for command in commands:
-                if len(command) > limit:
-                    self.messages_discarded += 1
-                    if self._on_oversized is not None:
-                        header = command.header
-                        self._on_oversized((
-                            header.command, header.payload_size,
-                            header.data_type, header.data_count,
-                            header.parameter1, header.parameter2))
-        return kept
-
-    def _start_discarding(self, needed: int) -> None:
-        """Skip a message larger than EPICS_CA_MAX_ARRAY_BYTES allows."""
-        fields, _ = unpack_header(self._arena, self._start)
-        pending = self._filled - self._start
-        self._discard_remaining = needed - pending
-        self.messages_discarded += 1
-        self._arena = bytearray(self._next_arena_size)
-        self._start = self._filled = self._needed = 0
-        if self._on_oversized is not None and fields is not None:
-            self._on_oversized(fields)
-
-    def _receive(self, buffer, nbytes: int = 0) -> int:
+    def _receive(self, buffer: memoryview) -> int:
         """recv_into ``buffer``; 0 when there is nothing to read now.
 
         0 also covers the circuit ending (EOF or a socket error), which
         closes it with the reason logged.
         """
         try:
-            received = self.sock.recv_into(buffer, nbytes)
+            received = self.sock.recv_into(buffer)
         except (BlockingIOError, InterruptedError):
             return 0
         except OSError as exc:
@@ -343,51 +269,6 @@ class StreamTransport:
         self.bytes_received += received
         self.last_receipt = time.monotonic()
         return received
-
-    def _discard(self) -> None:
-        scratch = self._scratch
-        if scratch is None:
-            scratch = self._scratch = bytearray(ARENA_SIZE)
-        received = self._receive(
-            scratch, min(self._discard_remaining, len(scratch)))
-        if not received:
-            return
-        self._discard_remaining -= received
-        if not self._discard_remaining:
-            self._scratch = None
-
-    def _make_room(self, needed: int) -> None:
-        """Ensure the arena can hold the next message and has free space.
-
-        Bytes already handed out are never moved or overwritten; only the
-        unparsed tail (less than one message) is copied to a new buffer.
-        """
-        start, filled, arena = self._start, self._filled, self._arena
-        fits = needed <= len(arena) - start
-        free = len(arena) - filled
-        if fits and (free >= MIN_ARENA_SPACE or needed > ARENA_SIZE):
-            # Either plenty of room, or an exact-size buffer still being
-            # filled by one large message.
-            return
-        pending = filled - start
-        if needed <= ARENA_SIZE:
-            size = self._next_arena_size
-            while size < needed + MIN_ARENA_SPACE and size < ARENA_SIZE:
-                size *= 2
-            self._next_arena_size = min(2 * size, ARENA_SIZE)
-        elif needed <= EXACT_ALLOCATION_LIMIT:
-            # A large message gets a buffer of exactly its size, so its
-            # payload is received in place and viewed without copying.
-            size = needed
-        else:
-            # Beyond this, trust the announced size only as far as data
-            # actually arrives (a lying header must not make us allocate
-            # gigabytes): grow geometrically.
-            size = min(needed, max(2 * pending, EXACT_ALLOCATION_LIMIT))
-        new = _allocate(size)
-        if pending:
-            memoryview(new)[:pending] = memoryview(arena)[start:filled]
-        self._arena, self._start, self._filled = new, 0, pending
 
     # -- closing ----------------------------------------------------------------
 
@@ -428,8 +309,7 @@ class StreamTransport:
             self.sock.close()
         except OSError:
             pass
-        self._arena = bytearray(0)
-        self._start = self._filled = self._needed = 0
+        self._arena.release()
         try:
             self._on_closed(reason)
         except Exception:

@@ -21,7 +21,8 @@ from cawire.threading._callbacks import (CallbackExecutor, CallbackRegistry,
                                          accepts_one_positional_argument)
 from cawire.threading._selector_loop import NetworkLoop
 from cawire.threading._timers import TimerScheduler
-from cawire.threading._transport import ARENA_SIZE, StreamTransport
+from cawire.protocol._receive_arena import ARENA_SIZE
+from cawire.threading._transport import StreamTransport
 
 WAIT = 5.0
 

@@ -241,11 +241,13 @@ def _transport_receive(chunks, max_message=None):
     Raises MemoryError if the transport asks for a buffer over
     ``_ALLOCATION_GUARD`` bytes.
     """
+    from cawire.protocol import _receive_arena
     from cawire.threading import _transport
     received, closed = [], []
     near, far = socket.socketpair()
     _GuardedBytearray.allocations = []
-    _transport.bytearray = _GuardedBytearray
+    # The transport's receive buffers come from the core's arena.
+    _receive_arena.bytearray = _GuardedBytearray  # type: ignore[attr-defined]
     try:
         near.setblocking(False)
         transport = _transport.StreamTransport(
@@ -265,7 +267,7 @@ def _transport_receive(chunks, max_message=None):
                 break
         return received, closed, transport
     finally:
-        del _transport.bytearray
+        del _receive_arena.bytearray  # type: ignore[attr-defined]
         near.close()
         far.close()
 
