@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..protocol._channel import DataTypeSpec
 from ..protocol._commands import EventAddResponse
 from ..protocol._enums import SubscriptionType
-from ._callbacks import CallbackRegistry, callback_logger, run_user_callback
+from ._callback_registry import CallbackRegistry
+from ._callbacks import callback_logger, run_user_callback
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._pv import PV
