@@ -50,6 +50,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
+from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
 from ._keepalive import KeepAlive
 from ._pending_request import PendingRequest
 from ._request_table import RequestTable
@@ -141,10 +142,16 @@ class VirtualCircuitManager:
             self, high_water=self.backlog_high_water,
             low_water=self.backlog_low_water,
             hard_limit=self.backlog_hard_limit,
-            max_bytes=self.backlog_max_bytes)
-        self.user_callback_executor = CallbackExecutor(
-            context.max_workers,
-            name=f'cawire-callbacks-{address[0]}:{address[1]}')
+            max_bytes=self.backlog_max_bytes,
+            subscriptions=self.subscriptions)
+        self.user_callback_executor: AnyExecutor
+        if context.callbacks_on_network_thread:
+            self.user_callback_executor = NetworkThreadExecutor(
+                selector, name=f'cawire-callbacks-{address[0]}:{address[1]}')
+        else:
+            self.user_callback_executor = CallbackExecutor(
+                context.max_workers,
+                name=f'cawire-callbacks-{address[0]}:{address[1]}')
         self.delivery.executor = self.user_callback_executor
         config = context.config
         max_message = message_size_limit(config.max_array_bytes,
@@ -532,7 +539,31 @@ class VirtualCircuitManager:
         if circ_logger.isEnabledFor(logging.DEBUG):
             for command in commands:
                 self.log.debug('<<< %r', command)
+        update = ca.EventAddResponse
+        subscriptions = self.subscriptions
+        delivery = self.delivery
+        deliver = (delivery.deliver_now if delivery.on_network_thread
+                   else delivery.deliver)
         for command in commands:
+            if type(command) is update:
+                # The hot path (most of what a busy circuit receives): the
+                # core validates it, then straight to the delivery.
+                with lock:
+                    try:
+                        process(command)  # (an update comes back as is)
+                    except RemoteProtocolError as exc:
+                        if self._tolerable(command, exc):
+                            continue
+                        return
+                sub = subscriptions.get(command.subscriptionid)
+                if sub is None:
+                    self.delivery.dropped_updates += 1
+                    continue
+                try:
+                    deliver(sub, command)
+                except Exception:
+                    self.log.exception('Failed to handle %r', command)
+                continue
             if type(command) in may_complete:
                 if not self._process_reply(command):
                     return

@@ -23,8 +23,8 @@ from ..protocol._channel_use import (IdleDecision, create_timeout_text,
 from ..protocol._commands import ErrorResponse
 from ..protocol._commands_base import Message
 from ..protocol._enums import AccessRights
-from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                                    LocalProtocolError)
+from ..protocol._exceptions import (CaprotoRuntimeError, CaprotoTimeoutError,
+                                    DisconnectedError, LocalProtocolError)
 from ..protocol._outstanding import error_exception
 from ._callbacks import run_user_callback
 from ._defaults import (CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline,
@@ -33,7 +33,7 @@ from ._flags import ReadyFlag
 from ._subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._callbacks import CallbackExecutor
+    from ._network_thread_executor import AnyExecutor
     from ._circuit_manager import VirtualCircuitManager
     from ._context import Context
 
@@ -109,7 +109,7 @@ class ConnectionCallbacks:
             self.callbacks.pop(token, None)
 
     def process(self, value: Any,
-                executor: CallbackExecutor | None = None) -> None:
+                executor: AnyExecutor | None = None) -> None:
         with self.pv.component_lock:
             self._last_value = value
             refs = list(self.callbacks.values())
@@ -280,7 +280,7 @@ class PV:
     # -- callbacks from the circuit (network thread) --------------------------------
 
     def access_rights_changed(self, rights: AccessRights,
-                              executor: CallbackExecutor | None = None
+                              executor: AnyExecutor | None = None
                               ) -> None:
         """Record new access rights and run the access-rights callbacks.
 
@@ -301,7 +301,7 @@ class PV:
 
     def connection_state_changed(self, state: str,
                                  channel: ClientChannel | None,
-                                 executor: CallbackExecutor | None = None
+                                 executor: AnyExecutor | None = None
                                  ) -> None:
         """Record a connection state change and run the connection callbacks.
 
@@ -349,6 +349,8 @@ class PV:
         timeout = self._effective_timeout(timeout)
         self.context._check_open()
         self._wake_if_idle()
+        if not self.circuit_ready.is_set():
+            self._refuse_to_block_network_thread('waiting for the search')
         if not self.circuit_ready.wait(timeout):
             raise CaprotoTimeoutError(
                 search_timeout_text(self.name, Deadline(timeout))
@@ -409,6 +411,8 @@ class PV:
                         and not cm.dead.is_set()):
                     return cm, channel
             self._wake_if_idle()
+            if not self.channel_ready.is_set():
+                self._refuse_to_block_network_thread('waiting for a connection')
             if not self.channel_ready.wait(deadline.remaining()):
                 if self.circuit_ready.is_set():
                     cm = self._circuit_manager
@@ -526,7 +530,20 @@ class PV:
         """Whether ``channel`` is no longer this PV's connected channel."""
         return self._channel is not channel or not self.channel_ready.is_set()
 
+    def _refuse_to_block_network_thread(self, what: str) -> None:
+        # Only a callback run with callbacks_on_network_thread=True gets
+        # here on the network thread: blocking it would wait for a reply
+        # that only it can read (a stall for the whole timeout).
+        if self.context.loop.in_loop_thread():
+            raise CaprotoRuntimeError(
+                f'{what} on {self.name!r} would block the network thread '
+                f'(callbacks run there: Context(callbacks_on_network_thread='
+                f'True)); use wait=False, with a callback for the reply')
+
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
+        if not pending.event.is_set() and self.context.loop.in_loop_thread():
+            cm.requests.abandon(pending)
+            self._refuse_to_block_network_thread(f'a blocking {verb}')
         if not pending.event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
             raise CaprotoTimeoutError(reply_timeout_text(
