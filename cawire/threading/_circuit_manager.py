@@ -210,7 +210,7 @@ class VirtualCircuitManager:
     @property
     def events_suspended(self) -> bool:
         """True while EVENTS_OFF (by the user or by flow control) is in force."""
-        return self.delivery.user_events_off or self.delivery.auto_events_off
+        return self.delivery.switch.suspended
 
     @property
     def events_off_sent(self) -> int:

@@ -36,7 +36,7 @@ import threading
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from ..protocol import _commands as ca
+from ..protocol._events_switch import EventsSwitch
 from ..protocol._commands import EventAddResponse
 from ..protocol._exceptions import CaprotoRuntimeError
 from ._network_thread_executor import NetworkThreadExecutor
@@ -144,8 +144,9 @@ class UpdateDelivery:
         # Set when the context disconnects: queued updates are dropped so
         # that shutting down never waits for a backlog of user callbacks.
         self.discard = False
-        self.user_events_off = False
-        self.auto_events_off = False
+        # EVENTS_OFF/ON state and counters (the rules are the core's).
+        self.switch = EventsSwitch()
+        self._send = manager.send_flow_control
         self._resume_requested = False
         self._lag_check_requested = False
         self._runs = 0  # updates started (worker threads)
@@ -158,8 +159,6 @@ class UpdateDelivery:
         # One bound method for every submission (the executor batches
         # consecutive items of the same function).
         self._run_jobs = self._run
-        self.events_off_sent = 0
-        self.events_on_sent = 0
         self.coalesced_updates = 0
         self.dropped_updates = 0
         self._lock = threading.Lock()
@@ -241,7 +240,7 @@ class UpdateDelivery:
         sub._queued_job = job
         self._added_bytes += size
         executor.submit_batched(sub, self._run_jobs, job)
-        if self.auto_events_off or self.user_events_off:
+        if self.switch.suspended:
             return
         backlog += 1
         self._arrivals += 1
@@ -281,7 +280,7 @@ class UpdateDelivery:
             self._in_hand = remaining
             self._runs += 1
             if (self._runs & self.LOOK_EVERY_MASK == 0
-                    or self.auto_events_off):
+                    or self.switch.auto_off):
                 self._look_at_backlog()
             if self.discard:
                 self.dropped_updates += 1
@@ -304,14 +303,14 @@ class UpdateDelivery:
         executor = self._executor
         if executor is None:
             raise CaprotoRuntimeError('UpdateDelivery has no executor yet')
-        if self.auto_events_off:
+        if self.switch.auto_off:
             if (not self._resume_requested
                     and executor.backlog + self._in_hand <= self.low_water
                     and self.queued_bytes <= self.low_bytes):
                 # Caught up: ask the network thread to resume the flow.
                 self._resume_requested = True
                 self.manager.selector.call_soon(self._maybe_resume)
-        elif (not self._lag_check_requested and not self.user_events_off
+        elif (not self._lag_check_requested and not self.switch.user_off
                 and self._lagging(executor)):
             # Behind by max_lag with nothing arriving to notice it (the
             # producer stopped while a backlog was queued): without this
@@ -326,36 +325,29 @@ class UpdateDelivery:
     # circuit lock, so that EVENTS_OFF and EVENTS_ON can never overtake each
     # other on the wire; worker threads only ask the network thread to look.
 
+    @property
+    def events_off_sent(self) -> int:
+        return self.switch.events_off_sent
+
+    @property
+    def events_on_sent(self) -> int:
+        return self.switch.events_on_sent
+
     def events_off(self) -> None:
         with self.manager._lock:
-            self.user_events_off = True
-            self._send(ca.EventsOffRequest())
+            self.switch.user_events_off(self._send)
 
     def events_on(self) -> None:
         with self.manager._lock:
-            self.user_events_off = False
-            self.auto_events_off = False
+            self.switch.user_events_on(self._send)
             self.skip_stale = False
-            self._send(ca.EventsOnRequest())
-
-    def _send(self, command) -> bool:
-        sent = self.manager.send_flow_control(command)
-        if sent:
-            if isinstance(command, ca.EventsOffRequest):
-                self.events_off_sent += 1
-            else:
-                self.events_on_sent += 1
-        return sent
 
     def backlog_high(self) -> None:
         """The callbacks fell behind: suspend updates (network thread)."""
         manager = self.manager
         with manager._lock:
-            if self.user_events_off or self.auto_events_off:
+            if not self.switch.congested(self._send):
                 return
-            if not self._send(ca.EventsOffRequest()):
-                return
-            self.auto_events_off = True
             self.skip_stale = True
         # Resuming is otherwise asked by the next update job that finds the
         # backlog low; when the jobs left are not updates (connection
@@ -402,19 +394,17 @@ class UpdateDelivery:
         manager = self.manager
         with manager._lock:
             self._resume_requested = False
-            if not self.auto_events_off:
+            if not self.switch.auto_off:
                 return
-            if self.user_events_off:
-                self.auto_events_off = False  # the user's choice stands
-                self.skip_stale = False
-                return
-            if (self.executor.backlog + self._in_hand > self.low_water
+            if not self.switch.user_off and (
+                    self.executor.backlog + self._in_hand > self.low_water
                     or self.queued_bytes > self.low_bytes):
                 # More arrived meanwhile: ask again once it has drained.
                 self.executor.call_when_idle(self.backlog_low)
                 return
-            self._send(ca.EventsOnRequest())
-            self.auto_events_off = False
+            resumed = self.switch.relieved(self._send)
             self.skip_stale = False
+        if not resumed:
+            return  # the user's choice stands
         logger.debug('Callbacks of circuit %s:%d caught up; resuming '
                      'updates (EVENTS_ON)', *manager.address)
