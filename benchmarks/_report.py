@@ -23,7 +23,8 @@ COMPARISONS = (('caproto', None, 'caproto'),
                ('pyepics', None, 'pyepics'),
                ('aioca', 'cawire-asyncio', 'aioca'),
                ('caproto-asyncio', 'cawire-asyncio', 'caproto-asyncio'),
-               ('cawire-aioca/aioca', 'cawire-aioca', 'aioca'))
+               ('cawire-aioca/aioca', 'cawire-aioca', 'aioca'),
+               ('cawire-netthread/pyepics', 'cawire-netthread', 'pyepics'))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,11 @@ from _common import (MonitorWindow, median, percentile, rss_bytes,
 class ThreadingApiMetrics:
     """Each public method is one metric; keyword arguments come from the spec."""
 
-    def __init__(self, module_name: str):
+    def __init__(self, module_name: str, **context_options):
         self.module_name = module_name
         self.client = importlib.import_module(module_name)
+        # Extra Context() keywords of a client variant (cawire only).
+        self.context_options = context_options
 
     def metrics(self) -> dict:
         return {'connect': self.connect, 'read_latency': self.read_latency,
@@ -38,7 +40,7 @@ class ThreadingApiMetrics:
         return pvs
 
     def connect(self, names: list[str], timeout: float) -> dict:
-        ctx = self.client.Context(timeout=timeout)
+        ctx = self.client.Context(timeout=timeout, **self.context_options)
         gc.collect()
         rss0 = rss_bytes()
         t0 = time.perf_counter()
@@ -52,7 +54,7 @@ class ThreadingApiMetrics:
 
     def read_latency(self, name: str, reads: int, warmup: int,
                      timeout: float) -> dict:
-        ctx = self.client.Context(timeout=timeout)
+        ctx = self.client.Context(timeout=timeout, **self.context_options)
         pv, = self._connected(ctx, [name], timeout)
         for _ in range(warmup):
             pv.read().data
@@ -67,7 +69,7 @@ class ThreadingApiMetrics:
                 'read_p90_us': percentile(samples, 0.9) / 1e3}
 
     def bulk_read(self, names: list[str], reads: int, timeout: float) -> dict:
-        ctx = self.client.Context(timeout=timeout)
+        ctx = self.client.Context(timeout=timeout, **self.context_options)
         pvs = self._connected(ctx, names, timeout)
         times = []
         for attempt in range(reads + 1):  # the first one warms up
@@ -95,7 +97,7 @@ class ThreadingApiMetrics:
 
     def write_notify(self, name: str, writes: int, warmup: int,
                      timeout: float) -> dict:
-        ctx = self.client.Context(timeout=timeout)
+        ctx = self.client.Context(timeout=timeout, **self.context_options)
         pv, = self._connected(ctx, [name], timeout)
         for i in range(warmup):
             pv.write([float(i)], wait=True)
@@ -107,7 +109,7 @@ class ThreadingApiMetrics:
 
     def array_read(self, name: str, count: int, reads: int, max_seconds: float,
                    timeout: float) -> dict:
-        ctx = self.client.Context(timeout=timeout)
+        ctx = self.client.Context(timeout=timeout, **self.context_options)
         pv, = self._connected(ctx, [name], timeout)
         data = pv.read(data_count=count).data  # warm-up
         if len(data) != count:
@@ -126,7 +128,7 @@ class ThreadingApiMetrics:
     def monitor(self, names: list[str], fast: str, warmup_s: float,
                 window_s: float, timeout: float,
                 subscribe_timeout: float, catchup_timeout: float) -> dict:
-        ctx = self.client.Context(timeout=timeout)
+        ctx = self.client.Context(timeout=timeout, **self.context_options)
         t_start = time.perf_counter()
         pvs = self._connected(ctx, [*names, fast], timeout)
         count = [0]

@@ -6,72 +6,69 @@ too).  Consumers that iterate (``async for``) read from a queue instead; a
 queue above its high-water mark marks the circuit *congested*: EVENTS_OFF
 goes out once, and EVENTS_ON when every congested queue has drained below
 its low-water mark (the server then sends each subscription's latest
-value).  The user's own events_off()/events_on() wins over both.  Counters
-say how often each happened.
+value).  The user's own events_off()/events_on() wins over both (the
+rules are the core's ``EventsSwitch``, shared with the threading client).
+Counters say how often each happened.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ..protocol import _commands as ca
+from ..protocol._events_switch import EventsSwitch
 
 __all__ = ('FlowControl',)
 
 
 class FlowControl:
-    """EVENTS_OFF/ON bookkeeping of one circuit manager."""
+    """Which consumer queues of one circuit manager are congested; the
+    EVENTS_OFF/ON rules themselves are the core's :class:`EventsSwitch`."""
 
-    __slots__ = ('_manager', '_congested', 'user_off', 'auto_off',
-                 'events_off_sent', 'events_on_sent')
+    __slots__ = ('_send', '_congested', 'switch')
 
     def __init__(self, manager: Any):
-        self._manager = manager
+        self._send = manager.send_flow_control
         self._congested: set[int] = set()
-        self.user_off = False
-        self.auto_off = False
-        self.events_off_sent = 0
-        self.events_on_sent = 0
+        self.switch = EventsSwitch()
 
     @property
     def suspended(self) -> bool:
         """True while EVENTS_OFF (by the user or by flow control) is in force."""
-        return self.user_off or self.auto_off
+        return self.switch.suspended
+
+    @property
+    def user_off(self) -> bool:
+        return self.switch.user_off
+
+    @property
+    def auto_off(self) -> bool:
+        return self.switch.auto_off
+
+    @property
+    def events_off_sent(self) -> int:
+        return self.switch.events_off_sent
+
+    @property
+    def events_on_sent(self) -> int:
+        return self.switch.events_on_sent
 
     def user_events_off(self) -> None:
-        if not self.suspended:
-            self._send_off()
-        self.user_off = True
+        self.switch.user_events_off(self._send)
 
     def user_events_on(self) -> None:
-        self.user_off = False
-        if not self.auto_off:
-            self._send_on()
+        self.switch.user_events_on(self._send)
 
     def congested(self, queue_id: int) -> None:
         """A consumer queue went above its high-water mark."""
         self._congested.add(queue_id)
-        if not self.auto_off:
-            if not self.user_off:
-                self._send_off()
-            self.auto_off = True
+        self.switch.congested(self._send)
 
     def relieved(self, queue_id: int) -> None:
         """A consumer queue drained below its low-water mark (or closed)."""
         self._congested.discard(queue_id)
-        if self.auto_off and not self._congested:
-            self.auto_off = False
-            if not self.user_off:
-                self._send_on()
+        if not self._congested:
+            self.switch.relieved(self._send)
 
     def reset(self) -> None:
         """The circuit died: a new one starts with events on."""
         self._congested.clear()
-        self.auto_off = False
-
-    def _send_off(self) -> None:
-        if self._manager.send_flow_control(ca.EventsOffRequest()):
-            self.events_off_sent += 1
-
-    def _send_on(self) -> None:
-        if self._manager.send_flow_control(ca.EventsOnRequest()):
-            self.events_on_sent += 1
+        self.switch.reset()

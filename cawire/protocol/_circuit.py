@@ -46,7 +46,7 @@ methods.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _server_channel_forms
@@ -62,6 +62,7 @@ from ._commands import (
     SearchResponse, ServerDisconnResponse, VersionRequest, VersionResponse,
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
 from ._commands_base import Message
+from ._commands_channel import pack_create_chan
 from ._constants import DEFAULT_PROTOCOL_VERSION, LAST_BUFFER_TYPE
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
                           ProtocolError, RemoteProtocolError)
@@ -249,6 +250,39 @@ class VirtualCircuit:
             handler(command, self.our_role)
             buffers.extend(command.wire_buffers())
         return buffers
+
+    def create_channels(self, channels: Iterable[ClientChannel]) -> bytes:
+        """CREATE_CHAN for each of ``channels`` (this client circuit's),
+        validated and applied as ``send(*(c.create() for c in channels))``
+        would, as one bytes object: the fast form for connecting thousands
+        of channels (no message objects, one buffer).
+
+        Raises
+        ------
+        LocalProtocolError
+            Not a client circuit, the VERSION not sent yet, a channel of
+            another circuit, or a channel not in a state to be created.
+            Channels before it have been applied.
+        CaprotoValueError
+            A name that cannot be sent.
+        """
+        role = self.our_role
+        if role is not CLIENT:
+            raise LocalProtocolError('only a client circuit creates channels')
+        if not self.states.client_may_send_requests:
+            raise self._error(role, f'CreateChanRequest before the client '
+                              f'sent its VERSION (circuit {self.states!r})')
+        version = self.protocol_version
+        known = self.channels
+        advance = self._advance_channel_by_type
+        parts = []
+        for channel in channels:
+            if known.get(channel.cid) is not channel:
+                raise LocalProtocolError(f'{channel!r} is not a channel of '
+                                         f'this circuit')
+            advance(channel, CreateChanRequest, role)
+            parts.append(pack_create_chan(channel.name, channel.cid, version))
+        return b''.join(parts)
 
     def send_request(self, command: IoRequest,
                      request: OutstandingRequest) -> list:
@@ -496,9 +530,13 @@ class VirtualCircuit:
                               f'unknown sid {sid}') from None
 
     def _advance_channel(self, channel, command, sender: Role) -> None:
+        self._advance_channel_by_type(channel, type(command), sender)
+
+    def _advance_channel_by_type(self, channel, command_type: type,
+                                 sender: Role) -> None:
         try:
             channel.states.process_command_type(sender, self.our_role,
-                                                type(command))
+                                                command_type)
         except (LocalProtocolError, RemoteProtocolError) as exc:
             exc.args = (f'{exc.args[0]} (channel {channel.name!r}, '
                         f'cid {channel.cid})',)

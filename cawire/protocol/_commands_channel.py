@@ -8,9 +8,12 @@ SERVER_DISCONN tells the client the server dropped it.
 """
 from __future__ import annotations
 
+import struct
+
 from ._commands_base import (Message, NamedMessage, channel_type_field,
                              encode_name, header_field, u32)
 from ._enums import AccessRights
+from ._exceptions import CaprotoValueError
 from ._roles import REQUEST, RESPONSE
 
 __all__ = (
@@ -18,6 +21,10 @@ __all__ = (
     'AccessRightsResponse', 'ClearChannelRequest', 'ClearChannelResponse',
     'ServerDisconnResponse',
 )
+
+_HEADER = struct.Struct('>HHHHII')
+_PADS = tuple(b'\x00' * n for n in range(8))
+_U32_MAX = 0xFFFFFFFF
 
 
 class CreateChanRequest(NamedMessage):
@@ -39,6 +46,25 @@ class CreateChanRequest(NamedMessage):
     """Client channel id (the number the client chose for the channel)."""
     version = header_field(5)
     """Minor protocol version of the sender."""
+
+
+def pack_create_chan(name: str | bytes, cid: int, version: int) -> bytes:
+    """Wire bytes of ``CreateChanRequest(name, cid, version)`` without
+    building the message: the fast form for a client connecting thousands
+    of channels at once (:meth:`VirtualCircuit.create_channels`).
+
+    Raises
+    ------
+    CaprotoValueError
+        ``name`` cannot be encoded, or ``cid`` / ``version`` is out of range.
+    """
+    raw = encode_name(name, 'PV name')
+    padded = (len(raw) + 7) & ~7
+    if not (0 <= cid <= _U32_MAX and 0 <= version <= _U32_MAX):
+        raise CaprotoValueError(f'CREATE_CHAN cid {cid!r} or version '
+                                f'{version!r} out of range')
+    return (_HEADER.pack(CreateChanRequest.ID, padded, 0, 0, cid, version)
+            + raw + _PADS[padded - len(raw)])
 
 
 class CreateChanResponse(Message):

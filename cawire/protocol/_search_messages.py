@@ -22,7 +22,7 @@ from typing import NamedTuple
 from ._commands import (ClientNameRequest, HostNameRequest, SearchRequest,
                         SearchResponse, VersionRequest, VersionResponse,
                         extract_address)
-from ._commands_base import encode_name
+from ._commands_base import MAX_NAME_BYTES, encode_name
 from ._constants import (DEFAULT_PROTOCOL_VERSION, DONT_REPLY, HEADER_SIZE,
                          MAX_UDP_SEND, SEQUENCE_NUMBER_IS_VALID,
                          UNKNOWN_ADDRESS)
@@ -52,6 +52,10 @@ def search_message_size(name: str | bytes) -> int:
     CaprotoValueError
         If ``name`` cannot be sent (not latin-1, NUL inside, too long).
     """
+    if (type(name) is str and name.isascii() and '\x00' not in name
+            and len(name) < MAX_NAME_BYTES):
+        # One byte per character: the size without encoding a copy.
+        return HEADER_SIZE + ((len(name) + 8) & ~7)
     return HEADER_SIZE + ((len(encode_name(name, 'PV name')) + 7) & ~7)
 
 

@@ -42,6 +42,25 @@ Also here, as in libca:
   is back).  Names a server refused or broke on wait for the tick only, so
   that the anomalies of other servers cannot make a storm of them.
 
+One addition to libca's congestion rule: a loss that turns out to be a delay
+is undone, as TCP undoes a spurious retransmission timeout (RFC 3522,
+RFC 4015).  libca judges a pass lost when some reply has not arrived by the
+timer's next firing (one round-trip estimate, >= 32 ms, later), and a reply
+that arrives after that is ignored.  On a busy host -- a server working
+through a burst of 64 datagrams, or a client whose one network thread is
+creating the channels of the previous replies -- most such "losses" are
+replies 10-100 ms late: each one drops the window to one datagram and halves
+the growth threshold, and a connect of 10,000 names spends most of its time
+growing it back.  Here the timer remembers the last passes it judged lost
+(the names whose replies were missing, its window before the cut); when
+every one of those names is answered after all by a reply to that pass (not
+to a later search of the name, told apart by the datagram sequence numbers),
+the window and threshold are put back to what they were (never lowered).
+As in libca, a late reply is no round-trip sample (a reply held up for
+seconds would slow every retry).  A reply that really is missing (a name
+nobody serves, a datagram dropped) keeps the cut: real congestion is
+handled exactly as in libca.
+
 :meth:`retry_now` (caproto's behaviour on every ``get_pvs``) sends every
 unanswered name again at once, restarting its back-off.
 """
@@ -70,10 +89,21 @@ BEACON_ANOMALY_SEARCH_PERIOD = 5.0
 #: EPICS_CA_MAX_SEARCH_PERIOD is never taken below this (libca).
 MAX_SEARCH_PERIOD_LOWER_LIMIT = 60.0
 MAX_FRAMES_PER_TRY = 64
+#: Passes judged lost that a timer remembers, to undo the cut if their
+#: replies turn out to be late rather than lost (the oldest is forgotten).
+MAX_SUSPECT_PASSES = 4
 #: Bytes of SEARCH messages one datagram holds after its VERSION header.
 DATAGRAM_PAYLOAD_CAPACITY = MAX_UDP_SEND - HEADER_SIZE
 
 _U32 = 0x1_0000_0000
+
+
+def _release(table: dict) -> None:
+    # A dict keeps the table it grew to when its keys are deleted (tens of
+    # bytes for every key it once held: ~100 bytes per PV after a connect
+    # of thousands of names); clear() on the emptied dict gives it back.
+    if not table:
+        table.clear()
 
 
 def _name_of(key: Hashable) -> str | bytes:
@@ -90,11 +120,27 @@ class SearchDatagram(NamedTuple):
     keys: list
 
 
+class _SuspectPass:
+    """A pass judged lost whose missing replies may still come (late)."""
+
+    __slots__ = ('missing', 'frames_per_try', 'congestion_threshold')
+
+    def __init__(self, missing: set, frames_per_try: float,
+                 congestion_threshold: float) -> None:
+        # Keys of the pass not answered when it was judged; a key answered
+        # later by a reply to that pass (not to a newer search) leaves.
+        self.missing = missing
+        # The window and threshold before the cut, restored if no reply
+        # of this pass was lost after all.
+        self.frames_per_try = frames_per_try
+        self.congestion_threshold = congestion_threshold
+
+
 class _Timer:
     __slots__ = ('index', 'requests', 'awaiting', 'deadline', 'attempts',
                  'responses', 'frames_per_try', 'congestion_threshold',
                  'time_at_last_send', 'first_sequence', 'last_sequence',
-                 'boost_possible')
+                 'boost_possible', 'suspects')
 
     def __init__(self, index: int, boost_possible: bool) -> None:
         self.index = index
@@ -112,12 +158,8 @@ class _Timer:
         # None: no datagram went out at the last firing.
         self.last_sequence: int | None = None
         self.boost_possible = boost_possible
-
-    def sequence_in_window(self, sequence: int) -> bool:
-        if self.last_sequence is None:
-            return False        # the last firing sent nothing
-        span = (self.last_sequence - self.first_sequence) % _U32
-        return (sequence - self.first_sequence) % _U32 <= span
+        # Passes judged lost, oldest first (see _SuspectPass).
+        self.suspects: list[_SuspectPass] = []
 
 
 class SearchSchedule:
@@ -158,6 +200,10 @@ class SearchSchedule:
                         for i in range(self.timer_count)]
         self.rtt_mean = MIN_ROUND_TRIP_ESTIMATE
         self.rtt_deviation = 0.0
+        # Timers with passes judged lost that may yet prove late.
+        self._suspect_timers: list[_Timer] = []
+        #: Cuts of the window undone because the replies came late.
+        self.losses_undone = 0
         self._next_sequence = first_sequence % _U32
         self._capacity = datagram_capacity
         # key -> timer index, or None while in the disconnect governor.
@@ -242,27 +288,42 @@ class SearchSchedule:
         ----------
         sequence : int, optional
             Sequence number of the VERSION leading the reply datagram; None
-            if the reply had none (pre-4.11 server).  Only replies to the
-            timer's last send update the round-trip estimate.
+            if the reply had none (pre-4.11 server).  RSRV stamps a reply
+            datagram with the sequence of the last request datagram it read
+            before sending (it batches the replies to a burst of requests),
+            so a reply to the timer's last pass carries that pass's first
+            sequence or a later one; a reply with an earlier sequence
+            answers an earlier search of the name.  Only replies to the last
+            pass count as its responses and as round-trip samples.
+
+        A reply to a pass that its timer has already judged lost is late,
+        not lost: when every missing reply of that pass has come, the cut of
+        the timer's window is undone.
 
         Returns
         -------
         bool
-            False if ``key`` was not being searched for (a duplicate or late
-            reply).
+            False if ``key`` was not being searched for (a duplicate, or
+            the reply to an earlier search of a name answered since).
         """
-        if key not in self._where:
+        where = self._where
+        if key not in where:
             return False
-        index = self._where[key]
+        index = where[key]
+        timer = self._timers[index] if index is not None else None
+        sent_this_pass = timer is not None and key in timer.awaiting
         self._remove(key)
-        if index is None:
+        if timer is None:
             return True
-        timer = self._timers[index]
-        if timer.time_at_last_send is None:
+        sent_at = timer.time_at_last_send
+        if (not sent_this_pass or sent_at is None
+                or (sequence is not None
+                    and not self._stamped_since(timer, sequence))):
+            # An answer to an earlier search of the name.
+            if self._suspect_timers:
+                self._late_reply(key)
             return True
-        if sequence is not None and not timer.sequence_in_window(sequence):
-            return True
-        self._update_round_trip(now - timer.time_at_last_send)
+        self._update_round_trip(now - sent_at)
         timer.responses += 1
         if timer.responses == timer.attempts and timer.requests:
             # Everything we sent was answered: send the rest right away.
@@ -362,6 +423,47 @@ class SearchSchedule:
         self.rtt_mean += 0.125 * error
         self.rtt_deviation += 0.25 * (abs(error) - self.rtt_deviation)
 
+    def _stamped_since(self, timer: _Timer, sequence: int) -> bool:
+        # Sequence between the timer's last pass's first datagram and the
+        # newest datagram sent (by any timer).
+        if timer.last_sequence is None:
+            return False        # the last firing sent nothing
+        span = (self._next_sequence - 1 - timer.first_sequence) % _U32
+        return (sequence - timer.first_sequence) % _U32 <= span
+
+    def _late_reply(self, key: Hashable) -> None:
+        for timer in self._suspect_timers:
+            for suspect in timer.suspects:
+                if key in suspect.missing:
+                    break
+            else:
+                continue
+            suspect.missing.discard(key)
+            if not suspect.missing:
+                # Nothing of that pass was lost: undo its cut.
+                timer.suspects.remove(suspect)
+                if not timer.suspects:
+                    self._suspect_timers.remove(timer)
+                timer.frames_per_try = max(timer.frames_per_try,
+                                           suspect.frames_per_try)
+                timer.congestion_threshold = max(
+                    timer.congestion_threshold,
+                    suspect.congestion_threshold)
+                self.losses_undone += 1
+            return
+
+    def _remember_suspect(self, timer: _Timer, missing: set) -> None:
+        # Called before _adjust_frames cuts the window of a lossy pass.
+        if not missing:
+            return
+        suspect = _SuspectPass(missing, timer.frames_per_try,
+                               timer.congestion_threshold)
+        if not timer.suspects:
+            self._suspect_timers.append(timer)
+        timer.suspects.append(suspect)
+        if len(timer.suspects) > MAX_SUSPECT_PASSES:
+            del timer.suspects[0]
+
     def _install(self, key, index: int, now: float) -> None:
         timer = self._timers[index]
         timer.requests[key] = self._sizes[key]
@@ -371,7 +473,11 @@ class SearchSchedule:
 
     def _remove(self, key) -> None:
         self._detach(key)
-        self._sizes.pop(key, None)
+        sizes = self._sizes
+        sizes.pop(key, None)
+        if not sizes:
+            _release(sizes)
+            _release(self._where)
 
     def _detach(self, key) -> None:
         # Take ``key`` out of its timer or the governor; keep its size.
@@ -388,6 +494,8 @@ class SearchSchedule:
                 # Nothing left to send or to wait for; the pass's attempt
                 # and response counts are kept for the next firing.
                 timer.deadline = None
+                _release(timer.requests)
+                _release(timer.awaiting)
 
     def _move_all(self, timer: _Timer, target: int, now: float) -> None:
         for key in list(timer.awaiting):
@@ -404,15 +512,19 @@ class SearchSchedule:
         last = self.timer_count - 1
         up = min(timer.index + 1, last)
         # Names sent last time that got no reply move to the slower timer.
-        for key in list(timer.awaiting):
+        missing = list(timer.awaiting)
+        for key in missing:
             del timer.awaiting[key]
             self._install(key, up, now)
+        _release(timer.awaiting)
         timer.time_at_last_send = now
         if timer.responses and timer.boost_possible:
             for key in list(timer.requests):
                 del timer.requests[key]
                 self._install(key, self.beacon_anomaly_index, now)
         if timer.attempts:
+            if timer.responses < timer.attempts:
+                self._remember_suspect(timer, set(missing))
             self._adjust_frames(timer)
         timer.attempts = timer.responses = 0
         timer.first_sequence = self._next_sequence
@@ -464,6 +576,8 @@ class SearchSchedule:
         for key, size in taken:
             del requests[key]
             awaiting[key] = size
+        if not requests:
+            _release(requests)
         timer.attempts += len(taken)
         if current:
             datagrams.append(self._seal(current))

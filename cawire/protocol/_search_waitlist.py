@@ -21,7 +21,11 @@ class SearchWaitlist:
     __slots__ = ('_waiting',)
 
     def __init__(self) -> None:
-        self._waiting: dict[str, set] = {}
+        # name -> the owner waiting, or a list of them (one per priority,
+        # or per context sharing the list): a set per name would cost
+        # ~200 bytes per channel while connecting, memory the process
+        # keeps afterwards.
+        self._waiting: dict[str, Any] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self._waiting
@@ -31,39 +35,51 @@ class SearchWaitlist:
 
     def put(self, owner: Any) -> None:
         """Let ``owner`` wait for its name (its search is the caller's)."""
-        waiting = self._waiting.get(owner.name)
+        self._put(owner)
+
+    def _put(self, owner: Any) -> bool:
+        # True if nobody waited for the name before.
+        table = self._waiting
+        name = owner.name
+        waiting = table.get(name)
         if waiting is None:
-            waiting = self._waiting[owner.name] = set()
-        waiting.add(owner)
+            table[name] = owner
+            return True
+        if type(waiting) is list:
+            if not any(other is owner for other in waiting):
+                waiting.append(owner)
+        elif waiting is not owner:
+            table[name] = [waiting, owner]
+        return False
 
     def add(self, owners: Iterable[Any]) -> list[str]:
         """Let ``owners`` wait; return the names that nobody waited for
         before (the ones to search for), without repeats."""
         names: dict[str, None] = {}
-        table = self._waiting
+        put = self._put
         for owner in owners:
-            name = owner.name
-            waiting = table.get(name)
-            if not waiting:
-                names[name] = None
-                if waiting is None:
-                    waiting = table[name] = set()
-            waiting.add(owner)
+            if put(owner):
+                names[owner.name] = None
         return list(names)
 
     def found(self, names: Iterable[str]) -> dict[int, list]:
         """The channels waiting for ``names`` (no longer waiting), by
         priority."""
-        pop = self._waiting.pop
+        table = self._waiting
+        pop = table.pop
         by_priority: dict[int, list] = {}
         for name in names:
             waiting = pop(name, None)
-            if waiting:
-                for owner in waiting:
-                    group = by_priority.get(owner.priority)
-                    if group is None:
-                        group = by_priority[owner.priority] = []
-                    group.append(owner)
+            if waiting is None:
+                continue
+            for owner in (waiting if type(waiting) is list else (waiting,)):
+                group = by_priority.get(owner.priority)
+                if group is None:
+                    group = by_priority[owner.priority] = []
+                group.append(owner)
+        if not table:
+            # An emptied dict keeps its table (~20 bytes per name it held).
+            table.clear()
         return by_priority
 
     def clear(self) -> None:

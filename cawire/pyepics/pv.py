@@ -251,7 +251,25 @@ class PV:
                 args['char_value'] = _convert.char_value(
                     value, native, 1, ftype, args['precision'],
                     args['enum_strs'])
-                self._announce()
+                if self.verbose:
+                    self._announce()
+                    return
+                # _announce and run_callbacks, inlined (every update).
+                callbacks = self.callbacks
+                if len(callbacks) == 1:
+                    for index, (func, kwargs) in list(callbacks.items()):
+                        kwds = args.copy()
+                        if kwargs:
+                            kwds.update(kwargs)
+                        kwds['cb_info'] = (index, self)
+                        if callable(func):
+                            try:
+                                func(**kwds)
+                            except Exception:
+                                logger.exception('user callback %r raised',
+                                                 func)
+                elif callbacks:
+                    self.run_callbacks()
                 return
         data = response.data
         if self.form == 'native' and not len(data):

@@ -1,38 +1,37 @@
-"""Running user callbacks: ordered executors and weak callback registries.
+"""Running user callbacks: ordered executors.
 
-User code never runs on the network thread.  Each circuit has a
+By default user code never runs on the network thread: each circuit has a
 :class:`CallbackExecutor` whose workers start jobs strictly in submission
 order (so updates reach callbacks in the order they arrived).  An exception
 raised by user code is logged with its traceback on the ``cawire.callback``
-logger and the executor carries on.
+logger and the executor carries on.  (``Context(callbacks_on_network_thread=
+True)`` uses ``_network_thread_executor`` instead.)
 
 The executor reports its backlog to its owner through two thresholds so the
 circuit can apply Channel Access flow control (EVENTS_OFF / EVENTS_ON) and,
 past a hard limit, coalesce subscription updates.
 
-:class:`CallbackRegistry` holds *weak* references to subscription callbacks
-(bound methods through ``weakref.WeakMethod``), as documented for
-``Subscription.add_callback``.
+The weak callback registries are in ``_callback_registry`` (re-exported
+here).
 """
 from __future__ import annotations
 
 import collections
-import inspect
 import logging
-import os
 import queue
-import sys
 import threading
-import types
-import warnings
-import weakref
 from time import monotonic
 from typing import Any, Callable
+
+from ._callback_registry import CallbackRegistry, accepts_one_positional_argument
 
 __all__ = ('CallbackExecutor', 'CallbackRegistry', 'run_user_callback',
            'accepts_one_positional_argument')
 
 callback_logger = logging.getLogger('cawire.callback')
+
+#: Marks a queued batch job: ``(_BATCH, (func, items), time, None)``.
+_BATCH = object()
 
 
 def run_user_callback(func: Callable[..., Any], *args: Any) -> None:
@@ -52,6 +51,18 @@ class CallbackExecutor:
     while other keys' jobs run beside them.  (That is what lets slow
     callbacks of different subscriptions each run at their own pace.)
 
+    With one worker, :meth:`submit_batched` (subscription updates) gathers
+    items into batches: ``func(items)`` is called once per batch.  While
+    the submitting thread holds the executor (:meth:`hold`, the network
+    thread processing one receive), its items are collected without any
+    lock and queued at :meth:`release` with one lock round trip; a batch
+    left at the tail of the queue takes later items too until a worker
+    takes it.  The network thread and the worker then contend for the lock
+    once per received chunk, not per update: under a busy GIL each
+    contended acquisition can cost a thread switch.  Order is kept: any
+    other job closes the open batch.  The backlog counts every item (those
+    of a batch until a worker takes it).
+
     Parameters
     ----------
     max_workers : int
@@ -67,6 +78,11 @@ class CallbackExecutor:
         :meth:`watch_low_water`), the first worker to see the backlog at or
         below this calls ``on_low_water`` (on the worker thread) and disarms.
     """
+
+    #: Items per batch job: bounds how far the backlog may under-count
+    #: (the items of a batch a worker is running) and how old the oldest
+    #: item of a batch is beyond the batch's own time stamp.
+    BATCH_LIMIT = 256
 
     def __init__(self, max_workers: int = 1, *, name: str = 'cawire-callbacks',
                  high_water: int = 1000, low_water: int = 100,
@@ -100,11 +116,23 @@ class CallbackExecutor:
         # Keys of the keyed jobs running now (only used with several workers).
         self._running_keys: set = set()
         self.jobs_run = 0
+        # Items queued and not yet taken by a worker (a batch counts each).
+        self._queued = 0
+        # The items of the batch job at the tail of the queue, which later
+        # items of the same function may join (``_open_func``); None once
+        # anything else is queued after it or a worker has taken it.
+        self._open_batch: list | None = None
+        self._open_func: Callable | None = None
+        # Items the holder submitted since hold(), not queued yet:
+        # (func, [items]) or None.
+        self._held: tuple[Callable, list] | None = None
 
     @property
     def backlog(self) -> int:
-        """Jobs queued and not yet started."""
-        return len(self._jobs)
+        """Jobs queued and not yet started (each item of a batch counts;
+        the items of a batch a worker has taken no longer do)."""
+        held = self._held
+        return self._queued + (len(held[1]) if held is not None else 0)
 
     @property
     def is_shut_down(self) -> bool:
@@ -128,7 +156,7 @@ class CallbackExecutor:
         which case nothing is armed and the caller should act now.
         """
         with self._lock:
-            if len(self._jobs) <= self.low_water:
+            if self._queued <= self.low_water:
                 self._watch_low = False
                 return True
             self._watch_low = True
@@ -148,11 +176,46 @@ class CallbackExecutor:
         self._holder = threading.get_ident()
 
     def release(self) -> None:
-        """End :meth:`hold`; wake a worker if jobs were queued meanwhile."""
+        """End :meth:`hold`: queue the items gathered meanwhile and wake a
+        worker if jobs were queued."""
+        if self._held is not None:
+            self._queue_held()
         self._holder = None
         if self._jobs:
             with self._lock:
                 self._wake_locked()
+
+    def _queue_held(self) -> None:
+        # Holder thread: the items it gathered join the queue, in order.
+        held, self._held = self._held, None
+        if held is None:
+            return
+        func, items = held
+        notify_high = False
+        with self._lock:
+            if self._shutdown:
+                return
+            notify_high = self._add_batch_items_locked(func, items)
+        if notify_high and self.on_high_water is not None:
+            self._call_hook(self.on_high_water)
+
+    def _add_batch_items_locked(self, func: Callable, items: list) -> bool:
+        # Append to the open batch or start one; True when the high-water
+        # mark is crossed now.
+        batch = self._open_batch
+        if (batch is not None and self._open_func == func
+                and len(batch) + len(items) <= self.BATCH_LIMIT):
+            batch.extend(items)
+        else:
+            batch = self._open_batch = items
+            self._open_func = func
+            self._jobs.append((_BATCH, (func, batch), monotonic(), None))
+        self._queued += len(items)
+        if not self._above_high_water and self._queued >= self.high_water:
+            self._above_high_water = True
+            self._watch_low = True
+            return True
+        return False
 
     def _wake_locked(self) -> None:
         if self._doorbells:
@@ -169,17 +232,51 @@ class CallbackExecutor:
         submitted with the same ``key`` (None: no such constraint).
         Returns False if the executor is shut down."""
         notify_high = False
+        if self._held is not None and self._holder == threading.get_ident():
+            self._queue_held()  # what the holder submitted before goes first
         with self._lock:
             if self._shutdown:
                 return False
             self._jobs.append((func, args, monotonic(), key))
+            self._open_batch = None  # later updates must not overtake this
+            self._queued += 1
             if (not self._above_high_water
-                    and len(self._jobs) >= self.high_water):
+                    and self._queued >= self.high_water):
                 self._above_high_water = True
                 self._watch_low = True
                 notify_high = True
             if self._holder is None or self._holder != threading.get_ident():
                 self._wake_locked()
+        if notify_high and self.on_high_water is not None:
+            self._call_hook(self.on_high_water)
+        return True
+
+    def submit_batched(self, key, func: Callable[[Any], Any],
+                       item: Any) -> bool:
+        """Queue ``item`` for ``func(items)``, a call with a list of items
+        in submission order (see the class docstring): with one worker,
+        consecutive items of the same ``func`` share calls; with several,
+        each item is its own keyed job (``submit_for(key, func, [item])``).
+        Returns False if the executor is shut down."""
+        if self.max_workers > 1:
+            return self.submit_for(key, func, [item])
+        if self._holder == threading.get_ident():
+            if self._shutdown:
+                return False
+            held = self._held
+            if held is not None and held[0] == func:
+                held[1].append(item)
+            else:
+                if held is not None:
+                    self._queue_held()
+                self._held = (func, [item])
+            return True
+        notify_high = False
+        with self._lock:
+            if self._shutdown:
+                return False
+            notify_high = self._add_batch_items_locked(func, [item])
+            self._wake_locked()
         if notify_high and self.on_high_water is not None:
             self._call_hook(self.on_high_water)
         return True
@@ -239,12 +336,19 @@ class CallbackExecutor:
                         return
                     self._doorbells.append(doorbell)
                 else:
-                    if self._above_high_water and len(jobs) <= self.low_water:
+                    if job[0] is _BATCH:
+                        if job[1][1] is self._open_batch:
+                            self._open_batch = None
+                        self._queued -= len(job[1][1])
+                    else:
+                        self._queued -= 1
+                    queued = self._queued
+                    if self._above_high_water and queued <= self.low_water:
                         self._above_high_water = False
                         if self._watch_low:
                             self._watch_low = False
                             notify_low = True
-                    elif self._watch_low and len(jobs) <= self.low_water:
+                    elif self._watch_low and queued <= self.low_water:
                         self._watch_low = False
                         notify_low = True
             if job is None:
@@ -253,11 +357,19 @@ class CallbackExecutor:
             if notify_low and self.on_low_water is not None:
                 self._call_hook(self.on_low_water)
             func, args, _, key = job
-            try:
-                func(*args)
-            except Exception:
-                callback_logger.exception('Exception in user callback %r',
-                                          func)
+            if func is _BATCH:
+                func, items = args
+                try:
+                    func(items)
+                except Exception:
+                    callback_logger.exception('Exception in user callback %r',
+                                              func)
+            else:
+                try:
+                    func(*args)
+                except Exception:
+                    callback_logger.exception('Exception in user callback %r',
+                                              func)
             self.jobs_run += 1
             if key is not None and self.max_workers > 1:
                 with lock:
@@ -288,6 +400,9 @@ class CallbackExecutor:
             self._shutdown = True
             if cancel_pending:
                 self._jobs.clear()
+                self._queued = 0
+                self._open_batch = None
+                self._held = None
             for doorbell in self._doorbells:
                 doorbell.put(None)
             self._doorbells.clear()
@@ -301,236 +416,3 @@ class CallbackExecutor:
     @property
     def threads(self) -> list[threading.Thread]:
         return list(self._workers)
-
-
-def accepts_one_positional_argument(func: Callable) -> bool:
-    """True when ``func`` can be called as ``func(response)`` only.
-
-    Used to detect the pre-0.5 subscription callback signature.
-    """
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return False
-    try:
-        signature.bind(None, None)
-    except TypeError:
-        try:
-            signature.bind(None)
-        except TypeError:
-            return False
-        return True
-    return False
-
-
-class _OldSignatureAdapter:
-    """Calls an old-style ``f(response)`` as ``f(sub, response)``.
-
-    Holds the user's function weakly so the adapter does not keep it alive.
-    """
-
-    __slots__ = ('_ref', '__weakref__')
-
-    def __init__(self, func: Callable[[Any], Any]) -> None:
-        self._ref = _weak(func)
-
-    def __call__(self, sub: Any, response: Any) -> None:
-        func = self._ref()
-        if func is not None:
-            func(response)
-
-
-def _weak(func):
-    if inspect.ismethod(func):
-        return weakref.WeakMethod(func)
-    return weakref.ref(func)
-
-
-#: Seconds after registration within which the collection of a lambda or
-#: local function means it was passed inline with no other reference.
-_DIED_AT_ONCE = 1.0
-
-
-def _dies_with_its_caller(func: Callable) -> bool:
-    """A lambda or a function defined inside another function: what a caller
-    typically writes inline, with no reference kept anywhere else."""
-    if inspect.ismethod(func):
-        return False
-    qualname = getattr(func, '__qualname__', '')
-    return '<lambda>' in qualname or '<locals>' in qualname
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _user_line() -> tuple:
-    """(thread, frame, line) of the innermost caller outside cawire: where a
-    callback is registered, and where it dies if it dies at once (the same
-    statement of the same frame)."""
-    frame: types.FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-    if frame is None:
-        return (threading.get_ident(), None, None)
-    return (threading.get_ident(), id(frame), frame.f_lineno)
-
-
-def _describe(func: Callable) -> str:
-    code = getattr(func, '__code__', None)
-    where = (f' ({code.co_filename}:{code.co_firstlineno})'
-             if code is not None else '')
-    return f'{getattr(func, "__qualname__", repr(func))}{where}'
-
-
-#: One lock for every registry: each holds it only for a few dictionary-free
-#: steps and takes no other lock meanwhile (garbage-collection callbacks
-#: take it on any thread, re-entrantly when a collection runs inside one).
-#: A lock per subscription cost ~50 bytes per monitored PV.
-_REGISTRY_LOCK = threading.RLock()
-
-
-class _CallbackRef(weakref.ref):
-    """The registry's weak reference to one plain function: it carries its
-    token, registry and old-signature adapter, so that one module-level
-    function handles every collection (no closure per callback)."""
-
-    __slots__ = ('token', 'registry', 'adapter')
-    token: int
-    registry: CallbackRegistry | None
-    adapter: Any
-
-
-class _CallbackMethodRef(weakref.WeakMethod):
-    """The same for a bound method (whose instance is what must die)."""
-
-    __slots__ = ('token', 'registry', 'adapter')
-    token: int
-    registry: CallbackRegistry | None
-    adapter: Any
-
-
-def _callback_collected(ref: Any) -> None:
-    registry = ref.registry
-    if registry is not None:
-        registry._collected(ref)
-
-
-class CallbackRegistry:
-    """Token -> weakly referenced callback, thread-safe.
-
-    Parameters
-    ----------
-    on_removed : callable, optional
-        Called with no arguments (outside the lock) whenever the registry
-        becomes empty because a callback was garbage collected.
-    """
-
-    # One per subscription, so tens of thousands of them: no __dict__, no
-    # lock or dictionary of its own.
-    __slots__ = ('_refs', '_next_token', '_on_removed', '_short_lived',
-                 '__weakref__')
-
-    def __init__(self, on_removed: Callable[[], None] | None = None) -> None:
-        # The weak references in registration order; a new tuple on every
-        # change, so that snapshot() (once per update) reads it unlocked.
-        self._refs: tuple = ()
-        self._next_token = 0
-        self._on_removed = on_removed
-        # Lambdas and local functions: token -> (registration time,
-        # registering line, repr), to warn when one is collected right after
-        # registration, at the statement that registered it.
-        # (Made on first use.)
-        self._short_lived: dict[int, tuple[float, tuple, str]] | None = None
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def __bool__(self) -> bool:
-        return bool(self._refs)
-
-    def add(self, func: Callable, *, adapt_old_signature: bool = False) -> int:
-        """Register ``func``; return its token."""
-        if not callable(func):
-            raise TypeError(f'{func!r} is not callable')
-        adapter = None
-        if adapt_old_signature and accepts_one_positional_argument(func):
-            warnings.warn(
-                'The signature of subscription callbacks changed from '
-                'f(response) to f(sub, response). Support for f(response) '
-                'may be removed in a future release.', stacklevel=3)
-            adapter = _OldSignatureAdapter(func)
-        ref_type = (_CallbackMethodRef if inspect.ismethod(func)
-                    else _CallbackRef)
-        ref = ref_type(func, _callback_collected)
-        ref.registry = None  # not armed until registered
-        ref.adapter = adapter
-        with _REGISTRY_LOCK:
-            token = ref.token = self._next_token
-            self._next_token = token + 1
-            ref.registry = self
-            self._refs = (*self._refs, ref)
-            if _dies_with_its_caller(func):
-                if self._short_lived is None:
-                    self._short_lived = {}
-                self._short_lived[token] = (monotonic(), _user_line(),
-                                            _describe(func))
-        return token
-
-    def _collected(self, ref: Any) -> None:
-        token = ref.token
-        with _REGISTRY_LOCK:
-            short_lived = (None if self._short_lived is None
-                           else self._short_lived.pop(token, None))
-            refs = self._refs
-            kept = tuple(other for other in refs if other is not ref)
-            removed = len(kept) != len(refs)
-            self._refs = kept
-            now_empty = not kept
-        if short_lived is not None and \
-                monotonic() - short_lived[0] < _DIED_AT_ONCE and \
-                short_lived[1] == _user_line():
-            # Raised where the last reference went away (stacklevel 3: past
-            # the weakref callback), i.e. at the line that registered it.
-            warnings.warn(
-                f'The callback {short_lived[2]} was garbage-collected right '
-                f'after it was registered: callbacks are held by weak '
-                f'reference, so a lambda or a local function passed inline '
-                f'is removed at once. Keep a reference to it (e.g. '
-                f'cb = lambda ...; sub.add_callback(cb)).',
-                RuntimeWarning, stacklevel=3)
-        if removed and now_empty and self._on_removed is not None:
-            self._on_removed()
-
-    def remove(self, token: int) -> bool:
-        """Forget ``token``; return True if the registry is now empty."""
-        with _REGISTRY_LOCK:
-            if self._short_lived is not None:
-                self._short_lived.pop(token, None)
-            refs = self._refs
-            for ref in refs:
-                if ref.token == token:
-                    ref.registry = None
-                    self._refs = tuple(kept for kept in refs
-                                       if kept is not ref)
-                    break
-            return not self._refs
-
-    def clear(self) -> None:
-        with _REGISTRY_LOCK:
-            for ref in self._refs:
-                ref.registry = None
-            self._refs = ()
-            self._short_lived = None
-
-    def snapshot(self) -> list[Callable]:
-        """The live callbacks, in registration order."""
-        result = []
-        for ref in self._refs:
-            func = ref()
-            if func is not None:
-                adapter = ref.adapter
-                result.append(func if adapter is None else adapter)
-        return result
-
-    def tokens(self) -> list[int]:
-        return [ref.token for ref in self._refs]

@@ -43,7 +43,6 @@ from ..protocol._client_circuit import (CLIENT_ROUTES, ClientChannelBook,
                                         circuit_failed, report_server_error)
 from ..protocol._circuit import IoRequest, VirtualCircuit
 from ..protocol._commands_base import Message
-from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoError, CaprotoKeyError,
                                     CaprotoValueError, DisconnectedError,
                                     LocalProtocolError, RemoteProtocolError)
@@ -51,6 +50,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
+from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
 from ._keepalive import KeepAlive
 from ._pending_request import PendingRequest
 from ._request_table import RequestTable
@@ -125,7 +125,9 @@ class VirtualCircuitManager:
         self.subscriptions: dict[int, Subscription] = {}  # subscriptionid ->
         self.requests = RequestTable(self)
         self.all_created_pvnames: list[str] = []
-        self._created_names: set[str] = set()
+        # all_created_pvnames as a set, built at the first reconnection: a
+        # PV's first connection cannot repeat a name (~50 bytes per PV).
+        self._created_names: set[str] | None = None
         self.dead = threading.Event()
         self.connected_event = threading.Event()
         self.process_queue = None  # caproto compatibility; routing is direct
@@ -140,10 +142,16 @@ class VirtualCircuitManager:
             self, high_water=self.backlog_high_water,
             low_water=self.backlog_low_water,
             hard_limit=self.backlog_hard_limit,
-            max_bytes=self.backlog_max_bytes)
-        self.user_callback_executor = CallbackExecutor(
-            context.max_workers,
-            name=f'cawire-callbacks-{address[0]}:{address[1]}')
+            max_bytes=self.backlog_max_bytes,
+            subscriptions=self.subscriptions)
+        self.user_callback_executor: AnyExecutor
+        if context.callbacks_on_network_thread:
+            self.user_callback_executor = NetworkThreadExecutor(
+                selector, name=f'cawire-callbacks-{address[0]}:{address[1]}')
+        else:
+            self.user_callback_executor = CallbackExecutor(
+                context.max_workers,
+                name=f'cawire-callbacks-{address[0]}:{address[1]}')
         self.delivery.executor = self.user_callback_executor
         config = context.config
         max_message = message_size_limit(config.max_array_bytes,
@@ -202,7 +210,7 @@ class VirtualCircuitManager:
     @property
     def events_suspended(self) -> bool:
         """True while EVENTS_OFF (by the user or by flow control) is in force."""
-        return self.delivery.user_events_off or self.delivery.auto_events_off
+        return self.delivery.switch.suspended
 
     @property
     def events_off_sent(self) -> int:
@@ -263,8 +271,9 @@ class VirtualCircuitManager:
         self.log.debug('Connected to %s:%d', *self.address)
         context = self.context
         with self._lock:
-            self._send_locked(self.book.handshake(context.client_name,
-                                                  context.host_name))
+            self._send_locked(self.book.open(context.client_name,
+                                             context.host_name))
+            self._send_packed_locked(self.book.take_waiting())
         if self._connect_timer is not None:
             self._connect_timer.cancel()
         self.context._circuit_connected(self)
@@ -283,9 +292,7 @@ class VirtualCircuitManager:
                     self._unbind_pv(pv)
                 self.context._search_for(pvs, governed=True)
                 return
-            creates = self.book.add(pvs)
-            if creates:
-                self._send_locked(creates)
+            self._send_packed_locked(self.book.add_packed(pvs))
 
     def create_channel(self, pv: PV) -> None:
         """Create ``pv``'s channel on this circuit (any thread)."""
@@ -309,6 +316,13 @@ class VirtualCircuitManager:
                 self.log.debug('>>> %r', command)
         buffers = self.circuit.send(*commands)
         self.transport.send(buffers)
+
+    def _send_packed_locked(self, data: bytes) -> None:
+        # Wire bytes from the core's fast forms (CREATE_CHANs).
+        if data:
+            if circ_logger.isEnabledFor(logging.DEBUG):
+                self.log.debug('>>> %d bytes of CREATE_CHAN', len(data))
+            self.transport.send([data])
 
     def _send_requests_locked(
             self, items: Iterable[tuple[Message, PendingRequest | None]]
@@ -525,7 +539,31 @@ class VirtualCircuitManager:
         if circ_logger.isEnabledFor(logging.DEBUG):
             for command in commands:
                 self.log.debug('<<< %r', command)
+        update = ca.EventAddResponse
+        subscriptions = self.subscriptions
+        delivery = self.delivery
+        deliver = (delivery.deliver_now if delivery.on_network_thread
+                   else delivery.deliver)
         for command in commands:
+            if type(command) is update:
+                # The hot path (most of what a busy circuit receives): the
+                # core validates it, then straight to the delivery.
+                with lock:
+                    try:
+                        process(command)  # (an update comes back as is)
+                    except RemoteProtocolError as exc:
+                        if self._tolerable(command, exc):
+                            continue
+                        return
+                sub = subscriptions.get(command.subscriptionid)
+                if sub is None:
+                    self.delivery.dropped_updates += 1
+                    continue
+                try:
+                    deliver(sub, command)
+                except Exception:
+                    self.log.exception('Failed to handle %r', command)
+                continue
             if type(command) in may_complete:
                 if not self._process_reply(command):
                     return
@@ -600,7 +638,7 @@ class VirtualCircuitManager:
         pv = self.pvs.get(command.cid)
         if pv is None:
             return
-        rights = AccessRights(command.access_rights)
+        rights = command.access_rights      # an AccessRights already
         if rights != pv.access_rights:
             pv.access_rights_changed(rights, self.user_callback_executor)
 
@@ -615,22 +653,40 @@ class VirtualCircuitManager:
                 return
             pv._channel = channel
             pv.channel_ready.set()
-            if pv.name not in self._created_names:
-                # A list (caproto's attribute) without repeats, so that
-                # idling and waking a PV in a loop does not grow it.
-                self._created_names.add(pv.name)
-                self.all_created_pvnames.append(pv.name)
-            with self._lock:
-                for sub in pv.active_subscriptions():
-                    try:
-                        event_add = self._event_add_locked(channel, sub)
-                    except CaprotoValueError as exc:
-                        self.log.error('Cannot subscribe to %r: %s',
-                                       pv.name, exc)
-                        continue
-                    self.subscriptions[event_add.subscriptionid] = sub
-                    self._send_locked([event_add])
+            self._list_created(pv)
+            if pv._subscriptions:   # none on a first connect
+                self._subscribe_all(pv, channel)
         pv.connection_state_changed('connected', channel, executor)
+
+    def _list_created(self, pv: PV) -> None:
+        # all_created_pvnames is a list (caproto's attribute) without
+        # repeats, so that idling and waking a PV in a loop does not grow
+        # it.  (Network thread, pv.component_lock held.)
+        listed = self._created_names
+        if pv._state is None:
+            # Never connected before, so in no circuit's list yet.
+            self.all_created_pvnames.append(pv.name)
+            if listed is not None:
+                listed.add(pv.name)
+            return
+        if listed is None:
+            listed = self._created_names = set(self.all_created_pvnames)
+        if pv.name not in listed:
+            listed.add(pv.name)
+            self.all_created_pvnames.append(pv.name)
+
+    def _subscribe_all(self, pv: PV, channel: ClientChannel) -> None:
+        # (Network thread, pv.component_lock held.)
+        with self._lock:
+            for sub in pv.active_subscriptions():
+                try:
+                    event_add = self._event_add_locked(channel, sub)
+                except CaprotoValueError as exc:
+                    self.log.error('Cannot subscribe to %r: %s',
+                                   pv.name, exc)
+                    continue
+                self.subscriptions[event_add.subscriptionid] = sub
+                self._send_locked([event_add])
 
     def _on_channel_lost(self, command: ca.CreateChFailResponse
                          | ca.ServerDisconnResponse) -> None:

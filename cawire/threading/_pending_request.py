@@ -19,7 +19,7 @@ from ..protocol._outstanding import OutstandingRequest
 from ._flags import OneShot
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._callbacks import CallbackExecutor
+    from ._network_thread_executor import AnyExecutor
     from ._pv import PV
 
 __all__ = ('PendingRequest',)
@@ -70,7 +70,7 @@ class PendingRequest(OutstandingRequest):
         self.response: Message | None = None
         self.exception: BaseException | None = None
 
-    def complete(self, response: Message, executor: CallbackExecutor) -> None:
+    def complete(self, response: Message, executor: AnyExecutor) -> None:
         """Deliver the reply (network thread)."""
         self.response = response
         if self.event is not None:

@@ -23,8 +23,8 @@ from ..protocol._channel_use import (IdleDecision, create_timeout_text,
 from ..protocol._commands import ErrorResponse
 from ..protocol._commands_base import Message
 from ..protocol._enums import AccessRights
-from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                                    LocalProtocolError)
+from ..protocol._exceptions import (CaprotoRuntimeError, CaprotoTimeoutError,
+                                    DisconnectedError, LocalProtocolError)
 from ..protocol._outstanding import error_exception
 from ._callbacks import run_user_callback
 from ._defaults import (CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline,
@@ -33,7 +33,7 @@ from ._flags import ReadyFlag
 from ._subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._callbacks import CallbackExecutor
+    from ._network_thread_executor import AnyExecutor
     from ._circuit_manager import VirtualCircuitManager
     from ._context import Context
 
@@ -109,7 +109,7 @@ class ConnectionCallbacks:
             self.callbacks.pop(token, None)
 
     def process(self, value: Any,
-                executor: CallbackExecutor | None = None) -> None:
+                executor: AnyExecutor | None = None) -> None:
         with self.pv.component_lock:
             self._last_value = value
             refs = list(self.callbacks.values())
@@ -134,7 +134,7 @@ class PV:
     __slots__ = ('name', 'priority', 'context', 'access_rights',
                  'component_lock', 'circuit_ready', 'channel_ready',
                  '_connection_callbacks', '_rights_callbacks', '_state',
-                 'subscriptions', 'command_bundle_queue', '_timeout',
+                 '_subscriptions', 'command_bundle_queue', '_timeout',
                  '_circuit_manager', '_channel', '_idle', '_idle_requested',
                  '_outstanding', 'cid', '_log', '__weakref__')
 
@@ -155,7 +155,9 @@ class PV:
         self._connection_callbacks: ConnectionCallbacks | None = None
         self._rights_callbacks: ConnectionCallbacks | None = None
         self._state: str | None = None  # last connection state reported
-        self.subscriptions: dict[tuple, Subscription] = {}
+        # Created on first use (subscriptions property): most PVs of a big
+        # connect never subscribe, and an empty dict is 64 bytes each.
+        self._subscriptions: dict[tuple, Subscription] | None = None
         self.command_bundle_queue = None  # caproto compatibility; unused
         self._timeout = timeout
         self._circuit_manager: VirtualCircuitManager | None = None
@@ -177,6 +179,18 @@ class PV:
             log = self._log = logging.LoggerAdapter(
                 ch_logger, {'pv': self.name, 'role': 'CLIENT'})
         return log
+
+    @property
+    def subscriptions(self) -> dict[tuple, Subscription]:
+        """This PV's subscriptions, by (data_type, data_count, low, high,
+        to, mask)."""
+        subscriptions = self._subscriptions
+        if subscriptions is None:
+            with self.component_lock:
+                subscriptions = self._subscriptions
+                if subscriptions is None:
+                    subscriptions = self._subscriptions = {}
+        return subscriptions
 
     @property
     def timeout(self) -> float | None:
@@ -266,7 +280,7 @@ class PV:
     # -- callbacks from the circuit (network thread) --------------------------------
 
     def access_rights_changed(self, rights: AccessRights,
-                              executor: CallbackExecutor | None = None
+                              executor: AnyExecutor | None = None
                               ) -> None:
         """Record new access rights and run the access-rights callbacks.
 
@@ -287,7 +301,7 @@ class PV:
 
     def connection_state_changed(self, state: str,
                                  channel: ClientChannel | None,
-                                 executor: CallbackExecutor | None = None
+                                 executor: AnyExecutor | None = None
                                  ) -> None:
         """Record a connection state change and run the connection callbacks.
 
@@ -335,6 +349,8 @@ class PV:
         timeout = self._effective_timeout(timeout)
         self.context._check_open()
         self._wake_if_idle()
+        if not self.circuit_ready.is_set():
+            self._refuse_to_block_network_thread('waiting for the search')
         if not self.circuit_ready.wait(timeout):
             raise CaprotoTimeoutError(
                 search_timeout_text(self.name, Deadline(timeout))
@@ -365,6 +381,15 @@ class PV:
             Seconds to wait before a CaprotoTimeoutError is raised. Default is
             ``PV.timeout``. If None, never timeout.
         """
+        self._idle_requested = False  # used again: stay connected
+        if self.channel_ready.is_set() and not self._idle:
+            # Already connected (the common case when waiting on thousands
+            # of PVs in turn): no deadline, no lock.
+            self.context._check_open()
+            cm = self._circuit_manager
+            if (cm is not None and self._channel is not None
+                    and not cm.dead.is_set()):
+                return
         self._connected_components(Deadline(self._effective_timeout(timeout)))
 
     def _wake_if_idle(self) -> None:
@@ -386,6 +411,8 @@ class PV:
                         and not cm.dead.is_set()):
                     return cm, channel
             self._wake_if_idle()
+            if not self.channel_ready.is_set():
+                self._refuse_to_block_network_thread('waiting for a connection')
             if not self.channel_ready.wait(deadline.remaining()):
                 if self.circuit_ready.is_set():
                     cm = self._circuit_manager
@@ -503,7 +530,20 @@ class PV:
         """Whether ``channel`` is no longer this PV's connected channel."""
         return self._channel is not channel or not self.channel_ready.is_set()
 
+    def _refuse_to_block_network_thread(self, what: str) -> None:
+        # Only a callback run with callbacks_on_network_thread=True gets
+        # here on the network thread: blocking it would wait for a reply
+        # that only it can read (a stall for the whole timeout).
+        if self.context.loop.in_loop_thread():
+            raise CaprotoRuntimeError(
+                f'{what} on {self.name!r} would block the network thread '
+                f'(callbacks run there: Context(callbacks_on_network_thread='
+                f'True)); use wait=False, with a callback for the reply')
+
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
+        if not pending.event.is_set() and self.context.loop.in_loop_thread():
+            cm.requests.abandon(pending)
+            self._refuse_to_block_network_thread(f'a blocking {verb}')
         if not pending.event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
             raise CaprotoTimeoutError(reply_timeout_text(
@@ -607,7 +647,7 @@ class PV:
 
     def unsubscribe_all(self) -> None:
         """Clear all subscriptions. (Remove all user callbacks from them.)"""
-        for sub in list(self.subscriptions.values()):
+        for sub in list((self._subscriptions or {}).values()):
             sub.clear()
 
     def _activate_subscription(self, sub: Subscription) -> None:
@@ -643,7 +683,10 @@ class PV:
 
     def active_subscriptions(self) -> list[Subscription]:
         """This PV's subscriptions that want updates (are active)."""
-        return [sub for sub in list(self.subscriptions.values()) if sub.active]
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return []
+        return [sub for sub in list(subscriptions.values()) if sub.active]
 
     def time_since_last_heard(self, timeout: Any = PV_DEFAULT_TIMEOUT) -> float:
         """Seconds since the last message from the server of this channel.

@@ -47,7 +47,7 @@ class SearchItem:
     """One outstanding search: a name, its id (the CID on the wire) and the
     queue-like object to ``put((address, [name]))`` when it is found."""
 
-    __slots__ = ('search_id', 'name', 'results_queue', 'size', 'started')
+    __slots__ = ('search_id', 'name', 'results_queue', 'size')
 
     def __init__(self, search_id: int, name: str,
                  results_queue: ResultsQueue) -> None:
@@ -55,7 +55,6 @@ class SearchItem:
         self.name = name
         self.results_queue = results_queue
         self.size = search_message_size(name)
-        self.started = time.monotonic()
 
     def __repr__(self) -> str:
         return f'<SearchItem {self.name!r} id={self.search_id}>'
@@ -195,6 +194,9 @@ class SearchEngine:
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
+        if not unanswered:
+            # An emptied dict keeps its table (~30 bytes per name it held).
+            unanswered.clear()
         if found:
             # The next pass leaves before these replies' channels are
             # created: a pass whose every search was answered is due at

@@ -345,10 +345,13 @@ class SharedBroadcaster:
         raise CaprotoKeyError(f'{name!r}: stale search result')
 
     def _record_results(self, address, names) -> None:
-        now = time.monotonic()
+        # One (address, time) pair shared by the names of a reply: a pair
+        # and a float per name would be ~80 bytes per PV.
+        found = (address, time.monotonic())
         with self._lock:
+            results = self.search_results
             for name in names:
-                self.search_results[name] = (address, now)
+                results[name] = found
 
     def search(self, results_queue: ResultsQueue, names: Iterable[str], *,
                timeout: float | None = 2, governed: bool = False,

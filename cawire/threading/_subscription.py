@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..protocol._channel import DataTypeSpec
 from ..protocol._commands import EventAddResponse
 from ..protocol._enums import SubscriptionType
-from ._callbacks import CallbackRegistry, run_user_callback
+from ._callback_registry import CallbackRegistry
+from ._callbacks import callback_logger, run_user_callback
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._pv import PV
@@ -192,5 +193,10 @@ class Subscription:
                 return
             self.most_recent_response = command
             callbacks = self.callbacks.snapshot()
+        # run_user_callback, inlined: this runs for every update.
         for func in callbacks:
-            run_user_callback(func, self, command)
+            try:
+                func(self, command)
+            except Exception:
+                callback_logger.exception('Exception in user callback %r',
+                                          func)

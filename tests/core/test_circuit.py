@@ -593,3 +593,34 @@ def test_name_server_search_over_tcp_e19():
     assert bytes(found) == hexbytes('00060000 88f80000 ffffffff 00000033')
     assert cmds.extract_address(found, ('10.0.0.5', 5075)) == \
         ('10.0.0.5', 5075)
+
+
+def test_create_channels_fast_form_matches_send_of_create():
+    # The fast form (one buffer, no message objects) puts the same bytes
+    # on the wire and leaves the channels in the same states as send().
+    names = ['A', 'PV:1234567', 'x' * 39, 'é-latin1']
+    slow = VirtualCircuit(CLIENT, ('127.0.0.1', 5064), 0)
+    fast = VirtualCircuit(CLIENT, ('127.0.0.1', 5064), 0)
+    for circuit in (slow, fast):
+        with pytest.raises(LocalProtocolError):     # before VERSION
+            circuit.create_channels([ClientChannel('B', circuit, 99)])
+        circuit.send(cmds.VersionRequest(0, 13))
+    slow_channels = [ClientChannel(n, slow, i + 1) for i, n in enumerate(names)]
+    fast_channels = [ClientChannel(n, fast, i + 1) for i, n in enumerate(names)]
+    expected = wire(slow.send(*(c.create() for c in slow_channels)))
+    assert fast.create_channels(fast_channels) == expected
+    assert ([c.states[CLIENT] for c in fast_channels]
+            == [c.states[CLIENT] for c in slow_channels])
+    # Created already: illegal again, as with send().
+    with pytest.raises(LocalProtocolError):
+        fast.create_channels(fast_channels[:1])
+    other = VirtualCircuit(CLIENT, ('127.0.0.1', 5064), 0)
+    with pytest.raises(LocalProtocolError):         # not this circuit's
+        fast.create_channels([ClientChannel('C', other, 50)])
+    with pytest.raises(CaprotoValueError):
+        fast.create_channels([ClientChannel('bad\x00name', fast, 60)])
+    # Both forms agree for a reply, too.
+    for circuit, channels in ((slow, slow_channels), (fast, fast_channels)):
+        feed(circuit, bytes(cmds.AccessRightsResponse(1, 3))
+             + bytes(cmds.CreateChanResponse(ChannelType.DOUBLE, 1, 1, 7)))
+        assert channels[0].sid == 7

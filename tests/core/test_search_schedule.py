@@ -348,8 +348,8 @@ def test_a_firing_that_sent_nothing_accepts_no_rtt_samples():
     schedule.poll(0.032)                # timer 0 sends nothing; B -> timer 1
     timer0 = schedule._timers[0]
     assert timer0.time_at_last_send == 0.032
-    assert not timer0.sequence_in_window(1)
-    assert not timer0.sequence_in_window(2)
+    assert not schedule._stamped_since(timer0, 1)
+    assert not schedule._stamped_since(timer0, 2)
 
 
 def test_beacon_anomaly_releases_governed_names_to_timer_0_at_once():
@@ -392,3 +392,95 @@ def test_beacon_anomaly_leaves_names_already_searched_quickly_alone():
     assert send_times(sent, 'LOST') == [pytest.approx(5.032)]
     assert send_times(sent, 'NEW') == [pytest.approx(5.032)]
     assert schedule.timer_of('NEW') == 1
+
+
+def _two_frame_pass(schedule):
+    """Grow timer 0 to 2 frames per try; return the 2-datagram pass."""
+    for name in names(200):
+        schedule.add(name, 0.0)
+    (d1,) = schedule.poll(0.0)
+    for key in d1.keys:
+        schedule.answered(key, 0.001, d1.sequence)
+    d2 = schedule.poll(0.001)
+    assert len(d2) == 2 and schedule.frames_per_try(0) == 2.0
+    return d2
+
+
+def test_late_replies_to_a_pass_judged_lost_undo_the_cut():
+    # A server (or this client) busy for longer than the round-trip
+    # estimate: the replies come after the timer judged the pass lost.
+    schedule = SearchSchedule(0.0)
+    first, second = _two_frame_pass(schedule)
+    for key in first.keys:
+        schedule.answered(key, 0.002, first.sequence)
+    retried = schedule.poll(0.033)         # second's names -> timer 1
+    assert schedule.frames_per_try(0) == 1.0
+    assert schedule._timers[0].congestion_threshold == 1.0
+    late = second.keys
+    assert all(schedule.timer_of(key) == 1 for key in late)
+    # Now they come, stamped with the sequence of their own pass.
+    for key in late[:-1]:
+        schedule.answered(key, 0.05, second.sequence)
+    assert schedule.frames_per_try(0) == 1.0   # one still missing
+    schedule.answered(late[-1], 0.05, second.sequence)
+    assert schedule.frames_per_try(0) == 2.0
+    assert schedule._timers[0].congestion_threshold == math.inf
+    assert schedule.losses_undone == 1
+    # The pass sent at the cut is answered in full: the window grows on
+    # from where it was, not from 1.
+    (current,) = [d for d in retried if d.keys[0] not in late]
+    for key in current.keys:
+        schedule.answered(key, 0.06, current.sequence)
+    assert len(schedule.poll(0.06)) == 4
+
+
+def test_a_reply_to_the_retry_does_not_undo_the_cut():
+    # The original search may really have been lost: a reply to the retry
+    # (stamped with the retry's sequence or later) proves nothing.
+    schedule = SearchSchedule(0.0)
+    first, second = _two_frame_pass(schedule)
+    for key in first.keys:
+        schedule.answered(key, 0.002, first.sequence)
+    retried = schedule.poll(0.033)
+    retry = next(d for d in retried if set(d.keys) <= set(second.keys))
+    for key in second.keys:
+        schedule.answered(key, 0.05, retry.sequence)
+    assert schedule.frames_per_try(0) == 1.0
+    assert schedule.losses_undone == 0
+
+
+def test_a_name_never_answered_keeps_the_cut():
+    schedule = SearchSchedule(0.0)
+    first, second = _two_frame_pass(schedule)
+    for key in first.keys:
+        schedule.answered(key, 0.002, first.sequence)
+    schedule.poll(0.033)
+    for key in second.keys[1:]:
+        schedule.answered(key, 0.05, second.sequence)
+    run_until(schedule, 10.0)
+    assert schedule.frames_per_try(0) == 1.0
+    assert schedule.losses_undone == 0
+    assert second.keys[0] in schedule
+
+
+def test_reply_stamped_with_a_later_datagram_answers_the_pass():
+    # RSRV batches its replies to a burst of request datagrams and stamps
+    # the reply with the sequence of the last one it read: a reply to
+    # timer 0's pass may carry the sequence of timer 1's datagram.
+    schedule = SearchSchedule(0.0)
+    schedule.add('A', 0.0)
+    (d1,) = schedule.poll(0.0)             # A, seq 1
+    schedule.add('B', 0.01)
+    schedule.add('C', 0.01)
+    # Timer 0 sends B, C (seq 2); A moves to timer 1, which sends it (seq 3).
+    assert [d.sequence for d in schedule.poll(0.032)] == [2, 3]
+    t0 = schedule._timers[0]
+    assert set(t0.awaiting) == {'B', 'C'}
+    schedule.answered('B', 0.034, schedule._next_sequence - 1)
+    schedule.answered('C', 0.034, schedule._next_sequence - 1)
+    assert t0.responses == t0.attempts == 2
+    # A reply stamped before the pass began answers an older search.
+    schedule.add('D', 0.04)
+    (d,) = schedule.poll(0.04)
+    assert schedule.answered('D', 0.05, d.sequence - 1)
+    assert t0.responses == 0
