@@ -335,7 +335,8 @@ class VirtualCircuit:
         if request is None or request.channel is None:
             raise self._error(self.their_role, f'{type(command).__name__} '
                               f'for unknown ioid {ioid}')
-        self._advance_channel(request.channel, command, self.their_role)
+        self._advance_channel_by_type(request.channel, type(command),
+                                      self.their_role)  # hot path: no wrapper call
         self._complete_request(ioid)
         return request
 
@@ -790,7 +791,8 @@ class VirtualCircuit:
         if known is not None and self.our_role is CLIENT:
             raise LocalProtocolError(f'ioid {ioid} is already in use by a '
                                      'request waiting for its reply')
-        self._advance_channel(channel, command, sender)
+        self._advance_channel_by_type(channel, type(command),
+                                      sender)  # hot path: no wrapper call
         if known is not None:
             known.repeats += 1
         else:
