@@ -196,6 +196,14 @@ def watch_reboot(client, names: list[str], address: str, port: int,
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    if spec.get('trace_logs'):
+        # Debugging aid: cawire's search and beacon decisions, stamped with
+        # the monotonic clock, go to the harness as ordinary output lines.
+        import logging
+        logging.basicConfig(stream=sys.stdout, level=logging.WARNING,
+                            format='%(relativeCreated).1f %(name)s %(message)s')
+        for name in spec['trace_logs']:
+            logging.getLogger(name).setLevel(logging.DEBUG)
     timeout = spec.get('timeout', 60.0)
     names = spec['names']
     if isinstance(names, dict):

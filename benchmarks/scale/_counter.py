@@ -6,7 +6,12 @@ a packet socket on the interface sees every outgoing frame, and each
 IPv4/UDP datagram from the own address to the server port (5064) is parsed with cawire's core into its
 SEARCH requests. On ``snap`` (stdin) it prints one ``@@`` JSON line:
 datagrams, UDP payload bytes, search requests, and searches per name prefix
-(up to and including the first ':'). ``quit`` ends it.
+(up to and including the first ':'). ``watch <prefix>`` starts recording
+when each search of a name with that prefix left and when each reply to
+it came in (one prefix at a time); ``trace`` prints them (``{name:
+[seconds since watch, ...]}`` for the searches, the same for the replies)
+and stops.
+``quit`` ends it.
 """
 from __future__ import annotations
 
@@ -16,12 +21,14 @@ import socket
 import struct
 import sys
 import threading
+import time
 
-from cawire.protocol import Role, SearchRequest
+from cawire.protocol import Role, SearchRequest, SearchResponse
 from cawire.protocol._framing import read_datagram
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
+PACKET_HOST = 0
 PACKET_OUTGOING = 4
 CA_SERVER_PORT = 5064
 
@@ -40,18 +47,30 @@ class Counter:
         self.searches = 0
         self.by_prefix: collections.Counter = collections.Counter()
         self.errors = 0
+        # The prefix being watched, its start, and name -> send times.
+        self.watched: str | None = None
+        self.watch_start = 0.0
+        self.trace: dict[str, list[float]] = {}
+        self.replies: dict[str, list[float]] = {}
+        self.watched_cids: dict[int, str] = {}
 
     def run(self) -> None:
         while True:
             frame, info = self.sock.recvfrom(65536)
-            if info[2] != PACKET_OUTGOING or len(frame) < 42:
-                continue
-            if struct.unpack_from('!H', frame, 12)[0] != ETH_P_IP:
+            if len(frame) < 42 or struct.unpack_from('!H', frame, 12)[0] != ETH_P_IP:
                 continue
             header_length = (frame[14] & 0x0F) * 4
+            udp = 14 + header_length
+            if (info[2] == PACKET_HOST and self.watched is not None
+                    and frame[23] == socket.IPPROTO_UDP
+                    and frame[30:34] == self.own
+                    and struct.unpack_from('!H', frame, udp)[0] == self.port):
+                self._reply(frame[udp + 8:])
+                continue
+            if info[2] != PACKET_OUTGOING:
+                continue
             if frame[23] != socket.IPPROTO_UDP or frame[26:30] != self.own:
                 continue
-            udp = 14 + header_length
             if struct.unpack_from('!H', frame, udp + 2)[0] != self.port:
                 continue
             payload = frame[udp + 8:]
@@ -68,13 +87,47 @@ class Counter:
                     if isinstance(command, SearchRequest):
                         self.searches += 1
                         name = command.name
-                        self.by_prefix[name[:name.find(':') + 1]] += 1
+                        prefix = name[:name.find(':') + 1]
+                        self.by_prefix[prefix] += 1
+                        if prefix == self.watched:
+                            self.trace.setdefault(name, []).append(
+                                time.monotonic() - self.watch_start)
+                            self.watched_cids[command.cid] = name
+
+    def _reply(self, payload: bytes) -> None:
+        try:
+            commands = read_datagram(payload, None, Role.CLIENT)
+        except Exception:
+            return
+        now = time.monotonic()
+        with self.lock:
+            for command in commands:
+                if isinstance(command, SearchResponse):
+                    name = self.watched_cids.get(command.cid)
+                    if name is not None:
+                        self.replies.setdefault(name, []).append(
+                            now - self.watch_start)
 
     def snapshot(self) -> dict:
         with self.lock:
             return {'datagrams': self.datagrams, 'bytes': self.bytes,
                     'searches': self.searches, 'errors': self.errors,
                     'by_prefix': dict(self.by_prefix)}
+
+    def watch(self, prefix: str) -> None:
+        with self.lock:
+            self.watched = prefix
+            self.watch_start = time.monotonic()
+            self.trace = {}
+            self.replies = {}
+            self.watched_cids = {}
+
+    def take_trace(self) -> tuple[dict, dict]:
+        with self.lock:
+            trace, self.trace, self.watched = self.trace, {}, None
+            replies, self.replies = self.replies, {}
+            self.watched_cids = {}
+            return trace, replies
 
 
 def main() -> None:
@@ -86,6 +139,13 @@ def main() -> None:
         if line.strip() == 'snap':
             print('@@' + json.dumps({'event': 'snap', **counter.snapshot()}),
                   flush=True)
+        elif line.startswith('watch '):
+            counter.watch(line.split()[1])
+            print('@@' + json.dumps({'event': 'watching'}), flush=True)
+        elif line.strip() == 'trace':
+            trace, replies = counter.take_trace()
+            print('@@' + json.dumps({'event': 'trace', 'names': trace,
+                                     'replies': replies}), flush=True)
         elif line.strip() == 'quit':
             break
 

@@ -225,7 +225,8 @@ class SharedBroadcaster:
 
     def search(self, results_queue, names, *, governed: bool = False,
                retry_unanswered: bool = True,
-               released_by_anomaly: bool = False) -> None:
+               released_by_anomaly: bool = False,
+               server: tuple[str, int] | None = None) -> None:
         """Search for ``names``; ``results_queue.put((address, names))``
         is called on the loop as replies arrive."""
         if self._disconnected:
@@ -236,7 +237,7 @@ class SharedBroadcaster:
         items = [SearchItem(self.new_id(), name, results_queue)
                  for name in names]
         if governed:
-            engine.add_governed(items, released_by_anomaly)
+            engine.add_governed(items, released_by_anomaly, server)
         elif items or retry_unanswered:
             engine.add(items, retry_unanswered)
 
@@ -276,9 +277,11 @@ class SharedBroadcaster:
         if news.events & BeaconEvent.ANOMALY and engine is not None:
             beacon_logger.info('Beacon anomaly from %s:%d (a server started '
                                'or came back); searching again', *news.server)
-            engine.boost()
+            engine.boost(news.server)
+            # Names waiting in the disconnect governor keep waiting (those
+            # of a circuit to this server were released by boost).
             if news.retry_now:
-                engine.retry_now()
+                engine.retry_now(governed=False)
         for context in list(self.listeners):
             tell_circuits(news.events, context._circuits_to(news.server))
 

@@ -210,7 +210,8 @@ class Context:
                                 list(dict.fromkeys(names)))
 
     def _search_for(self, pvs: list[PV], *, governed: bool = False,
-                    released_by_anomaly: bool = False) -> None:
+                    released_by_anomaly: bool = False,
+                    server: tuple[str, int] | None = None) -> None:
         if self._closing:
             return
         names = self._pvs_needing_circuits.add(pvs)
@@ -219,7 +220,7 @@ class Context:
                 self.broadcaster.search(
                     self._search_results, names, governed=governed,
                     retry_unanswered=False,
-                    released_by_anomaly=released_by_anomaly)
+                    released_by_anomaly=released_by_anomaly, server=server)
             except ContextDisconnectedError:
                 pass
 
@@ -284,7 +285,8 @@ class Context:
                               *cm.address, cm.close_reason, len(lost))
             search = lost_circuit_search(failed)
             self._search_for(lost, governed=search.governed,
-                             released_by_anomaly=search.released_by_anomaly)
+                             released_by_anomaly=search.released_by_anomaly,
+                             server=cm.address)
 
     def _pv_lost(self, pv: PV) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

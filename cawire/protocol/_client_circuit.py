@@ -88,9 +88,10 @@ def circuit_failed(close_reason: str | None, created_at: float,
 
 class LostCircuitSearch(NamedTuple):
     """How the channels of a dead circuit are searched for again."""
-    #: Wait for the disconnect governor's next tick.
+    #: Wait in the disconnect governor.
     governed: bool
-    #: ... or for a beacon anomaly, if that comes first.
+    #: ... for a beacon anomaly of the circuit's server or 10 s, whichever
+    #: comes first (else for the governor's next tick).
     released_by_anomaly: bool
 
 
@@ -98,12 +99,14 @@ def lost_circuit_search(failed: bool) -> LostCircuitSearch:
     """The search of a dead circuit's channels (``failed``: from
     :func:`circuit_failed`).
 
-    They wait in the disconnect governor (libca): searched for at its next
-    tick, or, if the server simply went away, at once when a beacon anomaly
-    says a server (re)started, so a rebooting IOC's names are not searched
-    for while it is down.  A server that failed (a protocol error, or
-    closed right after we connected) waits for the tick: no reconnect
-    storm.
+    They wait in the disconnect governor (libca).  If the server simply
+    went away, they are searched for at once when that server's beacon
+    anomaly says it is back (or 10 s after the loss, should none come), so
+    a rebooting IOC's names are not searched for while it is down (the
+    shell passes the circuit's address as the ``server`` of
+    ``SearchSchedule.disconnected``).  A server that failed (a protocol
+    error, or closed right after we connected) waits for the governor's
+    tick: no reconnect storm.
     """
     return LostCircuitSearch(governed=True, released_by_anomaly=not failed)
 

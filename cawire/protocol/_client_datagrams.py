@@ -9,9 +9,10 @@ applies the rules once and says what the shell has to do:
   per :data:`MALFORMED_WARNING_INTERVAL` (else at DEBUG; the good commands
   before the bad one still count);
 * each beacon goes through the :class:`BeaconHistory`; an anomaly asks for
-  the unanswered searches to be boosted, and to be retried at once at most
-  once per :data:`ANOMALY_RETRY_INTERVAL` (a burst of reboots must not
-  cause a search storm); regular and irregular beacons of servers we have
+  the unanswered searches to be boosted (``SearchSchedule.boost`` with the
+  beacon's server), and those not waiting in the disconnect governor to be
+  retried at once at most once per :data:`ANOMALY_RETRY_INTERVAL` (a burst
+  of reboots must not cause a search storm); regular and irregular beacons of servers we have
   circuits to go to those circuits (:func:`tell_circuits`);
 * a search reply is proof that its server lives;
 * the repeater's confirmation ends the registration retries.

@@ -125,21 +125,26 @@ class SearchEngine:
         self._fire()
 
     def add_governed(self, items: Iterable[SearchItem],
-                     released_by_anomaly: bool = False) -> None:
+                     released_by_anomaly: bool = False,
+                     server: tuple[str, int] | None = None) -> None:
         """Search for ``items`` after the disconnect governor's next tick
-        (CREATE_CH_FAIL / SERVER_DISCONN / lost circuit, as libca), or at
-        the next beacon anomaly with ``released_by_anomaly``."""
+        (CREATE_CH_FAIL / SERVER_DISCONN / failed circuit, as libca), or,
+        with ``released_by_anomaly`` (a circuit to ``server`` was lost), at
+        that server's next beacon anomaly or 10 s from now."""
         now = time.monotonic()
+        disconnected = self.schedule.disconnected
         for item in items:
             self.unanswered[item.search_id] = item
-            self.schedule.disconnected(item.search_id, now, size=item.size,
-                                       released_by_anomaly=released_by_anomaly)
+            disconnected(item.search_id, now, size=item.size,
+                         released_by_anomaly=released_by_anomaly,
+                         server=server)
         self._reschedule()
 
-    def retry_now(self) -> None:
-        """Send every unanswered search again at once."""
+    def retry_now(self, *, governed: bool = True) -> None:
+        """Send every unanswered search again at once (with ``governed``
+        False, not those waiting in the disconnect governor)."""
         if self.unanswered:
-            self.schedule.retry_now(time.monotonic())
+            self.schedule.retry_now(time.monotonic(), governed=governed)
             self._fire()
 
     def cancel_names(self, names: Iterable[str]) -> list[SearchItem]:
@@ -162,9 +167,10 @@ class SearchEngine:
         self.schedule.cancel(item.search_id for item in dropped)
         self._reschedule()
 
-    def boost(self) -> None:
-        """Beacon anomaly: search slow-timer names within ~8 s."""
-        self.schedule.boost(time.monotonic())
+    def boost(self, server: tuple[str, int] | None = None) -> None:
+        """Beacon anomaly of ``server``: search slow-timer names within
+        ~8 s, and the names lost with a circuit to it now."""
+        self.schedule.boost(time.monotonic(), server)
         self._reschedule()
 
     def answered(self, results: list[SearchResult],
@@ -226,6 +232,13 @@ class SearchEngine:
     def _fire(self) -> None:
         # Called by the timer or directly: either way the armed timer (if
         # any) is spent, and _reschedule arms the next one.
+        if self._reading_replies:
+            # Called back from a reply read by the _fire below, which polls
+            # once every queued reply is read.  Polling here would judge
+            # the replies still queued behind this one lost, and search
+            # their names again (31 names of a rebooted IOC's 1,000, in most
+            # reboots on the scale bed).
+            return
         if self._timer is not None:
             self._timer.cancel()
         self._timer = None

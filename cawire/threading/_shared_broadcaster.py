@@ -284,12 +284,13 @@ class SharedBroadcaster:
         if news.events & BeaconEvent.ANOMALY:
             beacon_logger.info('Beacon anomaly from %s:%d (a server started '
                                'or came back); searching again', *news.server)
-            self.search_engine.boost()
+            self.search_engine.boost(news.server)
             # A (re)started server is the likeliest home of the names still
-            # unanswered (e.g. the PVs of a rebooted IOC): ask again now
-            # rather than at the next back-off step.
+            # unanswered: ask again now rather than at the next back-off
+            # step.  Names waiting in the disconnect governor keep waiting
+            # (those of a circuit to this server were released by boost).
             if news.retry_now:
-                self.search_engine.retry_now()
+                self.search_engine.retry_now(governed=False)
         for context in list(self.listeners):
             tell_circuits(news.events, context._circuits_to(news.server))
 
@@ -356,7 +357,8 @@ class SharedBroadcaster:
     def search(self, results_queue: ResultsQueue, names: Iterable[str], *,
                timeout: float | None = 2, governed: bool = False,
                retry_unanswered: bool = True,
-               released_by_anomaly: bool = False) -> None:
+               released_by_anomaly: bool = False,
+               server: tuple[str, int] | None = None) -> None:
         """Search for PV names.
 
         The ``results_queue`` (any object with a ``put`` method) receives
@@ -364,8 +366,9 @@ class SharedBroadcaster:
         thread.  Cached results are put immediately from this thread.
         Unanswered searches are retried on libca's schedule until answered
         or cancelled; ``timeout`` is accepted for compatibility and unused.
-        ``governed`` names wait for the disconnect governor (and, with
-        ``released_by_anomaly``, for a beacon anomaly if sooner).
+        ``governed`` names wait for the disconnect governor (with
+        ``released_by_anomaly``: for a beacon anomaly of ``server``, the
+        one their circuit went to, or 10 s).
         """
         self._check_open()
         needs_search = []
@@ -390,7 +393,7 @@ class SharedBroadcaster:
         engine = self.search_engine
         if governed:
             self.loop.call_soon(engine.add_governed, items,
-                                released_by_anomaly)
+                                released_by_anomaly, server)
         else:
             self.loop.call_soon(engine.add, items, retry_unanswered)
 

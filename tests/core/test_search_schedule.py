@@ -295,10 +295,13 @@ def test_add_rejects_a_name_that_cannot_fit_or_be_encoded():
     assert len(schedule) == 0
 
 
+SERVERS = (('10.0.0.1', 5064), ('10.0.0.2', 5064))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(
     st.sampled_from(['add', 'answer', 'cancel', 'poll', 'retry', 'boost',
-                     'disconnect']),
+                     'disconnect', 'lose', 'anomaly_retry']),
     st.integers(0, 7),
     st.floats(0, 50, allow_nan=False)), max_size=60))
 def test_random_operations_keep_the_schedule_consistent(ops):
@@ -324,10 +327,16 @@ def test_random_operations_keep_the_schedule_consistent(ops):
         elif op == 'retry':
             schedule.retry_now(now)
         elif op == 'boost':
-            schedule.boost(now)
+            schedule.boost(now, SERVERS[k % 2])
         elif op == 'disconnect':
             schedule.disconnected(key, now)
             live.add(key)
+        elif op == 'lose':
+            schedule.disconnected(key, now, released_by_anomaly=True,
+                                  server=SERVERS[k % 2])
+            live.add(key)
+        elif op == 'anomaly_retry':
+            schedule.retry_now(now, governed=False)
         assert set(schedule.unanswered) == live
         deadline = schedule.next_deadline()
         assert (deadline is None) == (not live)
@@ -335,7 +344,7 @@ def test_random_operations_keep_the_schedule_consistent(ops):
         seen = []
         for timer in schedule._timers:
             seen += list(timer.requests) + list(timer.awaiting)
-        seen += list(schedule._governed)
+        seen += list(schedule._governed) + list(schedule._lost)
         assert sorted(seen) == sorted(live)
 
 
@@ -484,3 +493,72 @@ def test_reply_stamped_with_a_later_datagram_answers_the_pass():
     (d,) = schedule.poll(0.04)
     assert schedule.answered('D', 0.05, d.sequence - 1)
     assert t0.responses == 0
+
+
+IOC = ('10.77.0.3', 5064)
+OTHER_IOC = ('10.77.0.9', 5064)
+
+
+def test_rebooted_ioc_names_are_searched_once_when_it_is_back():
+    # The scale bed's reboot (issue 13): the names of a lost circuit were
+    # searched 1.6-3.2 times each, because the governor's free-running tick
+    # and the anomalies of other servers (an IOC rebooted earlier keeps
+    # making anomalies with its doubling start-up beacons) released them
+    # while the IOC was down, and every unanswered pass was retried with
+    # the back-off until it was back.  Now only the IOC's own anomaly (or
+    # 10 s) releases them: one search per name.
+    schedule = SearchSchedule(0.0)
+    lost = names(1000, width=9)
+    for key in lost:
+        schedule.disconnected(key, 9.5, released_by_anomaly=True, server=IOC)
+    # The free-running governor ticks at 10 s: nothing is released.
+    assert schedule.next_deadline() == pytest.approx(19.5)
+    assert schedule.poll(10.0) == []
+    # Another server's anomaly (and the retry it triggers): still nothing.
+    schedule.boost(10.3, OTHER_IOC)
+    schedule.retry_now(10.3, governed=False)
+    assert schedule.poll(10.3) == []
+    assert all(schedule.timer_of(key) is None for key in lost)
+    # The IOC is back: its anomaly releases them, each searched once.
+    schedule.boost(11.0, IOC)
+    schedule.retry_now(11.0, governed=False)
+    searched = []
+
+    def answer(schedule, now, datagrams):
+        for datagram in datagrams:
+            searched.extend(datagram.keys)
+            for key in datagram.keys:
+                schedule.answered(key, now + 0.002, datagram.sequence)
+    run_until(schedule, 30.0, answer=answer)
+    assert sorted(searched) == sorted(lost)
+    assert len(schedule) == 0
+
+
+def test_lost_names_are_released_one_governor_period_after_the_loss():
+    # No anomaly (no repeater, or the name moved to a server that was
+    # already running): the governor releases them 10 s after the loss,
+    # not at a tick while the server may still be rebooting.
+    schedule = SearchSchedule(0.0)
+    schedule.disconnected('A', 9.5, released_by_anomaly=True, server=IOC)
+    schedule.disconnected('REFUSED', 9.5)
+    schedule.disconnected('B', 12.0, released_by_anomaly=True, server=IOC)
+    sent = run_until(schedule, 22.0)
+    assert send_times(sent, 'REFUSED')[0] == 10.0
+    assert send_times(sent, 'A')[0] == pytest.approx(19.5)
+    assert send_times(sent, 'B')[0] == pytest.approx(22.0)
+
+
+def test_anomaly_retry_leaves_governed_names_waiting():
+    schedule = SearchSchedule(0.0)
+    schedule.add('PENDING', 1.0)
+    schedule.poll(1.0)
+    schedule.disconnected('REFUSED', 1.0)
+    schedule.disconnected('LOST', 1.0, released_by_anomaly=True, server=IOC)
+    schedule.retry_now(2.0, governed=False)
+    assert schedule.timer_of('PENDING') == 0
+    assert schedule.timer_of('REFUSED') is None
+    assert schedule.timer_of('LOST') is None
+    # A user's retry (get_pvs, search_now) still sends everything.
+    schedule.retry_now(3.0)
+    (datagram,) = schedule.poll(3.0)
+    assert sorted(datagram.keys) == ['LOST', 'PENDING', 'REFUSED']
