@@ -79,9 +79,19 @@ class ListenProbe(threading.Thread):
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((self.address, self.port),
-                                              timeout=0.5):
-                    self.accepted_at = time.monotonic()
-                    return
+                                              timeout=0.5) as probe:
+                    accepted_at = time.monotonic()
+                    # A killed IOC's listening socket can still accept for
+                    # an instant after its circuits closed; the kernel then
+                    # resets the connection.  A live CA server sends
+                    # nothing until the client speaks.
+                    probe.settimeout(0.05)
+                    try:
+                        if probe.recv(1) == b'':
+                            raise ConnectionResetError
+                    except socket.timeout:
+                        self.accepted_at = accepted_at
+                        return
             except OSError:
                 time.sleep(0.005)
 

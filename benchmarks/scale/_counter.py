@@ -10,7 +10,7 @@ datagrams, UDP payload bytes, search requests, and searches per name prefix
 when each search of a name with that prefix left and when each reply to
 it came in (one prefix at a time); ``trace`` prints them (``{name:
 [seconds since watch, ...]}`` for the searches, the same for the replies)
-and stops.
+and stops; ``clock`` prints the seconds since ``watch``.
 ``quit`` ends it.
 """
 from __future__ import annotations
@@ -142,6 +142,10 @@ def main() -> None:
         elif line.startswith('watch '):
             counter.watch(line.split()[1])
             print('@@' + json.dumps({'event': 'watching'}), flush=True)
+        elif line.strip() == 'clock':
+            print('@@' + json.dumps({'event': 'clock', 'elapsed':
+                                     time.monotonic() - counter.watch_start}),
+                  flush=True)
         elif line.strip() == 'trace':
             trace, replies = counter.take_trace()
             print('@@' + json.dumps({'event': 'trace', 'names': trace,

@@ -285,6 +285,33 @@ class ScaleBed:
         counter.send('snap')
         return counter.expect('snap', 30)
 
+    def watch_searches(self, host: str, prefix: str) -> None:
+        """Record each search (and reply) of names starting with ``prefix``
+        sent from client host ``host`` from now on (see
+        :meth:`search_trace`)."""
+        counter = self.counters.get(host)
+        if counter is not None:
+            counter.send(f'watch {prefix}')
+            counter.expect('watching', 30)
+
+    def trace_clock(self, host: str) -> float | None:
+        """Seconds since :meth:`watch_searches` on the counter of ``host``
+        (None: searches not counted)."""
+        counter = self.counters.get(host)
+        if counter is None:
+            return None
+        counter.send('clock')
+        return counter.expect('clock', 30)['elapsed']
+
+    def search_trace(self, host: str) -> dict | None:
+        """``{name: [seconds since watch_searches of each search]}`` for
+        the watched names; stops watching (None: searches not counted)."""
+        counter = self.counters.get(host)
+        if counter is None:
+            return None
+        counter.send('trace')
+        return counter.expect('trace', 30)['names']
+
     def close(self) -> None:
         for client in self.clients:
             try:

@@ -74,7 +74,9 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
     Per kind: memory per PV with everything monitored, seconds from the IOC
     accepting connections again to the last of its PVs connected and
     (with ``subscribe``) updated; searches sent for the rebooted IOC's PVs
-    and for every other IOC's (which never went away).
+    (and how many of its names were searched more than once, and how many
+    while it was down, from the counter's per-name trace) and for every
+    other IOC's (which never went away).
     """
     names = _names(bed)
     prefix = ioc_prefix(ioc)
@@ -96,6 +98,8 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
                     monitored_mem_per_pv_kib=subscribed['mem_per_pv_kib'])
         time.sleep(settle_s)
         before = {kind: bed.searches(kind) for kind in kinds}
+        for kind in kinds:
+            bed.watch_searches(kind, prefix)
         for client in clients.values():
             client.send(f'reboot {prefix} {bed.ioc_hosts[ioc].address} '
                         f'{bed.bed.server_port}')
@@ -103,6 +107,7 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
         for client in clients.values():
             client.expect('down', bed.timeout)
         time.sleep(offline_s)
+        restarted_at = {kind: bed.trace_clock(kind) for kind in kinds}
         bed.start_ioc(ioc, wait=False)
         for kind, client in clients.items():
             back = client.expect('back', bed.timeout + 30)
@@ -114,9 +119,15 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
             if sent['searches'] is None or not bed.searches_per_client:
                 continue  # not counted, or not per client
             rebooted = sent['by_prefix'].get(prefix, 0)
+            trace = bed.search_trace(kind) or {}
+            restarted = restarted_at[kind]
             results[kind].update(
                 rebooted_pvs=bed.per_ioc,
                 searches_for_rebooted=rebooted,
+                rebooted_names_searched_again=sum(
+                    len(times) > 1 for times in trace.values()),
+                searches_while_down=(None if restarted is None else sum(
+                    t < restarted for times in trace.values() for t in times)),
                 searches_for_others=sent['searches'] - rebooted,
                 search_datagrams=sent['datagrams'])
     finally:

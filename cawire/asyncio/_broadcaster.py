@@ -226,7 +226,8 @@ class SharedBroadcaster:
     def search(self, results_queue, names, *, governed: bool = False,
                retry_unanswered: bool = True,
                released_by_anomaly: bool = False,
-               server: tuple[str, int] | None = None) -> None:
+               server: tuple[str, int] | None = None,
+               failed: bool = False) -> None:
         """Search for ``names``; ``results_queue.put((address, names))``
         is called on the loop as replies arrive."""
         if self._disconnected:
@@ -237,7 +238,7 @@ class SharedBroadcaster:
         items = [SearchItem(self.new_id(), name, results_queue)
                  for name in names]
         if governed:
-            engine.add_governed(items, released_by_anomaly, server)
+            engine.add_governed(items, released_by_anomaly, server, failed)
         elif items or retry_unanswered:
             engine.add(items, retry_unanswered)
 

@@ -211,7 +211,8 @@ class Context:
 
     def _search_for(self, pvs: list[PV], *, governed: bool = False,
                     released_by_anomaly: bool = False,
-                    server: tuple[str, int] | None = None) -> None:
+                    server: tuple[str, int] | None = None,
+                    failed: bool = False) -> None:
         if self._closing:
             return
         names = self._pvs_needing_circuits.add(pvs)
@@ -220,7 +221,8 @@ class Context:
                 self.broadcaster.search(
                     self._search_results, names, governed=governed,
                     retry_unanswered=False,
-                    released_by_anomaly=released_by_anomaly, server=server)
+                    released_by_anomaly=released_by_anomaly, server=server,
+                    failed=failed)
             except ContextDisconnectedError:
                 pass
 
@@ -286,7 +288,7 @@ class Context:
             search = lost_circuit_search(failed)
             self._search_for(lost, governed=search.governed,
                              released_by_anomaly=search.released_by_anomaly,
-                             server=cm.address)
+                             server=cm.address, failed=search.failed)
 
     def _pv_lost(self, pv: PV) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

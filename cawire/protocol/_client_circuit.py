@@ -90,25 +90,30 @@ class LostCircuitSearch(NamedTuple):
     """How the channels of a dead circuit are searched for again."""
     #: Wait in the disconnect governor.
     governed: bool
-    #: ... for a beacon anomaly of the circuit's server or 10 s, whichever
-    #: comes first (else for the governor's next tick).
+    #: ... for a beacon anomaly of the circuit's server, or at most
+    #: 10 s after the loss (``failed``: the governor's next tick).
     released_by_anomaly: bool
+    #: The circuit failed (:func:`circuit_failed`).
+    failed: bool
 
 
 def lost_circuit_search(failed: bool) -> LostCircuitSearch:
     """The search of a dead circuit's channels (``failed``: from
     :func:`circuit_failed`).
 
-    They wait in the disconnect governor (libca).  If the server simply
-    went away, they are searched for at once when that server's beacon
-    anomaly says it is back (or 10 s after the loss, should none come), so
-    a rebooting IOC's names are not searched for while it is down (the
-    shell passes the circuit's address as the ``server`` of
-    ``SearchSchedule.disconnected``).  A server that failed (a protocol
-    error, or closed right after we connected) waits for the governor's
-    tick: no reconnect storm.
+    They wait in the disconnect governor (libca) and are searched for at
+    once when the server's beacon anomaly says it is back, so a rebooting
+    IOC's names are not searched for while it is down (the shell passes
+    the circuit's address as the ``server`` of
+    ``SearchSchedule.disconnected``).  Should no anomaly come, the names
+    of a server that simply went away are searched for 10 s after the
+    loss; those of a server that failed (a protocol error, or closed right
+    after we connected) at the governor's next tick, as libca: no
+    reconnect storm, since only that server's restart releases them
+    earlier.
     """
-    return LostCircuitSearch(governed=True, released_by_anomaly=not failed)
+    return LostCircuitSearch(governed=True, released_by_anomaly=True,
+                             failed=failed)
 
 
 def report_server_error(log: Any, command: ca.ErrorResponse,

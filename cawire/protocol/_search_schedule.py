@@ -30,18 +30,21 @@ Also here, as in libca:
   period >= 5 s: index 8, ~8.2 s) that got a reply move their waiting names
   down to it; :meth:`boost` does the same for every slow timer (a beacon
   anomaly: a server appeared or a network came back).
-* the disconnect governor: names a server refused or broke on
-  (CREATE_CH_FAIL, SERVER_DISCONN, a circuit that failed) wait for the
-  governor, a free-running 10 s timer started with the schedule, and then
-  rejoin timer 0 -- so 0 to 10 s later, as libca (its governor also
-  free-runs from context creation), and no anomaly releases them earlier
-  (no reconnect storm).
+* the disconnect governor: names a server refused (CREATE_CH_FAIL,
+  SERVER_DISCONN) wait for the governor, a free-running 10 s timer started
+  with the schedule, and then rejoin timer 0 -- so 0 to 10 s later, as
+  libca (its governor also free-runs from context creation), and no
+  anomaly releases them earlier (no reconnect storm).
 
-One addition to libca for names whose circuit was simply lost
+One addition to libca for the names of a dead circuit
 (``released_by_anomaly``, with the ``server`` they were lost from): they
 wait for that server's beacon anomaly (:meth:`boost` with that server),
 which a restarted IOC (or one whose network came back) sends as soon as it
-is up, or else for one full governor period (10 s) after the loss.  So a
+is up, or else for one full governor period (10 s) after the loss (for a
+circuit that ``failed`` -- a protocol error, or closed at once -- the
+governor's next tick, as libca).  (The
+shells identify a server by its host, since an IOC may restart on another
+port.)  So a
 rebooted IOC's names are searched for once, when it is back, instead of
 while it is down (libca searches them at the governor's next tick, 0-10 s
 after the loss, and backs off while the IOC boots; or leaves them until
@@ -50,8 +53,8 @@ measured on the scale bed as extra searches for a rebooted IOC's names
 (1.6-3.2 searches per name where 1 suffices): the governor ticking while
 the IOC was down, and the anomalies of *other* servers (the start-up
 beacons of an IOC rebooted earlier, whose doubling gaps are anomalies for
-a minute) releasing them.  The cost: a name that moves to another server
-that was already running (no anomaly) is found 10 s after the loss
+a minute) releasing them.  The cost: a name that moves to a server on
+another host (no anomaly of its own host) is found 10 s after the loss
 (libca: 0-10 s).
 
 One addition to libca's congestion rule: a loss that turns out to be a delay
@@ -224,11 +227,13 @@ class SearchSchedule:
         # Keys waiting for the governor's free-running tick.
         self._governed: dict[Hashable, None] = {}
         self._governor_epoch = now
-        # Keys whose circuit was lost -> (the server they were lost from,
-        # the time the governor releases them if that server's beacon
-        # anomaly has not); insertion order is (nearly) release order.
+        # Keys of dead circuits waiting for their server's beacon anomaly
+        # -> their batch: (that server, when the governor releases them
+        # otherwise); batch -> its keys.  A batch is usually one circuit's
+        # names, so there are few.
         self._lost: dict[Hashable, tuple[Hashable, float]] = {}
-        self._last_lost: tuple[Hashable, float] | None = None
+        self._lost_batches: dict[tuple[Hashable, float],
+                                 dict[Hashable, None]] = {}
 
     # ------------------------------------------------------------------
     # Introspection
@@ -270,8 +275,9 @@ class SearchSchedule:
                      if t.deadline is not None]
         if self._governed:
             deadlines.append(self._governor_epoch + DISCONNECT_GOVERNOR_PERIOD)
-        if self._lost:
-            deadlines.append(next(iter(self._lost.values()))[1])
+        if self._lost_batches:
+            deadlines.append(min(release_at for _, release_at
+                                 in self._lost_batches))
         return min(deadlines) if deadlines else None
 
     # ------------------------------------------------------------------
@@ -357,16 +363,18 @@ class SearchSchedule:
     def disconnected(self, key: Hashable, now: float,
                      size: int | None = None, *,
                      released_by_anomaly: bool = False,
-                     server: Hashable | None = None) -> None:
+                     server: Hashable | None = None,
+                     failed: bool = False) -> None:
         """``key``'s channel lost its server: search again later.
 
-        By default (a server refused or broke on the name) it rejoins
-        timer 0 at the governor's next 10 s tick.  With
-        ``released_by_anomaly`` (its circuit was lost, e.g. the IOC
-        rebooted) it rejoins timer 0 at a beacon anomaly of ``server`` (the
-        address the circuit went to, as :meth:`boost` is given it; None:
-        of any server) or :data:`DISCONNECT_GOVERNOR_PERIOD` after ``now``,
-        whichever comes first.
+        By default (CREATE_CH_FAIL, SERVER_DISCONN) it rejoins timer 0 at
+        the governor's next 10 s tick.  With ``released_by_anomaly`` (its
+        circuit died) it rejoins timer 0 at a beacon anomaly of ``server``
+        (the server the circuit went to, as :meth:`boost` is given it;
+        None: of any server) or else, if the circuit was simply lost (e.g.
+        the IOC rebooted), :data:`DISCONNECT_GOVERNOR_PERIOD` after
+        ``now``; if it ``failed`` (a protocol error, or closed at once), at
+        the governor's next tick.
         """
         if size is None:
             size = self._sizes.get(key)
@@ -376,12 +384,17 @@ class SearchSchedule:
         self._sizes[key] = size
         self._where[key] = None
         if released_by_anomaly:
-            lost = (server, now + DISCONNECT_GOVERNOR_PERIOD)
-            if lost == self._last_lost:
-                # One tuple for every name of the circuit.
-                lost = self._last_lost
-            self._last_lost = lost
-            self._lost[key] = lost
+            if failed:
+                release_at = (self._governor_tick_at_or_before(now)
+                              + DISCONNECT_GOVERNOR_PERIOD)
+            else:
+                release_at = now + DISCONNECT_GOVERNOR_PERIOD
+            batch = (server, release_at)
+            keys = self._lost_batches.get(batch)
+            if keys is None:
+                keys = self._lost_batches[batch] = {}
+            keys[key] = None
+            self._lost[key] = batch
             return
         if not self._governed:
             self._governor_epoch = self._governor_tick_at_or_before(now)
@@ -416,11 +429,9 @@ class SearchSchedule:
         target = self.beacon_anomaly_index
         for timer in self._timers[target + 1:]:
             self._move_all(timer, target, now)
-        lost = self._lost
-        if lost:
-            back = [key for key, (lost_from, _) in lost.items()
-                    if lost_from is None or lost_from == server]
-            self._release_lost(back, now)
+        for batch in [batch for batch in self._lost_batches
+                      if batch[0] is None or batch[0] == server]:
+            self._release_lost(batch, now)
 
     # ------------------------------------------------------------------
     # Output
@@ -432,13 +443,10 @@ class SearchSchedule:
                 self._governor_epoch + DISCONNECT_GOVERNOR_PERIOD <= now):
             self._governor_epoch = self._governor_tick_at_or_before(now)
             self._release_governed(now)
-        if self._lost:
-            due = []
-            for key, (_, release_at) in self._lost.items():
-                if release_at > now:
-                    break
-                due.append(key)
-            self._release_lost(due, now)
+        if self._lost_batches:
+            for batch in [batch for batch in self._lost_batches
+                          if batch[1] <= now]:
+                self._release_lost(batch, now)
         # Firing one timer can make another due (names moved into an idle
         # timer); each timer can only become due again that way, and names
         # only move upwards, so this settles within a few passes.
@@ -468,15 +476,14 @@ class SearchSchedule:
             self._install(key, 0, now)
         _release(governed)
 
-    def _release_lost(self, keys: list, now: float) -> None:
+    def _release_lost(self, batch: tuple[Hashable, float], now: float
+                      ) -> None:
         lost = self._lost
-        for key in keys:
+        for key in self._lost_batches.pop(batch):
             del lost[key]
             del self._where[key]
             self._install(key, 0, now)
-        if not lost:
-            _release(lost)
-            self._last_lost = None
+        _release(lost)
 
     def _update_round_trip(self, measured: float) -> None:
         measured = min(max(measured, MIN_ROUND_TRIP_ESTIMATE),
@@ -550,7 +557,11 @@ class SearchSchedule:
             if key in self._governed:
                 del self._governed[key]
             else:
-                del self._lost[key]
+                batch = self._lost.pop(key)
+                keys = self._lost_batches[batch]
+                del keys[key]
+                if not keys:
+                    del self._lost_batches[batch]
         else:
             timer = self._timers[index]
             timer.requests.pop(key, None)

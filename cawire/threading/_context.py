@@ -314,7 +314,8 @@ class Context:
         return pvs
 
     def _search_for(self, pvs, *, governed=False,
-                    released_by_anomaly=False, server=None) -> None:
+                    released_by_anomaly=False, server=None,
+                    failed=False) -> None:
         # Network thread or user thread: ask again for these PVs' names.
         if self._closing:
             return
@@ -325,7 +326,8 @@ class Context:
                 self.broadcaster.search(
                     self._search_results_queue, names, governed=governed,
                     retry_unanswered=False,
-                    released_by_anomaly=released_by_anomaly, server=server)
+                    released_by_anomaly=released_by_anomaly, server=server,
+                    failed=failed)
             except ContextDisconnectedError:
                 pass
 
@@ -430,7 +432,7 @@ class Context:
             search = lost_circuit_search(failed)
             self._search_for(lost_pvs, governed=search.governed,
                              released_by_anomaly=search.released_by_anomaly,
-                             server=cm.address)
+                             server=cm.address, failed=search.failed)
 
     def _pv_lost(self, pv, *, governed: bool) -> None:
         # CREATE_CH_FAIL / SERVER_DISCONN for one channel.

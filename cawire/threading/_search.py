@@ -126,18 +126,23 @@ class SearchEngine:
 
     def add_governed(self, items: Iterable[SearchItem],
                      released_by_anomaly: bool = False,
-                     server: tuple[str, int] | None = None) -> None:
+                     server: tuple[str, int] | None = None,
+                     failed: bool = False) -> None:
         """Search for ``items`` after the disconnect governor's next tick
         (CREATE_CH_FAIL / SERVER_DISCONN / failed circuit, as libca), or,
-        with ``released_by_anomaly`` (a circuit to ``server`` was lost), at
-        that server's next beacon anomaly or 10 s from now."""
+        with ``released_by_anomaly`` (a circuit to ``server`` died), at the
+        next beacon anomaly of a server on its host, or 10 s from now (if
+        ``failed``: the governor's next tick)."""
         now = time.monotonic()
         disconnected = self.schedule.disconnected
+        # By host: an IOC that restarts may get another TCP port (RSRV
+        # takes a free one when 5064 is in use on a shared host).
+        host = None if server is None else server[0]
         for item in items:
             self.unanswered[item.search_id] = item
             disconnected(item.search_id, now, size=item.size,
                          released_by_anomaly=released_by_anomaly,
-                         server=server)
+                         server=host, failed=failed)
         self._reschedule()
 
     def retry_now(self, *, governed: bool = True) -> None:
@@ -169,8 +174,9 @@ class SearchEngine:
 
     def boost(self, server: tuple[str, int] | None = None) -> None:
         """Beacon anomaly of ``server``: search slow-timer names within
-        ~8 s, and the names lost with a circuit to it now."""
-        self.schedule.boost(time.monotonic(), server)
+        ~8 s, and now the names lost with a circuit to its host."""
+        self.schedule.boost(time.monotonic(),
+                            None if server is None else server[0])
         self._reschedule()
 
     def answered(self, results: list[SearchResult],

@@ -358,7 +358,8 @@ class SharedBroadcaster:
                timeout: float | None = 2, governed: bool = False,
                retry_unanswered: bool = True,
                released_by_anomaly: bool = False,
-               server: tuple[str, int] | None = None) -> None:
+               server: tuple[str, int] | None = None,
+               failed: bool = False) -> None:
         """Search for PV names.
 
         The ``results_queue`` (any object with a ``put`` method) receives
@@ -368,7 +369,7 @@ class SharedBroadcaster:
         or cancelled; ``timeout`` is accepted for compatibility and unused.
         ``governed`` names wait for the disconnect governor (with
         ``released_by_anomaly``: for a beacon anomaly of ``server``, the
-        one their circuit went to, or 10 s).
+        one their circuit went to, or 10 s; the tick if it ``failed``).
         """
         self._check_open()
         needs_search = []
@@ -393,7 +394,7 @@ class SharedBroadcaster:
         engine = self.search_engine
         if governed:
             self.loop.call_soon(engine.add_governed, items,
-                                released_by_anomaly, server)
+                                released_by_anomaly, server, failed)
         else:
             self.loop.call_soon(engine.add, items, retry_unanswered)
 

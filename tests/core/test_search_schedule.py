@@ -333,7 +333,7 @@ def test_random_operations_keep_the_schedule_consistent(ops):
             live.add(key)
         elif op == 'lose':
             schedule.disconnected(key, now, released_by_anomaly=True,
-                                  server=SERVERS[k % 2])
+                                  server=SERVERS[k % 2], failed=k > 4)
             live.add(key)
         elif op == 'anomaly_retry':
             schedule.retry_now(now, governed=False)
@@ -562,3 +562,20 @@ def test_anomaly_retry_leaves_governed_names_waiting():
     schedule.retry_now(3.0)
     (datagram,) = schedule.poll(3.0)
     assert sorted(datagram.keys) == ['LOST', 'PENDING', 'REFUSED']
+
+
+def test_failed_circuit_names_wait_for_the_tick_or_their_server_anomaly():
+    # A circuit that failed (closed at once, protocol error): no reconnect
+    # storm -- the governor's tick, as libca -- unless its own server
+    # announces a restart.
+    schedule = SearchSchedule(0.0)
+    schedule.disconnected('A', 3.0, released_by_anomaly=True, server=IOC,
+                          failed=True)
+    schedule.disconnected('B', 3.0, released_by_anomaly=True,
+                          server=OTHER_IOC, failed=True)
+    assert schedule.next_deadline() == 10.0
+    schedule.boost(4.0, IOC)
+    assert schedule.timer_of('A') == 0 and schedule.timer_of('B') is None
+    sent = run_until(schedule, 10.0)
+    assert send_times(sent, 'A')[0] == 4.0
+    assert send_times(sent, 'B') == [10.0]

@@ -3,9 +3,11 @@
 One cawire and one pyepics client (each in its own client namespace, with
 no EPICS configuration: broadcast discovery) connect all 10,000 PVs; one
 IOC is killed and restarted. Asserted: everything connects and comes back
-(bounded waits), every PV was searched, and no search goes out for the PVs of
-the nine IOCs that never went away. Timings are printed for the record, not
-asserted (the benchmark, ``python -m benchmarks.scale``, reports them).
+(bounded waits), every PV was searched, no search goes out for the PVs of
+the nine IOCs that never went away, and cawire searches for each of the
+rebooted IOC's names once, after it is back (none while it is down).
+Timings are printed for the record, not asserted (the benchmark,
+``python -m benchmarks.scale``, reports them).
 """
 from __future__ import annotations
 
@@ -43,7 +45,12 @@ def test_reboot_of_one_ioc_searches_only_for_its_pvs(bed):
     print(results)
     cawire = results['cawire']
     assert cawire['searches_for_others'] == 0
-    assert cawire['searches_for_rebooted'] >= PER_IOC
+    # Its names wait for its beacon anomaly (not the governor's tick, not
+    # other servers' anomalies) and are searched once each: every reply is
+    # read before the search timers judge a pass (issue 13: 1.6-3.2
+    # searches per name before).
+    assert cawire['searches_while_down'] == 0
+    assert cawire['searches_for_rebooted'] == PER_IOC
     assert cawire['back_after_listen_s'] is not None
     # pyepics is the reference run beside it: its PVs came back too.
     assert results['pyepics']['back_after_listen_s'] is not None
