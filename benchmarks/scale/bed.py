@@ -303,14 +303,16 @@ class ScaleBed:
         counter.send('clock')
         return counter.expect('clock', 30)['elapsed']
 
-    def search_trace(self, host: str) -> dict | None:
+    def search_trace(self, host: str) -> tuple[dict, dict] | None:
         """``{name: [seconds since watch_searches of each search]}`` for
-        the watched names; stops watching (None: searches not counted)."""
+        the watched names, and the same for the replies that came in;
+        stops watching (None: searches not counted)."""
         counter = self.counters.get(host)
         if counter is None:
             return None
         counter.send('trace')
-        return counter.expect('trace', 30)['names']
+        trace = counter.expect('trace', 30)
+        return trace['names'], trace['replies']
 
     def close(self) -> None:
         for client in self.clients:

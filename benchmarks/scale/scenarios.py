@@ -74,9 +74,11 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
     Per kind: memory per PV with everything monitored, seconds from the IOC
     accepting connections again to the last of its PVs connected and
     (with ``subscribe``) updated; searches sent for the rebooted IOC's PVs
-    (and how many of its names were searched more than once, and how many
-    while it was down, from the counter's per-name trace) and for every
-    other IOC's (which never went away).
+    (from the counter's per-name trace of searches and replies: how many of
+    its names were searched more than once, how many searches left while
+    it was down, and how many after a reply for the name had already come
+    in, i.e. needless ones) and for every other IOC's (which never went
+    away).
     """
     names = _names(bed)
     prefix = ioc_prefix(ioc)
@@ -119,7 +121,7 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
             if sent['searches'] is None or not bed.searches_per_client:
                 continue  # not counted, or not per client
             rebooted = sent['by_prefix'].get(prefix, 0)
-            trace = bed.search_trace(kind) or {}
+            trace, replies = bed.search_trace(kind) or ({}, {})
             restarted = restarted_at[kind]
             results[kind].update(
                 rebooted_pvs=bed.per_ioc,
@@ -128,6 +130,9 @@ def reboot_one(bed: ScaleBed, kinds=('cawire', 'pyepics'), *, ioc: int = 0,
                     len(times) > 1 for times in trace.values()),
                 searches_while_down=(None if restarted is None else sum(
                     t < restarted for times in trace.values() for t in times)),
+                searches_after_a_reply=sum(
+                    sum(t > min(replies[name]) for t in times)
+                    for name, times in trace.items() if name in replies),
                 searches_for_others=sent['searches'] - rebooted,
                 search_datagrams=sent['datagrams'])
     finally:
