@@ -7,8 +7,8 @@ IPv4/UDP datagram from the own address to the server port (5064) is parsed with 
 SEARCH requests. On ``snap`` (stdin) it prints one ``@@`` JSON line:
 datagrams, UDP payload bytes, search requests, and searches per name prefix
 (up to and including the first ':'). ``watch <prefix>`` starts recording
-when each search of a name with that prefix left and when each reply to
-it came in (one prefix at a time); ``trace`` prints them (``{name:
+when each search of a name with that prefix (``*``: every name) left and
+when each reply to it came in (one prefix at a time); ``trace`` prints them (``{name:
 [seconds since watch, ...]}`` for the searches, the same for the replies)
 and stops; ``clock`` prints the seconds since ``watch``.
 ``quit`` ends it.
@@ -89,7 +89,7 @@ class Counter:
                         name = command.name
                         prefix = name[:name.find(':') + 1]
                         self.by_prefix[prefix] += 1
-                        if prefix == self.watched:
+                        if prefix == self.watched or self.watched == '*':
                             self.trace.setdefault(name, []).append(
                                 time.monotonic() - self.watch_start)
                             self.watched_cids[command.cid] = name

@@ -39,6 +39,7 @@ _HEADER = struct.Struct('>HHHHII')
 _VERSION_COMMAND = 0
 _SEARCH_COMMAND = 6
 _U32 = 0xFFFFFFFF
+_U16 = struct.Struct('>H')
 _PADS = tuple(b'\x00' * n for n in range(8))
 
 
@@ -151,8 +152,18 @@ def parse_search_replies(commands: Iterable,
             if address is None:
                 source = source_address or command.sender_address
                 address = addresses[key] = extract_address(command, source)
-            results.append(SearchResult(h[5], address, sequence,
-                                        command.version, command))
+            # The version straight from a received payload (.version splits
+            # it into buffers first, a tuple and a slice per reply: ~5% of
+            # the network thread's time in a connect to 20 IOCs).
+            try:
+                payload = command._payload
+            except AttributeError:      # built here, not received
+                version = command.version
+            else:
+                version = (_U16.unpack_from(payload)[0] if len(payload) >= 2
+                           else None)
+            results.append(SearchResult(h[5], address, sequence, version,
+                                        command))
         elif cls is VersionResponse:
             sequence = command.sequence_id
     return results
