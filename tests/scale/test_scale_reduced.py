@@ -50,8 +50,8 @@ def test_reboot_of_one_ioc_searches_only_for_its_pvs(bed):
     # for it came in (every reply is read before the search timers judge a
     # pass): issue 13 measured 1.6-3.2 searches per name.  A name is
     # searched until found, so when the restarted IOC answers its first
-    # searches late (in 2 of 13 reduced runs it sent beacons ~0.2 s before
-    # it answered a search), its names go out again: that count is printed.
+    # searches late (in 4 of 39 reduced reboots it sent beacons ~0.2 s
+    # before it answered a search), its names go out again: that count is printed.
     assert cawire['searches_while_down'] == 0
     assert cawire['searches_after_a_reply'] == 0
     assert cawire['searches_for_rebooted'] >= PER_IOC
