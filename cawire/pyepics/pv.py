@@ -21,6 +21,9 @@ from typing import Any
 from . import _convert, ca, dbr
 from ._auto_monitor import AutoMonitor
 from ._info import fmt_time, info_text
+from ._pv_callbacks import (add_value_callback, call_user,
+                            initial_value_callbacks, notify_access,
+                            notify_connection, run_value_callback)
 from ._pv_connection import ConnectionClaim
 from ._pv_requests import check_write_access, read_metadata, write_data
 
@@ -42,13 +45,6 @@ def _host_name(address: str) -> str:
         return socket.gethostbyaddr(address)[0]
     except (OSError, UnicodeError):
         return address
-
-
-def _call_user(func, *args, **kwargs) -> None:
-    try:
-        func(*args, **kwargs)
-    except Exception:
-        logger.exception('user callback %r raised', func)
 
 
 class PV:
@@ -116,13 +112,7 @@ class PV:
                                      if connection_callback is not None else [])
         self.access_callbacks = ([access_callback]
                                  if access_callback is not None else [])
-        self.callbacks: dict = {}
-        if isinstance(callback, (tuple, list)):
-            for index, func in enumerate(callback):
-                if callable(func):
-                    self.callbacks[index] = (func, {})
-        elif callable(callback):
-            self.callbacks[0] = (callback, {})
+        self.callbacks: dict = initial_value_callbacks(callback)
         self._put_complete: bool | None = None
         self._monitor = AutoMonitor()
         self._conn_started = False
@@ -171,11 +161,8 @@ class PV:
             name = dbr.Name(self.ftype).lower()
             self._args['type'] = self._args['typefull'] = name
             self._args['ftype'] = self.ftype
-        for func in list(self.connection_callbacks):
-            if callable(func):
-                _call_user(func, pvname=self.pvname, conn=conn, pv=self)
-            elif not conn and self.verbose:
-                ca.write(f"PV '{self.pvname}' disconnected.")
+        notify_connection(self.connection_callbacks, self.pvname, conn, self,
+                          self.verbose)
         self.connected = conn
         if conn:
             self._report_rights(self._channel.access_rights)
@@ -197,9 +184,7 @@ class PV:
         if self._reported_rights == (read, write):
             return
         self._reported_rights = (read, write)
-        for func in list(self.access_callbacks):
-            if callable(func):
-                _call_user(func, read, write, pv=self)
+        notify_access(self.access_callbacks, read, write, self)
 
     def _on_monitor(self, sub, response) -> None:
         # The hot path of every update.
@@ -455,18 +440,7 @@ class PV:
         elif self._args['nelm'] <= 1 or val is None:
             pass
         else:
-            if isinstance(val, (str, bytes)) or not hasattr(val, '__len__'):
-                val = [val]
-            if count is None:
-                count = len(val)
-            if as_numpy and not hasattr(val, 'dtype'):
-                import numpy
-                val = numpy.asarray(val)
-            elif not as_numpy and hasattr(val, 'tolist'):
-                val = val.tolist()
-            if count < len(val):
-                val = val[:count]
-            metad['value'] = val
+            metad['value'] = _convert.array_value(val, count, as_numpy)
         if as_namespace:
             return SimpleNamespace(**metad)
         return metad
@@ -504,7 +478,7 @@ class PV:
     def get_all_metadata_callback(self, callback, *, timeout):
         """Call ``callback(pvname, md)`` from a thread with all metadata."""
         def fetch():
-            _call_user(callback, self.pvname,
+            call_user(callback, self.pvname,
                        self.get_all_metadata_blocking(timeout=timeout))
         threading.Thread(target=fetch, daemon=True,
                          name=f'metadata {self.pvname}').start()
@@ -545,7 +519,7 @@ class PV:
             if callable(callback):
                 kwargs = (callback_data if isinstance(callback_data, dict)
                           else {'data': callback_data})
-                _call_user(callback, pvname=self.pvname, **kwargs)
+                call_user(callback, pvname=self.pvname, **kwargs)
 
         write_data(self._channel, data, completed)
         if wait and not done.wait(timeout):
@@ -569,31 +543,14 @@ class PV:
         """Call one value callback with the current data: the keywords are
         the PV's fields, the callback's own keywords and ``cb_info=(index,
         pv)``."""
-        try:
-            func, kwargs = self.callbacks[index]
-        except KeyError:
-            return
-        # A copy per call, as pyepics makes: a callback may keep or change it.
-        kwds = self._args.copy()
-        if kwargs:
-            kwds.update(kwargs)
-        kwds['cb_info'] = (index, self)
-        if callable(func):
-            try:
-                func(**kwds)
-            except Exception:
-                logger.exception('user callback %r raised', func)
+        run_value_callback(self.callbacks, index, self._args, self)
 
     def add_callback(self, callback=None, index=None, run_now: bool = False,
                      with_ctrlvars: bool = True, **kw):
         """Add a value callback (with keywords ``kw`` passed on each call);
         return its index."""
         if callable(callback):
-            if index is None:
-                index = 1
-                if self.callbacks:
-                    index = 1 + max(self.callbacks)
-            self.callbacks[index] = (callback, kw)
+            index = add_value_callback(self.callbacks, callback, index, kw)
         if with_ctrlvars and self.connected:
             self.get_ctrlvars()
         if run_now:
