@@ -479,7 +479,7 @@ class PV:
         """Call ``callback(pvname, md)`` from a thread with all metadata."""
         def fetch():
             call_user(callback, self.pvname,
-                       self.get_all_metadata_blocking(timeout=timeout))
+                      self.get_all_metadata_blocking(timeout=timeout))
         threading.Thread(target=fetch, daemon=True,
                          name=f'metadata {self.pvname}').start()
 
