@@ -43,7 +43,6 @@ _U32 = 0xFFFFFFFF
 _PADS = tuple(b'\x00' * n for n in range(8))
 #: A UDP SEARCH reply: the header, then the server's minor version in the
 #: first two of its eight payload bytes.
-_UDP_SEARCH_REPLY = struct.Struct('>HHHHIIH')
 _UDP_SEARCH_REPLY_SIZE = HEADER_SIZE + 8
 
 
@@ -201,23 +200,27 @@ def read_search_reply_datagram(data: bytes | bytearray | memoryview,
     append_command = commands.append
     append_result = results.append
     from_wire = SearchResponse.from_wire
-    unpack_reply = _UDP_SEARCH_REPLY.unpack_from
-    addresses: dict = {}
+    # The replies of a datagram nearly always name one server: its
+    # address is worked out once per (port, ip) that differs from the
+    # previous reply's.
+    last_port = last_ip = None
+    server: tuple = ()
     for start in range(offset, size, _UDP_SEARCH_REPLY_SIZE):
-        (command, payload_size, port, count, ip, cid,
-         version) = unpack_reply(view, start)
-        if command != _SEARCH_COMMAND or payload_size != 8:
+        fields = unpack_header(view, start)
+        if fields[0] != _SEARCH_COMMAND or fields[1] != 8:
             return None
         payload_start = start + HEADER_SIZE
-        response = from_wire((command, payload_size, port, count, ip, cid),
-                             view[payload_start:payload_start + 8])
+        response = from_wire(fields, view[payload_start:payload_start + 8])
         response._sender_address = address
         append_command(response)
-        key = port, ip
-        server = addresses.get(key)
-        if server is None:
-            server = addresses[key] = extract_address(response, address)
-        append_result(SearchResult(cid, server, sequence, version, response))
+        port, ip = fields[2], fields[4]
+        if port != last_port or ip != last_ip:
+            server = extract_address(response, address)
+            last_port, last_ip = port, ip
+        # The minor version: the payload's first u16 (big-endian).
+        append_result(SearchResult(
+            fields[5], server, sequence,
+            (view[payload_start] << 8) | view[payload_start + 1], response))
     return commands, results
 
 
