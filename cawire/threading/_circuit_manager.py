@@ -604,9 +604,9 @@ class VirtualCircuitManager:
         total = replies.count
         while position < total:
             with self._lock:
-                applied, error = self.circuit.process_channel_replies(
-                    replies, position)
-            for cid, rights in applied:
+                cids, rights_list, error = \
+                    self.circuit.process_channel_replies(replies, position)
+            for cid, rights in zip(cids, rights_list):
                 try:
                     if rights is None:
                         self._channel_created(cid)
