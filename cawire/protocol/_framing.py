@@ -162,7 +162,7 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
 
 def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
                          grouped: Collection[int],
-                         make_group: Callable[[list], Any], *,
+                         make_group: Callable[[bytes], Any], *,
                          max_payload: int | None = None
                          ) -> tuple[list, int, int]:
     """:func:`parse_stream`, except that each run of header-only messages
