@@ -182,18 +182,21 @@ class SearchEngine:
         found: dict[tuple, list[SearchItem]] = collections.defaultdict(list)
         debug = search_logger.isEnabledFor(logging.DEBUG)
         unanswered = self.unanswered
-        answered = self.schedule.answered
+        replies: list[tuple[int, int | None]] = []
+        add_reply = replies.append
         for result in results:
             item = unanswered.pop(result.cid, None)
             if item is None:
                 continue  # a duplicate (another server) or a late reply
-            answered(item.search_id, now, result.sequence)
+            add_reply((item.search_id, result.sequence))
             address = result.address
             if versions is not None and result.version is not None:
                 versions[address] = result.version
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
             found[(id(item.results_queue), address)].append(item)
+        if replies:
+            self.schedule.answered_many(replies, now)
         if not unanswered:
             # An emptied dict keeps its table (~30 bytes per name it held).
             unanswered.clear()
