@@ -332,6 +332,35 @@ class SearchSchedule:
             timer.deadline = now
         return True
 
+    def add_many(self, keys: Iterable[Hashable], sizes: Iterable[int | None],
+                 now: float) -> None:
+        """``add(key, now, size)`` for each key and size in turn, in one call
+        (a connect adds thousands of names at once).
+
+        Raises
+        ------
+        CaprotoValueError
+            As :meth:`add`, for the first key that does not fit; the keys
+            before it are added.
+        """
+        where = self._where
+        all_sizes = self._sizes
+        capacity = self._capacity
+        timer = self._timers[0]
+        requests = timer.requests
+        for key, size in zip(keys, sizes):
+            if size is None or size > capacity or key in where \
+                    or key in all_sizes:
+                # Searched for already, to be measured, or refused: the
+                # general way.
+                self.add(key, now, size)
+                continue
+            all_sizes[key] = size
+            requests[key] = size
+            where[key] = 0
+            if timer.deadline is None:
+                timer.deadline = now
+
     def answered_many(self, replies: Iterable[tuple[Hashable, int | None]],
                       now: float) -> int:
         """The replies of one datagram (or TCP batch) arrived: ``(key,

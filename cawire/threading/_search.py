@@ -119,9 +119,14 @@ class SearchEngine:
             # most once per IDLE_RETRY_INTERVAL, to avoid a search storm.
             self._last_retry = now
             self.schedule.retry_now(now)
+        unanswered = self.unanswered
+        search_ids = []
+        sizes = []
         for item in items:
-            self.unanswered[item.search_id] = item
-            self.schedule.add(item.search_id, now, size=item.size)
+            unanswered[item.search_id] = item
+            search_ids.append(item.search_id)
+            sizes.append(item.size)
+        self.schedule.add_many(search_ids, sizes, now)
         self._fire()
 
     def add_governed(self, items: Iterable[SearchItem],

@@ -5,7 +5,10 @@ schedules driven through sends, losses, late replies, the disconnect
 governor and cancellations."""
 import copy
 
+import pytest
 from hypothesis import given, settings, strategies as st
+
+from cawire.protocol._exceptions import CaprotoValueError
 
 from cawire.protocol._search_schedule import SearchSchedule
 
@@ -140,3 +143,29 @@ def test_every_late_reply_of_a_pass_undoes_its_cut():
     assert schedule.answered_many(replies, 0.06) == 40
     assert state(schedule) == state(reference)
     assert schedule.losses_undone == 1 and not schedule._suspect_timers
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps, st.lists(st.tuples(key, st.sampled_from([None, 8, 24, 2000])),
+                       max_size=20), st.floats(0.0, 0.5))
+def test_add_many_is_add_one_by_one(script, batch, later):
+    # Names new, already searched for, governed, without a size, or too
+    # big for a datagram (refused, with the names before it added).
+    schedule, now = driven(1, script)
+    now += later
+    one_by_one = copy.deepcopy(schedule)
+    refused = None
+    for name, size in batch:
+        try:
+            one_by_one.add(name, now, size)
+        except CaprotoValueError as exc:
+            refused = str(exc)
+            break
+    if refused is None:
+        schedule.add_many([n for n, _ in batch], [s for _, s in batch], now)
+    else:
+        with pytest.raises(CaprotoValueError) as raised:
+            schedule.add_many([n for n, _ in batch], [s for _, s in batch],
+                              now)
+        assert str(raised.value) == refused
+    assert state(schedule) == state(one_by_one)
