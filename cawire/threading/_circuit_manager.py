@@ -285,14 +285,16 @@ class VirtualCircuitManager:
         """Create the channels of ``pvs`` on this circuit, in one write
         (any thread)."""
         with self._lock:
-            if self.dead.is_set():
-                # Died before we got here (e.g. connection refused at
-                # once): search again after the governor's pause.
-                for pv in pvs:
-                    self._unbind_pv(pv)
-                self.context._search_for(pvs, governed=True)
+            if not self.dead.is_set():
+                self._send_packed_locked(self.book.add_packed(pvs))
                 return
-            self._send_packed_locked(self.book.add_packed(pvs))
+        # Died before we got here (e.g. connection refused at once): search
+        # again after the governor's pause.  Unbound outside the circuit
+        # lock: a PV's component_lock is taken before the circuit's, never
+        # after (PVs share component locks, so the order matters).
+        for pv in pvs:
+            self._unbind_pv(pv)
+        self.context._search_for(pvs, governed=True)
 
     def create_channel(self, pv: PV) -> None:
         """Create ``pv``'s channel on this circuit (any thread)."""

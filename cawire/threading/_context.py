@@ -52,6 +52,9 @@ GLOBAL_DEFAULT_TIMEOUT = _global_default_timeout()
 FIRST_SEARCH_CHUNK = 256
 #: ... to this, so that the first searches leave early.
 MAX_SEARCH_CHUNK = 16384
+#: How many component locks the PVs of a context share (by cid): enough that
+#: two PVs in use at the same moment rarely wait on each other.
+COMPONENT_LOCK_STRIPES = 64
 
 # Contexts still connected are closed cleanly at interpreter exit.
 _live_contexts = disconnect_at_exit(ctx_logger, 'Context')
@@ -182,6 +185,11 @@ class Context:
         self.pvs: dict[tuple, PV] = {}
         self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
         self.pv_cache_lock = threading.RLock()
+        # PVs share these (by cid) as their component_lock: one RLock per
+        # PV is ~110 bytes, the largest part of a connected PV; each is held
+        # only briefly and never together with another PV's.
+        self.component_locks = tuple(threading.RLock()
+                                     for _ in range(COMPONENT_LOCK_STRIPES))
         self._pvs_needing_circuits = SearchWaitlist()
         self.ids = ContextIds(self)
         self._closing = False
@@ -213,6 +221,9 @@ class Context:
 
     def _new_cid(self) -> int:
         return self.ids.channel()
+
+    def _component_lock_for(self, cid: int) -> threading.RLock:
+        return self.component_locks[cid % COMPONENT_LOCK_STRIPES]
 
     @property
     def selector(self) -> NetworkLoop:

@@ -145,8 +145,12 @@ class PV:
         self.context = context
         self.access_rights: AccessRights | None = None
         self._log: logging.LoggerAdapter | None = None
+        # Client channel id: fixed for the PV's life (libca re-uses it).
+        self.cid = context._new_cid()
         # Guards circuit_manager/channel and the connection transitions.
-        self.component_lock = threading.RLock()
+        # Shared with other PVs of the context (one RLock per PV would be
+        # its largest part); never hold two PVs' locks at once.
+        self.component_lock = context._component_lock_for(self.cid)
         # Event-like flags (is_set/wait/set/clear) that only build a
         # Condition when somebody blocks on them.
         self.circuit_ready = ReadyFlag()
@@ -166,8 +170,6 @@ class PV:
         # go_idle() asked while requests were outstanding: idle afterwards.
         self._idle_requested = False
         self._outstanding = 0  # requests waiting for replies (circuit lock)
-        # Client channel id: fixed for the PV's life (libca re-uses it).
-        self.cid = context._new_cid()
 
     # -- properties ----------------------------------------------------------------
 
