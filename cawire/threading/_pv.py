@@ -134,9 +134,13 @@ class PV:
     __slots__ = ('name', 'priority', 'context', 'access_rights',
                  'component_lock', 'circuit_ready', 'channel_ready',
                  '_connection_callbacks', '_rights_callbacks', '_state',
-                 '_subscriptions', 'command_bundle_queue', '_timeout',
+                 '_subscriptions', '_timeout',
                  '_circuit_manager', '_channel', '_idle', '_idle_requested',
-                 '_outstanding', 'cid', '_log', '__weakref__')
+                 '_outstanding', 'cid', '__weakref__')
+
+    #: caproto compatibility; unused (a class attribute: a slot per PV
+    #: would cost 8 bytes for nothing).
+    command_bundle_queue = None
 
     def __init__(self, name: str, priority: int, context: Context,
                  timeout: Any) -> None:
@@ -144,7 +148,6 @@ class PV:
         self.priority = priority
         self.context = context
         self.access_rights: AccessRights | None = None
-        self._log: logging.LoggerAdapter | None = None
         # Client channel id: fixed for the PV's life (libca re-uses it).
         self.cid = context._new_cid()
         # Guards circuit_manager/channel and the connection transitions.
@@ -162,7 +165,6 @@ class PV:
         # Created on first use (subscriptions property): most PVs of a big
         # connect never subscribe, and an empty dict is 64 bytes each.
         self._subscriptions: dict[tuple, Subscription] | None = None
-        self.command_bundle_queue = None  # caproto compatibility; unused
         self._timeout = timeout
         self._circuit_manager: VirtualCircuitManager | None = None
         self._channel: ClientChannel | None = None
@@ -175,12 +177,11 @@ class PV:
 
     @property
     def log(self) -> logging.LoggerAdapter:
-        """Logger adapter tagging records with this PV's name."""
-        log = self._log
-        if log is None:
-            log = self._log = logging.LoggerAdapter(
-                ch_logger, {'pv': self.name, 'role': 'CLIENT'})
-        return log
+        """Logger adapter tagging records with this PV's name (made on each
+        use: it is needed only when logging is enabled, and keeping one
+        would cost every PV a slot)."""
+        return logging.LoggerAdapter(ch_logger,
+                                     {'pv': self.name, 'role': 'CLIENT'})
 
     @property
     def subscriptions(self) -> dict[tuple, Subscription]:
