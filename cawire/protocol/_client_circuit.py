@@ -198,9 +198,10 @@ class ClientChannelBook:
         return new
 
     @property
-    def channels(self) -> dict[int, Any]:
-        """cid -> ClientChannel (the circuit's table)."""
-        return self.circuit.channels
+    def channels(self) -> dict[int, ClientChannel]:
+        """cid -> ClientChannel (the circuit's table: a client circuit
+        holds only ClientChannels)."""
+        return self.circuit.channels  # type: ignore[return-value]
 
     def handshake(self, client_name: str, host_name: str) -> list['Message']:
         """The circuit's opening commands followed by the creations that
@@ -231,7 +232,7 @@ class ClientChannelBook:
         """(owner, channel) that a CREATE_CHAN reply for ``cid`` connects,
         or None if neither is booked."""
         owner = self.owners.get(cid)
-        channel = self.circuit.channels.get(cid)
+        channel = self.channels.get(cid)
         if owner is None or channel is None:
             return None
         return owner, channel
