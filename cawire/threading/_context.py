@@ -274,7 +274,11 @@ class Context:
             raise ValueError(f'priority must be in 0..99, not {priority!r}')
         pvs: list[PV] = []
         searching = None
-        requested: set[str] = set()  # searched by this call already
+        # Names searched by this call already: needed only when a name
+        # comes again (a set of every name would be ~50 bytes per PV at the
+        # busiest moment of a big connect), so built on the first repeat.
+        searched_chunks: list[list[str]] = []
+        requested: set[str] | None = None
         retry_unanswered = True
         # The first names' searches leave while the rest of the PVs are
         # built (a PV costs ~10 us; 100,000 of them would otherwise delay
@@ -294,8 +298,14 @@ class Context:
                         self.pvs[key] = pv
                         self._pvs_needing_circuits.put(pv)
                         names_to_search.append(name)
-                    elif (not pv.circuit_ready.is_set() and not pv._idle
-                          and name not in requested):
+                    elif not pv.circuit_ready.is_set() and not pv._idle:
+                        if requested is None:
+                            requested = {searched for names_searched
+                                         in searched_chunks
+                                         for searched in names_searched}
+                        if name in requested:
+                            pvs.append(pv)
+                            continue
                         # Still unbound: if its search was cancelled
                         # (broadcaster.cancel), asking again restarts it.
                         if searching is None:
@@ -305,7 +315,10 @@ class Context:
                             self._pvs_needing_circuits.put(pv)
                             names_to_search.append(name)
                     pvs.append(pv)
-            requested.update(names_to_search)
+            if requested is None:
+                searched_chunks.append(names_to_search)
+            else:
+                requested.update(names_to_search)
             start += chunk
             chunk = min(chunk * 4, MAX_SEARCH_CHUNK)
             # New names go out now; with the first chunk every unanswered
