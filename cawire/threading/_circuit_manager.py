@@ -50,6 +50,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
+from ._flags import CHANNEL_READY, ReadyBits
 from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
 from ._keepalive import KeepAlive
 from ._pending_request import PendingRequest
@@ -415,9 +416,8 @@ class VirtualCircuitManager:
         with pv.component_lock:
             if pv._circuit_manager is not self:
                 return False
-            was_connected = pv.channel_ready.is_set()
-            pv.channel_ready.clear()
-            pv.circuit_ready.clear()
+            was_connected = pv.connected
+            pv._ready = 0  # neither circuit nor channel
             pv._circuit_manager = None
             pv._channel = None
             for sub in pv.active_subscriptions():
@@ -654,7 +654,7 @@ class VirtualCircuitManager:
             if pv._circuit_manager is not self:
                 return
             pv._channel = channel
-            pv.channel_ready.set()
+            ReadyBits.mark(pv, CHANNEL_READY)
             self._list_created(pv)
             if pv._subscriptions:   # none on a first connect
                 self._subscribe_all(pv, channel)

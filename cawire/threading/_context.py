@@ -28,6 +28,7 @@ from ._callbacks import run_user_callback
 from ._circuit_manager import VirtualCircuitManager
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT
 from ._exit import disconnect_at_exit
+from ._flags import CIRCUIT_READY, ReadyBits
 from ._pv import PV
 from ._selector_loop import NetworkLoop
 from ._shared_broadcaster import SharedBroadcaster
@@ -298,7 +299,7 @@ class Context:
                         self.pvs[key] = pv
                         self._pvs_needing_circuits.put(pv)
                         names_to_search.append(name)
-                    elif not pv.circuit_ready.is_set() and not pv._idle:
+                    elif not pv._ready & CIRCUIT_READY and not pv._idle:
                         if requested is None:
                             requested = {searched for names_searched
                                          in searched_chunks
@@ -366,7 +367,7 @@ class Context:
             for pv in pvs:
                 with pv.component_lock:
                     pv._circuit_manager = cm
-                    pv.circuit_ready.set()
+                    ReadyBits.mark(pv, CIRCUIT_READY)
                     if not pv._idle:
                         to_create.append(pv)
             cm.create_channels(to_create)
@@ -379,7 +380,7 @@ class Context:
             self.loop.call_soon(self._create_if_still_bound, pv, cm)
         else:
             pv._circuit_manager = None
-            pv.circuit_ready.clear()
+            pv._ready &= ~CIRCUIT_READY  # (component_lock held)
             self._search_for([pv])
 
     def _create_if_still_bound(self, pv, cm) -> None:
