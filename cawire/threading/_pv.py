@@ -143,13 +143,14 @@ class PV:
     command_bundle_queue = None
 
     def __init__(self, name: str, priority: int, context: Context,
-                 timeout: Any) -> None:
+                 timeout: Any, cid: int | None = None) -> None:
         self.name = name
         self.priority = priority
         self.context = context
         self.access_rights: AccessRights | None = None
-        # Client channel id: fixed for the PV's life (libca re-uses it).
-        self.cid = context._new_cid()
+        # Client channel id: fixed for the PV's life (libca re-uses it);
+        # get_pvs hands out a batch's cids at once.
+        self.cid = context._new_cid() if cid is None else cid
         # Guards circuit_manager/channel and the connection transitions.
         # Shared with other PVs of the context (one RLock per PV would be
         # its largest part); never hold two PVs' locks at once.
