@@ -239,7 +239,8 @@ def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
             if stop > end_of_data:
                 needed = stop - offset
                 break
-            append(constructor(fields, view[start:stop]))
+            append(constructor(fields, view[start:stop] if payload_size
+                               else _NO_PAYLOAD))
             offset = stop
     except RemoteProtocolError as exc:
         # (A run is always closed before the message that raises.)

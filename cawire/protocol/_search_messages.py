@@ -155,13 +155,14 @@ def parse_search_replies(commands: Iterable,
     results: list[SearchResult] = []
     sequence = None
     # Replies in one datagram nearly always name the same server: work its
-    # address out once per distinct (port, ip) pair.
+    # address out once per distinct (port, ip, version).
     addresses: dict = {}
     for command in commands:
         cls = type(command)
         if cls is SearchResponse:
             h = command._h
-            key = h[2], h[4]
+            # The version decides whether the port and ip fields count.
+            key = h[2], h[4], command.version
             address = addresses.get(key)
             if address is None:
                 source = source_address or command.sender_address
@@ -212,9 +213,9 @@ def read_search_reply_datagram(data: bytes | bytearray | memoryview,
     append_result = results.append
     from_wire = SearchResponse.from_wire
     # The replies of a datagram nearly always name one server: its
-    # address is worked out once per (port, ip) that differs from the
-    # previous reply's.
-    last_port = last_ip = None
+    # address is worked out once per (port, ip, version) that differs from
+    # the previous reply's (the version decides whether port and ip count).
+    last_port = last_ip = last_version = None
     server: tuple = ()
     for start in range(offset, size, _UDP_SEARCH_REPLY_SIZE):
         fields = unpack_header(view, start)
@@ -225,13 +226,13 @@ def read_search_reply_datagram(data: bytes | bytearray | memoryview,
         response._sender_address = address
         append_command(response)
         port, ip = fields[2], fields[4]
-        if port != last_port or ip != last_ip:
-            server = extract_address(response, address)
-            last_port, last_ip = port, ip
         # The minor version: the payload's first u16 (big-endian).
-        append_result(SearchResult(
-            fields[5], server, sequence,
-            (view[payload_start] << 8) | view[payload_start + 1], response))
+        version = (view[payload_start] << 8) | view[payload_start + 1]
+        if port != last_port or ip != last_ip or version != last_version:
+            server = extract_address(response, address)
+            last_port, last_ip, last_version = port, ip, version
+        append_result(SearchResult(fields[5], server, sequence, version,
+                                   response))
     return commands, results
 
 
