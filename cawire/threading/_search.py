@@ -189,17 +189,29 @@ class SearchEngine:
         unanswered = self.unanswered
         replies: list[tuple[int, int | None]] = []
         add_reply = replies.append
+        # The replies of a datagram nearly always name one server for one
+        # queue: the group (and the version noted) is looked up again only
+        # when the queue, address or version differs from the previous
+        # reply's.
+        group: list[SearchItem] = []
+        last_queue = last_address = last_version = None
         for result in results:
             item = unanswered.pop(result.cid, None)
             if item is None:
                 continue  # a duplicate (another server) or a late reply
             add_reply((item.search_id, result.sequence))
             address = result.address
-            if versions is not None and result.version is not None:
-                versions[address] = result.version
+            version = result.version
+            queue = item.results_queue
+            if (queue is not last_queue or address != last_address
+                    or version != last_version):
+                if versions is not None and version is not None:
+                    versions[address] = version
+                group = found[(id(queue), address)]
+                last_queue, last_address, last_version = queue, address, version
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
-            found[(id(item.results_queue), address)].append(item)
+            group.append(item)
         if replies:
             self.schedule.answered_many(replies, now)
         if not unanswered:
