@@ -6,6 +6,7 @@ bounded (Event.wait with a generous timeout) and nothing asserts timing.
 """
 import gc
 import logging
+import select
 import socket
 import threading
 import time
@@ -93,9 +94,14 @@ def test_timer_exception_is_logged_not_raised(caplog):
 # -- NetworkLoop --------------------------------------------------------------
 
 
-@pytest.fixture
-def loop():
-    loop = NetworkLoop('test-loop')
+@pytest.fixture(params=[True, False], ids=['epoll', 'selectors'])
+def loop(request):
+    # Every loop test runs on both pollers: epoll (the default on Linux)
+    # and the portable selectors fallback.
+    if request.param and not hasattr(select, 'epoll'):
+        pytest.skip('no epoll on this platform')
+    loop = NetworkLoop('test-loop', use_epoll=request.param)
+    assert loop.uses_epoll is request.param
     loop.start()
     yield loop
     loop.stop()
@@ -157,6 +163,136 @@ def test_registered_socket_handler_and_error_isolation(loop, caplog):
     finally:
         a.close()
         b.close()
+
+
+def test_default_poller_is_epoll_where_available():
+    loop = NetworkLoop('default-poller')
+    try:
+        assert loop.uses_epoll is hasattr(select, 'epoll')
+    finally:
+        loop.stop()
+
+
+def _run_on(loop, func, *args):
+    """Run ``func(*args)`` on the loop thread and return its result."""
+    done = threading.Event()
+    result = []
+    loop.call_soon(lambda: (result.append(func(*args)), done.set()))
+    assert done.wait(WAIT)
+    return result[0]
+
+
+class CountingTimers(TimerScheduler):
+    def __init__(self):
+        super().__init__()
+        self.runs = 0
+
+    def run_due(self):
+        self.runs += 1
+        return super().run_due()
+
+
+def test_timer_heap_is_run_only_when_a_deadline_is_due(loop):
+    # Wake-ups for I/O and calls do not run the timer heap while its
+    # earliest deadline lies ahead; the deadline, when reached, does.
+    timers = CountingTimers()
+    counted = NetworkLoop('counting-timers', use_epoll=loop.uses_epoll)
+    counted.timers = timers
+    counted.start()
+    try:
+        fired = threading.Event()
+        counted.call_later(30, fired.set)         # far away
+        for _ in range(50):
+            _run_on(counted, lambda: None)        # 50 wake-ups
+        assert timers.runs == 0
+        soon = threading.Event()
+        counted.call_later(0.05, soon.set)
+        assert soon.wait(WAIT)
+        assert timers.runs >= 1
+        assert not fired.is_set()
+    finally:
+        counted.stop()
+
+
+def test_cancelled_earliest_timer_does_not_hold_up_the_next(loop):
+    fired = []
+    done = threading.Event()
+    early = loop.call_later(0.02, fired.append, 'cancelled')
+    loop.call_later(0.05, lambda: (fired.append('kept'), done.set()))
+    early.cancel()
+    assert done.wait(WAIT)
+    assert fired == ['kept']
+
+
+def test_writable_handler_on_and_off(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    writable = threading.Event()
+    try:
+        loop.register(a, lambda: a.recv(100))
+        loop.set_writable_handler(a, writable.set)
+        assert writable.wait(WAIT)      # an idle socket is writable at once
+        loop.set_writable_handler(a, None)
+        _run_on(loop, lambda: None)     # the change has been made
+        writable.clear()
+        received = threading.Event()
+        loop.register(a, lambda: (a.recv(100), received.set()))
+        _run_on(loop, lambda: None)     # the new handler is in place
+        b.send(b'x')
+        assert received.wait(WAIT)
+        assert not writable.is_set()
+        loop.unregister(a)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_socket_closed_before_unregister_is_forgotten(loop):
+    # An owner that closes first and unregisters after (fd already -1):
+    # the registration is found by identity and dropped, and a new socket
+    # that gets the same fd is served with its own handler.
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    loop.register(a, lambda: a.recv(100))
+    _run_on(loop, lambda: None)
+    fd = a.fileno()
+    a.close()
+    loop.unregister(a)
+    assert _run_on(loop, lambda: fd in loop._registrations) is False
+    c, d = socket.socketpair()
+    c.setblocking(False)
+    got = threading.Event()
+    try:
+        loop.register(c, lambda: (c.recv(100), got.set()))
+        d.send(b'y')
+        assert got.wait(WAIT)
+    finally:
+        for sock in (b, c, d):
+            sock.close()
+
+
+def test_closed_and_reused_fd_is_registered_again(loop):
+    # Closed without being unregistered; its fd is reused by a new socket.
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    loop.register(a, lambda: a.recv(100))
+    _run_on(loop, lambda: None)
+    old_fd = a.fileno()
+    a.close()
+    b.close()
+    c, d = socket.socketpair()
+    c.setblocking(False)
+    got = threading.Event()
+    try:
+        loop.register(c, lambda: (c.recv(100), got.set()))
+        d.send(b'z')
+        assert got.wait(WAIT)
+        if c.fileno() == old_fd:
+            assert _run_on(loop, lambda: loop._registrations[old_fd].sock
+                           is c)
+    finally:
+        c.close()
+        d.close()
 
 
 def test_stop_joins_thread_and_closes_wake_sockets():
