@@ -161,10 +161,18 @@ class VirtualCircuitManager:
         self.socket.setblocking(False)
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        # The executor on the network thread has nothing to hold back
+        # while a receive is processed: commands go straight in.
+        on_commands = (self._process_commands_held
+                       if self.delivery.on_network_thread
+                       else self._process_commands)
+        self._deliver_update = (self.delivery.deliver_now
+                                if self.delivery.on_network_thread
+                                else self.delivery.deliver)
         self.transport = StreamTransport(
             selector, self.socket,
             parse=functools.partial(parse_stream, role=CLIENT),
-            on_commands=self._process_commands, on_closed=self._on_closed,
+            on_commands=on_commands, on_closed=self._on_closed,
             name=f'{address[0]}:{address[1]}',
             max_message=max_message, on_oversized=self._on_oversized)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -540,27 +548,26 @@ class VirtualCircuitManager:
             for command in commands:
                 self.log.debug('<<< %r', command)
         update = ca.EventAddResponse
+        update_subscriptionid = self.circuit.update_subscriptionid
         subscriptions = self.subscriptions
-        delivery = self.delivery
-        deliver = (delivery.deliver_now if delivery.on_network_thread
-                   else delivery.deliver)
+        deliver = self._deliver_update
         for command in commands:
             if type(command) is update:
                 # The hot path (most of what a busy circuit receives): the
                 # core validates it, then straight to the delivery.
                 with lock:
                     try:
-                        process(command)  # (an update comes back as is)
+                        subscriptionid = update_subscriptionid(command)
                     except RemoteProtocolError as exc:
                         if self._tolerable(command, exc):
                             continue
                         return
-                sub = subscriptions.get(command.subscriptionid)
+                sub = subscriptions.get(subscriptionid)
                 if sub is None:
                     self.delivery.dropped_updates += 1
                     continue
                 try:
-                    deliver(sub, command)
+                    deliver(sub, command, subscriptionid)
                 except Exception:
                     self.log.exception('Failed to handle %r', command)
                 continue

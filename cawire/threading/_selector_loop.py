@@ -74,7 +74,10 @@ class _EpollPoller:
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
-        self.poll = self._poll
+        #: ``poll(timeout, max_events)``: ``epoll.poll`` itself (timeout in
+        #: seconds, -1: no limit; a fractional millisecond is rounded up,
+        #: never down to a busy 0).
+        self.poll = self._epoll.poll
 
     @staticmethod
     def _mask(events: int) -> int:
@@ -99,11 +102,6 @@ class _EpollPoller:
             self._epoll.unregister(fd)
         except (OSError, ValueError):
             pass  # closed already: the kernel dropped it
-
-    def _poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        # epoll rounds a fractional millisecond up, never down to a busy 0.
-        return self._epoll.poll(-1 if timeout is None else timeout,
-                                MAX_EVENTS)
 
     def close(self) -> None:
         self._epoll.close()
@@ -138,9 +136,11 @@ class _SelectorsPoller:
         except (KeyError, ValueError, OSError):
             pass
 
-    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        return [(key.fd, events)
-                for key, events in self._selector.select(timeout)]
+    def poll(self, timeout: float,
+             max_events: int = MAX_EVENTS) -> list[tuple[int, int]]:
+        """As ``epoll.poll``: timeout -1 waits without a limit."""
+        return [(key.fd, events) for key, events
+                in self._selector.select(None if timeout < 0 else timeout)]
 
     def close(self) -> None:
         self._selector.close()
@@ -396,16 +396,16 @@ class NetworkLoop:
         now: float | None = None
         while not self._stopping:
             if calls:
-                timeout: float | None = 0
+                timeout = 0.0
             elif heap:
                 if now is None:
                     now = clock()
                 timeout = heap[0][0] - now
                 if timeout < 0:
-                    timeout = 0
+                    timeout = 0.0
             else:
-                timeout = None
-            for fd, events in poll(timeout):
+                timeout = -1.0     # no deadline: sleep until I/O or a wake-up
+            for fd, events in poll(timeout, MAX_EVENTS):
                 registration = registrations.get(fd)
                 if registration is None:
                     if fd in registrations:
