@@ -91,7 +91,7 @@ def _connect(context: Context, names) -> tuple[ServerCircuit, _Sink, dict]:
     hello += [cawire.CreateChanRequest(name, cid, 13)
               for cid, name in enumerate(names)]
     circuit.data_received(b''.join(bytes(c) for c in hello))
-    circuit._flush()
+    circuit.flush()
     commands, _, _ = parse_stream(b''.join(replies), CLIENT)
     sids = {}
     for command in commands:

@@ -108,6 +108,11 @@ class Broadcaster:
         """A cid for a new search (u32, wraps, skips ids in use)."""
         return self._search_ids()
 
+    def new_search_ids(self, count: int) -> list[int]:
+        """``count`` cids for new searches, as ``count`` calls of
+        :meth:`new_search_id` give them."""
+        return self._search_ids.take(count)
+
     def register(self, ip: str = '0.0.0.0') -> RepeaterRegisterRequest:
         """The REPEATER_REGISTER message (libca sends an empty datagram
         instead; the repeater accepts both)."""

@@ -49,7 +49,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _server_channel_forms
+from . import _channel_replies, _server_channel_forms
 from ._channel import NO_IDS, ClientChannel, ServerChannel, _BaseChannel
 from ._commands import (
     AccessRightsResponse, ClearChannelRequest, ClearChannelResponse,
@@ -62,6 +62,7 @@ from ._commands import (
     SearchResponse, ServerDisconnResponse, VersionRequest, VersionResponse,
     WriteNotifyRequest, WriteNotifyResponse, WriteRequest)
 from ._commands_base import Message
+from ._enums import AccessRights
 from ._commands_channel import pack_create_chan
 from ._constants import DEFAULT_PROTOCOL_VERSION, LAST_BUFFER_TYPE
 from ._exceptions import (CaprotoValueError, LocalProtocolError,
@@ -69,7 +70,7 @@ from ._exceptions import (CaprotoValueError, LocalProtocolError,
 from ._framing import parse_stream
 from ._ids import IdAllocator
 from ._outstanding import IO_REPLIES, OutstandingRequest, refused_request
-from ._server_channel_forms import _MAX_NATIVE_TYPE
+from ._server_channel_forms import _MAX_NATIVE_TYPE, _NATIVE_TYPES
 from ._state import CLIENT, CONNECTED, REQUEST, SERVER, CircuitState, Role
 
 __all__ = ('VirtualCircuit', 'ClientChannel', 'ServerChannel',
@@ -729,27 +730,47 @@ class VirtualCircuit:
 
     def _on_access_rights(self, command: AccessRightsResponse,
                           sender: Role) -> None:
-        channel = self._channel_by_cid(command.cid, command, sender)
-        self._advance_channel(channel, command, sender)
-        channel.access_rights = command.access_rights
+        self._apply_access_rights(command.cid, command.access_rights, sender)
 
     def _on_create_chan_response(self, command: CreateChanResponse,
                                  sender: Role) -> None:
-        channel = self._channel_by_cid(command.cid, command, sender)
-        sid = command.sid
+        self._apply_create_chan(command._h, sender)
+
+    # The rules of the two replies that connect a channel, on their header
+    # fields: the command handlers above and the fast form
+    # (``process_channel_replies``) both apply them.
+
+    def _apply_access_rights(self, cid: int, rights: AccessRights,
+                             sender: Role) -> None:
+        channel = self.channels.get(cid)
+        if channel is None:
+            raise self._error(sender, f'AccessRightsResponse names unknown '
+                              f'cid {cid}')
+        self._advance_channel_by_type(channel, AccessRightsResponse, sender)
+        channel.access_rights = rights
+
+    def _apply_create_chan(self, fields: tuple, sender: Role) -> None:
+        cid = fields[4]
+        channel = self.channels.get(cid)
+        if channel is None:
+            raise self._error(sender, f'CreateChanResponse names unknown '
+                              f'cid {cid}')
+        sid = fields[5]
         other = self.channels_sid.get(sid)
         if other is not None and other is not channel:
             raise self._error(sender, f'CreateChanResponse gives sid {sid} '
-                              f'to cid {command.cid}, but {other!r} has it')
-        data_type = command._h[2]
+                              f'to cid {cid}, but {other!r} has it')
+        data_type = fields[2]
         if data_type > _MAX_NATIVE_TYPE:
             raise self._error(sender, f'CreateChanResponse with native type '
                               f'{data_type} (a native type is 0..6)')
-        self._advance_channel(channel, command, sender)
+        self._advance_channel_by_type(channel, CreateChanResponse, sender)
         channel.sid = sid
-        channel.native_data_type = command.data_type
-        channel.native_data_count = command.data_count
+        channel.native_data_type = _NATIVE_TYPES[data_type]
+        channel.native_data_count = fields[3]
         self.channels_sid[sid] = channel
+
+    process_channel_replies = _channel_replies.process_channel_replies
 
     def _on_channel_gone(self, command, sender: Role) -> None:
         # CREATE_CH_FAIL or SERVER_DISCONN: the channel leaves this circuit

@@ -27,7 +27,8 @@ from ._beacon_history import BeaconEvent, BeaconHistory
 from ._broadcaster import Broadcaster
 from ._commands import RsrvIsUpResponse
 from ._exceptions import RemoteProtocolError
-from ._search_messages import SearchResult, parse_search_replies
+from ._search_messages import (SearchResult, parse_search_replies,
+                               read_search_reply_datagram)
 
 __all__ = ('ClientDatagrams', 'DatagramOutcome', 'BeaconNews',
            'tell_circuits', 'servers_last_heard', 'beacon_server_address',
@@ -138,6 +139,19 @@ class ClientDatagrams:
                  address: tuple[str, int], now: float) -> DatagramOutcome:
         """Apply the rules to one datagram from ``address``."""
         protocol = self.protocol
+        replies = read_search_reply_datagram(data, address)
+        if replies is not None:
+            # The common datagram of a connect (search replies only), in
+            # fast form: the outcome the general path below gives it.
+            replied, found = replies
+            protocol.process_commands(replied)
+            registered = protocol.registered and not self._registered
+            if registered:
+                self._registered = True
+            self.beacons.heard(found[0].response.sender_address or address,
+                               now)
+            return DatagramOutcome(replied, None, False, [], registered,
+                                   found)
         commands: list = []
         error: RemoteProtocolError | None = None
         warn = False

@@ -137,6 +137,12 @@ class AccessRightsResponse(Message):
 _ACCESS_RIGHTS = tuple(AccessRights(bits) for bits in range(4))
 
 
+def access_rights_of(parameter2: int) -> AccessRights:
+    """The rights an ACCESS_RIGHTS header's parameter2 grants (what
+    ``AccessRightsResponse.access_rights`` gives)."""
+    return _ACCESS_RIGHTS[parameter2 & 3]
+
+
 class _ClearChannel(Message):
     """CLEAR_CHANNEL (12): the request and its echo carry the same fields."""
 

@@ -15,7 +15,7 @@ written for speed and for safety against a hostile peer:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ._commands import COMMANDS
@@ -24,7 +24,8 @@ from ._headers import (EXTENDED_HEADER_SIZE, EXTENDED_MARKER, EXTENDED_STRUCT,
                        HEADER_SIZE, HEADER_STRUCT)
 from ._state import CLIENT, SERVER, Role
 
-__all__ = ('parse_stream', 'read_datagram', 'serialize')
+__all__ = ('parse_stream', 'parse_stream_grouped', 'read_datagram',
+           'serialize')
 
 _unpack_header = HEADER_STRUCT.unpack_from
 _unpack_extension = EXTENDED_STRUCT.unpack_from
@@ -125,6 +126,81 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
                 break
             fields = _unpack_header(view, offset)
             payload_size = fields[1]
+            if payload_size == EXTENDED_MARKER:
+                if remaining < EXTENDED_HEADER_SIZE:
+                    needed = EXTENDED_HEADER_SIZE
+                    break
+                payload_size, count = _unpack_extension(view,
+                                                        offset + HEADER_SIZE)
+                fields = (fields[0], payload_size, fields[2], count,
+                          fields[4], fields[5])
+                start = offset + EXTENDED_HEADER_SIZE
+            else:
+                start = offset + HEADER_SIZE
+            constructor = get_constructor(fields[0])
+            if constructor is None:
+                raise _unknown_command(role, fields)
+            if payload_size & 7:
+                raise _misaligned(fields)
+            if max_payload is not None and payload_size > max_payload:
+                raise _too_large(fields, max_payload)
+            stop = start + payload_size
+            if stop > end_of_data:
+                needed = stop - offset
+                break
+            append(constructor(fields, view[start:stop]))
+            offset = stop
+    except RemoteProtocolError as exc:
+        exc.commands = commands
+        exc.consumed = offset
+        raise
+    return commands, offset, needed
+
+
+def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
+                         grouped: Collection[int],
+                         make_group: Callable[[list], Any], *,
+                         max_payload: int | None = None
+                         ) -> tuple[list, int, int]:
+    """:func:`parse_stream`, except that each run of header-only messages
+    whose command id is in ``grouped`` comes as one ``make_group(fields)``
+    (``fields``: the header fields of each message of the run, in order)
+    instead of a command per message.
+
+    The same bytes are consumed, the same errors raised (``commands`` of
+    an error holds the groups and commands before the bad message).  A
+    message of a grouped id with a payload, or with an extended header,
+    is a command as usual.
+    """
+    try:
+        get_constructor = _DISPATCH[role].get
+    except (KeyError, TypeError):
+        raise LocalProtocolError(
+            f'role must be CLIENT or SERVER, not {role!r}') from None
+    view = _byte_view(buf)
+    end_of_data = len(view)
+    commands: list[Any] = []
+    append = commands.append
+    offset = 0
+    needed = 0
+    run: list | None = None
+    try:
+        while True:
+            remaining = end_of_data - offset
+            if remaining < HEADER_SIZE:
+                if remaining:
+                    needed = HEADER_SIZE
+                break
+            fields = _unpack_header(view, offset)
+            payload_size = fields[1]
+            if not payload_size and fields[0] in grouped:
+                if run is None:
+                    run = []
+                    append(make_group(run))
+                run.append(fields)
+                offset += HEADER_SIZE
+                continue
+            run = None
             if payload_size == EXTENDED_MARKER:
                 if remaining < EXTENDED_HEADER_SIZE:
                     needed = EXTENDED_HEADER_SIZE

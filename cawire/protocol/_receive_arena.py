@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._channel_replies import ChannelReplies
 from ._exceptions import RemoteProtocolError
 from ._headers import unpack_header
 
@@ -65,7 +66,8 @@ class ReceiveArena:
     ----------
     parse : callable
         ``parse(memoryview) -> (commands, consumed, needed)`` (usually
-        ``cawire.protocol._framing.parse_stream`` with its role bound).
+        ``cawire.protocol._framing.parse_stream`` with its role bound, or
+        ``cawire.protocol._channel_replies.parse_client_stream``).
     max_message : int, optional
         Largest message kept (header included); longer ones are skipped
         and reported through ``received``'s second result.
@@ -146,11 +148,15 @@ class ReceiveArena:
         limit = self.max_message
         if limit is not None:
             if commands:
+                # (A run of header-only replies grouped by the parser,
+                # ChannelReplies, is never oversized.)
                 kept = [command for command in commands
-                        if len(command) <= limit]
+                        if type(command) is ChannelReplies
+                        or len(command) <= limit]
                 if len(kept) != len(commands):
                     oversized = [_fields(command) for command in commands
-                                 if len(command) > limit]
+                                 if type(command) is not ChannelReplies
+                                 and len(command) > limit]
                     self.messages_discarded += len(oversized)
                     commands = kept
             if needed > limit:

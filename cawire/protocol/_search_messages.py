@@ -30,7 +30,8 @@ from ._exceptions import CaprotoValueError
 
 __all__ = ('SearchResult', 'SearchRequests', 'search_message_size',
            'pack_search_datagram', 'parse_search_replies',
-           'parse_search_requests', 'pack_search_replies',
+           'read_search_reply_datagram', 'parse_search_requests',
+           'pack_search_replies',
            'MIN_NAME_SERVER_VERSION', 'name_server_handshake',
            'name_server_version', 'name_server_takes_searches',
            'NameServerSearches')
@@ -40,6 +41,9 @@ _VERSION_COMMAND = 0
 _SEARCH_COMMAND = 6
 _U32 = 0xFFFFFFFF
 _PADS = tuple(b'\x00' * n for n in range(8))
+#: A UDP SEARCH reply: the header, then the server's minor version in the
+#: first two of its eight payload bytes.
+_UDP_SEARCH_REPLY_SIZE = HEADER_SIZE + 8
 
 
 def search_message_size(name: str | bytes) -> int:
@@ -156,6 +160,68 @@ def parse_search_replies(commands: Iterable,
         elif cls is VersionResponse:
             sequence = command.sequence_id
     return results
+
+
+def read_search_reply_datagram(data: bytes | bytearray | memoryview,
+                               address: tuple[str, int]
+                               ) -> tuple[list, list[SearchResult]] | None:
+    """``read_datagram(data, address, CLIENT)`` followed by
+    ``parse_search_replies(commands, address)``, in fast form, for the
+    datagram a server sends in answer to searches: an optional leading
+    VERSION (no payload) and then only UDP SEARCH replies (8-byte payload).
+
+    Returns
+    -------
+    (commands, results) or None
+        The same commands (``sender_address`` set) and search results the
+        general path gives; None for any other datagram (nothing is
+        raised: the general path parses it, and reports what is wrong).
+    """
+    view = memoryview(data)
+    if view.format != 'B' or view.ndim != 1:
+        return None
+    size = len(view)
+    offset = 0
+    sequence = None
+    commands: list = []
+    unpack_header = _HEADER.unpack_from
+    if size >= HEADER_SIZE and view[0] == 0 and view[1] == _VERSION_COMMAND:
+        fields = unpack_header(view, 0)
+        if fields[1]:
+            return None
+        lead = VersionResponse.from_wire(fields, view[HEADER_SIZE:HEADER_SIZE])
+        lead._sender_address = address
+        commands.append(lead)
+        sequence = lead.sequence_id
+        offset = HEADER_SIZE
+    if size == offset or (size - offset) % _UDP_SEARCH_REPLY_SIZE:
+        return None
+    results: list[SearchResult] = []
+    append_command = commands.append
+    append_result = results.append
+    from_wire = SearchResponse.from_wire
+    # The replies of a datagram nearly always name one server: its
+    # address is worked out once per (port, ip) that differs from the
+    # previous reply's.
+    last_port = last_ip = None
+    server: tuple = ()
+    for start in range(offset, size, _UDP_SEARCH_REPLY_SIZE):
+        fields = unpack_header(view, start)
+        if fields[0] != _SEARCH_COMMAND or fields[1] != 8:
+            return None
+        payload_start = start + HEADER_SIZE
+        response = from_wire(fields, view[payload_start:payload_start + 8])
+        response._sender_address = address
+        append_command(response)
+        port, ip = fields[2], fields[4]
+        if port != last_port or ip != last_ip:
+            server = extract_address(response, address)
+            last_port, last_ip = port, ip
+        # The minor version: the payload's first u16 (big-endian).
+        append_result(SearchResult(
+            fields[5], server, sequence,
+            (view[payload_start] << 8) | view[payload_start + 1], response))
+    return commands, results
 
 
 class SearchRequests(NamedTuple):

@@ -75,6 +75,23 @@ def unpack(data, native: int, nelm: int, as_numpy: bool = True):
     return array
 
 
+def array_value(val, count, as_numpy: bool):
+    """An array PV's value as ``get`` returns it: a numpy array or a list
+    (a lone element becomes a one-element array), at most ``count``
+    elements."""
+    if isinstance(val, (str, bytes)) or not hasattr(val, '__len__'):
+        val = [val]
+    if count is None:
+        count = len(val)
+    if as_numpy and not hasattr(val, 'dtype'):
+        val = numpy.asarray(val)
+    elif not as_numpy and hasattr(val, 'tolist'):
+        val = val.tolist()
+    if count < len(val):
+        val = val[:count]
+    return val
+
+
 def metadata(md, data_type: int) -> dict:
     """The pyepics metadata keywords of one DBR metadata structure."""
     out: dict = {}

@@ -73,7 +73,7 @@ def info_text(pv):
         out.append('   enum strings: ')
         for index, name in enumerate(pv.enum_strs):
             out.append(f'       {index} = {name}')
-    if pv._monref is not None:
+    if pv._monitor.active:
         out.append(f'   PV is internally monitored, with '
                    f'{len(pv.callbacks)} user-defined callbacks')
         for index in sorted(pv.callbacks):

@@ -15,16 +15,17 @@ import logging
 import socket
 import threading
 import time
-import warnings
-from math import log10
 from types import SimpleNamespace
 from typing import Any
 
-from ..protocol._exceptions import (CaprotoTimeoutError, DisconnectedError,
-                                    ErrorResponseReceived, PermissionDenied)
-from ..protocol._channel import require_access
 from . import _convert, ca, dbr
+from ._auto_monitor import AutoMonitor
 from ._info import fmt_time, info_text
+from ._pv_callbacks import (add_value_callback, call_user,
+                            initial_value_callbacks, notify_access,
+                            notify_connection, run_value_callback)
+from ._pv_connection import ConnectionClaim
+from ._pv_requests import check_write_access, read_metadata, write_data
 
 __all__ = ('PV', 'get_pv', 'fmt_time', 'clear_pvcache')
 
@@ -44,13 +45,6 @@ def _host_name(address: str) -> str:
         return socket.gethostbyaddr(address)[0]
     except (OSError, UnicodeError):
         return address
-
-
-def _call_user(func, *args, **kwargs) -> None:
-    try:
-        func(*args, **kwargs)
-    except Exception:
-        logger.exception('user callback %r raised', func)
 
 
 class PV:
@@ -118,24 +112,14 @@ class PV:
                                      if connection_callback is not None else [])
         self.access_callbacks = ([access_callback]
                                  if access_callback is not None else [])
-        self.callbacks: dict = {}
-        if isinstance(callback, (tuple, list)):
-            for index, func in enumerate(callback):
-                if callable(func):
-                    self.callbacks[index] = (func, {})
-        elif callable(callback):
-            self.callbacks[0] = (callback, {})
+        self.callbacks: dict = initial_value_callbacks(callback)
         self._put_complete: bool | None = None
-        # (Subscription, token) of the auto-monitor
-        self._monref: tuple[Any, int] | None = None
-        self._monref_mask: int | None = None
+        self._monitor = AutoMonitor()
         self._conn_started = False
         self._native: int | None = None
         self._reported_rights: tuple[bool, bool] | None = None
         self._connected_event = threading.Event()
-        self._disconnected_by_user = False
-        self._lock = threading.Lock()
-        self._claimed: bool | None = None  # the state being/been handled
+        self._connection = ConnectionClaim()
         self._reference_count = 0
         # The get_pv cache holding this PV (disconnect removes it from there).
         self._cache: dict = _PVcache_
@@ -148,29 +132,15 @@ class PV:
             self._on_connection_state, run=True)
         self._rights_token = channel.access_rights_callback.add_callback(
             self._on_access_rights, run=True)
-        if channel.connected and self._claim(True):
+        if channel.connected and self._connection.claim(True):
             # As libca does for a channel it already has: connected at once.
             self._connection_changed(True)
 
     # -- events from the client ----------------------------------------------------
 
-    def _claim(self, conn: bool) -> bool:
-        """Whether this thread handles the change to ``conn`` (exactly one
-        thread handles each change: the callback thread or a waiting one).
-
-        Only this decision is locked: the handling itself calls into the
-        client and user code, and must not hold a lock the client's
-        callback thread could wait for.
-        """
-        with self._lock:
-            if self._disconnected_by_user or self._claimed == conn:
-                return False
-            self._claimed = conn
-            return True
-
     def _on_connection_state(self, channel, state: str) -> None:
         conn = state == 'connected'
-        if self._claim(conn):
+        if self._connection.claim(conn):
             self._connection_changed(conn)
 
     def _connection_changed(self, conn: bool) -> None:
@@ -191,11 +161,8 @@ class PV:
             name = dbr.Name(self.ftype).lower()
             self._args['type'] = self._args['typefull'] = name
             self._args['ftype'] = self.ftype
-        for func in list(self.connection_callbacks):
-            if callable(func):
-                _call_user(func, pvname=self.pvname, conn=conn, pv=self)
-            elif not conn and self.verbose:
-                ca.write(f"PV '{self.pvname}' disconnected.")
+        notify_connection(self.connection_callbacks, self.pvname, conn, self,
+                          self.verbose)
         self.connected = conn
         if conn:
             self._report_rights(self._channel.access_rights)
@@ -217,9 +184,7 @@ class PV:
         if self._reported_rights == (read, write):
             return
         self._reported_rights = (read, write)
-        for func in list(self.access_callbacks):
-            if callable(func):
-                _call_user(func, read, write, pv=self)
+        notify_access(self.access_callbacks, read, write, self)
 
     def _on_monitor(self, sub, response) -> None:
         # The hot path of every update.
@@ -321,13 +286,6 @@ class PV:
 
     # -- auto-monitor --------------------------------------------------------------
 
-    def _clear_auto_monitor_subscription(self) -> None:
-        with self._lock:
-            monref, self._monref, self._monref_mask = self._monref, None, None
-        if monref is not None:
-            sub, token = monref
-            sub.remove_callback(token)
-
     def _check_auto_monitor(self) -> None:
         if not self.connected or self._native is None:
             return
@@ -337,25 +295,14 @@ class PV:
         if self._auto_monitor is None:
             self._auto_monitor = count < ca.AUTOMONITOR_MAXLENGTH
         if not self._auto_monitor:
-            self._clear_auto_monitor_subscription()
+            self._monitor.clear()
             return
         mask = (ca.DEFAULT_SUBSCRIPTION_MASK if self._auto_monitor is True
                 else int(self._auto_monitor))
-        with self._lock:  # claim the change (no client call under the lock)
-            if self._monref_mask == mask:
-                return
-            old, self._monref, self._monref_mask = self._monref, None, mask
-        if old is not None:
-            old[0].remove_callback(old[1])
-        sub = self._channel.subscribe(
-            data_type=_convert.request_class(self.form, self._native),
-            data_count=self._user_max_count or None, mask=mask)
-        token = sub.add_callback(self._on_monitor)
-        with self._lock:
-            if self._monref_mask == mask and self._monref is None:
-                self._monref = (sub, token)
-                return
-        sub.remove_callback(token)  # changed meanwhile
+        self._monitor.ensure(
+            self._channel, mask,
+            _convert.request_class(self.form, self._native),
+            self._user_max_count or None, self._on_monitor)
 
     @property
     def auto_monitor(self):
@@ -370,7 +317,7 @@ class PV:
     @property
     def auto_monitor_mask(self):
         """The event mask of the automatic monitor (None when off)."""
-        return self._monref_mask
+        return self._monitor.mask
 
     def clear_auto_monitor(self) -> None:
         """Turn off auto-monitoring."""
@@ -391,7 +338,7 @@ class PV:
             # the callback thread (whichever comes first does it, once).
             deadline = time.monotonic() + timeout
             if self._channel.channel_ready.wait(timeout):
-                if self._channel.connected and self._claim(True):
+                if self._channel.connected and self._connection.claim(True):
                     self._connection_changed(True)
                 else:  # the callback thread is handling it: wait for that
                     self._connected_event.wait(max(0.0, deadline - time.monotonic()))
@@ -406,8 +353,7 @@ class PV:
     def force_connect(self, pvname=None, chid=None, conn=True, **kws) -> None:
         """Run the connection handling again (callbacks included)."""
         conn = bool(conn and self._channel.connected)
-        with self._lock:
-            self._claimed = conn
+        self._connection.force(conn)
         self._connection_changed(conn)
 
     def force_read_access_rights(self) -> None:
@@ -419,13 +365,12 @@ class PV:
 
     def reconnect(self) -> bool:
         """Redo the connection handling and wait for it; return connected."""
-        self._clear_auto_monitor_subscription()
+        self._monitor.clear()
         self.connected = False
         self._connected_event.clear()
         self._conn_started = False
-        with self._lock:
-            self._claimed = None
-        if self._channel.connected and self._claim(True):
+        self._connection.forget()
+        if self._channel.connected and self._connection.claim(True):
             self._connection_changed(True)
         return self.wait_for_connection()
 
@@ -437,34 +382,9 @@ class PV:
 
     def _read(self, form: str, count, timeout, as_numpy: bool) -> dict | None:
         """One read of ``form``; the pyepics metadata dict, or None."""
-        nelm = self._args['nelm']
-        if count is not None:
-            count = min(count, nelm)
-        if timeout is None:
-            timeout = 1.0 + log10(max(1, count or nelm))
-        native = self._native if self._native is not None else dbr.DOUBLE
-        data_type = _convert.request_class(form, native)
-        try:
-            # libca refuses locally, without sending (the threading PV,
-            # as caproto, would send it and return the server's status).
-            require_access(self._channel.access_rights, self.pvname,
-                           write=False)
-            response = self._channel.read(data_type=data_type,
-                                          data_count=count or None,
-                                          timeout=timeout)
-        except (CaprotoTimeoutError, DisconnectedError):
-            warnings.warn(f"ca.get('{self.pvname}') timed out after "
-                          f'{timeout:.2f} seconds.')
-            return None
-        except PermissionDenied:
-            raise ca.CASeverityException('get', 'Read access denied') from None
-        except ErrorResponseReceived as exc:
-            raise ca.ChannelAccessGetFailure(f'Get failed; {exc}',
-                                             chid=self.chid) from None
-        reply: Any = response
-        md = _convert.metadata(reply.metadata, int(reply.data_type))
-        md['value'] = _convert.unpack(reply.data, native, nelm, as_numpy)
-        return md
+        return read_metadata(self._channel, self.pvname, self.chid, form,
+                             self._native, self._args['nelm'], count,
+                             timeout, as_numpy)
 
     def get(self, count=None, as_string: bool = False, as_numpy: bool = True,
             timeout=None, with_ctrlvars: bool = False, use_monitor: bool = True):
@@ -520,18 +440,7 @@ class PV:
         elif self._args['nelm'] <= 1 or val is None:
             pass
         else:
-            if isinstance(val, (str, bytes)) or not hasattr(val, '__len__'):
-                val = [val]
-            if count is None:
-                count = len(val)
-            if as_numpy and not hasattr(val, 'dtype'):
-                import numpy
-                val = numpy.asarray(val)
-            elif not as_numpy and hasattr(val, 'tolist'):
-                val = val.tolist()
-            if count < len(val):
-                val = val[:count]
-            metad['value'] = val
+            metad['value'] = _convert.array_value(val, count, as_numpy)
         if as_namespace:
             return SimpleNamespace(**metad)
         return metad
@@ -569,8 +478,8 @@ class PV:
     def get_all_metadata_callback(self, callback, *, timeout):
         """Call ``callback(pvname, md)`` from a thread with all metadata."""
         def fetch():
-            _call_user(callback, self.pvname,
-                       self.get_all_metadata_blocking(timeout=timeout))
+            call_user(callback, self.pvname,
+                      self.get_all_metadata_blocking(timeout=timeout))
         threading.Thread(target=fetch, daemon=True,
                          name=f'metadata {self.pvname}').start()
 
@@ -596,32 +505,23 @@ class PV:
             if value in strs:
                 value = list(strs).index(value)
         data, _ = _convert.put_data(value, native, self._args['nelm'])
-        try:
-            # libca refuses locally, without sending: so do we.
-            require_access(self._channel.access_rights, self.pvname,
-                           write=True)
-        except PermissionDenied:
-            raise ca.CASeverityException('put', 'Write access denied') \
-                from None
+        check_write_access(self._channel, self.pvname)
         notify = bool(wait or callable(callback) or use_complete)
         self._put_complete = False if use_complete else None
-        try:
-            if not notify:
-                self._channel.write(data, wait=False, notify=False)
-                return dbr.ECA_NORMAL
-            done = threading.Event()
+        if not notify:
+            write_data(self._channel, data)
+            return dbr.ECA_NORMAL
+        done = threading.Event()
 
-            def completed(response):
-                self._put_complete = True
-                done.set()
-                if callable(callback):
-                    kwargs = (callback_data if isinstance(callback_data, dict)
-                              else {'data': callback_data})
-                    _call_user(callback, pvname=self.pvname, **kwargs)
+        def completed(response):
+            self._put_complete = True
+            done.set()
+            if callable(callback):
+                kwargs = (callback_data if isinstance(callback_data, dict)
+                          else {'data': callback_data})
+                call_user(callback, pvname=self.pvname, **kwargs)
 
-            self._channel.write(data, wait=False, callback=completed)
-        except PermissionDenied:
-            raise ca.CASeverityException('put', 'Write access denied') from None
+        write_data(self._channel, data, completed)
         if wait and not done.wait(timeout):
             return -dbr.ECA_NORMAL
         return dbr.ECA_NORMAL
@@ -643,31 +543,14 @@ class PV:
         """Call one value callback with the current data: the keywords are
         the PV's fields, the callback's own keywords and ``cb_info=(index,
         pv)``."""
-        try:
-            func, kwargs = self.callbacks[index]
-        except KeyError:
-            return
-        # A copy per call, as pyepics makes: a callback may keep or change it.
-        kwds = self._args.copy()
-        if kwargs:
-            kwds.update(kwargs)
-        kwds['cb_info'] = (index, self)
-        if callable(func):
-            try:
-                func(**kwds)
-            except Exception:
-                logger.exception('user callback %r raised', func)
+        run_value_callback(self.callbacks, index, self._args, self)
 
     def add_callback(self, callback=None, index=None, run_now: bool = False,
                      with_ctrlvars: bool = True, **kw):
         """Add a value callback (with keywords ``kw`` passed on each call);
         return its index."""
         if callable(callback):
-            if index is None:
-                index = 1
-                if self.callbacks:
-                    index = 1 + max(self.callbacks)
-            self.callbacks[index] = (callback, kw)
+            index = add_value_callback(self.callbacks, callback, index, kw)
         if with_ctrlvars and self.connected:
             self.get_ctrlvars()
         if run_now:
@@ -826,7 +709,7 @@ class PV:
 
     def disconnect(self, deepclean: bool = True) -> None:
         """Stop all callbacks and forget this PV (``get_pv`` makes a new one)."""
-        self._disconnected_by_user = True
+        self._connection.stop()
         self.connected = False
         self._connected_event.clear()
         with _cache_lock:
@@ -836,7 +719,7 @@ class PV:
         if deepclean:
             self._channel.connection_state_callback.remove_callback(self._conn_token)
             self._channel.access_rights_callback.remove_callback(self._rights_token)
-        self._clear_auto_monitor_subscription()
+        self._monitor.clear()
         self.clear_callbacks(True, True)
         self._args = dict.fromkeys(self._fields)
 

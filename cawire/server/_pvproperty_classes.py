@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._channel_types import (ChannelByte, ChannelChar, ChannelDouble,
                              ChannelEnum, ChannelFloat, ChannelInteger,
                              ChannelShort, ChannelString)
-from ._pvgroup import PvpropertyData, _pvproperty_class
+from ._pvproperty_data import PvpropertyData, _pvproperty_class
 
 __all__ = ('PvpropertyByte', 'PvpropertyByteRO', 'PvpropertyChar',
            'PvpropertyCharRO', 'PvpropertyDouble', 'PvpropertyDoubleRO',

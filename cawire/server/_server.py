@@ -34,6 +34,7 @@ from ..protocol._search_messages import (pack_search_replies,
 from ..protocol._state import SERVER
 from . import _running_servers
 from ._circuit import ServerCircuit
+from ._circuit_output import CircuitOutput
 from ._threadsafe_queue import ThreadsafeQueue
 from .access_security import watch_reloads
 from .filters import ChannelNames
@@ -130,7 +131,7 @@ class Context:
         self.max_payload = self._compute_max_payload()
         #: Circuits given output by work done for another one (monitor
         #: updates of a client's write), written out by one loop callback.
-        self._unflushed: list[ServerCircuit] = []
+        self._unflushed: list[CircuitOutput] = []
 
     def _compute_max_payload(self) -> int:
         # A write may carry every element as a 40-byte string: that bounds
@@ -139,18 +140,18 @@ class Context:
                        self.pvdb.values()), default=1)
         return max(_MIN_MAX_PAYLOAD, MAX_STRING_SIZE * largest + 1024)
 
-    def flush_soon(self, circuit: ServerCircuit) -> None:
-        """Write ``circuit``'s queued output once the current callback
+    def flush_soon(self, output: CircuitOutput) -> None:
+        """Write a circuit's queued ``output`` once the current callback
         is done: one loop callback for every circuit a change reached
         (a callback per circuit costs more than the bytes it writes)."""
         if not self._unflushed:
             asyncio.get_running_loop().call_soon(self._flush_circuits)
-        self._unflushed.append(circuit)
+        self._unflushed.append(output)
 
     def _flush_circuits(self) -> None:
-        circuits, self._unflushed = self._unflushed, []
-        for circuit in circuits:
-            circuit.flush()
+        outputs, self._unflushed = self._unflushed, []
+        for output in outputs:
+            output.flush()
 
     def new_sid(self) -> int:
         """A server channel id (u32; wraps after 2**32 channels)."""

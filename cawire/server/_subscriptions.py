@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._channel_data import ChannelData
-    from ._circuit import ChannelEntry, ServerCircuit
+    from ._channel_entry import ChannelEntry
+    from ._circuit_output import CircuitOutput
 
 __all__ = ('Subscription', 'UpdateQueue')
 
@@ -26,8 +27,9 @@ class Subscription:
 
     Attributes
     ----------
-    circuit : ServerCircuit
-        Delivers the updates.
+    circuit : CircuitOutput
+        Delivers the updates (the outgoing side of the client's circuit:
+        anything with ``post_update(subscription, channel)``).
     entry : ChannelEntry
         The circuit's channel (access rights, sid).
     subscriptionid : int
@@ -45,7 +47,7 @@ class Subscription:
     __slots__ = ('circuit', 'entry', 'subscriptionid', 'data_type',
                  'data_count', 'mask', 'header')
 
-    def __init__(self, circuit: 'ServerCircuit', entry: 'ChannelEntry',
+    def __init__(self, circuit: 'CircuitOutput', entry: 'ChannelEntry',
                  subscriptionid: int, data_type: int, data_count: int,
                  mask: int):
         self.circuit = circuit

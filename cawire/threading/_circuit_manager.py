@@ -41,8 +41,10 @@ from ..protocol._array_limit import (check_request_size, message_size_limit,
 from ..protocol._channel import ClientChannel
 from ..protocol._client_circuit import (CLIENT_ROUTES, ClientChannelBook,
                                         circuit_failed, report_server_error)
+from ..protocol._channel_replies import ChannelReplies, parse_client_stream
 from ..protocol._circuit import IoRequest, VirtualCircuit
 from ..protocol._commands_base import Message
+from ..protocol._enums import AccessRights
 from ..protocol._exceptions import (CaprotoError, CaprotoKeyError,
                                     CaprotoValueError, DisconnectedError,
                                     LocalProtocolError, RemoteProtocolError)
@@ -182,7 +184,7 @@ class VirtualCircuitManager:
                            and not self.delivery.on_network_thread)
         self.transport = StreamTransport(
             selector, self.socket,
-            parse=functools.partial(parse_stream, role=CLIENT),
+            parse=parse_client_stream,
             on_commands=on_commands, on_closed=self._on_closed,
             name=f'{address[0]}:{address[1]}',
             max_message=max_message, on_oversized=self._on_oversized)
@@ -580,7 +582,11 @@ class VirtualCircuitManager:
         lock = self._lock
         if circ_logger.isEnabledFor(logging.DEBUG):
             for command in commands:
-                self.log.debug('<<< %r', command)
+                if type(command) is ChannelReplies:
+                    for reply in command.commands():
+                        self.log.debug('<<< %r', reply)
+                else:
+                    self.log.debug('<<< %r', command)
         update = ca.EventAddResponse
         update_subscriptionid = self.circuit.update_subscriptionid
         subscriptions = self.subscriptions
@@ -605,6 +611,10 @@ class VirtualCircuitManager:
                 except Exception:
                     self.log.exception('Failed to handle %r', command)
                 continue
+            if type(command) is ChannelReplies:
+                if not self._process_channel_replies(command):
+                    return
+                continue
             if type(command) in may_complete:
                 if not self._process_reply(command):
                     return
@@ -624,6 +634,35 @@ class VirtualCircuitManager:
                 handler(command)
             except Exception:
                 self.log.exception('Failed to handle %r', command)
+
+    def _process_channel_replies(self, replies: ChannelReplies) -> bool:
+        # The fast form of ACCESS_RIGHTS / CREATE_CHAN replies (a connect
+        # burst): the core applies the whole run under one lock, then each
+        # reply's handler runs, as for the command objects.  A refused
+        # reply is dropped or closes the circuit, as _tolerable decides.
+        # Returns False when the circuit was closed.
+        position = 0
+        total = replies.count
+        while position < total:
+            with self._lock:
+                applied, error = self.circuit.process_channel_replies(
+                    replies, position)
+            for cid, rights in applied:
+                try:
+                    if rights is None:
+                        self._channel_created(cid)
+                    else:
+                        self._access_rights(cid, rights)
+                except Exception:
+                    self.log.exception('Failed to handle %r',
+                                       replies.command(position))
+                position += 1
+            if error is None:
+                break
+            if not self._tolerable(replies.command(position), error):
+                return False
+            position += 1
+        return True
 
     def _process_reply(self, command: Message) -> bool:
         # A READ/WRITE_NOTIFY reply or an ERROR: its pending request is
@@ -676,15 +715,20 @@ class VirtualCircuitManager:
         self.keepalive.echo_answered()
 
     def _on_access_rights(self, command: ca.AccessRightsResponse) -> None:
-        pv = self.pvs.get(command.cid)
+        self._access_rights(command.cid, command.access_rights)
+
+    def _access_rights(self, cid: int, rights: AccessRights) -> None:
+        pv = self.pvs.get(cid)
         if pv is None:
             return
-        rights = command.access_rights      # an AccessRights already
         if rights != pv.access_rights:
             pv.access_rights_changed(rights, self.user_callback_executor)
 
     def _on_create_chan(self, command: ca.CreateChanResponse) -> None:
-        created = self.book.created(command.cid)
+        self._channel_created(command.cid)
+
+    def _channel_created(self, cid: int) -> None:
+        created = self.book.created(cid)
         if created is None:
             return
         pv, channel = created

@@ -116,6 +116,11 @@ class ContextIds:
         with self._lock:
             return self._cids()
 
+    def channels(self, count: int) -> list[int]:
+        """``count`` new cids (one lock, one call for a batch of PVs)."""
+        with self._lock:
+            return self._cids.take(count)
+
 
 class Context:
     """Encapsulates the state and connections of a client.
@@ -275,11 +280,17 @@ class Context:
         while start < len(names) or retry_unanswered:
             names_to_search = []
             with self.pv_cache_lock:
-                for name in names[start:start + chunk]:
+                batch = names[start:start + chunk]
+                cached = self.pvs
+                # The chunk's new PVs take their cids in one call (a
+                # name given twice leaves one unused: harmless).
+                cids = iter(self.ids.channels(sum(
+                    (name, priority) not in cached for name in batch)))
+                for name in batch:
                     key = (name, priority)
-                    pv = self.pvs.get(key)
+                    pv = cached.get(key)
                     if pv is None:
-                        pv = PV(name, priority, self, timeout)
+                        pv = PV(name, priority, self, timeout, next(cids))
                         self.pvs[key] = pv
                         self._pvs_needing_circuits.put(pv)
                         names_to_search.append(name)

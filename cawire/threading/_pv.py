@@ -139,7 +139,7 @@ class PV:
                  '_outstanding', 'cid', '_log', '__weakref__')
 
     def __init__(self, name: str, priority: int, context: Context,
-                 timeout: Any) -> None:
+                 timeout: Any, cid: int | None = None) -> None:
         self.name = name
         self.priority = priority
         self.context = context
@@ -166,8 +166,9 @@ class PV:
         # go_idle() asked while requests were outstanding: idle afterwards.
         self._idle_requested = False
         self._outstanding = 0  # requests waiting for replies (circuit lock)
-        # Client channel id: fixed for the PV's life (libca re-uses it).
-        self.cid = context._new_cid()
+        # Client channel id: fixed for the PV's life (libca re-uses it);
+        # get_pvs hands out a batch's cids at once.
+        self.cid = context._new_cid() if cid is None else cid
 
     # -- properties ----------------------------------------------------------------
 

@@ -140,6 +140,11 @@ class SharedBroadcaster:
         with self._lock:
             return self.protocol.new_search_id()
 
+    def new_ids(self, count: int) -> list[int]:
+        """``count`` fresh search ids (one lock for a batch of names)."""
+        with self._lock:
+            return self.protocol.new_search_ids(count)
+
     def add_listener(self, listener: Context) -> None:
         """Register a context to receive search results and beacons.
 
@@ -383,8 +388,9 @@ class SharedBroadcaster:
                 cached.setdefault(address, []).append(name)
         for address, found in cached.items():
             results_queue.put((address, found))
-        items = [SearchItem(self.new_id(), name, results_queue)
-                 for name in needs_search]
+        items = [SearchItem(search_id, name, results_queue)
+                 for search_id, name in zip(self.new_ids(len(needs_search)),
+                                            needs_search)]
         if not items and not retry_unanswered:
             return
         engine = self.search_engine
