@@ -431,7 +431,8 @@ class VirtualCircuit:
     def update_subscriptionid(self, command: EventAddResponse) -> int:
         """Fast form of :meth:`process_command` for a client's hot path: a
         subscription update (an ``EventAddResponse`` as parsed) is checked
-        and its subscriptionid returned, in one call.
+        and its subscriptionid returned, in one call.  It changes nothing
+        and reads one dict lookup's worth of state.
 
         Raises
         ------

@@ -594,14 +594,15 @@ class VirtualCircuitManager:
         for command in commands:
             if type(command) is update:
                 # The hot path (most of what a busy circuit receives): the
-                # core validates it, then straight to the delivery.
-                with lock:
-                    try:
-                        subscriptionid = update_subscriptionid(command)
-                    except RemoteProtocolError as exc:
-                        if self._tolerable(command, exc):
-                            continue
-                        return
+                # core validates it, then straight to the delivery.  (The
+                # check only reads one dict of the core circuit, atomically
+                # under the GIL: no lock.)
+                try:
+                    subscriptionid = update_subscriptionid(command)
+                except RemoteProtocolError as exc:
+                    if self._tolerable(command, exc):
+                        continue
+                    return
                 sub = subscriptions.get(subscriptionid)
                 if sub is None:
                     self.delivery.dropped_updates += 1
