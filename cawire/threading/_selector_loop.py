@@ -373,7 +373,11 @@ class NetworkLoop:
             return None
         heap = self.timers.heap
         loan = Loan(registration, heap[0] if heap else None)
-        self._poller.modify(fd, registration.events & ~EVENT_READ)
+        try:
+            self._poller.modify(fd, registration.events & ~EVENT_READ)
+        except (OSError, ValueError):
+            self._role.release()    # (closed meanwhile, not unregistered)
+            return None
         return loan
 
     def serve(self, loan: Loan, done: Callable[[], bool],
@@ -410,14 +414,18 @@ class NetworkLoop:
             return
         loan.active = False
         registration = loan.registration
-        if (not self._closed
-                and self._registrations.get(registration.fd) is registration):
-            self._poller.modify(registration.fd, registration.events)
-        self._thread_id = self._loop_thread_id
-        heap = self.timers.heap
-        calls_left = bool(self._calls)
-        earlier_timer = bool(heap) and heap[0] is not loan.earliest
-        self._role.release()
+        try:
+            if (not self._closed and self._registrations.get(
+                    registration.fd) is registration):
+                self._poller.modify(registration.fd, registration.events)
+        except (OSError, ValueError):
+            pass    # closed without being unregistered: nothing to watch
+        finally:
+            self._thread_id = self._loop_thread_id
+            heap = self.timers.heap
+            calls_left = bool(self._calls)
+            earlier_timer = bool(heap) and heap[0] is not loan.earliest
+            self._role.release()
         if calls_left:
             ran = _allocate_lock()
             ran.acquire()
@@ -447,13 +455,13 @@ class NetworkLoop:
             if not ready:
                 return
             give_back = False
-            for ready_fd, _ in ready:
+            for ready_fd, events in ready:
                 if ready_fd != fd:
                     give_back = True
                     continue
                 handler = registration.on_readable
-                if handler is None:
-                    return
+                if handler is None or events & select.POLLNVAL:
+                    return     # (closed behind the loop's back)
                 self.lent_receives += 1
                 try:
                     handler()
