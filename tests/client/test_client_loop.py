@@ -851,3 +851,21 @@ def test_borrow_is_refused_when_it_cannot_be_lent(epoll_loop):
         d.close()
     finally:
         portable.stop()
+
+
+def test_socket_closed_behind_the_loops_back_during_a_loan(epoll_loop):
+    # Closed without being unregistered while lent: serving ends, the role
+    # comes back (the loop thread is not left blocked on it).
+    loop = epoll_loop
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        loop.register(a, lambda: None)
+        _run_on(loop, lambda: None)
+        loan = _borrow(loop, a)
+        a.close()
+        loop.serve(loan, lambda: False, WAIT)
+        assert _run_on(loop, lambda: 'alive') == 'alive'
+        loop.unregister(a)
+    finally:
+        b.close()
