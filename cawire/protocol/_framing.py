@@ -28,6 +28,11 @@ __all__ = ('parse_stream', 'parse_stream_grouped', 'read_datagram',
            'serialize')
 
 _unpack_header = HEADER_STRUCT.unpack_from
+# The payload of every header-only message (CREATE_CHAN and ACCESS_RIGHTS
+# replies, ECHO...): a slice of the buffer would be a new ~180-byte
+# memoryview per message, thousands of them alive at once while a burst of
+# channel creations is parsed.
+_NO_PAYLOAD = memoryview(b'')
 _unpack_extension = EXTENDED_STRUCT.unpack_from
 
 
@@ -148,7 +153,8 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
             if stop > end_of_data:
                 needed = stop - offset
                 break
-            append(constructor(fields, view[start:stop]))
+            append(constructor(fields, view[start:stop] if payload_size
+                               else _NO_PAYLOAD))
             offset = stop
     except RemoteProtocolError as exc:
         exc.commands = commands

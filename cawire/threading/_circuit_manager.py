@@ -52,6 +52,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
+from ._flags import CHANNEL_READY, ReadyBits
 from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
 from ._keepalive import KeepAlive
 from ._pending_request import PendingRequest
@@ -306,14 +307,16 @@ class VirtualCircuitManager:
         """Create the channels of ``pvs`` on this circuit, in one write
         (any thread)."""
         with self._lock:
-            if self.dead.is_set():
-                # Died before we got here (e.g. connection refused at
-                # once): search again after the governor's pause.
-                for pv in pvs:
-                    self._unbind_pv(pv)
-                self.context._search_for(pvs, governed=True)
+            if not self.dead.is_set():
+                self._send_packed_locked(self.book.add_packed(pvs))
                 return
-            self._send_packed_locked(self.book.add_packed(pvs))
+        # Died before we got here (e.g. connection refused at once): search
+        # again after the governor's pause.  Unbound outside the circuit
+        # lock: a PV's component_lock is taken before the circuit's, never
+        # after (PVs share component locks, so the order matters).
+        for pv in pvs:
+            self._unbind_pv(pv)
+        self.context._search_for(pvs, governed=True)
 
     def create_channel(self, pv: PV) -> None:
         """Create ``pv``'s channel on this circuit (any thread)."""
@@ -457,9 +460,8 @@ class VirtualCircuitManager:
         with pv.component_lock:
             if pv._circuit_manager is not self:
                 return False
-            was_connected = pv.channel_ready.is_set()
-            pv.channel_ready.clear()
-            pv.circuit_ready.clear()
+            was_connected = pv.connected
+            pv._ready = 0  # neither circuit nor channel
             pv._circuit_manager = None
             pv._channel = None
             for sub in pv.active_subscriptions():
@@ -738,7 +740,7 @@ class VirtualCircuitManager:
             if pv._circuit_manager is not self:
                 return
             pv._channel = channel
-            pv.channel_ready.set()
+            ReadyBits.mark(pv, CHANNEL_READY)
             self._list_created(pv)
             if pv._subscriptions:   # none on a first connect
                 self._subscribe_all(pv, channel)
