@@ -559,12 +559,17 @@ class PV:
 
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
         event = pending.event
-        if not event.is_set() and self.context.loop.in_loop_thread():
-            cm.requests.abandon(pending)
-            self._refuse_to_block_network_thread(f'a blocking {verb}')
-        # The reply is received on this thread if it borrowed the network
-        # loop to send (no hand-off between threads per round trip).
-        cm.receive_while_waiting(pending, deadline.remaining())
+        try:
+            if not event.is_set() and self.context.loop.in_loop_thread():
+                cm.requests.abandon(pending)
+                self._refuse_to_block_network_thread(f'a blocking {verb}')
+            # The reply is received on this thread if it borrowed the
+            # network loop to send (no hand-off between threads per round
+            # trip).
+            cm.receive_while_waiting(pending, deadline.remaining())
+        except BaseException:
+            cm.requests.give_back_loan(pending)   # (e.g. KeyboardInterrupt)
+            raise
         if not event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
             raise CaprotoTimeoutError(reply_timeout_text(

@@ -65,8 +65,7 @@ class RequestTable:
         self.manager.check_size(command, channel.native_data_count)
         pending = PendingRequest(command.ioid, pv, command, callback,
                                  deadline.when, wait)
-        self._send(pending, command, wait)
-        self._wait_for_backlog(pending, deadline)
+        self._send_and_wait_for_backlog(pending, command, wait, deadline)
         return pending
 
     def write(self, pv: PV, channel: ClientChannel, data: Any,
@@ -93,9 +92,26 @@ class RequestTable:
         if notify:
             pending = PendingRequest(command.ioid, pv, command, callback,
                                      deadline.when, wait)
-        self._send(pending, command, wait)
-        self._wait_for_backlog(pending, deadline)
+        self._send_and_wait_for_backlog(pending, command, wait, deadline)
         return pending
+
+    def _send_and_wait_for_backlog(self, pending: PendingRequest | None,
+                                   command: Message, wait: bool,
+                                   deadline: Deadline) -> None:
+        try:
+            self._send(pending, command, wait)
+            self._wait_for_backlog(pending, deadline)
+        except BaseException:
+            # (KeyboardInterrupt included: a loan kept by a caller that
+            # never waits would leave the network thread without its role.)
+            self.give_back_loan(pending)
+            raise
+
+    def give_back_loan(self, pending: PendingRequest | None) -> None:
+        """End ``pending``'s loan of the network loop, if it holds one."""
+        if pending is not None and pending.loan is not None:
+            loan, pending.loan = pending.loan, None
+            self.manager.selector.give_back(loan)
 
     def _send(self, pending: PendingRequest | None, command: Message,
               wait: bool = False) -> None:
@@ -137,10 +153,8 @@ class RequestTable:
         transport = self.manager.transport
         if transport.below_high_water():
             return
-        if pending is not None and pending.loan is not None:
-            # The backlog drains on the network thread: give its role back.
-            loan, pending.loan = pending.loan, None
-            self.manager.selector.give_back(loan)
+        # The backlog drains on the network thread: give its role back.
+        self.give_back_loan(pending)
         if transport.wait_for_backlog(deadline.remaining()):
             return
         if pending is not None:

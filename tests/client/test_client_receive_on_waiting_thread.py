@@ -153,3 +153,40 @@ def test_lending_can_be_switched_off(softioc, monkeypatch):
         ao.write([0.0], wait=True)
     finally:
         context.disconnect()
+
+
+@pytest.mark.parametrize('where', ['backlog', 'receive'])
+def test_an_interrupted_caller_gives_the_loop_back(ctx, monkeypatch, where):
+    # A KeyboardInterrupt after the request left (while checking the send
+    # queue, or before receiving) must not leave the loop lent: the network
+    # thread would wait for its role for ever.
+    ao, ai = ctx.get_pvs('TST:ao', 'TST:ai')
+    ao.wait_for_connection()
+    ai.wait_for_connection()
+    cm = ao.circuit_manager
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == 'backlog':
+        monkeypatch.setattr(cm.requests, '_wait_for_backlog', interrupt)
+    else:
+        monkeypatch.setattr(cm, 'receive_while_waiting', interrupt)
+    lent = []
+    real_borrow = cm.borrow_loop
+
+    def borrow():
+        loan = real_borrow()
+        lent.append(loan)
+        return loan
+
+    monkeypatch.setattr(cm, 'borrow_loop', borrow)
+    with pytest.raises(KeyboardInterrupt):
+        ao.read()
+    monkeypatch.undo()
+    assert lent and lent[0] is not None and not lent[0].active
+    # The loop thread has its role: a call and another PV's read go through.
+    ran = threading.Event()
+    ctx.loop.call_soon(ran.set)
+    assert ran.wait(WAIT)
+    assert ai.read().data.tolist() == [3.14159]
