@@ -558,10 +558,19 @@ class PV:
                 f'True)); use wait=False, with a callback for the reply')
 
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
-        if not pending.event.is_set() and self.context.loop.in_loop_thread():
-            cm.requests.abandon(pending)
-            self._refuse_to_block_network_thread(f'a blocking {verb}')
-        if not pending.event.wait(deadline.remaining()):
+        event = pending.event
+        try:
+            if not event.is_set() and self.context.loop.in_loop_thread():
+                cm.requests.abandon(pending)
+                self._refuse_to_block_network_thread(f'a blocking {verb}')
+            # The reply is received on this thread if it borrowed the
+            # network loop to send (no hand-off between threads per round
+            # trip).
+            cm.receive_while_waiting(pending, deadline.remaining())
+        except BaseException:
+            cm.requests.give_back_loan(pending)   # (e.g. KeyboardInterrupt)
+            raise
+        if not event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
             raise CaprotoTimeoutError(reply_timeout_text(
                 cm.address, verb, self.name, deadline, pending.ioid))
