@@ -370,14 +370,31 @@ def _meta(args, settings: Settings) -> dict:
     }
 
 
+def _trees(specs: list[str]) -> dict[str, str]:
+    """``NAME=PATH`` options -> {NAME: resolved PATH of a cawire tree}."""
+    trees = {}
+    for spec in specs:
+        name, _, path = spec.partition('=')
+        if not name or not path or not (Path(path) / 'cawire').is_dir():
+            raise SystemExit(f'--tree {spec!r}: expected NAME=PATH of a tree '
+                             f'with a cawire package')
+        trees[name] = str(Path(path).resolve())
+    return trees
+
+
 def run_suite(args) -> dict:
     settings = QUICK if args.quick else FULL
     if args.repeats:
         settings.repeats = args.repeats
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
+    trees = _trees(args.tree)
+    # --tree NAME=PATH: every cawire client again as CLIENT@NAME, importing
+    # cawire from PATH (a same-run A/B of two versions).
+    clients += [f'{client}@{name}' for name in trees for client in list(clients)
+                if client.startswith('cawire')]
     for client in clients:
         known = CLIENTS + THREADING_VARIANTS + EXTRA_CLIENTS + ASYNC_CLIENTS
-        if client not in known:
+        if client.partition('@')[0] not in known:
             raise SystemExit(f'unknown client {client!r}; choose from '
                              f'{known}')
     only = ({ALIASES.get(g.strip(), g.strip()) for g in args.only.split(',')
@@ -406,7 +423,8 @@ def run_suite(args) -> dict:
                 continue  # a comparison job runs only with both its clients
             runs_for = (job.clients if job.clients is not None
                         else CLIENTS + THREADING_VARIANTS + ASYNC_CLIENTS)
-            participants = [c for c in clients if c in runs_for] + (
+            participants = [c for c in clients
+                            if c.partition('@')[0] in runs_for] + (
                 [REFERENCE] if job.reference else [])
             if not [c for c in participants if c != REFERENCE]:
                 continue
@@ -417,8 +435,13 @@ def run_suite(args) -> dict:
                     order = participants if repeat % 2 == 0 else participants[::-1]
                     for client in order:
                         t0 = time.monotonic()
+                        base, _, tree = client.partition('@')
+                        client_env = env if not tree else {
+                            **env, 'PYTHONPATH': os.pathsep.join(
+                                [trees[tree], env['PYTHONPATH']])}
                         try:
-                            result, error = run_one(job, client, ioc, env), None
+                            result, error = run_one(job, base, ioc,
+                                                    client_env), None
                         except (RunnerError, RuntimeError, OSError,
                                 subprocess.SubprocessError) as exc:
                             result, error = None, str(exc) or type(exc).__name__
@@ -451,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='comma-separated clients (default: all three)')
     parser.add_argument('--repeats', type=int, default=0,
                         help='repeats per client (default 3; 1 with --quick)')
+    parser.add_argument('--tree', action='append', default=[],
+                        metavar='NAME=PATH',
+                        help='also run each cawire client with cawire imported '
+                             'from PATH, as CLIENT@NAME (repeatable)')
     parser.add_argument('--out', default=str(HERE / 'results'),
                         help='directory for the .md and .json results')
     args = parser.parse_args(argv)

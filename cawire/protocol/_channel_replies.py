@@ -7,14 +7,14 @@ thousands per second, and building a command object per reply, then
 routing it through ``VirtualCircuit.process_command`` and the shell's
 handler table, costs more than the rest of its connect.
 
-Here a run of such replies stays one :class:`ChannelReplies` (the header
-fields of each, in order): :func:`parse_client_stream` is
+Here a run of such replies stays one :class:`ChannelReplies` (their
+headers' bytes, in order): :func:`parse_client_stream` is
 ``parse_stream(buf, CLIENT)`` that groups each run into one, and
 :func:`process_channel_replies` (bound as
 ``VirtualCircuit.process_channel_replies``) applies a run with the very
 rules ``process_command`` applies to each reply (the same circuit
-functions), returning what the shell acts on per reply: ``(cid,
-access_rights)`` for an ACCESS_RIGHTS, ``(cid, None)`` for a CREATE_CHAN.
+functions), returning what the shell acts on per reply: the cid, and the access
+rights of an ACCESS_RIGHTS (None for a CREATE_CHAN).
 Only header-only replies are grouped; anything else (a payload, an
 extended header) is parsed as usual.
 """
@@ -28,6 +28,7 @@ from ._commands_channel import access_rights_of
 from ._enums import AccessRights
 from ._exceptions import RemoteProtocolError
 from ._framing import parse_stream_grouped
+from ._headers import HEADER_SIZE, HEADER_STRUCT
 from ._state import CLIENT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +43,8 @@ _CREATE_CHAN = CreateChanResponse.ID
 #: Commands grouped when they come without a payload.
 CHANNEL_REPLY_IDS = frozenset((_ACCESS_RIGHTS, _CREATE_CHAN))
 _EMPTY = memoryview(b'')
+_unpack_header = HEADER_STRUCT.unpack_from
+_iter_headers = HEADER_STRUCT.iter_unpack
 
 
 class ChannelReplies:
@@ -49,33 +52,40 @@ class ChannelReplies:
 
     Attributes
     ----------
-    fields : list of tuple
-        Each reply's header fields ``(command, payload_size, data_type,
-        data_count, parameter1, parameter2)``, as ``parse_stream`` gives
-        them to ``from_wire``.
+    headers : bytes
+        The run's 16-byte headers, back to back (kept as bytes: a tuple
+        per reply, for tens of thousands of replies held between parsing
+        and applying, would wake the garbage collector).
     """
 
-    __slots__ = ('fields',)
+    __slots__ = ('headers',)
 
-    def __init__(self, fields: list[tuple]) -> None:
-        self.fields = fields
+    def __init__(self, headers: bytes) -> None:
+        self.headers = headers
 
     def __repr__(self) -> str:
-        return f'<ChannelReplies of {len(self.fields)} replies>'
+        return f'<ChannelReplies of {self.count} replies>'
 
     @property
     def count(self) -> int:
         """Replies in the run."""
-        return len(self.fields)
+        return len(self.headers) // HEADER_SIZE
+
+    @property
+    def fields(self) -> list[tuple]:
+        """Each reply's header fields ``(command, payload_size, data_type,
+        data_count, parameter1, parameter2)``, as ``parse_stream`` gives
+        them to ``from_wire``."""
+        return list(_iter_headers(self.headers))
 
     def command(self, index: int) -> Message:
         """Reply ``index`` as the command object ``parse_stream`` builds."""
-        fields = self.fields[index]
+        fields = _unpack_header(self.headers, index * HEADER_SIZE)
         return COMMANDS[(CLIENT, fields[0])].from_wire(fields, _EMPTY)
 
     def commands(self) -> list[Message]:
         """Every reply as a command object (the general form)."""
-        return [self.command(index) for index in range(len(self.fields))]
+        return [self.command(index) for index in range(self.count)]
 
 
 def parse_client_stream(buf: Any, *, max_payload: int | None = None
@@ -90,45 +100,52 @@ def parse_client_stream(buf: Any, *, max_payload: int | None = None
 
 def process_channel_replies(
         circuit: VirtualCircuit, replies: ChannelReplies, start: int = 0
-) -> tuple[list[tuple[int, AccessRights | None]], RemoteProtocolError | None]:
-    """Apply ``replies.fields[start:]`` to ``circuit``, as
-    ``circuit.process_command`` would apply each reply in turn.
+) -> tuple[list[int], list[AccessRights | None], RemoteProtocolError | None]:
+    """Apply replies ``start``, ``start + 1``... of ``replies`` to
+    ``circuit``, as ``circuit.process_command`` would apply each in turn.
 
     Returns
     -------
-    applied : list
-        For each reply applied, in order: ``(cid, access_rights)`` for an
-        ACCESS_RIGHTS, ``(cid, None)`` for a CREATE_CHAN.
+    cids : list of int
+        The cid of each reply applied, in order.
+    rights : list
+        Beside each cid: the AccessRights of an ACCESS_RIGHTS, None for a
+        CREATE_CHAN.  (Two flat lists, not a pair per reply: a burst's
+        pairs would count towards the garbage collector's next pass.)
     error : RemoteProtocolError or None
-        Why the next reply (``replies.command(start + len(applied))``) was
+        Why the next reply (``replies.command(start + len(cids))``) was
         refused, exactly as ``process_command`` raises it (nothing of it
         was applied); None if every reply was applied.  A refusal that
         carries a ``channel`` concerns that channel only: the caller may go
         on with the reply after it.
     """
-    fields_list = replies.fields
-    if circuit.our_role is not CLIENT and start < len(fields_list):
+    cids: list[int] = []
+    rights_list: list[AccessRights | None] = []
+    if circuit.our_role is not CLIENT and start < replies.count:
         # A server's circuit refuses replies: its own words for it.
         try:
             circuit.process_command(replies.command(start))
         except RemoteProtocolError as exc:
-            return [], exc
+            return cids, rights_list, exc
         raise AssertionError('a server circuit accepted a reply')
     sender = circuit.their_role
     apply_rights: Callable = circuit._apply_access_rights
     apply_created: Callable = circuit._apply_create_chan
-    applied: list[tuple[int, AccessRights | None]] = []
-    append = applied.append
-    for index in range(start, len(fields_list)):
-        fields = fields_list[index]
+    add_cid = cids.append
+    add_rights = rights_list.append
+    # One header tuple at a time, each freed before the next is made.
+    for fields in _iter_headers(
+            memoryview(replies.headers)[start * HEADER_SIZE:]):
         try:
             if fields[0] == _ACCESS_RIGHTS:
                 rights = access_rights_of(fields[5])
                 apply_rights(fields[4], rights, sender)
-                append((fields[4], rights))
+                add_cid(fields[4])
+                add_rights(rights)
             else:
                 apply_created(fields, sender)
-                append((fields[4], None))
+                add_cid(fields[4])
+                add_rights(None)
         except RemoteProtocolError as exc:
-            return applied, exc
-    return applied, None
+            return cids, rights_list, exc
+    return cids, rights_list, None

@@ -428,6 +428,24 @@ class VirtualCircuit:
         result = handler(command, self.their_role)
         return command if result is None else result
 
+    def update_subscriptionid(self, command: EventAddResponse) -> int:
+        """Fast form of :meth:`process_command` for a client's hot path: a
+        subscription update (an ``EventAddResponse`` as parsed) is checked
+        and its subscriptionid returned, in one call.  It changes nothing
+        and reads one dict lookup's worth of state.
+
+        Raises
+        ------
+        RemoteProtocolError
+            Unknown subscriptionid (as :meth:`process_command` would).
+        """
+        subscriptionid = command._h[5]
+        if subscriptionid in self.event_add_commands:
+            return subscriptionid
+        raise RemoteProtocolError(
+            f'subscription update for unknown subscriptionid '
+            f'{subscriptionid} on {self!r}')
+
     # ------------------------------------------------------------------
     # Fast forms of a server's channel exchanges (``_server_channel_forms``):
     # plain functions of the circuit, bound here as methods.

@@ -149,12 +149,13 @@ class ClientChannelBook:
     owners : dict
         cid -> owner (the shell's PV) of every channel booked here.
     channels : dict
-        cid -> ClientChannel.
+        cid -> ClientChannel: the circuit's own table (``circuit.channels``),
+        not a copy (a second table was ~30 bytes per channel).
     handshake_sent : bool
         Whether :meth:`handshake` was taken (creations go out directly).
     """
 
-    __slots__ = ('circuit', 'string_encoding', 'owners', 'channels',
+    __slots__ = ('circuit', 'string_encoding', 'owners',
                  'handshake_sent', '_to_create', '_recreate_after_clear')
 
     def __init__(self, circuit: 'VirtualCircuit',
@@ -162,7 +163,6 @@ class ClientChannelBook:
         self.circuit = circuit
         self.string_encoding = string_encoding
         self.owners: dict[int, Any] = {}
-        self.channels: dict[int, ClientChannel] = {}
         self.handshake_sent = False
         self._to_create: list[ClientChannel] = []
         self._recreate_after_clear: set[int] = set()
@@ -189,7 +189,6 @@ class ClientChannelBook:
 
     def _book(self, owners: Iterable[Any]) -> list[ClientChannel]:
         circuit = self.circuit
-        channels = self.channels
         booked = self.owners
         encoding = self.string_encoding
         new = []
@@ -201,11 +200,16 @@ class ClientChannelBook:
                 # server has confirmed the clear.
                 self._recreate_after_clear.add(cid)
                 continue
-            channel = ClientChannel(owner.name, circuit, cid=cid,
-                                    string_encoding=encoding)
-            channels[cid] = channel
-            new.append(channel)
+            # (Registers itself in circuit.channels.)
+            new.append(ClientChannel(owner.name, circuit, cid=cid,
+                                     string_encoding=encoding))
         return new
+
+    @property
+    def channels(self) -> dict[int, ClientChannel]:
+        """cid -> ClientChannel (the circuit's table: a client circuit
+        holds only ClientChannels)."""
+        return self.circuit.channels  # type: ignore[return-value]
 
     def handshake(self, client_name: str, host_name: str) -> list['Message']:
         """The circuit's opening commands followed by the creations that
@@ -243,8 +247,8 @@ class ClientChannelBook:
 
     def lost(self, cid: int) -> Any:
         """The server dropped or refused ``cid`` (SERVER_DISCONN,
-        CREATE_CH_FAIL): unbook it; return its owner (None if unknown)."""
-        self.channels.pop(cid, None)
+        CREATE_CH_FAIL): unbook it; return its owner (None if unknown).
+        (The circuit already forgot the channel.)"""
         return self.owners.pop(cid, None)
 
     def cleared(self, cid: int, is_idle: Callable[[Any], bool]) -> Any:
@@ -253,8 +257,6 @@ class ClientChannelBook:
         An owner still idle leaves the book; one used again meanwhile needs
         its channel created again: it is returned (pass it to :meth:`add`).
         """
-        if cid in self.channels and cid not in self.circuit.channels:
-            del self.channels[cid]
         recreate = cid in self._recreate_after_clear
         self._recreate_after_clear.discard(cid)
         owner = self.owners.get(cid)
@@ -268,6 +270,6 @@ class ClientChannelBook:
     def clear(self) -> None:
         """Forget everything (the circuit died)."""
         self.owners.clear()
-        self.channels.clear()
+        self.circuit.channels.clear()
         self._to_create.clear()
         self._recreate_after_clear.clear()

@@ -15,6 +15,7 @@ written for speed and for safety against a hostile peer:
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -28,6 +29,13 @@ __all__ = ('parse_stream', 'parse_stream_grouped', 'read_datagram',
            'serialize')
 
 _unpack_header = HEADER_STRUCT.unpack_from
+#: A header's command id and payload size (the first two fields).
+_unpack_id_and_size = struct.Struct('>HH').unpack_from
+# The payload of every header-only message (CREATE_CHAN and ACCESS_RIGHTS
+# replies, ECHO...): a slice of the buffer would be a new ~180-byte
+# memoryview per message, thousands of them alive at once while a burst of
+# channel creations is parsed.
+_NO_PAYLOAD = memoryview(b'')
 _unpack_extension = EXTENDED_STRUCT.unpack_from
 
 
@@ -148,7 +156,8 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
             if stop > end_of_data:
                 needed = stop - offset
                 break
-            append(constructor(fields, view[start:stop]))
+            append(constructor(fields, view[start:stop] if payload_size
+                               else _NO_PAYLOAD))
             offset = stop
     except RemoteProtocolError as exc:
         exc.commands = commands
@@ -159,13 +168,16 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
 
 def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
                          grouped: Collection[int],
-                         make_group: Callable[[list], Any], *,
+                         make_group: Callable[[bytes], Any], *,
                          max_payload: int | None = None
                          ) -> tuple[list, int, int]:
     """:func:`parse_stream`, except that each run of header-only messages
-    whose command id is in ``grouped`` comes as one ``make_group(fields)``
-    (``fields``: the header fields of each message of the run, in order)
-    instead of a command per message.
+    whose command id is in ``grouped`` comes as one ``make_group(headers)``
+    (``headers``: a copy of the run's bytes, its 16-byte headers in order)
+    instead of a command per message.  A run's headers stay bytes, not a
+    tuple per message: a connect burst holds tens of thousands of them
+    between parsing and applying, and each tuple would count towards the
+    garbage collector's next pass.
 
     The same bytes are consumed, the same errors raised (``commands`` of
     an error holds the groups and commands before the bad message).  A
@@ -183,7 +195,9 @@ def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
     append = commands.append
     offset = 0
     needed = 0
-    run: list | None = None
+    # The run being read: its place in ``commands`` and its first byte.
+    run_index = -1
+    run_start = 0
     try:
         while True:
             remaining = end_of_data - offset
@@ -191,16 +205,18 @@ def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
                 if remaining:
                     needed = HEADER_SIZE
                 break
-            fields = _unpack_header(view, offset)
-            payload_size = fields[1]
-            if not payload_size and fields[0] in grouped:
-                if run is None:
-                    run = []
-                    append(make_group(run))
-                run.append(fields)
+            command_id, payload_size = _unpack_id_and_size(view, offset)
+            if not payload_size and command_id in grouped:
+                if run_index < 0:
+                    run_index = len(commands)
+                    run_start = offset
+                    append(None)
                 offset += HEADER_SIZE
                 continue
-            run = None
+            if run_index >= 0:
+                commands[run_index] = make_group(bytes(view[run_start:offset]))
+                run_index = -1
+            fields = _unpack_header(view, offset)
             if payload_size == EXTENDED_MARKER:
                 if remaining < EXTENDED_HEADER_SIZE:
                     needed = EXTENDED_HEADER_SIZE
@@ -223,12 +239,16 @@ def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
             if stop > end_of_data:
                 needed = stop - offset
                 break
-            append(constructor(fields, view[start:stop]))
+            append(constructor(fields, view[start:stop] if payload_size
+                               else _NO_PAYLOAD))
             offset = stop
     except RemoteProtocolError as exc:
+        # (A run is always closed before the message that raises.)
         exc.commands = commands
         exc.consumed = offset
         raise
+    if run_index >= 0:
+        commands[run_index] = make_group(bytes(view[run_start:offset]))
     return commands, offset, needed
 
 

@@ -42,6 +42,8 @@ _SEARCH_COMMAND = 6
 _U32 = 0xFFFFFFFF
 _U16 = struct.Struct('>H')
 _PADS = tuple(b'\x00' * n for n in range(8))
+#: A name's NUL and pad, 1 to 8 characters (index: how many).
+_NULS = tuple('\x00' * n for n in range(9))
 #: A UDP SEARCH reply: the header, then the server's minor version in the
 #: first two of its eight payload bytes.
 _UDP_SEARCH_REPLY_SIZE = HEADER_SIZE + 8
@@ -94,17 +96,26 @@ def pack_search_datagram(sequence: int, searches: Iterable[tuple[int, str]],
     parts = [pack(_VERSION_COMMAND, 0, SEQUENCE_NUMBER_IS_VALID, version,
                   sequence & _U32, 0)]
     size = HEADER_SIZE
+    count = 0
     for cid, name in searches:
-        raw = encode_name(name, 'PV name')
-        padded = (len(raw) + 7) & ~7
+        if (type(name) is str and name.isascii()
+                and len(name) < MAX_NAME_BYTES and '\x00' not in name):
+            # encode_name's common case, with the NUL and the pad in the
+            # same bytes (every search of a connect passes here).
+            padded = (len(name) + 8) & ~7
+            raw = (name + _NULS[padded - len(name)]).encode('ascii')
+        else:
+            raw = encode_name(name, 'PV name')
+            padded = (len(raw) + 7) & ~7
+            raw += _PADS[padded - len(raw)]
         cid &= _U32
         parts.append(pack(_SEARCH_COMMAND, padded, reply, version, cid, cid))
         parts.append(raw)
-        parts.append(_PADS[padded - len(raw)])
         size += HEADER_SIZE + padded
+        count += 1
     if size > max_size:
         raise CaprotoValueError(
-            f'{len(parts) // 3} searches take {size} bytes; a search '
+            f'{count} searches take {size} bytes; a search '
             f'datagram holds at most {max_size}')
     return b''.join(parts)
 
@@ -145,13 +156,14 @@ def parse_search_replies(commands: Iterable,
     results: list[SearchResult] = []
     sequence = None
     # Replies in one datagram nearly always name the same server: work its
-    # address out once per distinct (port, ip) pair.
+    # address out once per distinct (port, ip, version).
     addresses: dict = {}
     for command in commands:
         cls = type(command)
         if cls is SearchResponse:
             h = command._h
-            key = h[2], h[4]
+            # The version decides whether the port and ip fields count.
+            key = h[2], h[4], command.version
             address = addresses.get(key)
             if address is None:
                 source = source_address or command.sender_address
@@ -212,9 +224,9 @@ def read_search_reply_datagram(data: bytes | bytearray | memoryview,
     append_result = results.append
     from_wire = SearchResponse.from_wire
     # The replies of a datagram nearly always name one server: its
-    # address is worked out once per (port, ip) that differs from the
-    # previous reply's.
-    last_port = last_ip = None
+    # address is worked out once per (port, ip, version) that differs from
+    # the previous reply's (the version decides whether port and ip count).
+    last_port = last_ip = last_version = None
     server: tuple = ()
     for start in range(offset, size, _UDP_SEARCH_REPLY_SIZE):
         fields = unpack_header(view, start)
@@ -225,13 +237,13 @@ def read_search_reply_datagram(data: bytes | bytearray | memoryview,
         response._sender_address = address
         append_command(response)
         port, ip = fields[2], fields[4]
-        if port != last_port or ip != last_ip:
-            server = extract_address(response, address)
-            last_port, last_ip = port, ip
         # The minor version: the payload's first u16 (big-endian).
-        append_result(SearchResult(
-            fields[5], server, sequence,
-            (view[payload_start] << 8) | view[payload_start + 1], response))
+        version = (view[payload_start] << 8) | view[payload_start + 1]
+        if port != last_port or ip != last_ip or version != last_version:
+            server = extract_address(response, address)
+            last_port, last_ip, last_version = port, ip, version
+        append_result(SearchResult(fields[5], server, sequence, version,
+                                   response))
     return commands, results
 
 

@@ -70,7 +70,7 @@ class Batch:
                                            ClientChannel]:
         # Fast path for the usual case (connected), else wait up to timeout.
         cm, channel = pv._circuit_manager, pv._channel
-        if (pv.channel_ready.is_set() and cm is not None and channel is not None
+        if (pv.connected and cm is not None and channel is not None
                 and not cm.dead.is_set() and not pv.context._closing):
             pv._idle_requested = False
             return cm, channel

@@ -52,6 +52,7 @@ from ..protocol._framing import parse_stream
 from ..protocol._outstanding import IO_REPLIES
 from ..protocol._state import CLIENT, States
 from ._callbacks import CallbackExecutor
+from ._flags import CHANNEL_READY, ReadyBits
 from ._network_thread_executor import AnyExecutor, NetworkThreadExecutor
 from ._keepalive import KeepAlive
 from ._pending_request import PendingRequest
@@ -62,7 +63,7 @@ from ._update_delivery import UpdateDelivery
 if TYPE_CHECKING:  # pragma: no cover
     from ._context import Context
     from ._pv import PV
-    from ._selector_loop import NetworkLoop, TimerHandle
+    from ._selector_loop import Loan, NetworkLoop, TimerHandle
     from ._subscription import Subscription
 
 __all__ = ('VirtualCircuitManager',)
@@ -75,6 +76,10 @@ _MAY_COMPLETE_REQUEST = IO_REPLIES | {ca.ErrorResponse}
 
 def _is_idle(pv: PV) -> bool:
     return pv._idle
+
+
+def _always_done() -> bool:
+    return True
 
 
 class VirtualCircuitManager:
@@ -101,6 +106,11 @@ class VirtualCircuitManager:
     #: Backlog beyond which queued updates of one subscription are merged
     #: into the latest (and counted in ``coalesced_updates``).
     backlog_hard_limit = 10000
+    #: A user thread that waits for a reply on this circuit receives it
+    #: itself when the network thread is idle (``NetworkLoop.borrow``);
+    #: not with callbacks on the network thread, whose callbacks would then
+    #: run on the waiting thread.
+    lend_loop_to_waiters = True
     #: Payload bytes queued for callbacks at which EVENTS_OFF is sent (merging
     #: per subscription starts at 4x, EVENTS_ON waits for 1/4 of it): big
     #: arrays are bounded in bytes, not only in number of updates.
@@ -163,10 +173,20 @@ class VirtualCircuitManager:
         self.socket.setblocking(False)
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        # The executor on the network thread has nothing to hold back
+        # while a receive is processed: commands go straight in.
+        on_commands = (self._process_commands_held
+                       if self.delivery.on_network_thread
+                       else self._process_commands)
+        self._deliver_update = (self.delivery.deliver_now
+                                if self.delivery.on_network_thread
+                                else self.delivery.deliver)
+        self._lend_loop = (self.lend_loop_to_waiters
+                           and not self.delivery.on_network_thread)
         self.transport = StreamTransport(
             selector, self.socket,
             parse=parse_client_stream,
-            on_commands=self._process_commands, on_closed=self._on_closed,
+            on_commands=on_commands, on_closed=self._on_closed,
             name=f'{address[0]}:{address[1]}',
             max_message=max_message, on_oversized=self._on_oversized)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -287,14 +307,16 @@ class VirtualCircuitManager:
         """Create the channels of ``pvs`` on this circuit, in one write
         (any thread)."""
         with self._lock:
-            if self.dead.is_set():
-                # Died before we got here (e.g. connection refused at
-                # once): search again after the governor's pause.
-                for pv in pvs:
-                    self._unbind_pv(pv)
-                self.context._search_for(pvs, governed=True)
+            if not self.dead.is_set():
+                self._send_packed_locked(self.book.add_packed(pvs))
                 return
-            self._send_packed_locked(self.book.add_packed(pvs))
+        # Died before we got here (e.g. connection refused at once): search
+        # again after the governor's pause.  Unbound outside the circuit
+        # lock: a PV's component_lock is taken before the circuit's, never
+        # after (PVs share component locks, so the order matters).
+        for pv in pvs:
+            self._unbind_pv(pv)
+        self.context._search_for(pvs, governed=True)
 
     def create_channel(self, pv: PV) -> None:
         """Create ``pv``'s channel on this circuit (any thread)."""
@@ -366,6 +388,29 @@ class VirtualCircuitManager:
             self._send_locked(commands)
         self.transport.wait_for_backlog()
 
+    def borrow_loop(self) -> Loan | None:
+        """For a user thread about to send a request and wait for its
+        reply: the network loop's role for this circuit's socket if the
+        network thread is idle (``NetworkLoop.borrow``), so that the reply
+        is received by the waiting thread itself, with no hand-off between
+        threads.  None: the network thread receives, as usual."""
+        if not self._lend_loop:
+            return None
+        return self.selector.borrow(self.socket)
+
+    def receive_while_waiting(self, pending: PendingRequest,
+                              timeout: float | None) -> None:
+        """Serve ``pending``'s loan, if it has one, until its reply came,
+        ``timeout`` or the network thread needs its role back; then give
+        it back.  The caller waits on ``pending.event`` as usual after."""
+        loan = pending.loan
+        if loan is not None:
+            pending.loan = None
+            event = pending.event
+            self.selector.serve(
+                loan, event.is_set if event is not None else _always_done,
+                timeout)
+
     def check_size(self, command: Message, native_count: int | None) -> None:
         """Refuse a request whose reply (or payload) EPICS_CA_MAX_ARRAY_BYTES
         does not allow (libca's ECA_TOLARGE), before it is sent."""
@@ -415,9 +460,8 @@ class VirtualCircuitManager:
         with pv.component_lock:
             if pv._circuit_manager is not self:
                 return False
-            was_connected = pv.channel_ready.is_set()
-            pv.channel_ready.clear()
-            pv.circuit_ready.clear()
+            was_connected = pv.connected
+            pv._ready = 0  # neither circuit nor channel
             pv._circuit_manager = None
             pv._channel = None
             for sub in pv.active_subscriptions():
@@ -546,27 +590,27 @@ class VirtualCircuitManager:
                 else:
                     self.log.debug('<<< %r', command)
         update = ca.EventAddResponse
+        update_subscriptionid = self.circuit.update_subscriptionid
         subscriptions = self.subscriptions
-        delivery = self.delivery
-        deliver = (delivery.deliver_now if delivery.on_network_thread
-                   else delivery.deliver)
+        deliver = self._deliver_update
         for command in commands:
             if type(command) is update:
                 # The hot path (most of what a busy circuit receives): the
-                # core validates it, then straight to the delivery.
-                with lock:
-                    try:
-                        process(command)  # (an update comes back as is)
-                    except RemoteProtocolError as exc:
-                        if self._tolerable(command, exc):
-                            continue
-                        return
-                sub = subscriptions.get(command.subscriptionid)
+                # core validates it, then straight to the delivery.  (The
+                # check only reads one dict of the core circuit, atomically
+                # under the GIL: no lock.)
+                try:
+                    subscriptionid = update_subscriptionid(command)
+                except RemoteProtocolError as exc:
+                    if self._tolerable(command, exc):
+                        continue
+                    return
+                sub = subscriptions.get(subscriptionid)
                 if sub is None:
                     self.delivery.dropped_updates += 1
                     continue
                 try:
-                    deliver(sub, command)
+                    deliver(sub, command, subscriptionid)
                 except Exception:
                     self.log.exception('Failed to handle %r', command)
                 continue
@@ -604,9 +648,9 @@ class VirtualCircuitManager:
         total = replies.count
         while position < total:
             with self._lock:
-                applied, error = self.circuit.process_channel_replies(
-                    replies, position)
-            for cid, rights in applied:
+                cids, rights_list, error = \
+                    self.circuit.process_channel_replies(replies, position)
+            for cid, rights in zip(cids, rights_list):
                 try:
                     if rights is None:
                         self._channel_created(cid)
@@ -696,7 +740,7 @@ class VirtualCircuitManager:
             if pv._circuit_manager is not self:
                 return
             pv._channel = channel
-            pv.channel_ready.set()
+            ReadyBits.mark(pv, CHANNEL_READY)
             self._list_created(pv)
             if pv._subscriptions:   # none on a first connect
                 self._subscribe_all(pv, channel)

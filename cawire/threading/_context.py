@@ -28,6 +28,7 @@ from ._callbacks import run_user_callback
 from ._circuit_manager import VirtualCircuitManager
 from ._defaults import CONTEXT_DEFAULT_TIMEOUT
 from ._exit import disconnect_at_exit
+from ._flags import CIRCUIT_READY, ReadyBits
 from ._pv import PV
 from ._selector_loop import NetworkLoop
 from ._shared_broadcaster import SharedBroadcaster
@@ -52,6 +53,9 @@ GLOBAL_DEFAULT_TIMEOUT = _global_default_timeout()
 FIRST_SEARCH_CHUNK = 256
 #: ... to this, so that the first searches leave early.
 MAX_SEARCH_CHUNK = 16384
+#: How many component locks the PVs of a context share (by cid): enough that
+#: two PVs in use at the same moment rarely wait on each other.
+COMPONENT_LOCK_STRIPES = 64
 
 # Contexts still connected are closed cleanly at interpreter exit.
 _live_contexts = disconnect_at_exit(ctx_logger, 'Context')
@@ -187,6 +191,11 @@ class Context:
         self.pvs: dict[tuple, PV] = {}
         self.circuit_managers: dict[tuple, VirtualCircuitManager] = {}
         self.pv_cache_lock = threading.RLock()
+        # PVs share these (by cid) as their component_lock: one RLock per
+        # PV is ~110 bytes, the largest part of a connected PV; each is held
+        # only briefly and never together with another PV's.
+        self.component_locks = tuple(threading.RLock()
+                                     for _ in range(COMPONENT_LOCK_STRIPES))
         self._pvs_needing_circuits = SearchWaitlist()
         self.ids = ContextIds(self)
         self._closing = False
@@ -218,6 +227,9 @@ class Context:
 
     def _new_cid(self) -> int:
         return self.ids.channel()
+
+    def _component_lock_for(self, cid: int) -> threading.RLock:
+        return self.component_locks[cid % COMPONENT_LOCK_STRIPES]
 
     @property
     def selector(self) -> NetworkLoop:
@@ -268,7 +280,11 @@ class Context:
             raise ValueError(f'priority must be in 0..99, not {priority!r}')
         pvs: list[PV] = []
         searching = None
-        requested: set[str] = set()  # searched by this call already
+        # Names searched by this call already: needed only when a name
+        # comes again (a set of every name would be ~50 bytes per PV at the
+        # busiest moment of a big connect), so built on the first repeat.
+        searched_chunks: list[list[str]] = []
+        requested: set[str] | None = None
         retry_unanswered = True
         # The first names' searches leave while the rest of the PVs are
         # built (a PV costs ~10 us; 100,000 of them would otherwise delay
@@ -294,8 +310,14 @@ class Context:
                         self.pvs[key] = pv
                         self._pvs_needing_circuits.put(pv)
                         names_to_search.append(name)
-                    elif (not pv.circuit_ready.is_set() and not pv._idle
-                          and name not in requested):
+                    elif not pv._ready & CIRCUIT_READY and not pv._idle:
+                        if requested is None:
+                            requested = {searched for names_searched
+                                         in searched_chunks
+                                         for searched in names_searched}
+                        if name in requested:
+                            pvs.append(pv)
+                            continue
                         # Still unbound: if its search was cancelled
                         # (broadcaster.cancel), asking again restarts it.
                         if searching is None:
@@ -305,7 +327,10 @@ class Context:
                             self._pvs_needing_circuits.put(pv)
                             names_to_search.append(name)
                     pvs.append(pv)
-            requested.update(names_to_search)
+            if requested is None:
+                searched_chunks.append(names_to_search)
+            else:
+                requested.update(names_to_search)
             start += chunk
             chunk = min(chunk * 4, MAX_SEARCH_CHUNK)
             # New names go out now; with the first chunk every unanswered
@@ -355,7 +380,7 @@ class Context:
             for pv in pvs:
                 with pv.component_lock:
                     pv._circuit_manager = cm
-                    pv.circuit_ready.set()
+                    ReadyBits.mark(pv, CIRCUIT_READY)
                     if not pv._idle:
                         to_create.append(pv)
             cm.create_channels(to_create)
@@ -368,7 +393,7 @@ class Context:
             self.loop.call_soon(self._create_if_still_bound, pv, cm)
         else:
             pv._circuit_manager = None
-            pv.circuit_ready.clear()
+            pv._ready &= ~CIRCUIT_READY  # (component_lock held)
             self._search_for([pv])
 
     def _create_if_still_bound(self, pv, cm) -> None:

@@ -10,56 +10,99 @@ from __future__ import annotations
 
 import _thread
 import threading
+from typing import Any, Protocol
 
-__all__ = ('ReadyFlag', 'OneShot')
+__all__ = ('ReadyBits', 'ReadyBit', 'OneShot',
+           'CIRCUIT_READY', 'CHANNEL_READY')
+
+#: The PV's ReadyBits: bound to a circuit (name found) ...
+CIRCUIT_READY = 1
+#: ... and channel created on the server (connected).
+CHANNEL_READY = 2
 
 _allocate_lock = _thread.allocate_lock
 # Serialises the lazy creation of conditions (creation is rare and quick).
 _creation_lock = _allocate_lock()
 
 
-class ReadyFlag:
-    """A ``threading.Event`` work-alike whose Condition is created lazily,
-    on the first ``wait`` that has to block."""
+class ReadyOwner(Protocol):
+    """What :class:`ReadyBits` needs of the object whose flags it keeps."""
 
-    __slots__ = ('_flag', '_condition')
+    _ready: int
+    _ready_condition: threading.Condition | None
+    component_lock: Any
 
-    def __init__(self) -> None:
-        self._flag = False
-        self._condition: threading.Condition | None = None
 
-    def is_set(self) -> bool:
-        return self._flag
+class ReadyBits:
+    """Several ready flags of one owner in one int, with one Condition
+    created on the first ``wait`` that has to block.
 
-    isSet = is_set
+    A PV has two flags (circuit ready, channel ready); two Event-like
+    objects would be ~100 bytes per PV, the bits cost nothing.  The owner keeps
+    the state in two attributes of its own (``_ready``: the bits,
+    ``_ready_condition``: None until somebody blocks) and changes the bits
+    only under its ``component_lock`` (``|=`` is not atomic); these
+    functions are the rules for using them.
+    """
 
-    def set(self) -> None:
-        # Flag first, then look for waiters: a waiter that creates the
-        # condition after this read sees the flag already set.
-        self._flag = True
-        condition = self._condition
+    @staticmethod
+    def mark(owner: ReadyOwner, bit: int) -> None:
+        """Set ``bit`` (caller holds the owner's component_lock) and wake
+        its waiters."""
+        # Bit first, then look for waiters: a waiter that creates the
+        # condition after this read sees the bit already set.
+        owner._ready |= bit
+        condition = owner._ready_condition
         if condition is not None:
             with condition:
                 condition.notify_all()
 
-    def clear(self) -> None:
-        self._flag = False
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._flag:
+    @staticmethod
+    def wait(owner: ReadyOwner, bit: int, timeout: float | None = None) -> bool:
+        """Block until ``bit`` is set or ``timeout`` passes; whether set."""
+        if owner._ready & bit:
             return True
-        condition = self._condition
+        condition = owner._ready_condition
         if condition is None:
             with _creation_lock:
-                condition = self._condition
+                condition = owner._ready_condition
                 if condition is None:
-                    condition = self._condition = threading.Condition(
-                        _allocate_lock())
+                    condition = threading.Condition(_allocate_lock())
+                    owner._ready_condition = condition
         with condition:
-            return condition.wait_for(self.is_set, timeout)
+            return bool(condition.wait_for(
+                lambda: owner._ready & bit,
+                timeout))
+
+
+class ReadyBit:
+    """``threading.Event`` work-alike showing one of an owner's
+    :class:`ReadyBits` (made on each access: it holds no state)."""
+
+    __slots__ = ('_owner', '_bit')
+
+    def __init__(self, owner: ReadyOwner, bit: int) -> None:
+        self._owner = owner
+        self._bit = bit
+
+    def is_set(self) -> bool:
+        return bool(self._owner._ready & self._bit)
+
+    isSet = is_set
+
+    def set(self) -> None:
+        with self._owner.component_lock:
+            ReadyBits.mark(self._owner, self._bit)
+
+    def clear(self) -> None:
+        with self._owner.component_lock:
+            self._owner._ready &= ~self._bit
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return ReadyBits.wait(self._owner, self._bit, timeout)
 
     def __repr__(self) -> str:
-        return f'<ReadyFlag {"set" if self._flag else "unset"}>'
+        return f'<ReadyBit {"set" if self.is_set() else "unset"}>'
 
 
 class OneShot:

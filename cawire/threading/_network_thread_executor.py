@@ -54,8 +54,10 @@ class NetworkThreadExecutor:
                  ) -> None:
         self._loop = loop
         self.name = name
-        # Jobs from other threads, waiting for the network thread.
-        self._deferred: collections.deque = collections.deque()
+        #: Jobs from other threads, waiting for the network thread
+        #: (read-only outside this class: a caller on the network thread
+        #: that finds it non-empty calls :meth:`run_deferred`).
+        self.deferred: collections.deque = collections.deque()
         self._shutdown = False
         self._cancelled = False
         self.jobs_run = 0
@@ -68,7 +70,7 @@ class NetworkThreadExecutor:
     @property
     def backlog(self) -> int:
         """Jobs submitted from other threads, not yet run."""
-        return len(self._deferred)
+        return len(self.deferred)
 
     @property
     def is_shut_down(self) -> bool:
@@ -106,11 +108,11 @@ class NetworkThreadExecutor:
         if self._shutdown:
             return False
         if self._loop.in_loop_thread():
-            if self._deferred:
+            if self.deferred:
                 self._run_deferred()
             self._run(func, args)
         else:
-            self._deferred.append((func, args))
+            self.deferred.append((func, args))
             self._loop.call_soon(self._run_deferred)
         return True
 
@@ -132,7 +134,7 @@ class NetworkThreadExecutor:
         self._run_deferred()
 
     def _run_deferred(self) -> None:
-        deferred = self._deferred
+        deferred = self.deferred
         while deferred:
             try:
                 func, args = deferred.popleft()
@@ -156,7 +158,7 @@ class NetworkThreadExecutor:
         self._shutdown = True
         if cancel_pending:
             self._cancelled = True
-            self._deferred.clear()
+            self.deferred.clear()
 
     @property
     def threads(self) -> list[threading.Thread]:

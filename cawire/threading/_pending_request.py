@@ -20,6 +20,7 @@ from ._flags import OneShot
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._network_thread_executor import AnyExecutor
+    from ._selector_loop import Loan
     from ._pv import PV
 
 __all__ = ('PendingRequest',)
@@ -54,7 +55,7 @@ class PendingRequest(OutstandingRequest):
     """
 
     __slots__ = ('pv', 'request', 'callback', 'deadline', 'event',
-                 'response', 'exception', 'waiting', 'abandoned')
+                 'response', 'exception', 'waiting', 'abandoned', 'loan')
 
     def __init__(self, ioid: int, pv: PV, request: Message | None,
                  callback: Callable[[Any], Any] | None,
@@ -69,6 +70,10 @@ class PendingRequest(OutstandingRequest):
         self.event = OneShot() if waiting else None
         self.response: Message | None = None
         self.exception: BaseException | None = None
+        #: The network loop's role lent to the waiting caller (it receives
+        #: the reply itself), from before the request is sent until the
+        #: caller serves it (``VirtualCircuitManager.receive_while_waiting``).
+        self.loan: Loan | None = None
 
     def complete(self, response: Message, executor: AnyExecutor) -> None:
         """Deliver the reply (network thread)."""

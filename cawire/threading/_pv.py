@@ -29,7 +29,7 @@ from ..protocol._outstanding import error_exception
 from ._callbacks import run_user_callback
 from ._defaults import (CONTEXT_DEFAULT_TIMEOUT, PV_DEFAULT_TIMEOUT, Deadline,
                         resolve_timeout)
-from ._flags import ReadyFlag
+from ._flags import CHANNEL_READY, CIRCUIT_READY, ReadyBit, ReadyBits
 from ._subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,11 +132,15 @@ class PV:
     """
 
     __slots__ = ('name', 'priority', 'context', 'access_rights',
-                 'component_lock', 'circuit_ready', 'channel_ready',
+                 'component_lock', '_ready', '_ready_condition',
                  '_connection_callbacks', '_rights_callbacks', '_state',
-                 '_subscriptions', 'command_bundle_queue', '_timeout',
+                 '_subscriptions', '_timeout',
                  '_circuit_manager', '_channel', '_idle', '_idle_requested',
-                 '_outstanding', 'cid', '_log', '__weakref__')
+                 '_outstanding', 'cid', '__weakref__')
+
+    #: caproto compatibility; unused (a class attribute: a slot per PV
+    #: would cost 8 bytes for nothing).
+    command_bundle_queue = None
 
     def __init__(self, name: str, priority: int, context: Context,
                  timeout: Any, cid: int | None = None) -> None:
@@ -144,13 +148,18 @@ class PV:
         self.priority = priority
         self.context = context
         self.access_rights: AccessRights | None = None
-        self._log: logging.LoggerAdapter | None = None
+        # Client channel id: fixed for the PV's life (libca re-uses it);
+        # get_pvs hands out a batch's cids at once.
+        self.cid = context._new_cid() if cid is None else cid
         # Guards circuit_manager/channel and the connection transitions.
-        self.component_lock = threading.RLock()
-        # Event-like flags (is_set/wait/set/clear) that only build a
-        # Condition when somebody blocks on them.
-        self.circuit_ready = ReadyFlag()
-        self.channel_ready = ReadyFlag()
+        # Shared with other PVs of the context (one RLock per PV would be
+        # its largest part); never hold two PVs' locks at once.
+        self.component_lock = context._component_lock_for(self.cid)
+        # CIRCUIT_READY | CHANNEL_READY bits (ReadyBits: changed under
+        # component_lock), shown as circuit_ready / channel_ready; the
+        # Condition is built when somebody blocks on one.
+        self._ready = 0
+        self._ready_condition: threading.Condition | None = None
         # Created on first use: most PVs never get such callbacks.
         self._connection_callbacks: ConnectionCallbacks | None = None
         self._rights_callbacks: ConnectionCallbacks | None = None
@@ -158,7 +167,6 @@ class PV:
         # Created on first use (subscriptions property): most PVs of a big
         # connect never subscribe, and an empty dict is 64 bytes each.
         self._subscriptions: dict[tuple, Subscription] | None = None
-        self.command_bundle_queue = None  # caproto compatibility; unused
         self._timeout = timeout
         self._circuit_manager: VirtualCircuitManager | None = None
         self._channel: ClientChannel | None = None
@@ -166,20 +174,16 @@ class PV:
         # go_idle() asked while requests were outstanding: idle afterwards.
         self._idle_requested = False
         self._outstanding = 0  # requests waiting for replies (circuit lock)
-        # Client channel id: fixed for the PV's life (libca re-uses it);
-        # get_pvs hands out a batch's cids at once.
-        self.cid = context._new_cid() if cid is None else cid
 
     # -- properties ----------------------------------------------------------------
 
     @property
     def log(self) -> logging.LoggerAdapter:
-        """Logger adapter tagging records with this PV's name."""
-        log = self._log
-        if log is None:
-            log = self._log = logging.LoggerAdapter(
-                ch_logger, {'pv': self.name, 'role': 'CLIENT'})
-        return log
+        """Logger adapter tagging records with this PV's name (made on each
+        use: it is needed only when logging is enabled, and keeping one
+        would cost every PV a slot)."""
+        return logging.LoggerAdapter(ch_logger,
+                                     {'pv': self.name, 'role': 'CLIENT'})
 
     @property
     def subscriptions(self) -> dict[tuple, Subscription]:
@@ -260,7 +264,19 @@ class PV:
     @property
     def connected(self) -> bool:
         """True once the server created the channel, until it disconnects."""
-        return self.channel_ready.is_set()
+        return bool(self._ready & CHANNEL_READY)
+
+    @property
+    def circuit_ready(self) -> ReadyBit:
+        """Event-like (is_set/wait/set/clear): set while the PV is bound to a
+        circuit (its name was found)."""
+        return ReadyBit(self, CIRCUIT_READY)
+
+    @property
+    def channel_ready(self) -> ReadyBit:
+        """Event-like (is_set/wait/set/clear): set while the channel is
+        created on the server (connected)."""
+        return ReadyBit(self, CHANNEL_READY)
 
     def __repr__(self) -> str:
         cm = self._circuit_manager
@@ -350,9 +366,9 @@ class PV:
         timeout = self._effective_timeout(timeout)
         self.context._check_open()
         self._wake_if_idle()
-        if not self.circuit_ready.is_set():
+        if not self._ready & CIRCUIT_READY:
             self._refuse_to_block_network_thread('waiting for the search')
-        if not self.circuit_ready.wait(timeout):
+        if not ReadyBits.wait(self, CIRCUIT_READY, timeout):
             raise CaprotoTimeoutError(
                 search_timeout_text(self.name, Deadline(timeout))
                 + self._searched_addresses_text())
@@ -383,7 +399,7 @@ class PV:
             ``PV.timeout``. If None, never timeout.
         """
         self._idle_requested = False  # used again: stay connected
-        if self.channel_ready.is_set() and not self._idle:
+        if self._ready & CHANNEL_READY and not self._idle:
             # Already connected (the common case when waiting on thousands
             # of PVs in turn): no deadline, no lock.
             self.context._check_open()
@@ -408,14 +424,14 @@ class PV:
                 # The usual case, with one lock: connected and not idle.
                 cm, channel = self._circuit_manager, self._channel
                 if (not self._idle and cm is not None and channel is not None
-                        and self.channel_ready.is_set()
+                        and self._ready & CHANNEL_READY
                         and not cm.dead.is_set()):
                     return cm, channel
             self._wake_if_idle()
-            if not self.channel_ready.is_set():
+            if not self._ready & CHANNEL_READY:
                 self._refuse_to_block_network_thread('waiting for a connection')
-            if not self.channel_ready.wait(deadline.remaining()):
-                if self.circuit_ready.is_set():
+            if not ReadyBits.wait(self, CHANNEL_READY, deadline.remaining()):
+                if self._ready & CIRCUIT_READY:
                     cm = self._circuit_manager
                     raise CaprotoTimeoutError(create_timeout_text(
                         self.name, cm.address if cm else None, deadline))
@@ -425,7 +441,7 @@ class PV:
             with self.component_lock:
                 cm, channel = self._circuit_manager, self._channel
                 if (cm is not None and channel is not None
-                        and not cm.dead.is_set() and self.channel_ready.is_set()):
+                        and not cm.dead.is_set() and self._ready & CHANNEL_READY):
                     return cm, channel
             # Lost the connection between the wake-up and now: wait again.
             time.sleep(0)
@@ -450,7 +466,7 @@ class PV:
                 decision = go_idle_decision(
                     has_active_subscriptions=bool(
                         self.active_subscriptions()),
-                    connected=self.channel_ready.is_set(), idle=self._idle,
+                    connected=self.connected, idle=self._idle,
                     outstanding=self._outstanding)
                 if decision is IdleDecision.DEFER:
                     self._idle_requested = True
@@ -465,14 +481,14 @@ class PV:
             self._idle_requested = False
             if may_finish_idle(
                     has_active_subscriptions=bool(self.active_subscriptions()),
-                    connected=self.channel_ready.is_set(), idle=self._idle,
+                    connected=self.connected, idle=self._idle,
                     outstanding=self._outstanding):
                 self._clear_channel_locked()
 
     def _clear_channel_locked(self) -> None:
         cm, channel = self._circuit_manager, self._channel
         self._idle = True
-        self.channel_ready.clear()
+        self._ready &= ~CHANNEL_READY
         self._channel = None
         if cm is not None and channel is not None:
             cm.clear_channel(self, channel)
@@ -529,7 +545,7 @@ class PV:
 
     def _lost(self, channel) -> bool:
         """Whether ``channel`` is no longer this PV's connected channel."""
-        return self._channel is not channel or not self.channel_ready.is_set()
+        return self._channel is not channel or not self._ready & CHANNEL_READY
 
     def _refuse_to_block_network_thread(self, what: str) -> None:
         # Only a callback run with callbacks_on_network_thread=True gets
@@ -542,10 +558,19 @@ class PV:
                 f'True)); use wait=False, with a callback for the reply')
 
     def _wait_for_reply(self, cm, pending, deadline: Deadline, verb: str):
-        if not pending.event.is_set() and self.context.loop.in_loop_thread():
-            cm.requests.abandon(pending)
-            self._refuse_to_block_network_thread(f'a blocking {verb}')
-        if not pending.event.wait(deadline.remaining()):
+        event = pending.event
+        try:
+            if not event.is_set() and self.context.loop.in_loop_thread():
+                cm.requests.abandon(pending)
+                self._refuse_to_block_network_thread(f'a blocking {verb}')
+            # The reply is received on this thread if it borrowed the
+            # network loop to send (no hand-off between threads per round
+            # trip).
+            cm.receive_while_waiting(pending, deadline.remaining())
+        except BaseException:
+            cm.requests.give_back_loan(pending)   # (e.g. KeyboardInterrupt)
+            raise
+        if not event.wait(deadline.remaining()):
             cm.requests.abandon(pending)
             raise CaprotoTimeoutError(reply_timeout_text(
                 cm.address, verb, self.name, deadline, pending.ioid))
@@ -663,7 +688,7 @@ class PV:
             self._wake_if_idle()
             cm, channel = self._circuit_manager, self._channel
             if cm is not None and channel is not None and \
-                    self.channel_ready.is_set() and not cm.dead.is_set():
+                    self._ready & CHANNEL_READY and not cm.dead.is_set():
                 cm.subscribe(self, channel, sub)
             # Otherwise the circuit subscribes it when the channel connects.
 
@@ -677,7 +702,7 @@ class PV:
             sub.most_recent_response = None
             cm, channel = self._circuit_manager, self._channel
             if cm is not None and channel is not None and \
-                    self.channel_ready.is_set() and not cm.dead.is_set():
+                    self._ready & CHANNEL_READY and not cm.dead.is_set():
                 cm.unsubscribe(self, channel, sub, subscriptionid)
             elif cm is not None:
                 cm.subscriptions.pop(subscriptionid, None)

@@ -65,8 +65,7 @@ class RequestTable:
         self.manager.check_size(command, channel.native_data_count)
         pending = PendingRequest(command.ioid, pv, command, callback,
                                  deadline.when, wait)
-        self._send(pending, command)
-        self._wait_for_backlog(pending, deadline)
+        self._send_and_wait_for_backlog(pending, command, wait, deadline)
         return pending
 
     def write(self, pv: PV, channel: ClientChannel, data: Any,
@@ -93,16 +92,46 @@ class RequestTable:
         if notify:
             pending = PendingRequest(command.ioid, pv, command, callback,
                                      deadline.when, wait)
-        self._send(pending, command)
-        self._wait_for_backlog(pending, deadline)
+        self._send_and_wait_for_backlog(pending, command, wait, deadline)
         return pending
 
-    def _send(self, pending: PendingRequest | None, command: Message) -> None:
+    def _send_and_wait_for_backlog(self, pending: PendingRequest | None,
+                                   command: Message, wait: bool,
+                                   deadline: Deadline) -> None:
+        try:
+            self._send(pending, command, wait)
+            self._wait_for_backlog(pending, deadline)
+        except BaseException:
+            # (KeyboardInterrupt included: a loan kept by a caller that
+            # never waits would leave the network thread without its role.)
+            self.give_back_loan(pending)
+            raise
+
+    def give_back_loan(self, pending: PendingRequest | None) -> None:
+        """End ``pending``'s loan of the network loop, if it holds one."""
+        if pending is not None and pending.loan is not None:
+            loan, pending.loan = pending.loan, None
+            self.manager.selector.give_back(loan)
+
+    def _send(self, pending: PendingRequest | None, command: Message,
+              wait: bool = False) -> None:
         manager = self.manager
-        with manager._lock:
-            if manager.dead.is_set():
-                raise DisconnectedError('circuit is dead')
-            manager._send_requests_locked(((command, pending),))
+        # A caller that will wait for the reply borrows the network loop
+        # before sending (if it is idle), so that the reply cannot wake the
+        # network thread: the caller receives it itself.
+        loan = (manager.borrow_loop() if wait and pending is not None
+                else None)
+        try:
+            with manager._lock:
+                if manager.dead.is_set():
+                    raise DisconnectedError('circuit is dead')
+                manager._send_requests_locked(((command, pending),))
+        except BaseException:
+            if loan is not None:
+                manager.selector.give_back(loan)
+            raise
+        if loan is not None:
+            pending.loan = loan  # type: ignore[union-attr]
 
     def send_batch(self, items: list[BatchItem],
                    timeout: float | None = None) -> None:
@@ -122,8 +151,11 @@ class RequestTable:
                           deadline: Deadline) -> None:
         """Backpressure for user threads, bounded by the request's timeout."""
         transport = self.manager.transport
-        if transport.below_high_water() or \
-                transport.wait_for_backlog(deadline.remaining()):
+        if transport.below_high_water():
+            return
+        # The backlog drains on the network thread: give its role back.
+        self.give_back_loan(pending)
+        if transport.wait_for_backlog(deadline.remaining()):
             return
         if pending is not None:
             self.abandon(pending)

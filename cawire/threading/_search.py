@@ -119,9 +119,14 @@ class SearchEngine:
             # most once per IDLE_RETRY_INTERVAL, to avoid a search storm.
             self._last_retry = now
             self.schedule.retry_now(now)
+        unanswered = self.unanswered
+        search_ids = []
+        sizes = []
         for item in items:
-            self.unanswered[item.search_id] = item
-            self.schedule.add(item.search_id, now, size=item.size)
+            unanswered[item.search_id] = item
+            search_ids.append(item.search_id)
+            sizes.append(item.size)
+        self.schedule.add_many(search_ids, sizes, now)
         self._fire()
 
     def add_governed(self, items: Iterable[SearchItem],
@@ -194,18 +199,33 @@ class SearchEngine:
         found: dict[tuple, list[SearchItem]] = collections.defaultdict(list)
         debug = search_logger.isEnabledFor(logging.DEBUG)
         unanswered = self.unanswered
-        answered = self.schedule.answered
+        replies: list[tuple[int, int | None]] = []
+        add_reply = replies.append
+        # The replies of a datagram nearly always name one server for one
+        # queue: the group (and the version noted) is looked up again only
+        # when the queue, address or version differs from the previous
+        # reply's.
+        group: list[SearchItem] = []
+        last_queue = last_address = last_version = None
         for result in results:
             item = unanswered.pop(result.cid, None)
             if item is None:
                 continue  # a duplicate (another server) or a late reply
-            answered(item.search_id, now, result.sequence)
+            add_reply((item.search_id, result.sequence))
             address = result.address
-            if versions is not None and result.version is not None:
-                versions[address] = result.version
+            version = result.version
+            queue = item.results_queue
+            if (queue is not last_queue or address != last_address
+                    or version != last_version):
+                if versions is not None and version is not None:
+                    versions[address] = version
+                group = found[(id(queue), address)]
+                last_queue, last_address, last_version = queue, address, version
             if debug:
                 search_logger.debug('Found %r at %s:%d', item.name, *address)
-            found[(id(item.results_queue), address)].append(item)
+            group.append(item)
+        if replies:
+            self.schedule.answered_many(replies, now)
         if not unanswered:
             # An emptied dict keeps its table (~30 bytes per name it held).
             unanswered.clear()

@@ -184,10 +184,17 @@ class Subscription:
 
     # -- delivery (callback executor thread) -----------------------------------------
 
-    def process(self, command: EventAddResponse) -> None:
-        """Fan ``command`` out to the user callbacks (executor thread)."""
+    def process(self, command: EventAddResponse,
+                subscriptionid: int | None = None) -> None:
+        """Fan ``command`` out to the user callbacks (executor thread).
+
+        ``subscriptionid``: the update's, when the caller has it already
+        (the network thread's immediate delivery).
+        """
+        if subscriptionid is None:
+            subscriptionid = command.subscriptionid
         with self.callback_lock:
-            if command.subscriptionid != self.subscriptionid:
+            if subscriptionid != self.subscriptionid:
                 # Cancelled (or re-subscribed) while the update was queued.
                 self.dropped += 1
                 return

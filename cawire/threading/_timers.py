@@ -8,6 +8,12 @@ until the earliest deadline, so nothing polls.
 Timers may be added or cancelled from any thread; the scheduler reports
 whether a new timer became the earliest one so that the loop can be woken
 to shorten its sleep.
+
+The heap holds ``(deadline, order, handle)`` tuples: they compare in C (no
+Python ``__lt__`` per sift step), and the loop reads the earliest deadline
+as ``heap[0][0]`` on every wake-up without a call or a lock (a push from
+another thread is one C call under the GIL, so the loop never sees a heap
+half-sifted).
 """
 from __future__ import annotations
 
@@ -63,12 +69,15 @@ class TimerScheduler:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._heap: list[TimerHandle] = []
+        #: ``(deadline, order, handle)``, earliest first; read-only outside
+        #: this class (the loop peeks at ``heap[0][0]``).  Cancelled
+        #: handles stay until their deadline or until they reach the top.
+        self.heap: list[tuple[float, int, TimerHandle]] = []
         self._lock = threading.Lock()
         self._order = itertools.count()
 
     def __len__(self) -> int:
-        return sum(1 for handle in self._heap if not handle.cancelled)
+        return sum(1 for entry in self.heap if not entry[2].cancelled)
 
     def call_at(self, deadline: float, callback: Callable[..., Any],
                 *args: Any
@@ -82,10 +91,12 @@ class TimerScheduler:
             True when this timer is now the first to fire (the caller should
             wake the loop so that it re-computes its sleep).
         """
-        handle = TimerHandle(deadline, next(self._order), callback, args)
+        order = next(self._order)
+        handle = TimerHandle(deadline, order, callback, args)
+        entry = (deadline, order, handle)
         with self._lock:
-            heapq.heappush(self._heap, handle)
-            is_earliest = self._heap[0] is handle
+            heapq.heappush(self.heap, entry)
+            is_earliest = self.heap[0] is entry
         return handle, is_earliest
 
     def call_later(self, delay: float, callback: Callable[..., Any],
@@ -97,12 +108,12 @@ class TimerScheduler:
     def next_timeout(self) -> float | None:
         """Seconds until the earliest live deadline (0 if overdue), or None."""
         with self._lock:
-            heap = self._heap
-            while heap and heap[0].cancelled:
+            heap = self.heap
+            while heap and heap[0][2].cancelled:
                 heapq.heappop(heap)
             if not heap:
                 return None
-            deadline = heap[0].deadline
+            deadline = heap[0][0]
         return max(0.0, deadline - self.clock())
 
     def pop_due(self) -> list[TimerHandle]:
@@ -110,9 +121,9 @@ class TimerScheduler:
         now = self.clock()
         due = []
         with self._lock:
-            heap = self._heap
-            while heap and (heap[0].cancelled or heap[0].deadline <= now):
-                handle = heapq.heappop(heap)
+            heap = self.heap
+            while heap and (heap[0][0] <= now or heap[0][2].cancelled):
+                handle = heapq.heappop(heap)[2]
                 if not handle.cancelled:
                     due.append(handle)
         return due
@@ -137,6 +148,6 @@ class TimerScheduler:
     def clear(self) -> None:
         """Cancel everything."""
         with self._lock:
-            for handle in self._heap:
-                handle.cancel()
-            self._heap.clear()
+            for entry in self.heap:
+                entry[2].cancel()
+            self.heap.clear()

@@ -24,6 +24,7 @@ import logging
 import socket
 import threading
 import time
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..protocol._exceptions import DisconnectedError
@@ -270,10 +271,22 @@ class StreamTransport:
         if self.closed:
             return
         arena = self._arena
+        recv_into = self.sock.recv_into
         while True:
-            received = self._receive(arena.writable())
-            if not received:
+            # (One receive per wake-up in the usual case: this loop and
+            # its exits are the whole per-wake-up cost, kept inline.)
+            try:
+                received = recv_into(arena.writable())
+            except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:
+                self._close(f'receive failed: {exc}')
+                return
+            if not received:
+                self._close('server closed the connection')
+                return
+            self.bytes_received += received
+            self.last_receipt = monotonic()
             commands, oversized, failure = arena.received(received)
             # Still receiving one big message: keep reading while the
             # kernel has data, rather than going back through select()
@@ -290,26 +303,6 @@ class StreamTransport:
             # What came before the bad message was handed over; this
             # circuit (and only this circuit) is dropped.
             self._close(failure)
-
-    def _receive(self, buffer: memoryview) -> int:
-        """recv_into ``buffer``; 0 when there is nothing to read now.
-
-        0 also covers the circuit ending (EOF or a socket error), which
-        closes it with the reason logged.
-        """
-        try:
-            received = self.sock.recv_into(buffer)
-        except (BlockingIOError, InterruptedError):
-            return 0
-        except OSError as exc:
-            self._close(f'receive failed: {exc}')
-            return 0
-        if not received:
-            self._close('server closed the connection')
-            return 0
-        self.bytes_received += received
-        self.last_receipt = time.monotonic()
-        return received
 
     # -- closing ----------------------------------------------------------------
 

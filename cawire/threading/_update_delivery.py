@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol._events_switch import EventsSwitch
 from ..protocol._commands import EventAddResponse
@@ -166,6 +166,8 @@ class UpdateDelivery:
         # Callbacks run on the network thread: nothing is ever queued, so
         # there is nothing to account, merge or suspend.
         self._on_network_thread = False
+        # That executor's jobs from other threads (empty: none waiting).
+        self._deferred_jobs: Any = ()
 
     @property
     def queued_bytes(self) -> int:
@@ -183,7 +185,12 @@ class UpdateDelivery:
     @executor.setter
     def executor(self, executor: AnyExecutor) -> None:
         self._executor = executor
-        self._on_network_thread = isinstance(executor, NetworkThreadExecutor)
+        if isinstance(executor, NetworkThreadExecutor):
+            self._on_network_thread = True
+            self._deferred_jobs = executor.deferred
+        else:
+            self._on_network_thread = False
+            self._deferred_jobs = ()
 
     # -- delivery --------------------------------------------------------------------
 
@@ -192,8 +199,8 @@ class UpdateDelivery:
         """Whether callbacks run on the network thread (nothing queued)."""
         return self._on_network_thread
 
-    def deliver_now(self, sub: Subscription,
-                    command: EventAddResponse) -> None:
+    def deliver_now(self, sub: Subscription, command: EventAddResponse,
+                    subscriptionid: int | None = None) -> None:
         """Run ``sub``'s callbacks for ``command`` now (the network
         thread, with callbacks on the network thread): :meth:`deliver`
         without the queue and its accounting."""
@@ -201,13 +208,17 @@ class UpdateDelivery:
         if self.discard:
             self.dropped_updates += 1
             return
-        executor = self._executor
-        if isinstance(executor, NetworkThreadExecutor) and executor.backlog:
-            executor.run_deferred()  # submitted earlier from other threads
-        sub.process(command)
+        if self._deferred_jobs:  # submitted earlier from other threads
+            self._executor.run_deferred()  # type: ignore[union-attr]
+        sub.process(command, subscriptionid)
 
-    def deliver(self, sub: Subscription, command: EventAddResponse) -> None:
-        """Queue ``command`` for ``sub``'s callbacks (network thread)."""
+    def deliver(self, sub: Subscription, command: EventAddResponse,
+                subscriptionid: int | None = None) -> None:
+        """Queue ``command`` for ``sub``'s callbacks (network thread).
+
+        (``subscriptionid`` is not needed here: the signature is
+        :meth:`deliver_now`'s, so that the circuit calls either alike.)
+        """
         sub.received += 1
         self._last_arrival = now = monotonic()
         executor = self._executor

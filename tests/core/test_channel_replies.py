@@ -16,6 +16,7 @@ from cawire.protocol._circuit import ClientChannel, VirtualCircuit
 from cawire.protocol._enums import AccessRights, ChannelType
 from cawire.protocol._exceptions import RemoteProtocolError
 from cawire.protocol._framing import parse_stream
+from cawire.protocol._headers import HEADER_STRUCT
 from cawire.protocol._receive_arena import ReceiveArena
 from cawire.protocol._state import CLIENT, CONNECTED, SERVER
 
@@ -68,6 +69,10 @@ def test_grouped_parse_is_parse_stream_with_runs_grouped(messages, data):
                 # Runs are maximal: two groups never follow each other.
                 assert type(previous) is not ChannelReplies
                 assert command.count >= 1
+                # The run's own bytes (the caller's buffer is reused).
+                assert type(command.headers) is bytes
+                assert command.fields == [HEADER_STRUCT.unpack_from(bytes(c))
+                                          for c in command.commands()]
             else:
                 assert not (len(command) == 16 and type(command) in (
                     cmds.AccessRightsResponse, cmds.CreateChanResponse))
@@ -154,9 +159,12 @@ def fast_outcomes(circuit, group):
     outcomes = []
     position = 0
     while position < group.count:
-        applied, error = circuit.process_channel_replies(group, position)
-        outcomes.extend(('applied', cid, rights) for cid, rights in applied)
-        position += len(applied)
+        cids, rights_list, error = circuit.process_channel_replies(
+            group, position)
+        assert len(cids) == len(rights_list)
+        outcomes.extend(('applied', cid, rights)
+                        for cid, rights in zip(cids, rights_list))
+        position += len(cids)
         if error is None:
             break
         outcomes.append(('refused', str(error),
@@ -202,10 +210,10 @@ def test_connect_burst_connects_every_channel():
                       + bytes(cmds.CreateChanResponse(6, 1, cid, 1000 + cid))
                       for cid in cids)
     (group,), _, _ = parse_client_stream(stream)
-    applied, error = circuit.process_channel_replies(group)
-    assert error is None and len(applied) == 200
-    assert applied[:2] == [(1, AccessRights.READ | AccessRights.WRITE),
-                           (1, None)]
+    cids, rights_list, error = circuit.process_channel_replies(group)
+    assert error is None and len(cids) == len(rights_list) == 200
+    assert cids[:2] == [1, 1]
+    assert rights_list[:2] == [AccessRights.READ | AccessRights.WRITE, None]
     for cid in cids:
         channel = circuit.channels[cid]
         assert channel.states[CLIENT] is CONNECTED
@@ -220,8 +228,8 @@ def test_a_server_circuit_refuses_replies_in_its_own_words():
         bytes(cmds.AccessRightsResponse(1, 3)))
     with pytest.raises(RemoteProtocolError) as general:
         server.process_command(group.command(0))
-    applied, error = server.process_channel_replies(group)
-    assert applied == [] and str(error) == str(general.value)
+    cids, rights_list, error = server.process_channel_replies(group)
+    assert cids == rights_list == [] and str(error) == str(general.value)
 
 
 def test_receive_arena_passes_groups_through_its_size_limit():

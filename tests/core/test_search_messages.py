@@ -1,5 +1,7 @@
 """The one packer and parser of search datagrams (both directions)."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cawire.protocol import _commands as ca
 from cawire.protocol._constants import DO_REPLY, MAX_UDP_SEND
@@ -81,3 +83,25 @@ def test_parse_search_replies_tcp_form():
     [result] = parse_search_replies([reply], ('127.0.0.3', 5999))
     assert result.address == ('127.0.0.3', 5999)
     assert result.sequence is None and result.version is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(
+    st.integers(0, 2**32 - 1),
+    st.text(st.characters(max_codepoint=0xFF, blacklist_characters='\x00'),
+            min_size=1, max_size=50)
+    | st.binary(min_size=1, max_size=50).filter(lambda b: b'\x00' not in b)),
+    max_size=12), st.integers(0, 2**33))
+def test_search_datagram_bytes_equal_the_command_classes_for_any_name(
+        searches, sequence):
+    # ASCII names take a short way; latin-1 and bytes names the general one.
+    expected = bytes(ca.VersionRequest(1, 13, sequence_id=sequence
+                                       & 0xFFFFFFFF)) + b''.join(
+        bytes(ca.SearchRequest(name, cid, 13)) for cid, name in searches)
+    if len(expected) > MAX_UDP_SEND:
+        with pytest.raises(CaprotoValueError,
+                           match=f'^{len(searches)} searches take '
+                                 f'{len(expected)} bytes'):
+            pack_search_datagram(sequence, searches)
+        return
+    assert pack_search_datagram(sequence, searches) == expected

@@ -114,3 +114,20 @@ def test_client_datagrams_outcomes_are_those_of_the_general_path(datagrams):
             == general_rules.beacons.time_since_last_heard(99.0))
     assert (fast_rules.protocol.unanswered_searches
             == general_rules.protocol.unanswered_searches)
+
+
+def test_a_reply_of_another_version_gets_its_own_address():
+    # Same port and ip fields, versions on both sides of 5 (from 5 on the
+    # port field counts): the address is worked out again, both ways.
+    messages = [cmds.SearchResponse(0, None, 0, 0),
+                cmds.SearchResponse(0, '10.1.2.3', 0, 0),
+                cmds.SearchResponse(0, None, 1, 5),
+                cmds.SearchResponse(0, None, 2, 0)]
+    data = b''.join(bytes(m) for m in messages)
+    _, fast = read_search_reply_datagram(data, SOURCE)
+    general = parse_search_replies(read_datagram(data, SOURCE, CLIENT),
+                                   SOURCE)
+    expected = [(SOURCE[0], 5064), (SOURCE[0], 5064), (SOURCE[0], 0),
+                (SOURCE[0], 5064)]
+    assert [r.address for r in fast] == expected
+    assert [r.address for r in general] == expected
