@@ -126,8 +126,16 @@ def test_a_caller_that_times_out_gives_the_loop_back(ctx, monkeypatch):
     assert ran.wait(WAIT)
 
 
-def test_not_lent_with_callbacks_on_the_network_thread(softioc):
-    context = Context(timeout=WAIT, callbacks_on_network_thread=True)
+@pytest.mark.parametrize('way', ['callbacks on the network thread',
+                                 'switched off'])
+def test_not_lent(softioc, monkeypatch, way):
+    # Never with callbacks on the network thread (they would run on the
+    # waiting thread); never when the switch is off.
+    if way == 'switched off':
+        monkeypatch.setattr(VirtualCircuitManager, 'lend_loop_to_waiters',
+                            False)
+    context = Context(timeout=WAIT, callbacks_on_network_thread=(
+        way == 'callbacks on the network thread'))
     try:
         ao, = context.get_pvs('TST:ao')
         ao.wait_for_connection()
@@ -138,22 +146,6 @@ def test_not_lent_with_callbacks_on_the_network_thread(softioc):
         ao.write([0.0], wait=True)
     finally:
         context.disconnect()
-
-
-def test_lending_can_be_switched_off(softioc, monkeypatch):
-    monkeypatch.setattr(VirtualCircuitManager, 'lend_loop_to_waiters', False)
-    context = Context(timeout=WAIT)
-    try:
-        ao, = context.get_pvs('TST:ao')
-        ao.wait_for_connection()
-        before = context.loop.lent_receives
-        for i in range(20):
-            ao.write([float(i)], wait=True)
-        assert context.loop.lent_receives == before
-        ao.write([0.0], wait=True)
-    finally:
-        context.disconnect()
-
 
 @pytest.mark.parametrize('where', ['backlog', 'receive'])
 def test_an_interrupted_caller_gives_the_loop_back(ctx, monkeypatch, where):
