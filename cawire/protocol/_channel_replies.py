@@ -27,7 +27,7 @@ from ._commands import COMMANDS, AccessRightsResponse, CreateChanResponse
 from ._commands_channel import access_rights_of
 from ._enums import AccessRights
 from ._exceptions import RemoteProtocolError
-from ._framing import parse_stream_grouped
+from ._framing import NO_PAYLOAD, parse_stream_grouped
 from ._headers import HEADER_SIZE, HEADER_STRUCT
 from ._state import CLIENT
 
@@ -42,7 +42,6 @@ _ACCESS_RIGHTS = AccessRightsResponse.ID
 _CREATE_CHAN = CreateChanResponse.ID
 #: Commands grouped when they come without a payload.
 CHANNEL_REPLY_IDS = frozenset((_ACCESS_RIGHTS, _CREATE_CHAN))
-_EMPTY = memoryview(b'')
 _unpack_header = HEADER_STRUCT.unpack_from
 _iter_headers = HEADER_STRUCT.iter_unpack
 
@@ -81,7 +80,7 @@ class ChannelReplies:
     def command(self, index: int) -> Message:
         """Reply ``index`` as the command object ``parse_stream`` builds."""
         fields = _unpack_header(self.headers, index * HEADER_SIZE)
-        return COMMANDS[(CLIENT, fields[0])].from_wire(fields, _EMPTY)
+        return COMMANDS[(CLIENT, fields[0])].from_wire(fields, NO_PAYLOAD)
 
     def commands(self) -> list[Message]:
         """Every reply as a command object (the general form)."""

@@ -35,7 +35,7 @@ _unpack_id_and_size = struct.Struct('>HH').unpack_from
 # replies, ECHO...): a slice of the buffer would be a new ~180-byte
 # memoryview per message, thousands of them alive at once while a burst of
 # channel creations is parsed.
-_NO_PAYLOAD = memoryview(b'')
+NO_PAYLOAD = memoryview(b'')
 _unpack_extension = EXTENDED_STRUCT.unpack_from
 
 
@@ -157,7 +157,7 @@ def parse_stream(buf: bytes | bytearray | memoryview, role: Role, *,
                 needed = stop - offset
                 break
             append(constructor(fields, view[start:stop] if payload_size
-                               else _NO_PAYLOAD))
+                               else NO_PAYLOAD))
             offset = stop
     except RemoteProtocolError as exc:
         exc.commands = commands
@@ -240,7 +240,7 @@ def parse_stream_grouped(buf: bytes | bytearray | memoryview, role: Role,
                 needed = stop - offset
                 break
             append(constructor(fields, view[start:stop] if payload_size
-                               else _NO_PAYLOAD))
+                               else NO_PAYLOAD))
             offset = stop
     except RemoteProtocolError as exc:
         # (A run is always closed before the message that raises.)
