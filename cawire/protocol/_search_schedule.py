@@ -333,29 +333,7 @@ class SearchSchedule:
             False if ``key`` was not being searched for (a duplicate, or
             the reply to an earlier search of a name answered since).
         """
-        where = self._where
-        if key not in where:
-            return False
-        index = where[key]
-        timer = self._timers[index] if index is not None else None
-        sent_this_pass = timer is not None and key in timer.awaiting
-        self._remove(key)
-        if timer is None:
-            return True
-        sent_at = timer.time_at_last_send
-        if (not sent_this_pass or sent_at is None
-                or (sequence is not None
-                    and not self._stamped_since(timer, sequence))):
-            # An answer to an earlier search of the name.
-            if self._suspect_timers:
-                self._late_reply(key)
-            return True
-        self._update_round_trip(now - sent_at)
-        timer.responses += 1
-        if timer.responses == timer.attempts and timer.requests:
-            # Everything we sent was answered: send the rest right away.
-            timer.deadline = now
-        return True
+        return self.answered_many(((key, sequence),), now) == 1
 
     def add_many(self, keys: Iterable[Hashable], sizes: Iterable[int | None],
                  now: float) -> None:
@@ -391,9 +369,10 @@ class SearchSchedule:
         """The replies of one datagram (or TCP batch) arrived: ``(key,
         sequence)`` each, in order.
 
-        Exactly ``answered(key, now, sequence)`` for each reply in turn
-        (same state, same round-trip samples in the same order), in one
-        call: a connect's thousands of replies each paid ~1 us of calls.
+        :meth:`answered` for each reply in turn (same state, same
+        round-trip samples in the same order), in one call: a connect's
+        thousands of replies each paid ~1 us of calls.  (``answered`` is
+        this with one reply: the rules live here once.)
 
         Returns
         -------
@@ -408,12 +387,14 @@ class SearchSchedule:
         stamped: dict[tuple[int, int], bool] = {}
         count = 0
         for key, sequence in replies:
-            index = where.get(key, -1)
-            if index is None or index < 0:
-                # Governed (no timer), or not searched for: the general way.
-                count += self.answered(key, now, sequence)
-                continue
+            index = where.get(key, _ABSENT)
+            if index is _ABSENT:
+                continue    # a duplicate, or an earlier search's reply
             count += 1
+            if index is None:
+                # Waiting in the disconnect governor: no timer to judge.
+                self._remove(key)
+                continue
             # _remove(key), for a key in a timer:
             timer = timers[index]
             requests = timer.requests
