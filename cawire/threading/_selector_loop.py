@@ -68,7 +68,7 @@ _allocate_lock = _thread.allocate_lock
 class _Registration:
     """A watched socket, its fd and its two handlers."""
 
-    __slots__ = ('sock', 'fd', 'on_readable', 'on_writable')
+    __slots__ = ('sock', 'fd', 'on_readable', 'on_writable', 'borrower_poll')
 
     def __init__(self, sock: Any, fd: int,
                  on_readable: Callable[[], None] | None,
@@ -77,6 +77,10 @@ class _Registration:
         self.fd = fd
         self.on_readable = on_readable
         self.on_writable = on_writable
+        # What a borrower of this socket waits in (the socket and the
+        # loop's wake-up socket), made on the first loan and kept: only the
+        # holder of the loop's role uses it, one thread at a time.
+        self.borrower_poll: Any = None
 
     @property
     def events(self) -> int:
@@ -440,9 +444,11 @@ class NetworkLoop:
         # The borrower's wait: the socket and the wake-up socket (the loop
         # thread, or anyone with work for it, writes there).
         fd = registration.fd
-        watch = select.poll()
-        watch.register(fd, select.POLLIN)
-        watch.register(self._wake_receiver.fileno(), select.POLLIN)
+        watch = registration.borrower_poll
+        if watch is None:
+            watch = registration.borrower_poll = select.poll()
+            watch.register(fd, select.POLLIN)
+            watch.register(self._wake_receiver.fileno(), select.POLLIN)
         end = None if timeout is None else monotonic() + timeout
         wait_ms: float | None = None
         registrations = self._registrations
