@@ -387,8 +387,8 @@ class SearchSchedule:
         stamped: dict[tuple[int, int], bool] = {}
         count = 0
         for key, sequence in replies:
-            index = where.get(key, _ABSENT)
-            if index is _ABSENT:
+            index = where.get(key, -1)
+            if index == -1:
                 continue    # a duplicate, or an earlier search's reply
             count += 1
             if index is None:
